@@ -1,0 +1,48 @@
+"""Errors a user can act on: every message says what went wrong and what to do next."""
+
+from __future__ import annotations
+
+
+class LabelingError(Exception):
+    """Base of every error the core raises on purpose; its message is shown to the user as is."""
+
+
+class ConfigError(LabelingError):
+    """A setting, flag or config file is invalid."""
+
+
+class InputError(LabelingError):
+    """A file the user gave us (CSV list, folder, seed CSV) cannot be used as it is."""
+
+
+class StoreError(LabelingError):
+    """The DuckDB file cannot be opened or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the DuckDB file."""
+
+
+class NotFoundError(LabelingError):
+    """A dataset, image, run or category the user named does not exist."""
+
+
+class ConflictError(LabelingError):
+    """A save was based on a stale version: somebody else changed the same thing first."""
+
+
+class ImageError(LabelingError):
+    """One image cannot be decoded or prepared; a per-image failure, never fatal for a run."""
+
+    def __init__(self, message: str, kind: str = "corrupt") -> None:
+        super().__init__(message)
+        # A short machine-readable reason (empty, not_an_image, corrupt, too_large, ...) used to group failures.
+        self.kind = kind
+
+
+class SourceError(LabelingError):
+    """Image bytes cannot be listed or read from a folder or an S3 bucket."""
+
+
+class AnnotatorError(LabelingError):
+    """The model service failed in a way that concerns the whole run (bad key, unknown model, bad request)."""
