@@ -1,0 +1,50 @@
+"""The `labeling` command line: thin adapters over the core, one module per group of commands.
+
+Errors the core raises on purpose print as one line and exit with status 1; Ctrl+C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from labeling.cli import context, dataset_commands
+from labeling.errors import LabelingError
+
+log = logging.getLogger("labeling")
+
+# Each module adds its subcommands with `register(subparsers)`; order is the order of `labeling --help`.
+COMMAND_MODULES = [dataset_commands]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labeling",
+        description="Caption, categorize, review and compare image datasets (REAL vs GEN) with Gemini.")
+    context.add_global_flags(parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    context.configure_logging(args)
+    try:
+        return int(args.handler(args) or 0)
+    except LabelingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted: progress is saved in the database; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    finally:
+        context.close(args)
+
+
+__all__ = ["build_parser", "main"]

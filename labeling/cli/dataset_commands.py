@@ -1,0 +1,82 @@
+"""`labeling import` and `labeling datasets`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from labeling.cli import context
+from labeling.datasets import ImportReport, import_dataset, read_csv_file
+
+SUMMARY_FIELDS = ("name", "label", "source_kind", "source_uri", "listed", "found", "missing", "ambiguous",
+                  "rejected", "unlinked", "duplicates", "described", "categorized", "reviewed", "failed")
+
+
+def register(subparsers: Any) -> None:
+    importing = subparsers.add_parser(
+        "import", help="create or refresh a dataset from a CSV list of names and/or a folder of images",
+        description="A CSV list of names matched against a folder (recursive, extension-agnostic), a folder "
+                    "alone (every image in it), or a seed output CSV (image_name,description[,categories]).")
+    importing.add_argument("--dataset", required=True, help="dataset name, e.g. REAL")
+    importing.add_argument("--label", default="", help="REAL, GEN or any label (default: none)")
+    importing.add_argument("--csv-file", help="CSV list of image names, or a seed output CSV")
+    importing.add_argument("--images-dir", help="folder holding the images (searched recursively)")
+    importing.add_argument("--json", action="store_true", help="print the report as JSON")
+    importing.set_defaults(handler=run_import)
+
+    listing = subparsers.add_parser("datasets", help="list datasets with their counts")
+    listing.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    listing.set_defaults(handler=run_datasets)
+
+
+def _print_report(report: ImportReport) -> None:
+    print(f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found, {report.missing:,} missing, "
+          f"{report.ambiguous:,} ambiguous, {report.rejected:,} rejected, {report.duplicates:,} duplicates"
+          + (f", {report.unlinked:,} without an image source" if report.unlinked else "")
+          + f"; {report.added:,} new.")
+    if report.annotations_imported or report.seed_errors:
+        print(f"Imported {report.annotations_imported:,} seed results; {report.seed_errors:,} seed errors "
+              "recorded as failures to retry.")
+    if report.ambiguous or report.missing or report.rejected:
+        print("List them with the app's Datasets page or `labeling datasets --json`.")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    csv_data = read_csv_file(args.csv_file) if args.csv_file else None
+    report = import_dataset(context.store(args), args.dataset, label=args.label, csv_data=csv_data,
+                            csv_name=str(Path(args.csv_file)) if args.csv_file else None,
+                            images_dir=args.images_dir)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(report)
+    return 0
+
+
+def run_datasets(args: argparse.Namespace) -> int:
+    summaries = context.store(args).dataset_summaries()
+    records = [{field: _plain(row[field]) for field in SUMMARY_FIELDS} for _, row in summaries.iterrows()]
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    if not records:
+        print("No datasets yet: create one with `labeling import --dataset NAME --csv-file LIST --images-dir DIR`.")
+        return 0
+    columns = ("name", "label", "listed", "found", "missing", "ambiguous", "rejected", "described",
+               "categorized", "reviewed", "failed")
+    widths = {column: max(len(column), *(len(f"{record[column]}") for record in records)) for column in columns}
+    print("  ".join(column.ljust(widths[column]) for column in columns))
+    for record in records:
+        print("  ".join(f"{record[column]}".ljust(widths[column]) for column in columns))
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and NaN as JSON-ready Python values."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

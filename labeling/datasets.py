@@ -1,0 +1,171 @@
+"""Creating datasets: a CSV list of names and/or a folder, or a seed output CSV with its results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from labeling.errors import InputError
+from labeling.matching import KeyIndex, MatchResult, is_image_path
+from labeling.names import NameList, parse_name_list
+from labeling.seed_format import SeedRow, is_seed_output, read_seed_rows, summary_of
+from labeling.sources import ImageSource, LocalFolderSource
+from labeling.store import Store
+
+SEED_IMPORT_MODEL = "seed-import"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import found. Lists of names are in the store (`Store.images_with_status`)."""
+
+    dataset: str
+    listed: int
+    found: int
+    missing: int
+    ambiguous: int
+    rejected: int
+    duplicates: int
+    unlinked: int
+    added: int
+    annotations_imported: int = 0
+    seed_errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _image_frame(names: NameList, match: MatchResult | None) -> pd.DataFrame:
+    rows: list[tuple[str, str | None, str, str | None]] = []
+    if match is None:
+        rows.extend((name, None, "unlinked", None) for name in names.names)
+    else:
+        rows.extend((name, location, "found", None) for name, location in match.found.items())
+        rows.extend((name, None, "ambiguous", json.dumps(candidates)) for name, candidates in match.ambiguous.items())
+        rows.extend((name, None, "missing", None) for name in match.missing)
+    rows.extend((name, None, "rejected", reason) for name, reason in names.rejected)
+    return pd.DataFrame(rows, columns=["name", "location", "status", "detail"], dtype="object")
+
+
+def _source_kind(source: ImageSource | None) -> str:
+    if source is None:
+        return "none"
+    return "local" if isinstance(source, LocalFolderSource) else "s3"
+
+
+def import_names(store: Store, dataset: str, names: NameList | None, source: ImageSource | None, *,
+                 label: str = "", list_file: str | None = None,
+                 source_options: dict[str, Any] | None = None) -> ImportReport:
+    """Match a name list (or, with no list, every image the source holds) and store the dataset.
+
+    Re-importing is idempotent: known names keep their ids and work; new names are added; nothing is deleted.
+    """
+    if names is None and source is None:
+        raise InputError("Give a CSV list of image names, a folder of images, or both.")
+    match: MatchResult | None = None
+    if source is not None:
+        keys = list(source.list_keys())
+        if names is None:
+            names = NameList(names=[key for key in keys if is_image_path(key)])
+            if not names.names:
+                raise InputError(f"{source.uri} holds no images (jpg, png, webp, ...): check the folder.")
+        match = KeyIndex(keys).match(names.names)
+    assert names is not None
+    frame = _image_frame(names, match)
+    dataset_id = store.save_dataset(dataset, label=label, source_kind=_source_kind(source),
+                                    source_uri=source.uri if source else "", source_options=source_options,
+                                    list_file=list_file)
+    added = store.upsert_images(dataset_id, frame)
+    store.set_duplicates(dataset_id, names.duplicates)
+    counts = frame["status"].value_counts()
+    return ImportReport(dataset=dataset, listed=names.listed, found=int(counts.get("found", 0)),
+                        missing=int(counts.get("missing", 0)), ambiguous=int(counts.get("ambiguous", 0)),
+                        rejected=int(counts.get("rejected", 0)), duplicates=names.duplicates,
+                        unlinked=int(counts.get("unlinked", 0)), added=added)
+
+
+def _seed_annotations(store: Store, dataset_id: int, rows: list[SeedRow]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ids = store.image_ids_by_name(dataset_id).set_index("name")["image_id"]
+    current = store.current_annotations(dataset_id).set_index("name")
+    annotations, failures = [], []
+    for row in rows:
+        image_id = ids.get(row.image_name)
+        if image_id is None:
+            continue  # a rejected name never became an image
+        if row.error:
+            failures.append({"image_id": image_id, "run_id": None, "stage": "seed", "kind": "seed_error",
+                             "message": row.error})
+            continue
+        if row.description is None and row.categories is None:
+            continue
+        description = json.dumps(row.description, ensure_ascii=False) if row.description else None
+        if row.image_name in current.index:
+            known = current.loc[row.image_name]
+            known_categories = list(known["categories"]) if known["categories"] is not None else None
+            if known["description"] == description and known_categories == row.categories:
+                continue  # unchanged since the last import: importing again adds no history
+        annotations.append({"image_id": image_id, "kind": "import", "model": SEED_IMPORT_MODEL,
+                            "prompt_version": "seed", "description": description,
+                            "summary": summary_of(row.description) if row.description else None,
+                            "categories": row.categories})
+    return pd.DataFrame(annotations), pd.DataFrame(failures)
+
+
+def import_seed_output(store: Store, dataset: str, data: bytes, source: ImageSource | None, *,
+                       label: str = "", list_file: str | None = None) -> ImportReport:
+    """Import a seed `image_name,description[,categories]` CSV: its results become model annotations."""
+    rows = read_seed_rows(data, list_file or "the CSV")
+    if not rows:
+        raise InputError(f"{list_file or 'The CSV'} has the seed's columns but no rows: nothing to import.")
+    header = b"image_name\n"
+    names = parse_name_list(header + "\n".join(row.image_name for row in rows).encode(), list_file or "the CSV")
+    report = import_names(store, dataset, names, source, label=label, list_file=list_file)
+    annotations, failures = _seed_annotations(store, store.dataset_id(dataset), rows)
+    if not annotations.empty:
+        annotations["categories"] = annotations["categories"].astype("object")
+    store.insert_annotations(annotations)
+    store.insert_failures(failures)
+    return ImportReport(**{**report.as_dict(), "annotations_imported": len(annotations),
+                           "seed_errors": len(failures)})
+
+
+def _first_row(data: bytes) -> list[str]:
+    try:
+        text = data[:65536].decode("utf-8-sig", errors="replace")
+    except UnicodeDecodeError:
+        return []
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    return next(csv.reader(io.StringIO(line)), [])
+
+
+def import_dataset(store: Store, dataset: str, *, label: str = "", csv_data: bytes | None = None,
+                   csv_name: str | None = None, images_dir: str | Path | None = None) -> ImportReport:
+    """The one entry point of the app and CLI: a list, a folder, or both; seed output CSVs are recognised."""
+    if not dataset.strip():
+        raise InputError("Give the dataset a name (for example REAL or GEN).")
+    source = LocalFolderSource(images_dir) if images_dir else None
+    if source is not None:
+        source.check()
+    if csv_data is not None and is_seed_output(_first_row(csv_data)):
+        return import_seed_output(store, dataset.strip(), csv_data, source, label=label, list_file=csv_name)
+    names = parse_name_list(csv_data, csv_name or "the CSV list") if csv_data is not None else None
+    return import_names(store, dataset.strip(), names, source, label=label, list_file=csv_name)
+
+
+def read_csv_file(path: str | Path) -> bytes:
+    """The bytes of a CSV the user named, with a clear error when it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"The CSV file {path} does not exist: check the path.") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder, not a CSV file.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot read {path} ({exc.strerror}): check its permissions.") from None

@@ -1,0 +1,239 @@
+"""Settings: one frozen object built once from defaults, `config.yaml`, the environment and CLI flags.
+
+Precedence, lowest to highest: built-in default < config file < environment variable < CLI flag.
+The config file is `--config FILE`, else `$LABELING_CONFIG`, else `config.yaml` in the working directory if present.
+The seed's keys (gemini_api_key, caption_model, processing.*) keep working unchanged.
+The API key lives in memory only: it is excluded from `repr`, `public_dict()` and everything that is stored or shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labeling.errors import ConfigError
+
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    # USD per 1M tokens (input, output); thinking tokens bill as output. Overridable under `prices:`.
+    "gemini-2.5-flash-lite": {"input": 0.10, "output": 0.40},
+    "gemini-2.5-flash": {"input": 0.30, "output": 2.50},
+    "gemini-3.1-flash-lite": {"input": 0.25, "output": 1.50},
+}
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """How one setting is read: its config-file path, environment variable, default and meaning."""
+
+    name: str
+    yaml_path: tuple[str, ...]
+    env: tuple[str, ...]
+    default: Any
+    parse: Callable[[Any], Any]
+    doc: str
+    secret: bool = False
+
+    @property
+    def yaml_key(self) -> str:
+        return ".".join(self.yaml_path)
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be 1 or more")
+    return number
+
+
+def _non_negative_int(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _prices(value: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a mapping of model name to {input: USD per 1M tokens, output: ...}")
+    merged = {model: dict(price) for model, price in DEFAULT_PRICES.items()}
+    for model, price in value.items():
+        if not isinstance(price, Mapping) or not {"input", "output"} <= set(price):
+            raise ValueError(f"prices.{model} needs both `input` and `output` (USD per 1M tokens)")
+        merged[str(model)] = {"input": float(price["input"]), "output": float(price["output"])}
+    return merged
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("gemini_api_key", ("gemini_api_key",), ("GOOGLE_API_KEY", "GEMINI_API_KEY"), "", _text,
+                "Gemini API key. Kept in memory only: never stored, logged, exported or shown.", secret=True),
+    SettingSpec("caption_model", ("caption_model",), ("LABELING_MODEL",), "gemini-2.5-flash-lite", _text,
+                "Gemini model used for describing and categorizing."),
+    SettingSpec("gemini_base_url", ("gemini_base_url",), ("GOOGLE_GEMINI_BASE_URL",), "", _text,
+                "Base URL of the Gemini API (empty: Google's). Point it at the fake server for offline runs."),
+    SettingSpec("request_timeout_seconds", ("processing", "request_timeout_seconds"),
+                ("LABELING_REQUEST_TIMEOUT",), 60.0, _non_negative_float,
+                "Timeout of one model request; a timed-out request is retried."),
+    SettingSpec("image_max_size", ("processing", "image_max_size"), ("LABELING_IMAGE_MAX_SIZE",), 768,
+                _positive_int, "Longest side, in pixels, of the image sent to the model."),
+    SettingSpec("max_retries", ("processing", "max_retries"), ("LABELING_MAX_RETRIES",), 3, _non_negative_int,
+                "Retries of one request after quota, overload, 5xx or timeout errors."),
+    SettingSpec("retry_backoff_seconds", ("processing", "retry_backoff_seconds"), ("LABELING_RETRY_BACKOFF",),
+                2.0, _non_negative_float,
+                "First retry delay; doubles each retry (with jitter) unless the server names a delay."),
+    SettingSpec("per_request_sleep_seconds", ("processing", "per_request_sleep_seconds"),
+                ("LABELING_PER_REQUEST_SLEEP",), 0.0, _non_negative_float,
+                "Pause of each worker after each request (the seed's throttle; prefer requests_per_minute)."),
+    SettingSpec("num_workers", ("processing", "num_workers"), ("LABELING_NUM_WORKERS",), 8, _positive_int,
+                "Worker threads sending requests."),
+    SettingSpec("requests_per_minute", ("processing", "requests_per_minute"), ("LABELING_RPM",), 0,
+                _non_negative_int, "Shared request-rate limit across workers, per minute (0: no limit)."),
+    SettingSpec("max_categories", ("processing", "max_categories"), ("LABELING_MAX_CATEGORIES",), 2,
+                _positive_int, "Most categories one image may carry."),
+    SettingSpec("db_path", ("database",), ("LABELING_DB",), "data/labeling.duckdb", _text,
+                "The DuckDB file that holds every dataset, annotation and human label."),
+    SettingSpec("cache_dir", ("cache_dir",), ("LABELING_CACHE_DIR",), "data/cache", _text,
+                "Folder for thumbnails and images fetched from S3."),
+    SettingSpec("reviewer", ("reviewer",), ("LABELING_REVIEWER",), "", _text,
+                "Name recorded with human edits (the app's sidebar can change it)."),
+    SettingSpec("aws_profile", ("s3", "profile"), ("AWS_PROFILE",), "", _text,
+                "AWS profile for S3 datasets (credentials come only from boto3's standard chain)."),
+    SettingSpec("aws_region", ("s3", "region"), ("AWS_REGION", "AWS_DEFAULT_REGION"), "", _text,
+                "AWS region of the bucket."),
+    SettingSpec("s3_endpoint_url", ("s3", "endpoint_url"), ("AWS_ENDPOINT_URL",), "", _text,
+                "Endpoint of an S3-compatible store (empty: AWS)."),
+    SettingSpec("s3_bucket", ("s3", "bucket"), ("LABELING_S3_BUCKET",), "", _text,
+                "Default bucket for `download` when --bucket is not given."),
+    SettingSpec("prices", ("prices",), (), DEFAULT_PRICES, _prices,
+                "USD per 1M input/output tokens per model, merged over the built-in table."),
+)
+
+SPEC_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app and CLI use, resolved once. Build it with `load_settings`."""
+
+    gemini_api_key: str = field(default="", repr=False)
+    caption_model: str = "gemini-2.5-flash-lite"
+    gemini_base_url: str = ""
+    request_timeout_seconds: float = 60.0
+    image_max_size: int = 768
+    max_retries: int = 3
+    retry_backoff_seconds: float = 2.0
+    per_request_sleep_seconds: float = 0.0
+    num_workers: int = 8
+    requests_per_minute: int = 0
+    max_categories: int = 2
+    db_path: str = "data/labeling.duckdb"
+    cache_dir: str = "data/cache"
+    reviewer: str = ""
+    aws_profile: str = ""
+    aws_region: str = ""
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    prices: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    config_file: str = ""
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.gemini_api_key)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings safe to store with a run or show on a page: secrets left out."""
+        return {
+            spec.name: getattr(self, spec.name) for spec in SPECS if not spec.secret
+        } | {"api_key_set": self.has_api_key}
+
+    def price_for(self, model: str) -> dict[str, float]:
+        """USD per 1M tokens for `model`; unknown models fall back to the default model's price."""
+        return self.prices.get(model) or self.prices.get("gemini-2.5-flash-lite") or {"input": 0.0, "output": 0.0}
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist: create it from config.yaml.example "
+                          "or drop --config.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML ({exc.__class__.__name__}): fix it "
+                          "or compare it with config.yaml.example.") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of settings, like config.yaml.example.")
+    return loaded
+
+
+def _parse(spec: SettingSpec, value: Any, origin: str) -> Any:
+    try:
+        return spec.parse(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Setting {spec.name} from {origin} is invalid ({value!r}: {exc}): fix it or "
+                          f"remove it to use the default {spec.default!r}.") from None
+
+
+def _resolve_config_path(config_file: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if config_file:
+        return Path(config_file)
+    if env.get("LABELING_CONFIG"):
+        return Path(env["LABELING_CONFIG"])
+    default = Path("config.yaml")
+    return default if default.is_file() else None
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting: defaults < config file < environment < `overrides` (CLI flags; None is ignored)."""
+    env = os.environ if env is None else env
+    path = _resolve_config_path(config_file, env)
+    config = _read_config(path) if path else {}
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        value: Any = spec.default
+        from_file = _dig(config, spec.yaml_path)
+        if spec.name == "db_path" and isinstance(from_file, Mapping):
+            from_file = from_file.get("path")  # `database: {path: ...}` reads as well as `database: ...`
+        if from_file is not None:
+            value = _parse(spec, from_file, f"{path}:{spec.yaml_key}")
+        for variable in spec.env:
+            if env.get(variable):
+                value = _parse(spec, env[variable], f"${variable}")
+                break
+        if overrides and overrides.get(spec.name) is not None:
+            value = _parse(spec, overrides[spec.name], f"--{spec.name.replace('_', '-')}")
+        values[spec.name] = value
+    return Settings(**values, config_file=str(path) if path else "")

@@ -1,0 +1,15 @@
+"""The DuckDB store: it owns every SQL statement. Verbs are grouped by noun in mixins over `StoreBase`."""
+
+from __future__ import annotations
+
+from labeling.store.annotations import AnnotationQueries
+from labeling.store.base import StoreBase
+from labeling.store.datasets import IMAGE_STATUSES, DatasetQueries
+from labeling.store.runs import RunQueries
+
+
+class Store(DatasetQueries, AnnotationQueries, RunQueries):
+    """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
+
+
+__all__ = ["IMAGE_STATUSES", "Store", "StoreBase"]

@@ -1,0 +1,124 @@
+"""The DuckDB connection: opening, locking errors, migrations, one cursor per thread, transactions."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from labeling.errors import StoreError, StoreLockedError
+from labeling.store.migrations import MIGRATIONS, Migration
+
+log = logging.getLogger(__name__)
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _locked_message(path: Path, error: Exception) -> str:
+    found = _LOCK_HOLDER.search(str(error))
+    holder = f"{found['program']} (PID {found['pid']})" if found else "another process"
+    return (f"The database {path} is in use by {holder}: stop that app or command first, "
+            f"or use another file with --db / LABELING_DB.")
+
+
+class StoreBase:
+    """Owns the DuckDB connection. Query verbs live in mixins (one per noun) that build on `cursor()`."""
+
+    def __init__(self, path: str | Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._con = self._connect(self.path)
+        try:
+            self._migrate(migrations)
+        except BaseException:
+            self._con.close()
+            raise
+
+    @staticmethod
+    def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # Extensions such as fts/httpfs download at run time: never let a query try that offline.
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        try:
+            return duckdb.connect(str(path), config=config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(_locked_message(path, exc)) from None
+            raise StoreError(f"Cannot open the database {path} ({exc}): check the path and its permissions.") \
+                from None
+        except duckdb.Error as exc:
+            raise StoreError(f"{path} is not a usable DuckDB file ({exc}): point --db / LABELING_DB at "
+                             "a new file or restore a backup.") from None
+
+    def close(self) -> None:
+        """Close the connection (cursors of other threads become unusable)."""
+        self._con.close()
+
+    def __enter__(self) -> StoreBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor: a DuckDB connection must not be used by two threads at once."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._con.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction on this thread's cursor, rolled back if the block raises."""
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        return self.cursor().execute(sql, params).df()
+
+    def fetch_all(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.cursor().execute(sql, params).fetchall()
+
+    def fetch_one(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[Any, ...] | None:
+        cur = self.cursor()
+        row = cur.execute(sql, params).fetchone()
+        cur.complete()  # DuckDB 2.0 refuses register() while a result is unfinished
+        return row
+
+    def schema_version(self) -> int:
+        row = self.fetch_one("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        cur = self.cursor()
+        cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+        applied = {row[0] for row in cur.execute("SELECT version FROM schema_migrations").fetchall()}
+        known = {migration.version for migration in migrations}
+        if applied - known:
+            raise StoreError(f"The database {self.path} was written by a newer version of labeling "
+                             f"(schema {max(applied)}): upgrade labeling to open it.")
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version in applied:
+                continue
+            log.info("Migrating %s to schema %d (%s)", self.path, migration.version, migration.name)
+            with self.transaction() as tx:
+                tx.execute(migration.sql)
+                tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                           [migration.version, migration.name])

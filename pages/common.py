@@ -1,0 +1,58 @@
+"""What every page shares: the process-wide settings and store, and safe ways to show errors and user text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from labeling.errors import LabelingError
+from labeling.settings import Settings, load_settings
+from labeling.store import Store
+
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner=False)
+def _settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(db_path: str) -> Store:
+    return Store(db_path)
+
+
+def settings() -> Settings:
+    """Settings resolved once per process (config.yaml, environment)."""
+    return _settings()
+
+
+def store() -> Store:
+    """The process-wide store: one DuckDB connection shared by every session, a cursor per thread."""
+    return _store(settings().db_path)
+
+
+def run_or_error(action: Callable[[], T]) -> T | None:
+    """Run a core call; a LabelingError becomes an `st.error` with its message, never a traceback."""
+    try:
+        return action()
+    except LabelingError as exc:
+        st.error(str(exc))
+        return None
+
+
+def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
+    """A download button for a frame as UTF-8 CSV."""
+    st.download_button(label, frame.to_csv(index=False).encode("utf-8"), file_name=file_name,
+                       mime="text/csv", key=key)
+
+
+def plain(text: Any) -> str:
+    """User or model text made inert for markdown (file names, descriptions): no links, images or HTML."""
+    escaped = str(text)
+    for char in "\\`*_{}[]()#+-.!|<>~$":
+        escaped = escaped.replace(char, "\\" + char)
+    return escaped

@@ -1,0 +1,59 @@
+"""The app frame: navigation, the sidebar status, and the process-wide store.
+
+Start it with `python3 streamlit_app.py`: on first use that creates `.venv`, installs the requirements, then
+runs `streamlit run` on 127.0.0.1 (see README).
+"""
+
+import sys
+
+if __name__ == "__main__" and "streamlit" not in sys.modules:
+    # Started as a plain script: set up .venv if needed and relaunch under Streamlit.
+    from labeling.bootstrap import launch_app
+
+    launch_app(sys.argv[1:])
+
+import streamlit as st
+
+st.set_page_config(page_title="Labeling", layout="wide")
+
+PAGES = [
+    st.Page("pages/datasets.py", title="Datasets", url_path="datasets", default=True),
+    st.Page("pages/run.py", title="Run", url_path="run"),
+    st.Page("pages/review.py", title="Review", url_path="review"),
+    st.Page("pages/categories.py", title="Categories", url_path="categories"),
+    st.Page("pages/compare.py", title="Compare", url_path="compare"),
+    st.Page("pages/export.py", title="Export", url_path="export"),
+]
+page = st.navigation(PAGES)
+
+from labeling.errors import LabelingError  # noqa: E402
+from pages import common  # noqa: E402
+
+
+def _sidebar() -> None:
+    settings = common.settings()
+    with st.sidebar:
+        st.caption("Database")
+        st.text(settings.db_path)
+        if settings.has_api_key:
+            st.success("Gemini API key: set", icon=":material/key:")
+        else:
+            st.warning("Gemini API key: not set (GEMINI_API_KEY or config.yaml)", icon=":material/key_off:")
+        try:
+            runs = common.store().active_runs()
+        except LabelingError:
+            return
+        st.caption("Running jobs")
+        if runs.empty:
+            st.text("none")
+        for run in runs.itertuples():
+            st.text(f"#{run.id} {run.kind}: {run.done:,}/{run.total:,} ({run.status})")
+
+
+try:
+    common.store()
+except LabelingError as exc:
+    st.error(str(exc))
+    st.stop()
+_sidebar()
+page.run()
