@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from labeling.store.annotations import AnnotationQueries
 from labeling.store.base import StoreBase
+from labeling.store.categories import Category, CategoryQueries
 from labeling.store.datasets import IMAGE_STATUSES, DatasetQueries
 from labeling.store.runs import RunQueries
 
 
-class Store(DatasetQueries, AnnotationQueries, RunQueries):
+class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 
 
-__all__ = ["IMAGE_STATUSES", "Store", "StoreBase"]
+__all__ = ["IMAGE_STATUSES", "Category", "Store", "StoreBase"]
