@@ -231,9 +231,7 @@ def complete_distribution(dist: pd.DataFrame) -> pd.DataFrame:
     categories = [str(c) for c in pd.unique(labelled["category"])]
     counts = _count_lookup(labelled)
     rows = [
-        (name, category, counts.get((name, category), 0), totals[name])
-        for name in datasets
-        for category in categories
+        (name, category, counts.get((name, category), 0), totals[name]) for name in datasets for category in categories
     ]
     out = pd.DataFrame(rows, columns=list(_REQUIRED))
     return out.astype({"dataset": object, "category": object, "count": "int64", "total": "int64"})
@@ -279,8 +277,7 @@ def category_stats(dist: pd.DataFrame, reference: str | None = None) -> pd.DataF
             share = k / n if n else math.nan
             low, high = wilson_interval(k, n)
             lift = log2_lift(k, n, k_ref, n_ref)
-            rows.append((category, name, k, n, share, low, high, share - ref_share, lift, test, p,
-                         adjusted[category]))
+            rows.append((category, name, k, n, share, low, high, share - ref_share, lift, test, p, adjusted[category]))
     return pd.DataFrame(rows, columns=STATS_COLUMNS)
 
 
@@ -306,17 +303,18 @@ def overall_test(dist: pd.DataFrame) -> OverallTest:
     full = complete_distribution(dist)
     table = _profile_table(full)
     if len(table) < 2 or len(table[0]) < 2:
-        note = ("Not enough data for an overall test: it needs at least two datasets and two categories "
-                "with counts.")
+        note = "Not enough data for an overall test: it needs at least two datasets and two categories with counts."
         return OverallTest(math.nan, 0, math.nan, method, note)
     statistic = _pearson_statistic(table)
     dof = (len(table) - 1) * (len(table[0]) - 1)
     assignments = sum(map(sum, table))
     images = int(full.drop_duplicates("dataset")["total"].sum())
     per_image = f" (on average {assignments / images:.2f} per image)" if images else ""
-    note = (f"Approximate: the table counts category assignments, not images, and an image can carry more "
-            f"than one category{per_image}, so the cells are not independent observations. Read the "
-            f"per-category tests for which categories differ.")
+    note = (
+        f"Approximate: the table counts category assignments, not images, and an image can carry more "
+        f"than one category{per_image}, so the cells are not independent observations. Read the "
+        f"per-category tests for which categories differ."
+    )
     return OverallTest(statistic, dof, chi_square_sf(statistic, dof), method, note)
 
 
