@@ -1,0 +1,66 @@
+"""`python -m labeling.fake_gemini`: run the fake Gemini server in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from labeling.errors import LabelingError
+from labeling.fake_gemini.faults import FAULT_KINDS
+from labeling.fake_gemini.server import FakeGemini
+
+
+def _fault_rate(text: str) -> tuple[str, float]:
+    kind, _, rate = text.partition("=")
+    if kind not in FAULT_KINDS or not rate:
+        raise argparse.ArgumentTypeError(f"expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}")
+    try:
+        return kind, float(rate)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{rate!r} is not a number") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m labeling.fake_gemini", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port to bind (0 = any free port)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every answer")
+    parser.add_argument("--rpm", type=int, default=0, help="requests per minute before 429s (0 = unlimited)")
+    parser.add_argument("--fault-rate", type=_fault_rate, action="append", default=[], metavar="KIND=RATE",
+                        help="random fault probability, repeatable (e.g. http_503=0.05)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random faults")
+    parser.add_argument("--key", action="append", dest="keys", metavar="KEY",
+                        help="accept only this API key (repeatable; default: any non-empty key)")
+    parser.add_argument("--thoughts-tokens", type=int, default=0, help="thoughtsTokenCount to report")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags, serve until interrupted, return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        fake = FakeGemini(args.host, args.port, latency_s=args.latency, rpm_quota=args.rpm,
+                          fault_rates=dict(args.fault_rate), seed=args.seed, valid_keys=args.keys,
+                          thoughts_tokens=args.thoughts_tokens)
+        url = fake.start()
+    except (LabelingError, OSError) as exc:
+        print(f"fake Gemini cannot start: {exc}", file=sys.stderr)
+        return 2
+    key = args.keys[0] if args.keys else "fake-key"
+    print(f"Fake Gemini listening on {url}  (Ctrl-C to stop)")
+    print("Point the google-genai SDK at it with:")
+    for name, value in fake.env(key).items():
+        print(f"  export {name}={value}")
+    sys.stdout.flush()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Which fault, if any, the next request gets: a queue, rules and seeded random rates, all thread-safe."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from labeling.errors import ConfigError
+from labeling.fake_gemini.wire import GenerateRequest
+
+# Every fault kind, with what the client sees.
+FAULT_KINDS: dict[str, str] = {
+    "http_500": "500 INTERNAL",
+    "http_503": "503 UNAVAILABLE, the model is overloaded",
+    "http_504": "504 DEADLINE_EXCEEDED",
+    "http_429": "429 RESOURCE_EXHAUSTED with RetryInfo (FakeGemini.retry_delay_s)",
+    "http_400": "400 INVALID_ARGUMENT",
+    "http_403": "403 PERMISSION_DENIED, API key not valid",
+    "http_404": "404 NOT_FOUND, model not found",
+    "hang": "no answer for FakeGemini.hang_s seconds, then the connection closes",
+    "malformed_json": "200 whose text is not valid JSON",
+    "safety": "candidate finishReason SAFETY, no content",
+    "prompt_blocked": "no candidates, promptFeedback.blockReason PROHIBITED_CONTENT",
+    "max_tokens": "JSON cut in the middle, finishReason MAX_TOKENS",
+    "off_list_category": "valid JSON with one enum value outside its enum",
+    "wrong_shape": "valid JSON missing the required fields",
+}
+
+# A rule: given the parsed request, does this fault apply to it?
+FaultPredicate = Callable[[GenerateRequest], bool]
+
+
+def check_kind(kind: str) -> str:
+    """Return `kind` or raise `ConfigError` naming the known kinds."""
+    if kind not in FAULT_KINDS:
+        raise ConfigError(f"Unknown fault kind {kind!r}: use one of {', '.join(FAULT_KINDS)}.")
+    return kind
+
+
+@dataclass
+class _Rule:
+    predicate: FaultPredicate
+    kind: str
+    times: int | None  # None: for ever
+
+
+class FaultPlan:
+    """Decides the fault of each request: queued faults first, then rules, then random rates."""
+
+    def __init__(self, rates: Mapping[str, float] | None = None, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[str] = deque()
+        self._rules: list[_Rule] = []
+        self._rng = random.Random(seed)
+        self._rates: dict[str, float] = {}
+        self.set_rates(rates or {})
+
+    def inject(self, kind: str, times: int = 1) -> None:
+        """Give the next `times` requests the fault `kind`."""
+        check_kind(kind)
+        with self._lock:
+            self._queue.extend([kind] * times)
+
+    def add_rule(self, predicate: FaultPredicate, kind: str, times: int | None = None) -> None:
+        """Give matching requests the fault `kind` (`times` matches, or for ever when None)."""
+        check_kind(kind)
+        with self._lock:
+            self._rules.append(_Rule(predicate, kind, times))
+
+    def set_rates(self, rates: Mapping[str, float]) -> None:
+        """Replace the random rates {kind: probability}; their sum must not exceed 1."""
+        for kind, rate in rates.items():
+            check_kind(kind)
+            if not 0 <= rate <= 1:
+                raise ConfigError(f"Fault rate for {kind} must be between 0 and 1, not {rate}.")
+        if sum(rates.values()) > 1 + 1e-9:
+            raise ConfigError("Fault rates add up to more than 1: lower some of them.")
+        with self._lock:
+            self._rates = dict(rates)
+
+    @property
+    def rates(self) -> dict[str, float]:
+        """A copy of the current random rates."""
+        with self._lock:
+            return dict(self._rates)
+
+    @property
+    def pending(self) -> list[str]:
+        """Queued faults not yet served, in order."""
+        with self._lock:
+            return list(self._queue)
+
+    def clear(self) -> None:
+        """Drop queued faults, rules and rates."""
+        with self._lock:
+            self._queue.clear()
+            self._rules.clear()
+            self._rates = {}
+
+    def next_fault(self, request: GenerateRequest) -> str | None:
+        """The fault for this request, consuming a queued one or a rule's count."""
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+            for rule in self._rules:
+                if rule.times != 0 and rule.predicate(request):
+                    if rule.times is not None:
+                        rule.times -= 1
+                    return rule.kind
+            if not self._rates:
+                return None
+            # One draw per request keeps a seeded run reproducible whatever the rates are.
+            draw = self._rng.random()
+            for kind, rate in self._rates.items():
+                if draw < rate:
+                    return kind
+                draw -= rate
+            return None

@@ -1,0 +1,105 @@
+"""HTTP plumbing: a threading server with a deep backlog and a keep-alive request handler."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol, cast
+
+from labeling.fake_gemini.replies import Reply
+from labeling.fake_gemini.wire import error_body
+
+logger = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    """What the handler needs from the fake: an answer per request, and to know open connections."""
+
+    def handle(self, path: str, headers: Mapping[str, str], body: bytes) -> Reply: ...
+
+    def track(self, conn: socket.socket, add: bool) -> None: ...
+
+
+class Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that survives bursts and never waits for idle connections on close."""
+
+    request_queue_size = 1024  # the default backlog of 5 drops bursts of 32+ connections
+    daemon_threads = True
+    block_on_close = False  # stop() must not wait for idle keep-alive connections
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+        super().__init__(address, Handler)
+        self.backend = backend
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Reads a request, asks the backend for the reply, writes it (or drops the connection)."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    timeout = 300  # idle keep-alive connections give their thread back eventually
+
+    @property
+    def _backend(self) -> Backend:
+        return cast(Server, self.server).backend
+
+    def setup(self) -> None:
+        super().setup()
+        self._backend.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            with contextlib.suppress(OSError):
+                super().finish()
+        finally:
+            self._backend.track(self.connection, add=False)
+
+    def version_string(self) -> str:
+        return "scaffolding on HTTPServer2"  # what Google's front end calls itself
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self._send(self._backend.handle(self.path, headers, body))
+
+    def do_GET(self) -> None:
+        self._send(Reply(404, error_body(404, f"Requested entity was not found: {self.path}")))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()  # the blank line after the last chunk
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _send(self, reply: Reply) -> None:
+        if reply.body is None:
+            self.close_connection = True  # a hung request ends with the connection dropped, unanswered
+            return
+        payload = json.dumps(reply.body, ensure_ascii=False, indent=2).encode("utf-8")
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (timeout) before the answer: nothing left to tell it
+            self.close_connection = True

@@ -1,0 +1,311 @@
+"""`FakeGemini`: a local HTTP server speaking the Gemini generateContent protocol to the real SDK."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+from labeling.fake_gemini.faults import FaultPlan, FaultPredicate
+from labeling.fake_gemini.handler import Server
+from labeling.fake_gemini.quota import SlidingWindowQuota
+from labeling.fake_gemini.replies import (
+    KEY_INVALID,
+    NO_KEY,
+    AnswerSettings,
+    Reply,
+    answer_reply,
+    error_reply,
+    first_image_facts,
+    model_not_found,
+    quota_reply,
+)
+from labeling.fake_gemini.vision import ImageFacts
+from labeling.fake_gemini.wire import (
+    GenerateRequest,
+    WireError,
+    error_body,
+    key_invalid_details,
+    parse_generate_request,
+)
+
+logger = logging.getLogger(__name__)
+
+_ROUTE = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the server saw and answered it. `status` is 0 when it was never answered (hang)."""
+
+    index: int
+    received_at: float  # time.time()
+    api_version: str | None
+    model: str | None
+    has_image: bool
+    image_count: int
+    image_width: int | None
+    image_height: int | None
+    image_mime: str | None
+    image_bytes: int | None  # length of the first image's decoded bytes
+    prompt_chars: int
+    status: int
+    fault: str | None
+
+
+@dataclass
+class _Seen:
+    """What was parsed from a request so far (for the record), whatever its answer."""
+
+    api_version: str | None = None
+    model: str | None = None
+    request: GenerateRequest | None = None
+    facts: ImageFacts | None = None
+
+
+class FakeGemini:
+    """A fake Gemini API on 127.0.0.1 that the real google-genai client talks to over HTTP.
+
+    Every public attribute below can be changed while the server runs:
+      latency_s      seconds added before every answer (released at once by `stop()`)
+      rpm_quota      requests per sliding 60 s window across all requests; 0 = unlimited; over it: 429
+      valid_keys     accepted API keys; None = any non-empty key
+      known_models   accepted model names; None = any name starting with "gemini-"
+      hang_s         how long the "hang" fault holds a connection before closing it unanswered
+      retry_delay_s  RetryInfo delay of the injected "http_429" fault
+      thoughts_tokens  thoughtsTokenCount reported on each answer (left out when 0)
+      bad_key_status 403 (PERMISSION_DENIED, the default) or 400 (INVALID_ARGUMENT, what Google sends)
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency_s: float = 0.0,
+        rpm_quota: int = 0,
+        valid_keys: Iterable[str] | None = None,
+        known_models: Iterable[str] | None = None,
+        fault_rates: Mapping[str, float] | None = None,
+        seed: int = 0,
+        hang_s: float = 30.0,
+        retry_delay_s: float = 1.0,
+        thoughts_tokens: int = 0,
+        bad_key_status: int = 403,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.latency_s = latency_s
+        self.rpm_quota = rpm_quota
+        self.valid_keys: set[str] | None = set(valid_keys) if valid_keys is not None else None
+        self.known_models: set[str] | None = set(known_models) if known_models is not None else None
+        self.hang_s = hang_s
+        self.retry_delay_s = retry_delay_s
+        self.thoughts_tokens = thoughts_tokens
+        self.bad_key_status = bad_key_status
+        self._faults = FaultPlan(fault_rates, seed)
+        self._quota = SlidingWindowQuota()
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+        self._arrivals = 0
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind (port 0 = a free port), serve from a background thread and return the base URL."""
+        if self._server is not None:
+            return self.base_url
+        self._stopping = threading.Event()
+        server = Server((self.host, self.port), self)
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-gemini", daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving, release hung and waiting requests, close every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            # Wakes handler threads blocked reading an idle keep-alive connection.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeGemini:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://host:port` to give `HttpOptions(base_url=...)` or GOOGLE_GEMINI_BASE_URL."""
+        return f"http://{self.host}:{self.port}"
+
+    def env(self, api_key: str = "fake-key") -> dict[str, str]:
+        """Environment variables that point the google-genai SDK at this server."""
+        return {"GOOGLE_GEMINI_BASE_URL": self.base_url, "GEMINI_API_KEY": api_key}
+
+    # -- faults ------------------------------------------------------------------------------------
+
+    def inject(self, kind: str, times: int = 1) -> None:
+        """Give the next `times` answered requests the fault `kind` (see `FAULT_KINDS`)."""
+        self._faults.inject(kind, times)
+
+    def fault_for(self, predicate: FaultPredicate, kind: str, times: int | None = None) -> None:
+        """Give requests for which `predicate(GenerateRequest)` is true the fault `kind`."""
+        self._faults.add_rule(predicate, kind, times)
+
+    @property
+    def fault_rates(self) -> dict[str, float]:
+        """Random faults {kind: probability}, drawn from an RNG seeded by `seed`; assignable."""
+        return self._faults.rates
+
+    @fault_rates.setter
+    def fault_rates(self, rates: Mapping[str, float]) -> None:
+        self._faults.set_rates(rates)
+
+    @property
+    def pending_faults(self) -> list[str]:
+        """Injected faults not yet served."""
+        return self._faults.pending
+
+    def clear_faults(self) -> None:
+        """Drop injected faults, rules and rates."""
+        self._faults.clear()
+
+    # -- observations ------------------------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        """Requests received so far (answered or not)."""
+        with self._lock:
+            return self._arrivals
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        """A copy of the per-request log, in the order answers were decided."""
+        with self._lock:
+            return list(self._records)
+
+    def status_counts(self) -> dict[int, int]:
+        """How many requests got each HTTP status (0 = never answered)."""
+        return dict(Counter(r.status for r in self.records))
+
+    def reset(self) -> None:
+        """Forget requests, the quota window and every fault (settings stay)."""
+        with self._lock:
+            self._records.clear()
+            self._arrivals = 0
+        self._quota.reset()
+        self._faults.clear()
+
+    # -- request handling (called from handler threads) --------------------------------------------
+
+    def track(self, conn: socket.socket, add: bool) -> None:
+        """Remember open connections so that `stop()` can close them (called by the handler)."""
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def handle(self, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Decide, delay and record the reply to one POST (called from a handler thread)."""
+        with self._lock:
+            self._arrivals += 1
+            index = self._arrivals
+        received_at = time.time()
+        seen = _Seen()
+        try:
+            reply = self._decide(path, headers, body, seen)
+        except Exception:  # a bug (or a raising fault predicate) must still get an answer
+            logger.exception("fake Gemini failed on %s", path)
+            reply = Reply(500, error_body(500, "An internal error has occurred."))
+        if reply.status and self.latency_s > 0 and self._stopping.wait(self.latency_s):
+            reply = Reply(0, None, fault=reply.fault)  # stopped while waiting: drop the connection
+        self._record(index, received_at, seen, reply)
+        return reply
+
+    def _decide(self, path: str, headers: Mapping[str, str], body: bytes, seen: _Seen) -> Reply:
+        url = urlsplit(path)
+        route = _ROUTE.match(url.path)
+        if route is None:
+            return Reply(404, error_body(404, f"Requested entity was not found: {url.path}"))
+        seen.api_version, seen.model = route.group(1), route.group(2)
+        parse_error: WireError | None = None
+        try:
+            seen.request = parse_generate_request(body)
+            seen.facts = first_image_facts(seen.request)
+        except WireError as exc:
+            parse_error = exc
+        key = headers.get("x-goog-api-key") or (parse_qs(url.query).get("key") or [""])[0]
+        refusal = self._refusal(key, seen.model, seen.api_version) or parse_error
+        if refusal is not None or seen.request is None:
+            return error_reply(refusal or WireError(400, "Invalid request."))
+        wait = self._quota.try_admit(self.rpm_quota)
+        if wait > 0:
+            return quota_reply(seen.model, self.rpm_quota, wait)
+        fault = self._faults.next_fault(seen.request)
+        if fault == "hang":
+            self._stopping.wait(self.hang_s)
+            return Reply(0, None, fault=fault)
+        settings = AnswerSettings(self.rpm_quota, self.retry_delay_s, self.thoughts_tokens)
+        return answer_reply(seen.model, seen.api_version, seen.request, seen.facts, fault, settings)
+
+    def _refusal(self, key: str, model: str, api_version: str) -> WireError | None:
+        """The key or model error Google would answer with, if any."""
+        if not key:
+            return WireError(403, NO_KEY)
+        if self.valid_keys is not None and key not in self.valid_keys:
+            return WireError(self.bad_key_status, KEY_INVALID, key_invalid_details())
+        known = self.known_models
+        if (known is None and not model.startswith("gemini-")) or (known is not None and model not in known):
+            return model_not_found(model, api_version)
+        return None
+
+    def _record(self, index: int, received_at: float, seen: _Seen, reply: Reply) -> None:
+        request, facts = seen.request, seen.facts
+        images = request.images if request is not None else []
+        record = RequestRecord(
+            index=index,
+            received_at=received_at,
+            api_version=seen.api_version,
+            model=seen.model,
+            has_image=bool(images),
+            image_count=len(images),
+            image_width=facts.width if facts else None,
+            image_height=facts.height if facts else None,
+            image_mime=images[0].mime_type if images else None,
+            image_bytes=len(images[0].data) if images else None,
+            prompt_chars=len(request.prompt) if request is not None else 0,
+            status=reply.status,
+            fault=reply.fault,
+        )
+        with self._lock:
+            self._records.append(record)
