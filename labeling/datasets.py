@@ -72,10 +72,13 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
     if source is not None:
         keys = list(source.list_keys())
         if names is None:
+            # Every image the source holds, named by its relative path: no matching needed.
             names = NameList(names=[key for key in keys if is_image_path(key)])
             if not names.names:
                 raise InputError(f"{source.uri} holds no images (jpg, png, webp, ...): check the folder.")
-        match = KeyIndex(keys).match(names.names)
+            match = MatchResult(found={key: key for key in names.names})
+        else:
+            match = KeyIndex(keys).match(names.names)
     assert names is not None
     frame = _image_frame(names, match)
     dataset_id = store.save_dataset(dataset, label=label, source_kind=_source_kind(source),
@@ -88,6 +91,16 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
                         missing=int(counts.get("missing", 0)), ambiguous=int(counts.get("ambiguous", 0)),
                         rejected=int(counts.get("rejected", 0)), duplicates=names.duplicates,
                         unlinked=int(counts.get("unlinked", 0)), added=added)
+
+
+def _value(cell: Any) -> Any:
+    """A frame cell with pandas' missing markers (None, NaN, NA) as None."""
+    return None if cell is None or (pd.api.types.is_scalar(cell) and pd.isna(cell)) else cell
+
+
+def _list(cell: Any) -> list[str] | None:
+    value = _value(cell)
+    return None if value is None else list(value)
 
 
 def _seed_annotations(store: Store, dataset_id: int, rows: list[SeedRow]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,8 +120,7 @@ def _seed_annotations(store: Store, dataset_id: int, rows: list[SeedRow]) -> tup
         description = json.dumps(row.description, ensure_ascii=False) if row.description else None
         if row.image_name in current.index:
             known = current.loc[row.image_name]
-            known_categories = list(known["categories"]) if known["categories"] is not None else None
-            if known["description"] == description and known_categories == row.categories:
+            if _value(known["description"]) == description and _list(known["categories"]) == row.categories:
                 continue  # unchanged since the last import: importing again adds no history
         annotations.append({"image_id": image_id, "kind": "import", "model": SEED_IMPORT_MODEL,
                             "prompt_version": "seed", "description": description,

@@ -13,15 +13,17 @@ from labeling.store.base import StoreBase
 IMAGE_STATUSES = ("found", "missing", "ambiguous", "rejected", "unlinked")
 
 _SUMMARY_SQL = """
-WITH per_image AS (
+WITH failed AS (SELECT DISTINCT image_id FROM failures WHERE NOT resolved),
+per_image AS (
     SELECT i.dataset_id, i.status,
            a.description IS NOT NULL AS described,
-           coalesce(len(e.categories), 0) > 0 AS categorized,
-           e.reviewed,
-           EXISTS (SELECT 1 FROM failures f WHERE f.image_id = i.id AND NOT f.resolved) AS failed
+           coalesce(len(coalesce(h.categories, a.categories)), 0) > 0 AS categorized,
+           coalesce(h.reviewed, false) AS reviewed,
+           f.image_id IS NOT NULL AS failed
     FROM images i
     LEFT JOIN current_annotations a ON a.image_id = i.id
-    LEFT JOIN effective_labels e ON e.image_id = i.id
+    LEFT JOIN human_labels h ON h.image_id = i.id
+    LEFT JOIN failed f ON f.image_id = i.id
 )
 SELECT d.id, d.name, d.label, d.source_kind, d.source_uri, d.list_file,
        count(p.status)::BIGINT AS listed,
