@@ -7,12 +7,15 @@ always resolved inside the source's root: nothing outside it is ever read or wri
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from labeling.errors import SourceError
 from labeling.names import rejection_reason
+
+if TYPE_CHECKING:
+    from labeling.settings import Settings
 
 
 class ImageSource(Protocol):
@@ -79,3 +82,25 @@ class LocalFolderSource:
             raise SourceError(f"{path} is gone from the folder: re-import the dataset to refresh it.") from None
         except OSError as exc:
             raise SourceError(f"Cannot read {path} ({exc.strerror}).") from None
+
+
+def source_for_dataset(dataset: Mapping[str, Any], settings: Settings) -> ImageSource | None:
+    """The source a stored dataset reads from: its folder, its S3 prefix (read through the local cache), or None.
+
+    `dataset` is a row of `Store.dataset(name)`: source_kind 'local' | 's3' | 'none', source_uri, and
+    source_options {profile, region, endpoint_url} (settings fill what the dataset left empty).
+    """
+    kind = dataset.get("source_kind")
+    uri = str(dataset.get("source_uri") or "")
+    if kind == "local" and uri:
+        return LocalFolderSource(uri)
+    if kind == "s3" and uri:
+        from labeling.s3 import S3Source  # boto3 loads only for S3 datasets
+
+        options = dict(dataset.get("source_options") or {})
+        return S3Source.from_uri(
+            uri, profile=options.get("profile") or settings.aws_profile or None,
+            region=options.get("region") or settings.aws_region or None,
+            endpoint_url=options.get("endpoint_url") or settings.s3_endpoint_url or None,
+            cache_dir=settings.cache_dir, max_pool_connections=max(10, settings.num_workers))
+    return None
