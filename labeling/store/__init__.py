@@ -6,10 +6,11 @@ from labeling.store.annotations import AnnotationQueries
 from labeling.store.base import StoreBase
 from labeling.store.categories import Category, CategoryQueries
 from labeling.store.datasets import IMAGE_STATUSES, DatasetQueries
+from labeling.store.mirror import MirrorQueries
 from labeling.store.runs import RunQueries
 
 
-class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries):
+class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, MirrorQueries):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 
 

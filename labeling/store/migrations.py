@@ -156,6 +156,23 @@ CREATE VIEW effective_labels AS
     LEFT JOIN human_labels h ON h.image_id = i.id;
 """
 
+# Issue 4: what a mirror of S3 objects to a local folder has finished, so a stopped run resumes.
+_MIRROR_ITEMS = """
+CREATE TABLE mirror_items (
+    output_dir VARCHAR NOT NULL,                -- absolute path of the mirror's folder
+    path VARCHAR NOT NULL,                      -- file path under output_dir (the key relative to the prefix)
+    source_uri VARCHAR NOT NULL,                -- s3://bucket/prefix the object was fetched from
+    size_bytes BIGINT,
+    etag VARCHAR,                               -- the object's ETag when fetched: a changed object is fetched again
+    status VARCHAR NOT NULL,                    -- done | failed
+    error VARCHAR,
+    run_id INTEGER,
+    updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (output_dir, path)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
+    Migration(4, "mirror items", _MIRROR_ITEMS),
 )
