@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labeling.fake_gemini.vision import ImageFacts
+from labeling.fake_gemini.wire import snake_case
 
 # Value the off_list_category fault slips into an enum field.
 OFF_LIST_VALUE = "spaceships"
@@ -42,12 +43,13 @@ class AnswerContext:
     facts: ImageFacts | None
     prompt: str
     off_list: bool = False  # put one value outside its enum (the off_list_category fault)
-    _off_list_done: bool = False
+    off_list_in_scalars: bool = False  # also in a single-value enum field (when no enum array exists)
+    off_list_done: bool = False
 
-    def take_off_list(self) -> bool:
-        """True once: for the first enum field met while the off_list_category fault is on."""
-        if self.off_list and not self._off_list_done:
-            self._off_list_done = True
+    def take_off_list(self, in_array: bool) -> bool:
+        """True once: for the first enum array (or, if allowed, enum field) met under the fault."""
+        if self.off_list and not self.off_list_done and (in_array or self.off_list_in_scalars):
+            self.off_list_done = True
             return True
         return False
 
@@ -68,6 +70,10 @@ def answer_for_schema(schema: dict[str, Any], ctx: AnswerContext, *, drop_requir
     `drop_required` (the wrong_shape fault) removes the root object's required fields.
     """
     value = _value(schema, schema, ctx, name="", index=0, depth=0)
+    if ctx.off_list and not ctx.off_list_done:
+        # No array of enum values took the off-list value: give it to the first single enum field.
+        ctx.off_list_in_scalars = True
+        value = _value(schema, schema, ctx, name="", index=0, depth=0)
     if drop_required:
         root = _resolve(schema, schema)
         required = set(_get(root, "required") or [])
@@ -115,7 +121,7 @@ def _get(schema: dict[str, Any], camel: str) -> Any:
     """A schema key in camelCase or snake_case."""
     if camel in schema:
         return schema[camel]
-    return schema.get(re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower())
+    return schema.get(snake_case(camel))
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +201,10 @@ def _array(schema: dict[str, Any], root: dict[str, Any], ctx: AnswerContext, nam
     max_items = int(max_items) if max_items is not None else None
     enum = _get(items, "enum")
     if enum:
-        return _choose_values(enum, ctx, name, min_items, max_items)
+        picks = _choose_values(enum, ctx, name, min_items, max_items)
+        if picks and ctx.take_off_list(in_array=True):
+            picks[0] = OFF_LIST_VALUE
+        return picks
     if _type_of(items) in (None, "string") and not _get(items, "anyOf"):
         texts = _texts_for(name, ctx)
         count = _clamp(len(texts), min_items, max_items)
@@ -211,7 +220,7 @@ def _clamp(count: int, min_items: int, max_items: int | None) -> int:
 
 
 def _enum_value(values: list[Any], ctx: AnswerContext, name: str) -> Any:
-    if ctx.take_off_list():
+    if ctx.take_off_list(in_array=False):
         return OFF_LIST_VALUE
     derived = _string({}, ctx, name, 0).lower()
     for value in values:
@@ -240,8 +249,6 @@ def _choose_values(values: list[Any], ctx: AnswerContext, name: str, min_items: 
             picks.append(value)
     if max_items is not None:
         picks = picks[: max(max_items, 0)]
-    if picks and ctx.take_off_list():
-        picks[0] = OFF_LIST_VALUE
     return picks
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -78,13 +79,19 @@ class GenerateRequest:
         return [b for b in self.blobs if b.mime_type.lower().startswith("image/")]
 
 
+@functools.cache
+def snake_case(camel: str) -> str:
+    """`inlineData` -> `inline_data` (the same few keys are converted on every request)."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
+
+
 def pick(obj: Any, camel: str) -> Any:
     """`obj[camel]` or its snake_case twin: the SDK and other clients send either spelling."""
     if not isinstance(obj, dict):
         return None
     if camel in obj:
         return obj[camel]
-    return obj.get(re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower())
+    return obj.get(snake_case(camel))
 
 
 def parse_generate_request(raw: bytes) -> GenerateRequest:
