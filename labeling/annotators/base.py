@@ -1,0 +1,101 @@
+"""The annotator interface: what a model says about one image, and the three ways a call can fail.
+
+- `RetryableError`: try the same request again later (quota, overload, 5xx, timeout, transport); it may
+  carry the delay the server asked for.
+- `ResponseFailure`: the answer cannot be used for this image (blocked, truncated, invalid JSON, categories
+  outside the list). Recorded as a per-image failure with its `kind`, retried only on "retry failed".
+- `AnnotatorError` (from labeling.errors): the whole run must stop (bad key, unknown model, invalid request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from labeling.store.categories import Category
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one request as billed: thinking tokens bill as output."""
+
+    prompt: int = 0
+    candidates: int = 0
+    thoughts: int = 0
+
+    @property
+    def output(self) -> int:
+        return self.candidates + self.thoughts
+
+    def cost(self, price: dict[str, float]) -> float:
+        """USD for these tokens at `price` (USD per 1M tokens, keys input and output)."""
+        return (self.prompt * price.get("input", 0.0) + self.output * price.get("output", 0.0)) / 1_000_000
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt + other.prompt, self.candidates + other.candidates, self.thoughts + other.thoughts)
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One successful answer: a description and/or categories, with what it cost."""
+
+    kind: str  # fused | describe | categorize
+    model: str
+    prompt_version: str
+    description: dict[str, Any] | None
+    categories: list[str] | None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+    @property
+    def summary(self) -> str | None:
+        if not self.description:
+            return None
+        summary = self.description.get("summary")
+        return summary if isinstance(summary, str) else None
+
+
+class RetryableError(Exception):
+    """A transient failure: the same request may succeed later."""
+
+    def __init__(self, message: str, kind: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind  # quota | overloaded | server_error | timeout | transport
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+
+
+class ResponseFailure(Exception):
+    """The model answered, but not with something usable for this image; the request was still billed."""
+
+    def __init__(self, message: str, kind: str, usage: Usage | None = None, cost_usd: float = 0.0) -> None:
+        super().__init__(message)
+        self.kind = kind  # safety | prompt_blocked | max_tokens | invalid_json | wrong_shape | off_list | ...
+        self.usage = usage or Usage()
+        self.cost_usd = cost_usd
+
+
+class Annotator(Protocol):
+    """Describes and categorizes images. Implementations are safe to share between worker threads."""
+
+    model: str
+    prompt_version: str
+    simulated: bool
+
+    def describe(self, image: bytes, mime_type: str) -> Annotation:
+        """The structured description of an image (no categories)."""
+        ...
+
+    def categorize(self, description: dict[str, Any], categories: Sequence[Category],
+                   max_categories: int) -> Annotation:
+        """Categories from a stored description alone; no image is sent."""
+        ...
+
+    def describe_and_categorize(self, image: bytes, mime_type: str, categories: Sequence[Category],
+                                max_categories: int) -> Annotation:
+        """Description and categories in one request."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
