@@ -7,10 +7,12 @@ from labeling.store.base import StoreBase
 from labeling.store.categories import Category, CategoryQueries
 from labeling.store.datasets import IMAGE_STATUSES, DatasetQueries
 from labeling.store.mirror import MirrorQueries
+from labeling.store.review import ReviewQueries
 from labeling.store.runs import RunQueries
 
 
-class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, MirrorQueries):
+class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, MirrorQueries,
+            ReviewQueries):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 
 

@@ -172,7 +172,13 @@ CREATE TABLE mirror_items (
 );
 """
 
+# Issue 5: the version each human edit produced, so a refused stale save can say what the other reviewer changed.
+_EDIT_VERSIONS = """
+ALTER TABLE edit_log ADD COLUMN version INTEGER;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
+    Migration(5, "edit log versions", _EDIT_VERSIONS),
 )

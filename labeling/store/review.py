@@ -1,0 +1,612 @@
+"""Store verbs for human review: the gallery query, the focus record, saves with optimistic concurrency,
+the edit log with undo, bulk edits, review progress and model-vs-human agreement.
+
+Human labels live apart from model output (`human_labels`); a column left NULL there means "the model's value
+stands". Every human change bumps the row's `version` and writes one `edit_log` row per field in the same
+transaction, so a stale save is refused and any edit can be undone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from labeling.errors import ConflictError, InputError, NotFoundError
+from labeling.store.base import StoreBase
+
+CATEGORY_SOURCES = ("effective", "model", "human")
+REVIEW_STATES = ("all", "not_reviewed", "reviewed", "failed", "missing_image")
+_UNKNOWN = "unknown"  # labeling.taxonomy.UNKNOWN (importing taxonomy here would be circular)
+NO_CATEGORY = "(none)"  # category filter value: images without any category under the chosen source
+EDIT_FIELDS = ("description", "categories", "reviewed")
+
+# Sort name -> key expressions over the gallery rows (each non-NULL), ascending unless flagged; id breaks ties.
+SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "name": (("name", False),),
+    "name_desc": (("name", True),),
+    "recently_edited": (("coalesce(epoch_us(updated_at), 0)", True), ("name", False)),
+    "listed": (),  # import order
+}
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    """What the gallery shows. Every field narrows the set; the defaults show everything in name order."""
+
+    dataset: str | None = None
+    category: str | None = None  # a category name, NO_CATEGORY, or None for any
+    category_source: str = "effective"  # model | human | effective
+    state: str = "all"  # one of REVIEW_STATES
+    disagreement: bool = False  # only images whose human categories differ from the model's
+    text: str = ""  # case-insensitive substring of the file name, summary or description
+    sort: str = "name"  # one of SORTS
+
+    def __post_init__(self) -> None:
+        if self.category_source not in CATEGORY_SOURCES:
+            raise InputError(f"Unknown category source {self.category_source!r}: use one of "
+                             f"{', '.join(CATEGORY_SOURCES)}.")
+        if self.state not in REVIEW_STATES:
+            raise InputError(f"Unknown review state {self.state!r}: use one of {', '.join(REVIEW_STATES)}.")
+        if self.sort not in SORTS:
+            raise InputError(f"Unknown sort {self.sort!r}: use one of {', '.join(SORTS)}.")
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """One page of the gallery and the counts of the whole filtered set."""
+
+    rows: pd.DataFrame  # image_id, dataset, name, status, location, summary, categories, model/human categories...
+    total: int  # images matching the whole filter
+    page: int  # 1-based, clamped to the pages that exist
+    page_size: int
+    counts: dict[str, int] = field(default_factory=dict)  # per state, over the filter without state/disagreement
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # a save argument left out: that field is not touched
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _load(value: Any) -> Any:
+    """A JSON column's value as Python (DuckDB returns JSON as text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _categories(value: Any) -> list[str] | None:
+    return None if value is None else [str(item) for item in value]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_change(field_name: str, before: Any, after: Any) -> str:
+    """One line saying what an edit changed; NULL (the model's value) reads as `model's`."""
+    if field_name == "description" and isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+        parts = [f"{key} {_short(before.get(key), 40)} -> {_short(after.get(key), 40)}" for key in keys]
+        return "description: " + ("; ".join(parts) if parts else "unchanged")
+    shown_before = "model's" if before is None and field_name != "reviewed" else _short(before)
+    shown_after = "model's" if after is None and field_name != "reviewed" else _short(after)
+    return f"{field_name}: {shown_before} -> {shown_after}"
+
+
+@contextmanager
+def _conflicts(message: str) -> Iterator[None]:
+    """Turn DuckDB's write-write conflict (two writers on one row at once) into a ConflictError."""
+    try:
+        yield
+    except duckdb.TransactionException as exc:
+        if "conflict" not in str(exc).lower():
+            raise
+        raise ConflictError(message) from None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class _Query:
+    """A gallery query under construction: the scoped base CTE and the WHERE clauses with their parameters."""
+
+    def __init__(self, dataset_id: int | None) -> None:
+        self.params: list[Any] = []
+        scope = ""
+        if dataset_id is not None:
+            scope = "WHERE i.dataset_id = ?"
+            self.params.append(dataset_id)
+        self.base = f"""
+WITH scoped AS (SELECT i.id, i.dataset_id, i.name, i.status, i.location FROM images i {scope}),
+latest AS (
+    SELECT max(a.id) AS id FROM annotations a
+    WHERE a.image_id IN (SELECT id FROM scoped) GROUP BY a.image_id
+),
+model AS (
+    SELECT a.image_id, a.description, a.summary, a.categories FROM annotations a
+    WHERE a.id IN (SELECT id FROM latest)
+),
+failed AS (SELECT DISTINCT image_id FROM failures WHERE NOT resolved),
+rows AS (
+    SELECT s.id AS image_id, s.dataset_id, d.name AS dataset, s.name, s.status, s.location,
+           coalesce(h.summary, m.summary) AS summary,
+           coalesce(h.categories, m.categories) AS categories,
+           m.categories AS model_categories, h.categories AS human_categories,
+           coalesce(h.description, m.description) AS description,
+           h.description IS NOT NULL AS description_edited,
+           coalesce(h.reviewed, false) AS reviewed, h.reviewer, h.updated_at,
+           coalesce(h.version, 0) AS version,
+           f.image_id IS NOT NULL AS failed,
+           m.image_id IS NOT NULL AS annotated
+    FROM scoped s
+    JOIN datasets d ON d.id = s.dataset_id
+    LEFT JOIN model m ON m.image_id = s.id
+    LEFT JOIN human_labels h ON h.image_id = s.id
+    LEFT JOIN failed f ON f.image_id = s.id
+)"""
+        self.where: list[str] = []
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.where.append(clause)
+        self.params.extend(params)
+
+    def where_sql(self, extra: Sequence[str] = ()) -> str:
+        clauses = [*self.where, *extra]
+        return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+_DISAGREES = ("human_categories IS NOT NULL AND model_categories IS NOT NULL "
+              "AND list_sort(human_categories) IS DISTINCT FROM list_sort(model_categories)")
+_STATE_SQL = {
+    "all": "true",
+    "not_reviewed": "NOT reviewed",
+    "reviewed": "reviewed",
+    "failed": "failed",
+    "missing_image": "status <> 'found' AND status <> 'unlinked'",
+}
+_CATEGORY_COLUMN = {"effective": "categories", "model": "model_categories", "human": "human_categories"}
+_PAGE_COLUMNS = ("image_id, dataset_id, dataset, name, status, location, summary, categories, model_categories, "
+                 "human_categories, description_edited, reviewed, reviewer, updated_at, version, failed, annotated")
+
+
+class ReviewQueries(StoreBase):
+    """Human review: reading the gallery and one image, and every write a reviewer makes."""
+
+    # ---- the gallery -------------------------------------------------------------------------------------------
+
+    def _review_dataset_id(self, name: str | None) -> int | None:
+        if name is None:
+            return None
+        row = self.fetch_one("SELECT id FROM datasets WHERE name = ?", [name])
+        if row is None:
+            known = ", ".join(r[0] for r in self.fetch_all("SELECT name FROM datasets ORDER BY name")) or "none yet"
+            raise NotFoundError(f"There is no dataset named {name!r} (datasets: {known}): check the name.")
+        return int(row[0])
+
+    def _gallery_query(self, flt: ReviewFilter, *, with_state: bool = True) -> _Query:
+        query = _Query(self._review_dataset_id(flt.dataset))
+        column = _CATEGORY_COLUMN[flt.category_source]
+        if flt.category == NO_CATEGORY:
+            query.add(f"coalesce(len({column}), 0) = 0")
+        elif flt.category:
+            query.add(f"list_contains({column}, ?)", flt.category)
+        text = flt.text.strip()
+        if text:
+            pattern = _like(text)
+            query.add("(name ILIKE ? ESCAPE '\\' OR summary ILIKE ? ESCAPE '\\' "
+                      "OR CAST(description AS VARCHAR) ILIKE ? ESCAPE '\\')", pattern, pattern, pattern)
+        if with_state:
+            query.add(_STATE_SQL[flt.state])
+            if flt.disagreement:
+                query.add(_DISAGREES)
+        return query
+
+    @staticmethod
+    def _order_sql(sort: str) -> str:
+        keys = [f"{expr} {'DESC' if desc else 'ASC'}" for expr, desc in SORTS[sort]]
+        return " ORDER BY " + ", ".join([*keys, "image_id ASC"])
+
+    def gallery(self, flt: ReviewFilter, page: int = 1, page_size: int = 24) -> GalleryPage:
+        """One page of images matching `flt` in its sort order, with the total and per-state counts."""
+        if page_size < 1:
+            raise InputError("The page size must be 1 or more.")
+        counts = self.gallery_counts(flt)
+        total = counts["matching"]
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        query = self._gallery_query(flt)
+        sql = (f"{query.base} SELECT {_PAGE_COLUMNS} FROM rows{query.where_sql()}{self._order_sql(flt.sort)} "
+               "LIMIT ? OFFSET ?")
+        rows = self.fetch_df(sql, [*query.params, page_size, (page - 1) * page_size])
+        return GalleryPage(rows=rows, total=total, page=page, page_size=page_size, counts=counts)
+
+    def gallery_counts(self, flt: ReviewFilter) -> dict[str, int]:
+        """Counts under every filter but state and disagreement (so a reviewer sees what each choice holds),
+        plus `matching`: the images the whole filter keeps."""
+        query = self._gallery_query(flt, with_state=False)
+        matching = _STATE_SQL[flt.state] + (f" AND {_DISAGREES}" if flt.disagreement else "")
+        states = ", ".join(f"count(*) FILTER (WHERE {sql})::BIGINT AS {name}" for name, sql in _STATE_SQL.items())
+        sql = (f"{query.base} SELECT {states}, count(*) FILTER (WHERE {_DISAGREES})::BIGINT AS disagreement, "
+               f"count(*) FILTER (WHERE {matching})::BIGINT AS matching FROM rows{query.where_sql()}")
+        row = self.fetch_one(sql, query.params)
+        assert row is not None  # an aggregate always returns one row
+        return dict(zip([*_STATE_SQL, "disagreement", "matching"], (int(v) for v in row), strict=True))
+
+    def gallery_ids(self, flt: ReviewFilter, limit: int = 100_000) -> list[int]:
+        """Every image id the filter keeps, in its order (for bulk actions on a whole filter)."""
+        query = self._gallery_query(flt)
+        sql = f"{query.base} SELECT image_id FROM rows{query.where_sql()}{self._order_sql(flt.sort)} LIMIT ?"
+        return [int(row[0]) for row in self.fetch_all(sql, [*query.params, limit])]
+
+    def neighbor(self, flt: ReviewFilter, image_id: int, step: int) -> int | None:
+        """The image after (step=1) or before (step=-1) `image_id` in the filter's order, or None at the end.
+
+        Works by sort position, so it still finds the next one after the current image left the filter
+        (e.g. it was just marked reviewed while the filter shows unreviewed images)."""
+        if step not in (1, -1):
+            raise InputError("step must be 1 (next) or -1 (previous).")
+        keys = [*SORTS[flt.sort], ("image_id", False)]
+        exprs = ", ".join(f"{expr} AS k{i}" for i, (expr, _) in enumerate(keys))
+        query = self._gallery_query(flt, with_state=False)
+        current = self.fetch_one(f"{query.base} SELECT {exprs} FROM rows WHERE image_id = ?",
+                                 [*query.params, image_id])
+        if current is None:
+            raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
+        query = self._gallery_query(flt)
+        ors, params = [], []
+        for i, (expr, desc) in enumerate(keys):
+            forward = (step == 1) != desc
+            equal = [f"{keys[j][0]} = ?" for j in range(i)]
+            ors.append("(" + " AND ".join([*equal, f"{expr} {'>' if forward else '<'} ?"]) + ")")
+            params.extend([*current[:i], current[i]])
+        order = ", ".join(f"{expr} {'DESC' if (desc == (step == 1)) else 'ASC'}" for expr, desc in keys)
+        sql = (f"{query.base} SELECT image_id FROM rows{query.where_sql(['(' + ' OR '.join(ors) + ')'])} "
+               f"ORDER BY {order} LIMIT 1")
+        row = self.fetch_one(sql, [*query.params, *params])
+        return int(row[0]) if row else None
+
+    def image_id_by_name(self, dataset: str, name: str) -> int:
+        """The id of an image of a dataset by its listed name (deep links name images this way)."""
+        dataset_id = self._review_dataset_id(dataset)
+        row = self.fetch_one("SELECT id FROM images WHERE dataset_id = ? AND name = ?", [dataset_id, name])
+        if row is None:
+            raise NotFoundError(f"Dataset {dataset!r} has no image named {name!r}: check the link.")
+        return int(row[0])
+
+    # ---- one image -----------------------------------------------------------------------------------------------
+
+    def review_record(self, image_id: int) -> dict[str, Any]:
+        """Everything the focus view shows about one image: its row, the latest model annotation, the human
+        label (or None), the effective values, and unresolved failures. JSON comes back as Python values."""
+        columns = ("image_id", "dataset_id", "dataset", "dataset_label", "name", "status", "location", "detail",
+                   "size_bytes", "width", "height")
+        row = self.fetch_one("""
+            SELECT i.id, i.dataset_id, d.name, d.label, i.name, i.status, i.location, i.detail, i.size_bytes,
+                   i.width, i.height
+            FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?""", [image_id])
+        if row is None:
+            raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
+        record: dict[str, Any] = dict(zip(columns, row, strict=True))
+        model = self.fetch_all("""
+            SELECT id, kind, model, prompt_version, description, summary, categories, created_at, run_id
+            FROM annotations WHERE image_id = ? ORDER BY id DESC LIMIT 1""", [image_id])
+        record["model"] = None
+        if model:
+            m = model[0]
+            record["model"] = {"annotation_id": m[0], "kind": m[1], "model": m[2], "prompt_version": m[3],
+                               "description": _load(m[4]), "summary": m[5], "categories": _categories(m[6]),
+                               "created_at": m[7], "run_id": m[8]}
+        human = self.fetch_all("""
+            SELECT description, summary, categories, reviewed, reviewer, version, updated_at
+            FROM human_labels WHERE image_id = ?""", [image_id])
+        record["human"] = None
+        if human:
+            h = human[0]
+            record["human"] = {"description": _load(h[0]), "summary": h[1], "categories": _categories(h[2]),
+                               "reviewed": bool(h[3]), "reviewer": h[4], "version": int(h[5]), "updated_at": h[6]}
+        model_part = record["model"] or {}
+        human_part = record["human"] or {}
+        record["version"] = human_part.get("version", 0)
+        record["reviewed"] = human_part.get("reviewed", False)
+        for key in ("description", "summary", "categories"):
+            value = human_part.get(key)
+            record[key] = value if value is not None else model_part.get(key)
+        record["failures"] = [
+            {"stage": r[0], "kind": r[1], "message": r[2], "created_at": r[3]}
+            for r in self.fetch_all("SELECT stage, kind, message, created_at FROM failures "
+                                    "WHERE image_id = ? AND NOT resolved ORDER BY id", [image_id])]
+        return record
+
+    def image_locations(self, image_ids: Iterable[int]) -> pd.DataFrame:
+        """image_id, dataset, name, status, location of some images (what a thumbnail needs)."""
+        ids = [int(i) for i in image_ids]
+        if not ids:
+            return pd.DataFrame(columns=["image_id", "dataset", "name", "status", "location"])
+        return self.fetch_df("SELECT i.id AS image_id, d.name AS dataset, i.name, i.status, i.location "
+                             "FROM images i JOIN datasets d ON d.id = i.dataset_id "
+                             "WHERE list_contains(?, i.id)", [ids])
+
+    # ---- saving --------------------------------------------------------------------------------------------------
+
+    def save_label(self, image_id: int, *, expected_version: int, reviewer: str,
+                   description: Any = UNSET, categories: Any = UNSET, reviewed: Any = UNSET) -> int:
+        """Write the reviewer's values for the fields given (None = back to the model's value) and return the
+        new version. `expected_version` is the version the reviewer read (0: no human label yet); if somebody
+        saved since, nothing is written and ConflictError says what they changed. Unchanged fields write nothing.
+        """
+        wanted: dict[str, Any] = {}
+        if description is not UNSET:
+            if description is not None and not isinstance(description, dict):
+                raise InputError("A description must be a JSON object (field -> value).")
+            wanted["description"] = description
+        if categories is not UNSET:
+            wanted["categories"] = None if categories is None else [str(c) for c in categories]
+        if reviewed is not UNSET:
+            wanted["reviewed"] = bool(reviewed)
+        try:
+            with _conflicts(f"Somebody saved image #{image_id} at the same moment: open it again to see "
+                            "their change, then save yours."), self.transaction() as cur:
+                current = self._human_row(cur, image_id)
+                version = current["version"] if current else 0
+                if version != expected_version:
+                    raise ConflictError(self._conflict_message(cur, image_id, expected_version, version))
+                before = current or {"description": None, "categories": None, "reviewed": False}
+                changes = {k: v for k, v in wanted.items() if v != before[k]}
+                if not changes:
+                    return version
+                after = {**before, **changes}
+                new_version = version + 1
+                self._write_label(cur, image_id, after, reviewer, new_version, exists=current is not None)
+                self._log(cur, [(image_id, reviewer, name, before[name], value, new_version)
+                                for name, value in changes.items()])
+                return new_version
+        except duckdb.ConstraintException:
+            raise ConflictError(f"Somebody saved image #{image_id} first: open it again to see their change, "
+                                "then save yours.") from None
+
+    @staticmethod
+    def _human_row(cur: duckdb.DuckDBPyConnection, image_id: int) -> dict[str, Any] | None:
+        rows = cur.execute("SELECT description, categories, reviewed, version FROM human_labels "
+                           "WHERE image_id = ?", [image_id]).fetchall()
+        if not rows:
+            exists = cur.execute("SELECT count(*) FROM images WHERE id = ?", [image_id]).fetchall()[0][0]
+            if not exists:
+                raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
+            return None
+        description, categories, reviewed, version = rows[0]
+        return {"description": _load(description), "categories": _categories(categories),
+                "reviewed": bool(reviewed), "version": int(version)}
+
+    @staticmethod
+    def _write_label(cur: duckdb.DuckDBPyConnection, image_id: int, values: dict[str, Any], reviewer: str,
+                     version: int, *, exists: bool) -> None:
+        description = values["description"]
+        summary = description.get("summary") if isinstance(description, dict) else None
+        summary = summary if isinstance(summary, str) or summary is None else json.dumps(summary)
+        params = [_json(description), summary, values["categories"], values["reviewed"], reviewer, version]
+        if exists:
+            cur.execute("UPDATE human_labels SET description = ?, summary = ?, categories = ?, reviewed = ?, "
+                        "reviewer = ?, version = ?, updated_at = current_timestamp WHERE image_id = ?",
+                        [*params, image_id])
+        else:
+            cur.execute("INSERT INTO human_labels (description, summary, categories, reviewed, reviewer, version, "
+                        "image_id) VALUES (?, ?, ?, ?, ?, ?, ?)", [*params, image_id])
+
+    @staticmethod
+    def _log(cur: duckdb.DuckDBPyConnection, edits: Sequence[tuple[int, str, str, Any, Any, int]]) -> None:
+        """Edit-log rows for one save or undo (a handful of fields: one multi-row VALUES statement)."""
+        if not edits:
+            return
+        values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(edits))
+        params: list[Any] = []
+        for image_id, reviewer, name, before, after, version in edits:
+            params.extend([int(image_id), reviewer, name, _json(before), _json(after), int(version)])
+        cur.execute(f"INSERT INTO edit_log (image_id, reviewer, field, before, after, version) VALUES {values}",
+                    params)
+
+    @staticmethod
+    def _conflict_message(cur: duckdb.DuckDBPyConnection, image_id: int, read: int, now: int) -> str:
+        rows = cur.execute("""
+            SELECT e.reviewer, e.field, e.before, e.after, e.edited_at, i.name
+            FROM edit_log e JOIN images i ON i.id = e.image_id
+            WHERE e.image_id = ? AND coalesce(e.version, 0) > ? ORDER BY e.id""", [image_id, read]).fetchall()
+        name = rows[0][5] if rows else f"#{image_id}"
+        changes = [f"{r[0] or 'someone'} at {r[4]:%H:%M:%S} changed {describe_change(r[1], _load(r[2]), _load(r[3]))}"
+                   for r in rows[-5:]]
+        what = "; ".join(changes) if changes else "their change is not in the edit log"
+        return (f"Not saved: {name} was changed by another reviewer after you opened it (you read version {read}, "
+                f"it is now version {now}). {what}. Your edits are still in the form: load the latest version "
+                "and apply them again, or save yours over theirs.")
+
+    # ---- the edit log and undo -----------------------------------------------------------------------------------
+
+    def edit_log(self, *, dataset: str | None = None, image_id: int | None = None,
+                 limit: int = 50) -> pd.DataFrame:
+        """Recent edits, newest first: id, image_id, dataset, name, reviewer, field, before, after, edited_at,
+        undone, version (before/after are JSON text; NULL means the model's value)."""
+        clauses, params = [], []
+        if dataset is not None:
+            clauses.append("i.dataset_id = ?")
+            params.append(self._review_dataset_id(dataset))
+        if image_id is not None:
+            clauses.append("e.image_id = ?")
+            params.append(image_id)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return self.fetch_df(
+            "SELECT e.id, e.image_id, d.name AS dataset, i.name, e.reviewer, e.field, "
+            "CAST(e.before AS VARCHAR) AS before, CAST(e.after AS VARCHAR) AS after, e.edited_at, e.undone, "
+            f"e.version FROM edit_log e JOIN images i ON i.id = e.image_id JOIN datasets d ON d.id = i.dataset_id"
+            f"{where} ORDER BY e.id DESC LIMIT ?", [*params, limit])
+
+    def undo_edit(self, edit_id: int, reviewer: str) -> int:
+        """Write an edit's `before` value back as a new edit (the original is marked undone); returns the new
+        version. Refused with ConflictError when the field has changed since that edit."""
+        with _conflicts("Somebody changed that image at the same moment: try the undo again."), \
+                self.transaction() as cur:
+            rows = cur.execute("SELECT image_id, field, before, after, undone FROM edit_log WHERE id = ?",
+                               [edit_id]).fetchall()
+            if not rows:
+                raise NotFoundError(f"There is no edit #{edit_id}.")
+            image_id, name, before, after, undone = rows[0]
+            if undone:
+                raise ConflictError(f"Edit #{edit_id} was undone already.")
+            current = self._human_row(cur, image_id)
+            state = current or {"description": None, "categories": None, "reviewed": False, "version": 0}
+            if state[name] != _load(after):
+                raise ConflictError(f"Cannot undo edit #{edit_id}: {name} was changed again since "
+                                    f"(now {_short(state[name])}). Undo the later edit first.")
+            new_version = state["version"] + 1
+            values = {**state, name: _load(before)}
+            self._write_label(cur, image_id, values, reviewer, new_version, exists=current is not None)
+            self._log(cur, [(image_id, reviewer, name, state[name], values[name], new_version)])
+            cur.execute("UPDATE edit_log SET undone = true WHERE id = ?", [edit_id])
+            return int(new_version)
+
+    # ---- bulk ------------------------------------------------------------------------------------------------------
+
+    def bulk_categories(self, image_ids: Iterable[int], category: str, *, add: bool, reviewer: str) -> int:
+        """Add (or remove) one category on many images in one transaction; returns how many changed.
+
+        Adding a real category drops `unknown`. Each changed image gets a new version and an edit-log row."""
+        category = category.strip()
+        if not category:
+            raise InputError("Name the category to add or remove.")
+        if add:
+            # A real category replaces `unknown` (which means that nothing in the list fits).
+            kept = "effective" if category == _UNKNOWN else f"list_filter(effective, lambda c: c <> '{_UNKNOWN}')"
+            after, changed = f"list_append({kept}, ?)", "NOT list_contains(effective, ?)"
+        else:
+            after, changed = "list_filter(effective, lambda c: c <> ?)", "list_contains(effective, ?)"
+        return self._bulk(image_ids, reviewer, "categories",
+                          f"SELECT image_id, human_categories AS before, {after} AS after, version FROM current "
+                          f"WHERE {changed}", [category, category])
+
+    def bulk_mark_reviewed(self, image_ids: Iterable[int], *, reviewer: str, reviewed: bool = True) -> int:
+        """Set the reviewed flag of many images in one transaction; returns how many changed."""
+        return self._bulk(image_ids, reviewer, "reviewed",
+                          "SELECT image_id, is_reviewed AS before, ?::BOOLEAN AS after, version FROM current "
+                          "WHERE is_reviewed <> ?", [reviewed, reviewed])
+
+    def _bulk(self, image_ids: Iterable[int], reviewer: str, field_name: str, select: str,
+              params: list[Any]) -> int:
+        ids = pd.DataFrame({"image_id": sorted({int(i) for i in image_ids})}, dtype="int64")
+        if ids.empty:
+            return 0
+        column = "categories" if field_name == "categories" else "reviewed"
+        cur = self.cursor()
+        # Registered outside the transaction: unregistering inside an aborted one would hide the real error.
+        cur.register("bulk_ids", ids)
+        try:
+            with _conflicts("Another reviewer changed some of these images at the same moment: "
+                            "run the bulk action again."), self.transaction() as tx:
+                changes = tx.execute(f"""
+                    WITH latest AS (
+                        SELECT max(a.id) AS id FROM annotations a
+                        WHERE a.image_id IN (SELECT image_id FROM bulk_ids) GROUP BY a.image_id),
+                    current AS (
+                        SELECT b.image_id, h.categories AS human_categories,
+                               coalesce(h.categories, a.categories, []) AS effective,
+                               coalesce(h.reviewed, false) AS is_reviewed, coalesce(h.version, 0) AS version
+                        FROM bulk_ids b JOIN images i ON i.id = b.image_id
+                        LEFT JOIN human_labels h ON h.image_id = b.image_id
+                        LEFT JOIN annotations a ON a.image_id = b.image_id AND a.id IN (SELECT id FROM latest))
+                    {select}""", params).df()
+                if changes.empty:
+                    return 0
+                changes["new_version"] = changes["version"] + 1
+                tx.register("bulk_changes", changes)
+                tx.execute(f"""
+                    INSERT INTO human_labels (image_id, {column}, reviewer, version)
+                    SELECT image_id, after, ?, new_version FROM bulk_changes
+                    ON CONFLICT (image_id) DO UPDATE SET {column} = excluded.{column},
+                        reviewer = excluded.reviewer, version = excluded.version, updated_at = now()""",
+                           [reviewer])
+                tx.execute("""
+                    INSERT INTO edit_log (image_id, reviewer, field, before, after, version)
+                    SELECT image_id, ?, ?, to_json(before), to_json(after), new_version FROM bulk_changes""",
+                           [reviewer, field_name])
+                return len(changes)
+        finally:
+            cur.unregister("bulk_changes")
+            cur.unregister("bulk_ids")
+
+    # ---- progress and agreement --------------------------------------------------------------------------------
+
+    def review_progress(self) -> pd.DataFrame:
+        """Per dataset: images, annotated, reviewed, edited by a human, and the share reviewed."""
+        return self.fetch_df("""
+            WITH annotated AS (SELECT DISTINCT image_id FROM annotations)
+            SELECT d.name AS dataset, count(i.id)::BIGINT AS images,
+                   count(a.image_id)::BIGINT AS annotated,
+                   count(*) FILTER (WHERE h.reviewed)::BIGINT AS reviewed,
+                   count(*) FILTER (WHERE h.description IS NOT NULL OR h.categories IS NOT NULL)::BIGINT
+                       AS human_edited,
+                   coalesce(count(*) FILTER (WHERE h.reviewed) / nullif(count(i.id), 0), 0)::DOUBLE AS share
+            FROM datasets d LEFT JOIN images i ON i.dataset_id = d.id
+            LEFT JOIN annotated a ON a.image_id = i.id
+            LEFT JOIN human_labels h ON h.image_id = i.id
+            GROUP BY d.name ORDER BY d.name""")
+
+    def category_agreement(self, dataset: str | None = None) -> pd.DataFrame:
+        """Per category, how the model's categories compare with the reviewers' on reviewed images.
+
+        The reviewer's answer is the effective one: a reviewed image whose categories were left alone counts as
+        the reviewer agreeing with the model. Columns: category, reviewed, tp, fp, fn, precision, recall
+        (NULL when undefined: the model never said it / the reviewers never said it)."""
+        scope, params = "", []
+        if dataset is not None:
+            scope = "AND i.dataset_id = ?"
+            params.append(self._review_dataset_id(dataset))
+        return self.fetch_df(f"""
+            WITH reviewed AS (
+                SELECT h.image_id, coalesce(h.categories, []) AS human, h.categories IS NULL AS kept
+                FROM human_labels h JOIN images i ON i.id = h.image_id WHERE h.reviewed {scope}),
+            latest AS (
+                SELECT max(id) AS id FROM annotations WHERE image_id IN (SELECT image_id FROM reviewed)
+                GROUP BY image_id),
+            pairs AS (
+                SELECT a.categories AS model, CASE WHEN r.kept THEN a.categories ELSE r.human END AS human
+                FROM reviewed r JOIN annotations a ON a.image_id = r.image_id AND a.id IN (SELECT id FROM latest)
+                WHERE a.categories IS NOT NULL),
+            names AS (SELECT DISTINCT unnest(list_concat(model, human)) AS category FROM pairs),
+            counts AS (
+                SELECT n.category,
+                       count(*) FILTER (WHERE list_contains(p.model, n.category)
+                                        AND list_contains(p.human, n.category))::BIGINT AS tp,
+                       count(*) FILTER (WHERE list_contains(p.model, n.category)
+                                        AND NOT list_contains(p.human, n.category))::BIGINT AS fp,
+                       count(*) FILTER (WHERE NOT list_contains(p.model, n.category)
+                                        AND list_contains(p.human, n.category))::BIGINT AS fn,
+                       count(*)::BIGINT AS reviewed
+                FROM names n CROSS JOIN pairs p GROUP BY n.category)
+            SELECT category, reviewed, tp, fp, fn,
+                   tp / nullif(tp + fp, 0) AS precision, tp / nullif(tp + fn, 0) AS recall
+            FROM counts ORDER BY tp + fn DESC, category""", params)
+
+
+def edit_time(value: Any) -> str:
+    """An edit-log timestamp for display (seconds, no timezone games)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value)
