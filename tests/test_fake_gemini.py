@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import enum
 import functools
 import io
@@ -25,7 +26,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from labeling.errors import LabelingError
 from labeling.fake_gemini import OFF_LIST_VALUE, FakeGemini, GenerateRequest
@@ -51,6 +52,21 @@ class Description(BaseModel):
     scene: Scene
     categories: list[Literal["animals", "food", "people", "vehicles", "unknown"]]
     score: int | None = None
+
+
+class Constrained(BaseModel):
+    categories: list[Literal["animals", "food", "people", "vehicles", "unknown"]] = Field(min_length=2, max_length=3)
+    score: int = Field(ge=1, le=5)
+    ratio: float = Field(ge=0, le=1)
+    taken_at: datetime.datetime
+    has_text: bool
+    note: str | None = None
+    caption: str = Field(max_length=20)
+
+
+class Node(BaseModel):
+    label: str
+    children: list[Node]
 
 
 class Mood(enum.Enum):
@@ -86,13 +102,17 @@ def fake(server: FakeGemini) -> Iterator[FakeGemini]:
 
 def make_client(fake: FakeGemini, *, key: str = "k", timeout_ms: int = 5000, api_version: str | None = None
                 ) -> genai.Client:
+    return _client(fake.base_url, key, timeout_ms, api_version)
+
+
+@functools.cache  # building a Client costs ~0.2 s (TLS context), a request ~5 ms: reuse them
+def _client(base_url: str, key: str, timeout_ms: int, api_version: str | None) -> genai.Client:
     return genai.Client(api_key=key, http_options=types.HttpOptions(
-        base_url=fake.base_url, timeout=timeout_ms, api_version=api_version))
+        base_url=base_url, timeout=timeout_ms, api_version=api_version))
 
 
 @pytest.fixture(scope="module")
 def client(server: FakeGemini) -> genai.Client:
-    """One shared client: building a Client costs ~0.2 s (TLS context), a request ~5 ms."""
     return make_client(server)
 
 
@@ -176,6 +196,35 @@ def test_json_schema_dialect_with_defs_and_enums_is_answered_validly(client: gen
     parsed = Tagged.model_validate_json(response.text or "")
     assert "300x200" in parsed.description and "green" in parsed.description
     assert parsed.tags
+
+
+@pytest.mark.parametrize("dialect", ["response_schema", "response_json_schema"])
+def test_schema_constraints_are_respected(client: genai.Client, dialect: str) -> None:
+    config: dict[str, Any] = {
+        dialect: Constrained if dialect == "response_schema" else Constrained.model_json_schema()}
+    response = describe(client, png((200, 200), (240, 240, 240)), schema=None,
+                        response_mime_type="application/json", **config)
+
+    parsed = Constrained.model_validate_json(response.text or "")
+    assert 2 <= len(parsed.categories) <= 3 and len(set(parsed.categories)) == len(parsed.categories)
+
+
+def test_recursive_json_schema_terminates(client: genai.Client) -> None:
+    response = describe(client, png(), schema=None, response_mime_type="application/json",
+                        response_json_schema=Node.model_json_schema())
+
+    assert Node.model_validate_json(response.text or "").label
+
+
+def test_a_big_jpeg_is_reported_at_its_real_size(fake: FakeGemini, client: genai.Client) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (250, 200, 0)).save(buffer, format="JPEG")
+    contents: list[Any] = [types.Part.from_bytes(data=buffer.getvalue(), mime_type="image/jpeg"), "Describe."]
+    response = client.models.generate_content(model=MODEL, contents=contents)
+
+    assert "1600x1200" in (response.text or "") and "yellow" in (response.text or "")
+    assert response.usage_metadata and modality_tokens(response.usage_metadata)["IMAGE"] == 258 * 3 * 2
+    assert fake.records[-1].image_mime == "image/jpeg"
 
 
 def test_text_only_request_picks_the_categories_its_description_names(fake: FakeGemini,
@@ -363,9 +412,8 @@ def test_hang_outlasts_a_client_timeout(fake: FakeGemini) -> None:
         describe(make_client(fake, timeout_ms=200), png())
 
 
-def test_stop_releases_a_hung_request() -> None:
-    fake = FakeGemini(hang_s=60).__enter__()
-    fake.inject("hang")
+def stop_during_a_request(fake: FakeGemini) -> list[BaseException]:
+    """Start one request from a thread, stop the server once it arrived, return what the caller got."""
     outcome: list[BaseException] = []
 
     def call() -> None:
@@ -376,14 +424,32 @@ def test_stop_releases_a_hung_request() -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    while fake.request_count == 0:
+    while fake.request_count == 0 and caller.is_alive():
         threading.Event().wait(0.01)
     fake.stop()
     caller.join(timeout=20)
+    assert not caller.is_alive(), "stop() left a request hanging"
+    return outcome
 
-    assert not caller.is_alive()
+
+def test_stop_releases_a_hung_request() -> None:
+    fake = FakeGemini(hang_s=60)
+    fake.start()
+    fake.inject("hang")
+
+    outcome = stop_during_a_request(fake)
+
     assert outcome and isinstance(outcome[0], httpx2.TransportError)
     assert fake.records[0].status == 0 and fake.records[0].fault == "hang"
+
+
+def test_stop_releases_requests_waiting_out_the_latency() -> None:
+    fake = FakeGemini(latency_s=60)
+    fake.start()
+
+    outcome = stop_during_a_request(fake)
+
+    assert outcome and isinstance(outcome[0], httpx2.TransportError)
 
 
 def test_malformed_json_leaves_parsed_empty(fake: FakeGemini, client: genai.Client) -> None:

@@ -34,6 +34,16 @@ _LIST_HEADER = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _DESCRIPTION_MARKER = re.compile(r"\bdescription\s*:", re.IGNORECASE)
+# Fixed, valid examples for string formats a client will parse (datetime, UUID, URL fields).
+_FORMATS = {
+    "date-time": "2026-01-01T12:00:00Z",
+    "date": "2026-01-01",
+    "time": "12:00:00",
+    "duration": "PT1S",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "uri": "https://example.com/simulated",
+    "email": "simulated@example.com",
+}
 
 
 @dataclass
@@ -275,7 +285,7 @@ def _boolean(ctx: AnswerContext, name: str) -> bool:
 
 
 def _string(schema: dict[str, Any], ctx: AnswerContext, name: str, index: int) -> str:
-    text = _text_for(name.lower(), ctx, index)
+    text = _FORMATS.get(str(schema.get("format", "")).lower()) or _text_for(name.lower(), ctx, index)
     max_length = _get(schema, "maxLength")
     if max_length is not None:
         text = text[: int(max_length)]

@@ -114,6 +114,8 @@ class FakeGemini:
         self._faults = FaultPlan(fault_rates, seed)
         self._quota = SlidingWindowQuota()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when no request is being decided
+        self._in_flight = 0
         self._records: list[RequestRecord] = []
         self._arrivals = 0
         self._connections: set[socket.socket] = set()
@@ -145,7 +147,9 @@ class FakeGemini:
         self._stopping.set()
         server.shutdown()
         server.server_close()
-        with self._lock:
+        with self._idle:
+            # Released hangs and latency waits finish at once; wait so that their records are complete.
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=5)
             connections = list(self._connections)
         for conn in connections:
             # Wakes handler threads blocked reading an idle keep-alive connection.
@@ -239,6 +243,7 @@ class FakeGemini:
         """Decide, delay and record the reply to one POST (called from a handler thread)."""
         with self._lock:
             self._arrivals += 1
+            self._in_flight += 1
             index = self._arrivals
         received_at = time.time()
         seen = _Seen()
@@ -247,9 +252,14 @@ class FakeGemini:
         except Exception:  # a bug (or a raising fault predicate) must still get an answer
             logger.exception("fake Gemini failed on %s", path)
             reply = Reply(500, error_body(500, "An internal error has occurred."))
-        if reply.status and self.latency_s > 0 and self._stopping.wait(self.latency_s):
-            reply = Reply(0, None, fault=reply.fault)  # stopped while waiting: drop the connection
-        self._record(index, received_at, seen, reply)
+        try:
+            if reply.status and self.latency_s > 0 and self._stopping.wait(self.latency_s):
+                reply = Reply(0, None, fault=reply.fault)  # stopped while waiting: drop the connection
+            self._record(index, received_at, seen, reply)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
         return reply
 
     def _decide(self, path: str, headers: Mapping[str, str], body: bytes, seen: _Seen) -> Reply:
