@@ -68,8 +68,12 @@ class KeyIndex:
 
     def match(self, names: Iterable[str]) -> MatchResult:
         result = MatchResult()
+        by_name = self._by_name
         for name in names:
-            candidates = self.candidates(name)
+            # Fast path for the common case: a bare file name that exists under exactly that name.
+            candidates = by_name.get(name, []) if "/" not in name else []
+            if not candidates:
+                candidates = self.candidates(name)
             if len(candidates) == 1:
                 result.found[name] = candidates[0]
             elif candidates:
