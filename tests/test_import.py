@@ -155,3 +155,15 @@ def test_cli_runs_as_python_module(tmp_path: Path) -> None:
                            "--dataset", "M", "--csv-file", str(listing)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "1 listed" in done.stdout
+
+
+def test_cli_lists_missing_names(run_cli: Callable[..., CliResult], folder: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "real.csv"
+    listing.write_text("a.jpg\nlost.jpg\nc.jpg\n")
+    run_cli("import", "--dataset", "REAL", "--csv-file", str(listing), "--images-dir", str(folder))
+    assert run_cli("images", "--dataset", "REAL", "--status", "missing").out.split() == ["lost.jpg"]
+    ambiguous = run_cli("images", "--dataset", "REAL", "--status", "ambiguous").out
+    assert ambiguous.startswith("c.jpg\t") and "other/c.jpg" in ambiguous
+    out_csv = tmp_path / "missing.csv"
+    assert run_cli("images", "--dataset", "REAL", "--output-csv", str(out_csv)).code == 0
+    assert out_csv.read_text().splitlines()[1].startswith("lost.jpg")

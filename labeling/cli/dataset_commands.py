@@ -9,6 +9,7 @@ from typing import Any
 
 from labeling.cli import context
 from labeling.datasets import ImportReport, import_dataset, read_csv_file
+from labeling.store import IMAGE_STATUSES
 
 SUMMARY_FIELDS = ("name", "label", "source_kind", "source_uri", "listed", "found", "missing", "ambiguous",
                   "rejected", "unlinked", "duplicates", "described", "categorized", "reviewed", "failed")
@@ -23,8 +24,18 @@ def register(subparsers: Any) -> None:
     importing.add_argument("--label", default="", help="REAL, GEN or any label (default: none)")
     importing.add_argument("--csv-file", help="CSV list of image names, or a seed output CSV")
     importing.add_argument("--images-dir", help="folder holding the images (searched recursively)")
+    importing.add_argument("--s3-uri", help="images stay in S3: s3://bucket/prefix/ (read through the local cache)")
+    importing.add_argument("--profile", help="AWS profile for --s3-uri (credentials come from boto3's chain)")
+    importing.add_argument("--region", help="AWS region for --s3-uri")
+    importing.add_argument("--endpoint-url", help="S3-compatible endpoint for --s3-uri")
     importing.add_argument("--json", action="store_true", help="print the report as JSON")
     importing.set_defaults(handler=run_import)
+
+    images = subparsers.add_parser("images", help="list a dataset's images of one status (missing, ambiguous, ...)")
+    images.add_argument("--dataset", required=True)
+    images.add_argument("--status", default="missing", choices=IMAGE_STATUSES)
+    images.add_argument("--output-csv", help="write the full list to this CSV instead of printing it")
+    images.set_defaults(handler=run_images)
 
     listing = subparsers.add_parser("datasets", help="list datasets with their counts")
     listing.add_argument("--json", action="store_true", help="print a JSON list of objects")
@@ -40,10 +51,15 @@ def _print_report(report: ImportReport) -> None:
         print(f"Imported {report.annotations_imported:,} seed results; {report.seed_errors:,} seed errors "
               "recorded as failures to retry.")
     if report.ambiguous or report.missing or report.rejected:
-        print("List them with the app's Datasets page or `labeling datasets --json`.")
+        print(f"List them with `labeling images --dataset {report.dataset} --status missing` (or ambiguous, "
+              "rejected) or on the app's Datasets page.")
 
 
 def run_import(args: argparse.Namespace) -> int:
+    if args.s3_uri:
+        from labeling.cli.s3_commands import run_s3_import  # boto3 loads only for S3 imports
+
+        return run_s3_import(args, _print_report)
     csv_data = read_csv_file(args.csv_file) if args.csv_file else None
     report = import_dataset(context.store(args), args.dataset, label=args.label, csv_data=csv_data,
                             csv_name=str(Path(args.csv_file)) if args.csv_file else None,
@@ -52,6 +68,19 @@ def run_import(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         _print_report(report)
+    return 0
+
+
+def run_images(args: argparse.Namespace) -> int:
+    store = context.store(args)
+    frame = store.images_with_status(store.dataset_id(args.dataset), args.status)
+    if args.output_csv:
+        Path(args.output_csv).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.output_csv, index=False)
+        print(f"Wrote {len(frame):,} {args.status} names to {args.output_csv}.")
+    else:
+        for row in frame.itertuples():
+            print(row.name if row.detail is None or row.detail != row.detail else f"{row.name}\t{row.detail}")
     return 0
 
 
