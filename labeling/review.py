@@ -1,0 +1,258 @@
+"""Reviewing images, UI-free: the gallery filter, the focus record, editing helpers, saving, navigation, undo.
+
+Pages and tests drive review through these functions; every SQL statement stays in `labeling.store.review`.
+A save writes only the fields the reviewer changed (compared with what they were shown); everything else keeps
+following the model. The effective label is the human value where one is set, else the latest model output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from labeling.errors import InputError
+from labeling.store import Store
+from labeling.store.review import (
+    CATEGORY_SOURCES,
+    NO_CATEGORY,
+    REVIEW_STATES,
+    SORTS,
+    UNSET,
+    GalleryPage,
+    ReviewFilter,
+    describe_change,
+)
+from labeling.taxonomy import UNKNOWN, ensure_categories
+
+STATE_LABELS = {"all": "All", "not_reviewed": "Not reviewed", "reviewed": "Reviewed", "failed": "Failed",
+                "missing_image": "Image missing"}
+SORT_LABELS = {"name": "Name A-Z", "name_desc": "Name Z-A", "recently_edited": "Recently edited",
+               "listed": "Import order"}
+SOURCE_LABELS = {"effective": "Effective (human over model)", "model": "Model", "human": "Human"}
+SUMMARY = "summary"
+_LIST_SEPARATOR = ", "
+
+__all__ = [
+    "CATEGORY_SOURCES", "NO_CATEGORY", "REVIEW_STATES", "SORTS", "SORT_LABELS", "SOURCE_LABELS", "STATE_LABELS",
+    "FocusRecord", "GalleryPage", "ReviewFilter", "SaveResult", "category_options", "describe_change",
+    "description_fields", "edit_history", "focus", "locate", "neighbor", "normalize_categories", "parse_fields",
+    "save", "toggle_category", "undo",
+]
+
+
+@dataclass(frozen=True)
+class FocusRecord:
+    """One image as the focus view shows it, as of the version the reviewer read."""
+
+    image_id: int
+    dataset: str
+    name: str
+    status: str
+    location: str | None
+    version: int  # of the human label; 0 when there is none yet
+    reviewed: bool
+    reviewer: str | None
+    updated_at: datetime | None
+    description: dict[str, Any] | None  # effective (human over model)
+    categories: list[str] | None  # effective
+    model_description: dict[str, Any] | None
+    model_categories: list[str] | None
+    model_name: str | None
+    human_description: dict[str, Any] | None
+    human_categories: list[str] | None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def image(self) -> dict[str, Any]:
+        """What `thumbnails.Pictures` needs to find the file."""
+        return {"image_id": self.image_id, "dataset": self.dataset, "status": self.status,
+                "location": self.location}
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    version: int
+    changed: list[str]  # the fields written: description, categories, reviewed
+
+
+def focus(store: Store, image_id: int) -> FocusRecord:
+    """The focus record of one image (NotFoundError if it is gone)."""
+    record = store.review_record(image_id)
+    model = record["model"] or {}
+    human = record["human"] or {}
+    return FocusRecord(
+        image_id=int(record["image_id"]), dataset=record["dataset"], name=record["name"], status=record["status"],
+        location=record["location"], version=int(record["version"]), reviewed=bool(record["reviewed"]),
+        reviewer=human.get("reviewer"), updated_at=human.get("updated_at"),
+        description=_as_dict(record["description"]), categories=record["categories"],
+        model_description=_as_dict(model.get("description")), model_categories=model.get("categories"),
+        model_name=model.get("model"), human_description=_as_dict(human.get("description")),
+        human_categories=human.get("categories"), failures=list(record["failures"]))
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return value if isinstance(value, dict) else {SUMMARY: str(value)}
+
+
+def locate(store: Store, dataset: str, name: str) -> int:
+    """The image id a deep link `?dataset=NAME&image=NAME` points at (NotFoundError if none)."""
+    return store.image_id_by_name(dataset, name)
+
+
+def neighbor(store: Store, flt: ReviewFilter, image_id: int, step: int) -> int | None:
+    """Next (1) or previous (-1) image in the filter's order; None at either end."""
+    return store.neighbor(flt, image_id, step)
+
+
+# ---- editing helpers ------------------------------------------------------------------------------------------
+
+
+def _is_plain_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) and "," not in item for item in value)
+
+
+def description_fields(description: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The description as (field, editable text) pairs, summary first. Text stays text, a list of short strings
+    becomes "a, b", anything else is shown as JSON."""
+    if not description:
+        return [(SUMMARY, "")]
+    keys = sorted(description, key=lambda key: (key != SUMMARY,))
+    fields = []
+    for key in keys:
+        value = description[key]
+        if isinstance(value, str):
+            text = value
+        elif _is_plain_list(value):
+            text = _LIST_SEPARATOR.join(value)
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        fields.append((str(key), text))
+    if SUMMARY not in description:
+        fields.insert(0, (SUMMARY, ""))
+    return fields
+
+
+def parse_fields(original: Mapping[str, Any] | None, edited: Mapping[str, str]) -> dict[str, Any] | None:
+    """The description from edited texts, each field keeping the type it had. None when there was no
+    description and nothing was typed. InputError names a field whose JSON does not parse."""
+    original = original or {}
+    if not original and not any(text.strip() for text in edited.values()):
+        return None
+    result: dict[str, Any] = {}
+    for key, text in edited.items():
+        before = original.get(key)
+        if before is None or isinstance(before, str):
+            if before is None and not text.strip():
+                continue  # an empty new field is not a field
+            result[key] = text
+        elif _is_plain_list(before):
+            result[key] = [part.strip() for part in text.split(",") if part.strip()]
+        else:
+            try:
+                result[key] = json.loads(text)
+            except json.JSONDecodeError:
+                raise InputError(f"The field {key!r} must stay valid JSON (it was "
+                                 f"{json.dumps(before, ensure_ascii=False)[:60]}): fix it, then save.") from None
+    return result
+
+
+def normalize_categories(categories: Iterable[str]) -> list[str]:
+    """Distinct names in the order chosen; `unknown` goes away once a real category is chosen."""
+    chosen = list(dict.fromkeys(str(c).strip() for c in categories if str(c).strip()))
+    if len(chosen) > 1 and UNKNOWN in chosen:
+        chosen.remove(UNKNOWN)
+    return chosen
+
+
+def toggle_category(categories: Sequence[str], name: str) -> list[str]:
+    """The list with `name` added (at the end) or removed: what the 1-9 keys do."""
+    if name in categories:
+        return [c for c in categories if c != name]
+    return normalize_categories([*categories, name])
+
+
+def category_options(store: Store, *extra: Iterable[str] | None) -> list[str]:
+    """The active category list plus `unknown`, plus any other names the image already carries (so an
+    off-list or retired category still shows and can be removed)."""
+    names = [category.name for category in ensure_categories(store)]
+    names.append(UNKNOWN)
+    for values in extra:
+        for value in values or []:
+            if value not in names:
+                names.append(value)
+    return names
+
+
+# ---- saving, undo, history ----------------------------------------------------------------------------------------
+
+
+def save(store: Store, record: FocusRecord, *, reviewer: str, fields: Mapping[str, str] | None = None,
+         categories: Sequence[str] | None = None, reviewed: bool | None = None,
+         over_version: int | None = None) -> SaveResult:
+    """Save what the reviewer changed relative to `record` (what they were shown).
+
+    A field left as shown is not written, so it keeps following the model. The save is based on
+    `record.version`; if somebody saved since, ConflictError says what they changed and nothing is written.
+    `over_version` (the version now stored, taken from that conflict) saves the changed fields over theirs
+    on purpose.
+    """
+    reviewer = reviewer.strip() or "anonymous"
+    description: Any = UNSET
+    if fields is not None:
+        parsed = parse_fields(record.description, fields)
+        if parsed != (record.description or None):
+            description = parsed
+    new_categories: Any = UNSET
+    if categories is not None:
+        chosen = normalize_categories(categories)
+        if sorted(chosen) != sorted(record.categories or []):
+            new_categories = chosen
+    new_reviewed: Any = UNSET if reviewed is None or bool(reviewed) == record.reviewed else bool(reviewed)
+    changed = [name for name, value in (("description", description), ("categories", new_categories),
+                                        ("reviewed", new_reviewed)) if value is not UNSET]
+    version = store.save_label(record.image_id, reviewer=reviewer,
+                               expected_version=record.version if over_version is None else over_version,
+                               description=description, categories=new_categories, reviewed=new_reviewed)
+    return SaveResult(version=version, changed=changed)
+
+
+def undo(store: Store, edit_id: int, reviewer: str) -> int:
+    """Undo one edit (its before value is written back as a new edit); returns the image's new version."""
+    return store.undo_edit(edit_id, reviewer.strip() or "anonymous")
+
+
+def edit_history(store: Store, *, dataset: str | None = None, image_id: int | None = None,
+                 limit: int = 50) -> pd.DataFrame:
+    """Recent edits, newest first, readable: id, when, reviewer, dataset, image, change, undone."""
+    log = store.edit_log(dataset=dataset, image_id=image_id, limit=limit)
+    if log.empty:
+        return pd.DataFrame(columns=["id", "image_id", "when", "reviewer", "dataset", "image", "change", "undone"])
+    changes = [describe_change(str(row.field), _json_value(row.before), _json_value(row.after))
+               for row in log.itertuples()]
+    return pd.DataFrame({"id": log["id"], "image_id": log["image_id"],
+                         "when": log["edited_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+                         "reviewer": log["reviewer"], "dataset": log["dataset"], "image": log["name"],
+                         "change": changes, "undone": log["undone"]})
+
+
+def _json_value(text: Any) -> Any:
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return None
+    return json.loads(text) if isinstance(text, str) else text
+
+
+def agreement(store: Store, dataset: str | None = None) -> pd.DataFrame:
+    """Model-vs-reviewer agreement per category on reviewed images (precision and recall of the model)."""
+    return store.category_agreement(dataset)
+
+
+def progress(store: Store) -> pd.DataFrame:
+    """Reviewed / total per dataset."""
+    return store.review_progress()

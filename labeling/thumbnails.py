@@ -1,0 +1,172 @@
+"""Thumbnails, previews and originals for the review pages, with a clear placeholder instead of an exception.
+
+Thumbnails are cached at `<cache_dir>/thumbs/<image_id>.jpg` (the captioning runner writes the same files as it
+goes); a missing one is made from the dataset's source and cached. The focus view's large preview is cached at
+`<cache_dir>/previews/<image_id>.jpg`. An image that is missing, gone from its folder or bucket, or undecodable
+comes back as a placeholder with the reason, so a page never fails on one bad image.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import mimetypes
+import os
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from labeling.errors import LabelingError
+from labeling.images import make_thumbnail
+from labeling.settings import Settings
+from labeling.sources import ImageSource, source_for_dataset
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = 320
+PREVIEW_SIZE = 1280
+
+_STATUS_REASONS = {
+    "missing": "not found in the dataset's folder or bucket when it was imported",
+    "ambiguous": "several files match this name, so none was picked",
+    "rejected": "the listed name was refused as unsafe",
+    "unlinked": "the dataset has no image folder or bucket",
+}
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Image bytes ready for `st.image`, or a placeholder (`placeholder=True`) with the reason in `reason`."""
+
+    data: bytes
+    mime_type: str
+    placeholder: bool = False
+    reason: str = ""
+
+
+@lru_cache(maxsize=4)
+def placeholder_bytes(size: int = THUMB_SIZE) -> bytes:
+    """A grey square saying the image is unavailable (PNG); made once per size."""
+    img = Image.new("RGB", (size, size), (228, 228, 228))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, size - 1, size - 1), outline=(170, 170, 170), width=2)
+    draw.line((0, 0, size - 1, size - 1), fill=(200, 200, 200), width=2)
+    draw.line((0, size - 1, size - 1, 0), fill=(200, 200, 200), width=2)
+    text = "image unavailable"
+    box = draw.textbbox((0, 0), text)
+    draw.rectangle(((size - box[2]) // 2 - 6, (size - box[3]) // 2 - 6, (size + box[2]) // 2 + 6,
+                    (size + box[3]) // 2 + 6), fill=(228, 228, 228))
+    draw.text(((size - box[2]) // 2, (size - box[3]) // 2), text, fill=(90, 90, 90))
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def placeholder(reason: str, size: int = THUMB_SIZE) -> Picture:
+    return Picture(placeholder_bytes(size), "image/png", placeholder=True, reason=reason)
+
+
+def thumbnail_path(cache_dir: str | os.PathLike[str], image_id: int) -> Path:
+    """Where the thumbnail of an image is cached (shared with the captioning runner)."""
+    return Path(cache_dir) / "thumbs" / f"{int(image_id)}.jpg"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class Pictures:
+    """Reads thumbnails, previews and originals of stored images. One per process: it keeps each dataset's
+    source (an S3 client is costly to make). Safe to share between threads."""
+
+    def __init__(self, store: Any, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+        self._sources: dict[tuple[str, str], ImageSource | None] = {}
+        self._lock = threading.Lock()
+
+    def source(self, dataset: str) -> ImageSource | None:
+        """The source of a dataset by name (None when it has none); SourceError/NotFoundError if unusable."""
+        record = self._store.dataset(dataset)
+        key = (dataset, f"{record.get('source_kind')}:{record.get('source_uri')}:{record.get('source_options')}")
+        with self._lock:
+            if key not in self._sources:
+                self._sources[key] = source_for_dataset(record, self._settings)
+            return self._sources[key]
+
+    def _read(self, image: Mapping[str, Any]) -> bytes | Picture:
+        """The original bytes, or a placeholder saying why there are none."""
+        status = str(image.get("status") or "")
+        location = image.get("location")
+        if status != "found" or not location or not isinstance(location, str):
+            return placeholder(_STATUS_REASONS.get(status, f"no file for this image ({status or 'unknown'})"))
+        try:
+            source = self.source(str(image["dataset"]))
+            if source is None:
+                return placeholder(_STATUS_REASONS["unlinked"])
+            return source.read(location)
+        except LabelingError as exc:
+            return placeholder(str(exc))
+        except Exception as exc:  # a broken source must not break the page; the log keeps the detail
+            log.warning("Reading %s of %s failed", location, image.get("dataset"), exc_info=True)
+            return placeholder(f"cannot be read ({type(exc).__name__})")
+
+    def _shrunk(self, image: Mapping[str, Any], path: Path, size: int) -> Picture:
+        if path.is_file():
+            try:
+                return Picture(path.read_bytes(), "image/jpeg")
+            except OSError:
+                pass  # unreadable cache entry: make it again
+        data = self._read(image)
+        if isinstance(data, Picture):
+            return Picture(placeholder_bytes(size), data.mime_type, True, data.reason)
+        try:
+            small, mime = make_thumbnail(data, size=size)
+        except LabelingError as exc:
+            return placeholder(f"cannot be decoded: {exc}", size)
+        try:
+            _write_atomically(path, small)
+        except OSError:
+            log.warning("Cannot cache %s", path, exc_info=True)
+        return Picture(small, mime)
+
+    def thumbnail(self, image: Mapping[str, Any], size: int = THUMB_SIZE) -> Picture:
+        """The image's cached thumbnail, made and cached if absent. `image` needs image_id, dataset, status,
+        location (a gallery row)."""
+        return self._shrunk(image, thumbnail_path(self._settings.cache_dir, int(image["image_id"])), size)
+
+    def thumbnails(self, images: Sequence[Mapping[str, Any]], workers: int = 4) -> list[Picture]:
+        """Thumbnails of a gallery page in order; uncached ones are made on a few threads (decoding releases
+        the GIL)."""
+        if len(images) <= 1:
+            return [self.thumbnail(image) for image in images]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbs") as pool:
+            return list(pool.map(self.thumbnail, images))
+
+    def preview(self, image: Mapping[str, Any], size: int = PREVIEW_SIZE) -> Picture:
+        """A large view for the focus page (longest side `size`), cached beside the thumbnails."""
+        path = Path(self._settings.cache_dir) / "previews" / f"{int(image['image_id'])}_{size}.jpg"
+        return self._shrunk(image, path, size)
+
+    def original(self, image: Mapping[str, Any]) -> Picture:
+        """The original file's bytes (full resolution, shown only on request), or a placeholder."""
+        data = self._read(image)
+        if isinstance(data, Picture):
+            return Picture(placeholder_bytes(PREVIEW_SIZE), data.mime_type, True, data.reason)
+        mime = mimetypes.guess_type(str(image.get("location") or ""))[0] or "application/octet-stream"
+        return Picture(data, mime)
