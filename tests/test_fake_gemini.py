@@ -237,6 +237,10 @@ def test_text_only_request_picks_the_categories_its_description_names(fake: Fake
     assert isinstance(parsed, Description)
     assert parsed.categories == ["food", "people"]
     assert not fake.records[-1].has_image
+    # Without a "Description:" marker, a value counts when named more often than the list names it.
+    unmarked = describe(client, prompt="Pick from: animals, food, people, vehicles, unknown.\n"
+                                       "A street full of parked vehicles.").parsed
+    assert isinstance(unmarked, Description) and unmarked.categories == ["vehicles"]
 
 
 def test_text_only_request_without_mentions_stays_in_the_enum(client: genai.Client) -> None:

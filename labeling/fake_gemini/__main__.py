@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 
@@ -52,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     print("Point the google-genai SDK at it with:")
     for name, value in fake.env(key).items():
         print(f"  export {name}={value}")
+    print("  unset GOOGLE_API_KEY   # the SDK prefers it over GEMINI_API_KEY")
     sys.stdout.flush()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        threading.Event().wait()
+        while not stopping.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

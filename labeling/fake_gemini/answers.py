@@ -122,9 +122,12 @@ def mentioned_values(values: list[Any], prompt: str) -> list[Any]:
 
 
 def _count_mentions(value: str, text: str) -> int:
-    words = re.split(r"[\s_\-]+", value.strip())
-    pattern = r"\b" + r"[\s_\-]+".join(re.escape(w) for w in words if w) + r"\b"
-    return len(re.findall(pattern, text, re.IGNORECASE)) if words else 0
+    """Whole-word, case-insensitive occurrences of `value` in `text` ("street_scene" ~ "street scene")."""
+    words = [w for w in re.split(r"[\s_\-]+", value) if w]
+    if not words:
+        return 0
+    pattern = r"\b" + r"[\s_\-]+".join(re.escape(w) for w in words) + r"\b"
+    return len(re.findall(pattern, text, re.IGNORECASE))
 
 
 def _get(schema: dict[str, Any], camel: str) -> Any:

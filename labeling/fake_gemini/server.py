@@ -83,6 +83,10 @@ class FakeGemini:
       retry_delay_s  RetryInfo delay of the injected "http_429" fault
       thoughts_tokens  thoughtsTokenCount reported on each answer (left out when 0)
       bad_key_status 403 (PERMISSION_DENIED, the default) or 400 (INVALID_ARGUMENT, what Google sends)
+
+    Each POST is checked in this order: route (404), API key (403), model (404), body (400),
+    rpm quota (429); only a request that passes all of them is admitted, counts against the quota
+    and takes a fault (queued, then rules, then random rates). `latency_s` delays every answer.
     """
 
     def __init__(
@@ -178,7 +182,7 @@ class FakeGemini:
     # -- faults ------------------------------------------------------------------------------------
 
     def inject(self, kind: str, times: int = 1) -> None:
-        """Give the next `times` answered requests the fault `kind` (see `FAULT_KINDS`)."""
+        """Give the next `times` admitted requests the fault `kind` (see `FAULT_KINDS`)."""
         self._faults.inject(kind, times)
 
     def fault_for(self, predicate: FaultPredicate, kind: str, times: int | None = None) -> None:
