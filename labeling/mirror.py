@@ -1,0 +1,313 @@
+"""Mirroring an S3 prefix to a local folder, as the seed's download.py did, done right.
+
+- Parallel: worker threads share the source's one boto3 client, whose pool is sized to the workers.
+- Atomic: each object is written to a temp file in its folder, then renamed; a kill leaves no half file under a
+  real name (temp files of a killed run are removed by the next run).
+- Resumable from the database: `mirror_items` records what finished (in batches, one statement each); a file
+  already in the folder with the listed size is never fetched again, so a run stopped by Ctrl+C, kill -9 or an
+  expired SSO session picks up where it stopped.
+- Safe: a key that would land outside the folder (`..`, absolute) is refused and reported.
+- Observable: a log per run in OUTPUT_DIR/logs/download_YYYYMMDD_HHMMSS.log, a tqdm bar, a progress callback.
+
+Batch rule (`plan_batch`, the seed's batch_download auto-configuration): a CSV named `REAL_<anything>.csv` or
+`GEN_<anything>.csv` becomes dataset `REAL_<anything>` with label REAL, prefix `datalake_training/REAL/` and
+output folder `<output_root>/REAL/` (GEN likewise); the prefix template can be changed; other files are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from labeling.errors import InputError, SourceError
+from labeling.s3 import S3Error, S3Source, is_temp_file, write_atomic
+from labeling.s3_analysis import PlannedFile, S3Analysis
+from labeling.sources import safe_join
+from labeling.store import Store
+
+DEFAULT_WORKERS = 16
+ITEM_RETRIES = 2  # on top of botocore's own retries: a throttled or dropped object is tried again after a pause
+FLUSH_SECONDS = 2.0
+FLUSH_ITEMS = 2000
+DEFAULT_PREFIX_TEMPLATE = "datalake_training/{label}/"
+BATCH_LABELS = ("REAL", "GEN")
+
+
+@dataclass(frozen=True)
+class MirrorProgress:
+    done: int
+    failed: int
+    total: int
+    bytes_done: int
+    current: str = ""
+
+
+@dataclass
+class MirrorReport:
+    """What one mirror run did. `failures` are (key, message); they are retried by the next run."""
+
+    output_dir: str
+    planned: int
+    fetched: int = 0
+    failed: int = 0
+    already_local: int = 0
+    bytes_fetched: int = 0
+    seconds: float = 0.0
+    run_id: int | None = None
+    log_file: str | None = None
+    status: str = "running"
+    message: str | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"output_dir": self.output_dir, "planned": self.planned, "fetched": self.fetched,
+                "failed": self.failed, "already_local": self.already_local, "bytes_fetched": self.bytes_fetched,
+                "seconds": round(self.seconds, 3), "run_id": self.run_id, "log_file": self.log_file,
+                "status": self.status, "message": self.message}
+
+
+class MirrorStopped(SourceError):
+    """A run stopped by an error that needs a person (credentials, permissions, bucket); its report is kept."""
+
+    def __init__(self, message: str, report: MirrorReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class _RunLog:
+    """The per-run log file in OUTPUT_DIR/logs/. Written by the coordinating thread only."""
+
+    def __init__(self, output_dir: Path) -> None:
+        folder = output_dir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        path = folder / f"download_{stamp}.log"
+        counter = 1
+        while path.exists():  # two runs in the same second keep separate logs
+            counter += 1
+            path = folder / f"download_{stamp}_{counter}.log"
+        self.path = path
+        self._handle: TextIO = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
+
+    def write(self, message: str) -> None:
+        self._handle.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def remove_temp_files(output_dir: Path) -> int:
+    """Delete the temp files a killed run left in `output_dir`; returns how many."""
+    removed = 0
+    if not output_dir.is_dir():
+        return 0
+    for folder, _, files in os.walk(output_dir):
+        for name in files:
+            if is_temp_file(name):
+                Path(folder, name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _fetch(source: S3Source, root: Path, item: PlannedFile, cancel: threading.Event) -> tuple[int, str]:
+    """Fetch one object into its place under `root`; (bytes written, ETag)."""
+    target = safe_join(root, item.key)  # refuses `..`, absolute keys and links leading outside
+    for attempt in range(ITEM_RETRIES + 1):
+        try:
+            blob = source.get(item.key)
+            break
+        except S3Error as exc:
+            if not exc.transient or attempt == ITEM_RETRIES or cancel.is_set():
+                raise
+            time.sleep(2.0 * 2**attempt)
+    write_atomic(target, blob.data)
+    return len(blob.data), blob.etag
+
+
+def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None, workers: int = DEFAULT_WORKERS,
+           progress: Callable[[MirrorProgress], None] | None = None, show_bar: bool = False,
+           cancel: threading.Event | None = None, dataset_ids: list[int] | None = None) -> MirrorReport:
+    """Fetch `analysis.to_fetch` into `analysis.output_dir` with `workers` threads.
+
+    Raises MirrorStopped (with the report) when an error needs a person; KeyboardInterrupt is re-raised after the
+    finished items are recorded. Failed objects are recorded and tried again by the next run.
+    """
+    if analysis.output_dir is None:
+        raise InputError("Analyze with an output folder before mirroring (analyze(..., output_dir=...)).")
+    root = Path(analysis.output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    cancel = cancel or threading.Event()
+    plan = list(analysis.to_fetch)
+    report = MirrorReport(output_dir=str(root), planned=len(plan), already_local=len(analysis.already_local))
+    run_log = _RunLog(root)
+    report.log_file = str(run_log.path)
+    removed = remove_temp_files(root)
+    for line in analysis.summary_lines():
+        run_log.write(line)
+    if removed:
+        run_log.write(f"removed {removed} temp files left by an interrupted run")
+    run_settings = {"output_dir": str(root), "source_uri": source.uri, "workers": workers, **source.options}
+    if store is not None:
+        report.run_id = store.start_mirror_run(run_settings, total=len(plan), dataset_ids=dataset_ids)
+        _record(store, str(root), source.uri, report.run_id,
+                [(item.key, item.size, item.etag, "done", None) for item in analysis.unrecorded_local])
+    run_log.write(f"run {report.run_id}: fetching {len(plan):,} objects with {workers} workers")
+
+    bar = _progress_bar(len(plan)) if show_bar else None
+    started = time.perf_counter()
+    pending: deque[PlannedFile] = deque(plan)
+    inflight: dict[Future[tuple[int, str]], PlannedFile] = {}
+    batch: list[tuple[str, int | None, str | None, str, str | None]] = []
+    last_flush = time.monotonic()
+    fatal: S3Error | None = None
+    interrupted = False
+    executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mirror")
+    try:
+        while pending or inflight:
+            while pending and len(inflight) < 2 * workers and fatal is None and not cancel.is_set():
+                item = pending.popleft()
+                inflight[executor.submit(_fetch, source, root, item, cancel)] = item
+            if not inflight:
+                break
+            finished, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = inflight.pop(future)
+                try:
+                    size, etag = future.result()
+                except S3Error as exc:
+                    if exc.fatal:
+                        fatal = fatal or exc
+                        continue  # not this object's fault: it stays unfinished, not failed
+                    report.failed += 1
+                    report.failures.append((item.key, str(exc)))
+                    batch.append((item.key, None, None, "failed", str(exc)))
+                    run_log.write(f"FAILED {item.key}: {exc}")
+                except (SourceError, OSError) as exc:
+                    message = str(exc) if isinstance(exc, SourceError) else f"cannot write the file ({exc})"
+                    report.failed += 1
+                    report.failures.append((item.key, message))
+                    batch.append((item.key, None, None, "failed", message))
+                    run_log.write(f"FAILED {item.key}: {message}")
+                else:
+                    report.fetched += 1
+                    report.bytes_fetched += size
+                    batch.append((item.key, size, etag, "done", None))
+                    run_log.write(f"fetched {item.key} ({size:,} bytes)")
+            if finished:
+                if bar is not None:
+                    bar.update(len(finished))
+                    bar.set_postfix_str(item.key[-40:], refresh=False)
+                if progress is not None:
+                    progress(MirrorProgress(report.fetched, report.failed, len(plan), report.bytes_fetched,
+                                            item.key))
+            if fatal is not None or cancel.is_set():
+                pending.clear()
+            if store is not None and batch and (len(batch) >= FLUSH_ITEMS
+                                                or time.monotonic() - last_flush >= FLUSH_SECONDS):
+                _record(store, str(root), source.uri, report.run_id, batch)
+                store.update_mirror_run(_run_id(report), done=report.fetched, failed=report.failed)
+                batch = []
+                last_flush = time.monotonic()
+                run_log.flush()
+    except KeyboardInterrupt:
+        interrupted = True
+        cancel.set()
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        report.seconds = time.perf_counter() - started
+        if bar is not None:
+            bar.close()
+        if fatal is not None:
+            report.status, report.message = "failed", str(fatal)
+        elif interrupted:
+            report.status, report.message = "interrupted", "stopped by the user"
+        elif cancel.is_set():
+            report.status, report.message = "cancelled", "cancelled"
+        else:
+            report.status = "completed"
+        if store is not None:
+            _record(store, str(root), source.uri, report.run_id, batch)
+            store.update_mirror_run(_run_id(report), done=report.fetched, failed=report.failed,
+                                    status=report.status, message=report.message)
+        run_log.write(f"{report.status}: fetched {report.fetched:,} ({report.bytes_fetched:,} bytes), "
+                      f"failed {report.failed:,}, already local {report.already_local:,}, "
+                      f"{report.seconds:.1f} s" + (f"; {report.message}" if report.message else ""))
+        run_log.close()
+    if fatal is not None:
+        raise MirrorStopped(f"{fatal} Stopped after {report.fetched:,} of {len(plan):,} files; finished files "
+                            "are kept and will not be fetched again.", report)
+    return report
+
+
+def _run_id(report: MirrorReport) -> int:
+    assert report.run_id is not None
+    return report.run_id
+
+
+def _record(store: Store, output_dir: str, source_uri: str, run_id: int | None,
+            rows: list[tuple[str, int | None, str | None, str, str | None]]) -> None:
+    if not rows:
+        return
+    frame = pd.DataFrame(rows, columns=["path", "size_bytes", "etag", "status", "error"])
+    frame["size_bytes"] = frame["size_bytes"].astype("Int64")
+    frame = frame.astype({"path": "object", "etag": "object", "status": "object", "error": "object"})
+    store.record_mirror_items(output_dir, source_uri, run_id, frame)
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", dynamic_ncols=True, desc="Downloading")
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One CSV of a batch download, configured from its file name."""
+
+    csv_file: Path
+    dataset: str
+    label: str
+    prefix: str
+    output_dir: Path
+
+
+_BATCH_NAME = re.compile(r"^(?P<label>REAL|GEN)_(?P<rest>.+)\.(csv|txt)$", re.IGNORECASE)
+
+
+def plan_batch(csv_dir: str | os.PathLike[str], output_root: str | os.PathLike[str] = ".",
+               prefix_template: str = DEFAULT_PREFIX_TEMPLATE) -> tuple[list[BatchJob], list[str]]:
+    """Jobs for every `REAL_*.csv` / `GEN_*.csv` in `csv_dir` (sorted), and the names of the files skipped."""
+    folder = Path(csv_dir).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"The CSV folder {folder} does not exist or is not a folder: check --csv-dir.")
+    if "{label}" not in prefix_template:
+        raise InputError("The prefix template must contain {label}, e.g. datalake_training/{label}/.")
+    jobs: list[BatchJob] = []
+    skipped: list[str] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        found = _BATCH_NAME.match(path.name)
+        if not found:
+            skipped.append(path.name)
+            continue
+        label = found["label"].upper()
+        jobs.append(BatchJob(csv_file=path, dataset=f"{label}_{found['rest']}", label=label,
+                             prefix=prefix_template.format(label=label),
+                             output_dir=Path(output_root).expanduser() / label))
+    return jobs, skipped
