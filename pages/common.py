@@ -15,6 +15,22 @@ from labeling.store import Store
 T = TypeVar("T")
 
 
+def _hand_over_to_the_frame() -> None:
+    """Route a deep link that Streamlit's legacy `pages/` discovery ran on its own through streamlit_app.py.
+
+    A `pages/` folder beside the entrypoint makes Streamlit run /datasets (say) as a bare script until the frame
+    has called `st.navigation` once in this process; the frame then owns routing, sidebar and settings.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_hand_over_to_the_frame()
+
+
 @st.cache_resource(show_spinner=False)
 def _settings() -> Settings:
     return load_settings()
