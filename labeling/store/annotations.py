@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pandas as pd
 
 from labeling.store.base import StoreBase
@@ -9,6 +12,41 @@ from labeling.store.base import StoreBase
 ANNOTATION_COLUMNS = ("image_id", "run_id", "kind", "model", "prompt_version", "category_list_version",
                       "description", "summary", "categories", "tokens_in", "tokens_out", "tokens_thinking",
                       "cost_usd", "simulated")
+
+
+# Work still to do per image for a run: `needs` is fused | describe | categorize, NULL when nothing is left.
+# "Described" means an image-based annotation (fused or describe) with this prompt version; "categorized" means
+# the current annotation has categories made against this category-list version.
+_WORK_SQL = """
+WITH described AS (
+    SELECT DISTINCT image_id FROM annotations
+    WHERE kind IN ('fused', 'describe') AND prompt_version = $prompt_version AND description IS NOT NULL
+),
+base AS (
+    SELECT i.id AS image_id, i.dataset_id, i.name, i.location, i.status,
+           d.image_id IS NOT NULL AS described,
+           c.description::VARCHAR AS description,
+           coalesce(c.categories IS NOT NULL AND c.category_list_version = $list_version, false) AS categorized
+    FROM images i
+    LEFT JOIN described d ON d.image_id = i.id
+    LEFT JOIN current_annotations c ON c.image_id = i.id
+    WHERE list_contains($dataset_ids, i.dataset_id)
+      AND ($skip_run IS NULL OR NOT EXISTS (
+            SELECT 1 FROM failures f WHERE f.image_id = i.id AND f.run_id = $skip_run AND NOT f.resolved))
+      AND (NOT $only_failed OR EXISTS (SELECT 1 FROM failures f WHERE f.image_id = i.id AND NOT f.resolved))
+),
+planned AS (
+    SELECT *, CASE
+        WHEN $mode = 'categorize' THEN
+            CASE WHEN description IS NOT NULL AND NOT categorized THEN 'categorize' END
+        WHEN NOT described AND status = 'found' THEN CASE WHEN $mode = 'fused' THEN 'fused' ELSE 'describe' END
+        WHEN described AND description IS NOT NULL AND NOT categorized THEN 'categorize'
+    END AS needs
+    FROM base
+)
+SELECT image_id, dataset_id, name, location, needs, description FROM planned
+WHERE needs IS NOT NULL ORDER BY dataset_id, image_id
+"""
 
 
 class AnnotationQueries(StoreBase):
@@ -46,3 +84,91 @@ class AnnotationQueries(StoreBase):
             finally:
                 cur.unregister("incoming_failures")
         return len(failures)
+
+    def work_list(self, dataset_ids: list[int], mode: str, prompt_version: str, list_version: int, *,
+                  skip_failed_in_run: int | None = None, only_failed: bool = False) -> pd.DataFrame:
+        """Images of the datasets that still need a request, with what they need (derived from the DB alone).
+
+        `mode` is fused, two-pass or categorize. Images that failed in `skip_failed_in_run` are left out
+        (resuming a run does not retry its failures); `only_failed` keeps only images with open failures.
+        """
+        return self.fetch_df(_WORK_SQL, {
+            "dataset_ids": [int(i) for i in dataset_ids], "mode": mode, "prompt_version": prompt_version,
+            "list_version": list_version, "skip_run": skip_failed_in_run, "only_failed": only_failed})
+
+    def record_batch(self, run_id: int | None, annotations: pd.DataFrame, failures: pd.DataFrame,
+                     facts: pd.DataFrame, counts: dict[str, float]) -> None:
+        """Write one batch of results in one transaction: annotations (resolving the images' open failures),
+        new failures, image facts, and the run's counters (`done`, `failed`, `requests`, `tokens_in`,
+        `tokens_out`, `tokens_thinking`, `cost_usd` increments)."""
+        with self.transaction() as cur:
+            if not annotations.empty:
+                columns = [column for column in ANNOTATION_COLUMNS if column in annotations.columns]
+                names = ", ".join(columns)
+                cur.register("batch_annotations", annotations[columns])
+                try:
+                    cur.execute("UPDATE failures SET resolved = true WHERE NOT resolved AND image_id IN "
+                                "(SELECT image_id FROM batch_annotations)")
+                    cur.execute(f"INSERT INTO annotations ({names}) SELECT {names} FROM batch_annotations")
+                finally:
+                    cur.unregister("batch_annotations")
+            if not failures.empty:
+                cur.register("batch_failures", failures[["image_id", "run_id", "stage", "kind", "message"]])
+                try:
+                    cur.execute("INSERT INTO failures (image_id, run_id, stage, kind, message) "
+                                "SELECT image_id, run_id, stage, kind, message FROM batch_failures")
+                finally:
+                    cur.unregister("batch_failures")
+            if not facts.empty:
+                cur.register("batch_facts", facts[["image_id", "size_bytes", "format", "width", "height"]])
+                try:
+                    cur.execute("UPDATE images SET size_bytes = f.size_bytes, format = f.format, width = f.width, "
+                                "height = f.height FROM batch_facts f WHERE images.id = f.image_id")
+                finally:
+                    cur.unregister("batch_facts")
+            if run_id is not None and any(counts.values()):
+                cur.execute(
+                    "UPDATE runs SET done = done + ?, failed = failed + ?, requests = requests + ?, "
+                    "tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, tokens_thinking = tokens_thinking + ?, "
+                    "cost_usd = cost_usd + ?, updated_at = current_timestamp WHERE id = ?",
+                    [int(counts.get("done", 0)), int(counts.get("failed", 0)), int(counts.get("requests", 0)),
+                     int(counts.get("tokens_in", 0)), int(counts.get("tokens_out", 0)),
+                     int(counts.get("tokens_thinking", 0)), float(counts.get("cost_usd", 0.0)), run_id])
+
+    def current_annotation(self, image_id: int) -> dict[str, Any] | None:
+        """The latest model annotation of one image (description parsed), or None."""
+        frame = self.fetch_df("SELECT * FROM current_annotations WHERE image_id = ?", [image_id])
+        if frame.empty:
+            return None
+        record = dict(frame.iloc[0])
+        record["description"] = json.loads(record["description"]) if record["description"] else None
+        return record
+
+    def current_annotations_of(self, dataset_ids: list[int]) -> pd.DataFrame:
+        """name, dataset_id, description (JSON text), categories, kind, model, simulated of described images."""
+        return self.fetch_df(
+            "SELECT i.name, i.dataset_id, a.description::VARCHAR AS description, a.categories, a.kind, a.model, "
+            "a.simulated FROM images i JOIN current_annotations a ON a.image_id = i.id "
+            "WHERE list_contains(?, i.dataset_id) ORDER BY i.dataset_id, i.name", [[int(i) for i in dataset_ids]])
+
+    def failure_counts(self, dataset_ids: list[int]) -> pd.DataFrame:
+        """Open failures of the datasets' images grouped by stage and kind: images, an example, last time."""
+        return self.fetch_df(
+            "SELECT f.stage, f.kind, count(DISTINCT f.image_id)::BIGINT AS images, any_value(f.message) AS example, "
+            "max(f.created_at) AS last_seen FROM failures f JOIN images i ON i.id = f.image_id "
+            "WHERE NOT f.resolved AND list_contains(?, i.dataset_id) GROUP BY ALL ORDER BY images DESC, kind",
+            [[int(i) for i in dataset_ids]])
+
+    def open_failures(self, dataset_ids: list[int]) -> pd.DataFrame:
+        """Each open failure with the image name (newest first)."""
+        return self.fetch_df(
+            "SELECT i.name, f.stage, f.kind, f.message, f.run_id, f.created_at FROM failures f "
+            "JOIN images i ON i.id = f.image_id WHERE NOT f.resolved AND list_contains(?, i.dataset_id) "
+            "ORDER BY f.created_at DESC", [[int(i) for i in dataset_ids]])
+
+    def usage_averages(self, model: str) -> pd.DataFrame:
+        """Mean tokens per annotation kind for a model (kind, n, tokens_in, tokens_out, tokens_thinking)."""
+        return self.fetch_df(
+            "SELECT kind, count(*)::BIGINT AS n, avg(tokens_in) AS tokens_in, avg(tokens_out) AS tokens_out, "
+            "avg(tokens_thinking) AS tokens_thinking FROM annotations WHERE model = ? AND tokens_in > 0 "
+            "GROUP BY kind", [model])

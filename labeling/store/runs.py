@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pandas as pd
 
+from labeling.errors import NotFoundError
 from labeling.store.base import StoreBase
+
+RUN_STATUSES = ("running", "paused", "cancelled", "completed", "failed", "interrupted")
+FINISHED_STATUSES = ("cancelled", "completed", "failed", "interrupted")
 
 
 class RunQueries(StoreBase):
@@ -13,5 +20,84 @@ class RunQueries(StoreBase):
     def active_runs(self) -> pd.DataFrame:
         """Runs still running or paused, newest first."""
         return self.fetch_df(
-            "SELECT id, kind, status, total, done, failed, cost_usd, started_at FROM runs "
+            "SELECT id, kind, status, total, done, failed, cost_usd, started_at, simulated FROM runs "
             "WHERE status IN ('running', 'paused') ORDER BY id DESC")
+
+    def create_run(self, kind: str, dataset_ids: list[int], settings: dict[str, Any], *, total: int = 0,
+                   simulated: bool = False, status: str = "running") -> int:
+        """A new run row; `settings` must hold public settings only (never the API key)."""
+        row = self.fetch_one(
+            "INSERT INTO runs (kind, dataset_ids, settings, status, simulated, total) VALUES (?, ?, ?, ?, ?, ?) "
+            "RETURNING id", [kind, [int(i) for i in dataset_ids], json.dumps(settings, default=str), status,
+                             simulated, total])
+        assert row is not None
+        return int(row[0])
+
+    def set_run_status(self, run_id: int, status: str, message: str | None = None) -> None:
+        """Change a run's status; a finished status also stamps finished_at, running clears it."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        self.cursor().execute(
+            "UPDATE runs SET status = ?, message = coalesce(?, message), updated_at = current_timestamp, "
+            "finished_at = CASE WHEN ? THEN current_timestamp ELSE NULL END WHERE id = ?",
+            [status, message, status in FINISHED_STATUSES, run_id])
+
+    def set_run_total(self, run_id: int, total: int) -> None:
+        self.cursor().execute("UPDATE runs SET total = ?, updated_at = current_timestamp WHERE id = ?",
+                              [total, run_id])
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run's row, settings parsed."""
+        frame = self.fetch_df("SELECT * FROM runs WHERE id = ?", [run_id])
+        if frame.empty:
+            raise NotFoundError(f"There is no run #{run_id}: pick one from the run history.")
+        record = dict(frame.iloc[0])
+        record["settings"] = json.loads(record["settings"]) if record["settings"] else {}
+        record["dataset_ids"] = [int(i) for i in record["dataset_ids"]]
+        return record
+
+    def runs(self, limit: int = 100, kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Run history, newest first, with the dataset names."""
+        return self.fetch_df(
+            "SELECT r.id, r.kind, r.status, r.simulated, "
+            "(SELECT string_agg(d.name, ', ' ORDER BY d.name) FROM datasets d "
+            " WHERE list_contains(r.dataset_ids, d.id)) AS datasets, "
+            "r.total, r.done, r.failed, r.requests, r.tokens_in, r.tokens_out, r.tokens_thinking, r.cost_usd, "
+            "json_extract_string(r.settings, '$.model') AS model, r.message, r.started_at, r.finished_at "
+            "FROM runs r WHERE ? IS NULL OR list_contains(?, r.kind) ORDER BY r.id DESC LIMIT ?",
+            [None if kinds is None else list(kinds), None if kinds is None else list(kinds), limit])
+
+    def interrupt_stale_runs(self, keep: list[int] | None = None) -> int:
+        """Mark runs left running or paused by a process that died (kill -9, crash) as interrupted.
+
+        Only one process can open the DuckDB file, so any such run not in `keep` (this process's own) is stale.
+        """
+        keep_ids = [int(i) for i in keep or []]
+        rows = self.fetch_all(
+            "UPDATE runs SET status = 'interrupted', updated_at = current_timestamp, "
+            "message = coalesce(message, 'The process running it stopped; resume it to continue.') "
+            "WHERE status IN ('running', 'paused') AND NOT list_contains(?, id) RETURNING id", [keep_ids])
+        return len(rows)
+
+    def run_failures(self, run_id: int) -> pd.DataFrame:
+        """A run's open failures grouped by stage and kind, with an example message."""
+        return self.fetch_df(
+            "SELECT stage, kind, count(DISTINCT image_id)::BIGINT AS images, any_value(message) AS example "
+            "FROM failures WHERE run_id = ? AND NOT resolved GROUP BY ALL ORDER BY images DESC, kind", [run_id])
+
+    def usage_by_dataset(self) -> pd.DataFrame:
+        """Per dataset: model annotations, tokens and cost over the whole history (simulated ones apart)."""
+        return self.fetch_df(
+            "SELECT d.name AS dataset, a.simulated, count(*)::BIGINT AS annotations, "
+            "sum(a.tokens_in)::BIGINT AS tokens_in, sum(a.tokens_out)::BIGINT AS tokens_out, "
+            "sum(a.tokens_thinking)::BIGINT AS tokens_thinking, sum(a.cost_usd) AS cost_usd "
+            "FROM annotations a JOIN images i ON i.id = a.image_id JOIN datasets d ON d.id = i.dataset_id "
+            "WHERE a.model <> 'seed-import' GROUP BY ALL ORDER BY dataset, a.simulated")
+
+    def run_totals(self) -> dict[str, Any]:
+        """Totals over every run: runs, requests, tokens, cost (real and simulated apart)."""
+        frame = self.fetch_df(
+            "SELECT simulated, count(*)::BIGINT AS runs, sum(requests)::BIGINT AS requests, "
+            "sum(tokens_in)::BIGINT AS tokens_in, sum(tokens_out)::BIGINT AS tokens_out, "
+            "sum(tokens_thinking)::BIGINT AS tokens_thinking, sum(cost_usd) AS cost_usd FROM runs GROUP BY ALL")
+        return {("simulated" if record["simulated"] else "real"): record for record in frame.to_dict("records")}

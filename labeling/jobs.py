@@ -1,0 +1,831 @@
+"""The captioning runner: worker threads, one shared rate limit, retries, pause/cancel, batched writes, resume.
+
+A `Job` works through a list of images derived from the database (`Store.work_list`): every image found
+without a description for the current prompt version, or without categories for the current category list.
+Workers read each image through its dataset's `ImageSource`, prepare it (`labeling.images.prepare`), write
+the review thumbnail, and call the annotator. Results go to one writer thread that commits them in batches
+at most `FLUSH_SECONDS` apart, together with the run's counters: a process killed at any moment loses only
+the last batch, and the next run derives its work from what was committed, so nothing stored is sent again.
+
+Errors: `RetryableError`s are retried with exponential backoff and jitter, waiting at least the delay the
+server asked for (a 429's delay also holds back every worker); `ResponseFailure`s, image and source errors
+become per-image failures; an `AnnotatorError` (bad key, unknown model, invalid request) stops the run.
+
+`JobManager` owns the jobs of a process (the app keeps one in `st.cache_resource`), so a page can start,
+pause, resume, cancel and poll a job that outlives the page, the session and the browser tab.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import queue
+import random
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from labeling import images
+from labeling.annotators import prompts
+from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError, Usage
+from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
+from labeling.settings import Settings
+from labeling.sources import ImageSource, source_for_dataset
+from labeling.store import Store
+from labeling.store.categories import Category
+from labeling.taxonomy import ensure_categories
+
+log = logging.getLogger(__name__)
+
+MODES = ("fused", "two-pass", "categorize")
+FLUSH_SECONDS = 0.5  # results reach DuckDB at most about this long after they arrive
+MAX_BATCH = 500
+MAX_BACKOFF_SECONDS = 60.0
+QUOTA_RETRIES = 12  # 429s are the normal way to learn a quota: they get a bigger budget than other errors
+RATE_WINDOW_SECONDS = 30.0
+THUMB_SIZE = 320
+
+AnnotatorFactory = Callable[[Settings, str, int], Annotator]
+
+
+def thumbnail_path(cache_dir: str | os.PathLike[str], image_id: int) -> Path:
+    """Where the review thumbnail of an image is kept (written when the image is first sent to the model)."""
+    return Path(cache_dir) / "thumbs" / f"{int(image_id)}.jpg"
+
+
+# --- rate limit and backoff ---------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """One request every 60/rpm seconds across all workers (no bursts), plus a hold the server can impose.
+
+    `rpm` 0 means no pacing; the hold (from a 429's retry delay) applies either way.
+    """
+
+    def __init__(self, requests_per_minute: int) -> None:
+        self.interval = 60.0 / requests_per_minute if requests_per_minute > 0 else 0.0
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._hold_until = 0.0
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Wait for this caller's slot; False if `stop` was set while waiting."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next, self._hold_until)
+            if self.interval:
+                self._next = slot + self.interval
+        wait = slot - time.monotonic()
+        return not (wait > 0 and stop.wait(wait)) and not stop.is_set()
+
+    def hold(self, seconds: float) -> None:
+        """No new request from any worker for `seconds` (the server said when to come back)."""
+        with self._lock:
+            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+
+def backoff_delay(attempt: int, base: float, server_delay: float | None) -> float:
+    """Seconds before retry number `attempt` (1, 2, ...): exponential with jitter, never below the server's."""
+    if server_delay is not None:
+        # Google rounds retryDelay down to whole seconds: add up to a second so the retry lands after it.
+        return server_delay + random.uniform(0.05, 1.0)
+    exponential = min(base * (2 ** (attempt - 1)), MAX_BACKOFF_SECONDS)
+    return exponential * random.uniform(0.5, 1.5)
+
+
+# --- requests and progress ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to run. Unset numbers come from the settings."""
+
+    datasets: tuple[str, ...]
+    mode: str = "fused"  # fused | two-pass | categorize
+    model: str | None = None
+    num_workers: int | None = None
+    requests_per_minute: int | None = None
+    retry_failed: bool = False  # only images with open failures
+    resume_run: int | None = None  # continue this run (its failures are not retried)
+
+    def check(self) -> None:
+        if not self.datasets:
+            raise ConfigError("Choose at least one dataset to run on.")
+        if self.mode not in MODES:
+            raise ConfigError(f"Unknown mode {self.mode!r}: use one of {', '.join(MODES)}.")
+        if self.num_workers is not None and self.num_workers < 1:
+            raise ConfigError("The number of workers must be 1 or more.")
+        if self.requests_per_minute is not None and self.requests_per_minute < 0:
+            raise ConfigError("The request rate must be 0 (no limit) or more.")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A consistent snapshot of a job, safe to read from any thread."""
+
+    run_id: int
+    mode: str
+    status: str  # starting | running | paused | cancelled | completed | failed | interrupted
+    message: str
+    simulated: bool
+    datasets: tuple[str, ...]
+    model: str
+    total: int
+    done: int
+    failed: int
+    requests: int
+    retries: int
+    rate_limited: int  # 429 answers
+    tokens_in: int
+    tokens_out: int
+    tokens_thinking: int
+    cost_usd: float
+    elapsed_s: float
+    images_per_s: float
+    eta_s: float | None
+    failures_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("cancelled", "completed", "failed", "interrupted")
+
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.done - self.failed, 0)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run is expected to send and cost, before it starts."""
+
+    images: int
+    requests: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    model: str
+    basis: str  # where the per-request token figures come from
+    without_description: int = 0  # categorize mode: images that need describing first
+
+    def line(self) -> str:
+        return (f"{self.images:,} images, {self.requests:,} requests, about {self.tokens_in:,} input + "
+                f"{self.tokens_out:,} output tokens, about ${self.cost_usd:,.4f} with {self.model} ({self.basis}).")
+
+
+@dataclass
+class _WorkItem:
+    image_id: int
+    dataset_id: int
+    name: str
+    location: str | None
+    needs: str  # fused | describe | categorize
+    description: str | None
+
+
+@dataclass
+class _Outcome:
+    """Everything one image produced, handed to the writer in one piece."""
+
+    image_id: int
+    annotations: list[Annotation] = field(default_factory=list)
+    failure: tuple[str, str, str] | None = None  # stage, kind, message
+    facts: tuple[int, str, int, int] | None = None  # size_bytes, format, width, height
+    requests: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.failure is None
+
+
+class _Stopped(Exception):
+    """The job is stopping: leave the current image unrecorded (it stays in the work list)."""
+
+
+_STOP_WRITER = object()
+
+
+# --- the job ------------------------------------------------------------------------------------------
+
+
+class Job:
+    """One run over one or more datasets. Create it through `JobManager.start`."""
+
+    def __init__(self, store: Store, settings: Settings, request: JobRequest, annotator: Annotator,
+                 run_id: int, items: list[_WorkItem], sources: dict[int, ImageSource | None],
+                 categories: Sequence[Category], list_version: int, counts: dict[str, Any]) -> None:
+        self.store = store
+        self.settings = settings
+        self.request = request
+        self.annotator = annotator
+        self.run_id = run_id
+        self.simulated = annotator.simulated
+        self._items = items
+        self._sources = sources
+        self._categories = list(categories)
+        self._list_version = list_version
+        self._workers_count = request.num_workers or settings.num_workers
+        rpm = settings.requests_per_minute if request.requests_per_minute is None else request.requests_per_minute
+        self.limiter = RateLimiter(rpm)
+        self._lock = threading.Lock()
+        self._db_lock = threading.Lock()  # run-row writes from the writer and from status changes never overlap
+        self._next_item = 0
+        self._status = "starting"
+        self._message = ""
+        self._counts: Counter[str] = Counter({k: v for k, v in counts.items() if k != "cost_usd"})
+        self._cost = float(counts.get("cost_usd", 0.0))
+        self._failure_kinds: Counter[str] = Counter()
+        self._completions: deque[float] = deque()
+        self._started = time.monotonic()
+        self._paused_total = 0.0
+        self._paused_at: float | None = None
+        self._consecutive_transient = 0
+        self._stop = threading.Event()  # cancel, interrupt or fatal: workers leave after their current call
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+        self._fatal: LabelingError | None = None
+        self._end_status: str | None = None
+        self._results: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=f"job-{run_id}", daemon=True)
+        self._done = threading.Event()
+
+    # -- control (any thread) ------------------------------------------------------------------------
+
+    def start(self) -> Job:
+        self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        """Workers finish their current request, then wait; nothing is lost."""
+        with self._lock:
+            if self._status != "running":
+                return
+            self._status = "paused"
+            self._paused_at = time.monotonic()
+        self._running.clear()
+        self._set_db_status("paused")
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._status != "paused":
+                return
+            self._status = "running"
+            if self._paused_at is not None:
+                self._paused_total += time.monotonic() - self._paused_at
+                self._paused_at = None
+        self._running.set()
+        self._set_db_status("running")
+
+    def cancel(self, *, interrupted: bool = False) -> None:
+        """Stop after the current requests; what finished is written; the run can be resumed later."""
+        with self._lock:
+            if self._end_status is None:
+                self._end_status = "interrupted" if interrupted else "cancelled"
+        self._stop.set()
+        self._running.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has finished and written everything; False on timeout."""
+        return self._done.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def error(self) -> LabelingError | None:
+        """The error that stopped the run, if one did."""
+        return self._fatal
+
+    def progress(self) -> Progress:
+        now = time.monotonic()
+        with self._lock:
+            counts = dict(self._counts)
+            paused = self._paused_total + (now - self._paused_at if self._paused_at is not None else 0.0)
+            elapsed = max(now - self._started - paused, 0.0)
+            while self._completions and self._completions[0] < now - RATE_WINDOW_SECONDS:
+                self._completions.popleft()
+            window = min(RATE_WINDOW_SECONDS, elapsed)
+            rate = len(self._completions) / window if window > 0.5 else 0.0
+            status, message, cost = self._status, self._message, self._cost
+            failures = dict(self._failure_kinds)
+        total, done, failed = counts.get("total", 0), counts.get("done", 0), counts.get("failed", 0)
+        remaining = max(total - done - failed, 0)
+        eta = remaining / rate if rate > 0 and status == "running" else (0.0 if remaining == 0 else None)
+        return Progress(
+            run_id=self.run_id, mode=self.request.mode, status=status, message=message, simulated=self.simulated,
+            datasets=self.request.datasets, model=self.annotator.model, total=total, done=done, failed=failed,
+            requests=counts.get("requests", 0), retries=counts.get("retries", 0),
+            rate_limited=counts.get("rate_limited", 0), tokens_in=counts.get("tokens_in", 0),
+            tokens_out=counts.get("tokens_out", 0), tokens_thinking=counts.get("tokens_thinking", 0),
+            cost_usd=cost, elapsed_s=elapsed, images_per_s=rate, eta_s=eta, failures_by_kind=failures)
+
+    # -- the run (job thread) ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        writer = threading.Thread(target=self._write_loop, name=f"job-{self.run_id}-writer", daemon=True)
+        writer.start()
+        with self._lock:
+            self._status = "running"
+        self._set_db_status("running")
+        workers = [threading.Thread(target=self._work_loop, name=f"job-{self.run_id}-worker-{i}", daemon=True)
+                   for i in range(min(self._workers_count, max(len(self._items), 1)))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        self._results.put(_STOP_WRITER)
+        writer.join()
+        try:
+            self.annotator.close()
+        except Exception:  # closing a pool must never hide the run's outcome
+            log.debug("closing the annotator failed", exc_info=True)
+        self._finish()
+
+    def _finish(self) -> None:
+        progress = self.progress()
+        if self._fatal is not None:
+            status, message = "failed", str(self._fatal)
+        elif self._end_status is not None:
+            status = self._end_status
+            message = (f"Stopped after {progress.done:,} of {progress.total:,} images; resume it (or run the "
+                       "same command again) to continue.")
+        else:
+            status = "completed"
+            message = f"{progress.done:,} images done, {progress.failed:,} failed."
+            if progress.failed:
+                message += " Retry the failed ones with \"retry failed\" (--retry-failed)."
+        with self._lock:
+            self._status, self._message = status, message
+        self._set_db_status(status, message)
+        self._done.set()
+
+    def _set_db_status(self, status: str, message: str | None = None) -> None:
+        try:
+            with self._db_lock:
+                self.store.set_run_status(self.run_id, status, message)
+        except Exception:  # the status is also in memory; a locked or closed DB must not kill the thread
+            log.exception("could not record the status of run %s", self.run_id)
+
+    def _set_fatal(self, error: LabelingError) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = error
+                self._message = str(error)
+        log.error("run %s stops: %s", self.run_id, error)
+        self._stop.set()
+        self._running.set()
+
+    # -- workers -------------------------------------------------------------------------------------
+
+    def _take(self) -> _WorkItem | None:
+        with self._lock:
+            if self._next_item >= len(self._items):
+                return None
+            item = self._items[self._next_item]
+            self._next_item += 1
+            return item
+
+    def _work_loop(self) -> None:
+        while not self._stop.is_set():
+            self._running.wait()
+            if self._stop.is_set():
+                return
+            item = self._take()
+            if item is None:
+                return
+            try:
+                outcome = self._process(item)
+            except _Stopped:
+                return
+            except AnnotatorError as exc:
+                self._set_fatal(exc)
+                return
+            except Exception as exc:  # a bug must stop the run loudly, not hang it
+                log.exception("worker failed on image %s", item.image_id)
+                self._set_fatal(LabelingError(f"Internal error on {item.name} ({type(exc).__name__}: {exc}): "
+                                              "the run stopped; run it again to resume, and report the bug."))
+                return
+            self._record(outcome)
+
+    def _record(self, outcome: _Outcome) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._counts["done" if outcome.done else "failed"] += 1
+            self._completions.append(now)
+            if outcome.failure is not None:
+                self._failure_kinds[outcome.failure[1]] += 1
+        self._results.put(outcome)
+
+    def _process(self, item: _WorkItem) -> _Outcome:
+        outcome = _Outcome(item.image_id)
+        if item.needs == "categorize":
+            description = json.loads(item.description or "{}")
+            self._annotate(outcome, "categorize", lambda: self.annotator.categorize(
+                description, self._categories, self.settings.max_categories))
+            return outcome
+        prepared = self._prepare(item, outcome)
+        if prepared is None:
+            return outcome
+        if item.needs == "fused":
+            self._annotate(outcome, "model", lambda: self.annotator.describe_and_categorize(
+                prepared.data, prepared.mime_type, self._categories, self.settings.max_categories))
+            return outcome
+        described = self._annotate(outcome, "model", lambda: self.annotator.describe(
+            prepared.data, prepared.mime_type))
+        if described is not None and described.description is not None:
+            description = described.description
+            self._annotate(outcome, "categorize", lambda: self.annotator.categorize(
+                description, self._categories, self.settings.max_categories))
+        return outcome
+
+    def _prepare(self, item: _WorkItem, outcome: _Outcome) -> images.PreparedImage | None:
+        source = self._sources.get(item.dataset_id)
+        if source is None or not item.location:
+            outcome.failure = ("read", "no_source", "The dataset has no image source for this name: import it "
+                               "again with a folder or an S3 prefix.")
+            return None
+        try:
+            data = source.read(item.location)
+        except SourceError as exc:
+            if getattr(exc, "fatal", False):  # S3 credentials, permissions, bucket: a person must act
+                raise AnnotatorError(str(exc)) from exc
+            outcome.failure = ("read", "transient" if getattr(exc, "transient", False) else "unreadable", str(exc))
+            return None
+        try:
+            prepared = images.prepare(data, max_size=self.settings.image_max_size, thumb_size=THUMB_SIZE)
+        except ImageError as exc:
+            outcome.failure = ("prepare", exc.kind, str(exc))
+            return None
+        outcome.facts = (prepared.size_bytes, prepared.original_format, prepared.original_width,
+                         prepared.original_height)
+        self._write_thumbnail(item.image_id, prepared.thumbnail)
+        return prepared
+
+    def _write_thumbnail(self, image_id: int, data: bytes) -> None:
+        target = thumbnail_path(self.settings.cache_dir, image_id)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as handle:
+                handle.write(data)
+            os.replace(handle.name, target)  # atomic: the gallery never shows half a file
+        except OSError as exc:
+            log.warning("could not write the thumbnail %s: %s", target, exc)
+
+    def _annotate(self, outcome: _Outcome, stage: str, call: Callable[[], Annotation]) -> Annotation | None:
+        """One model call with retries; its result or failure goes into `outcome`."""
+        try:
+            annotation = self._call(outcome, call)
+        except ResponseFailure as exc:
+            outcome.usage += exc.usage
+            outcome.cost_usd += exc.cost_usd
+            outcome.failure = (stage, exc.kind, str(exc))
+            return None
+        except RetryableError as exc:
+            outcome.failure = (stage, exc.kind, f"Gave up after retries: {exc}")
+            self._note_transient_failure(exc)
+            return None
+        self._consecutive_transient = 0
+        outcome.usage += annotation.usage
+        outcome.cost_usd += annotation.cost_usd
+        outcome.annotations.append(annotation)
+        return annotation
+
+    def _note_transient_failure(self, error: RetryableError) -> None:
+        """Many images in a row giving up on transient errors means the service is down: stop, do not burn."""
+        with self._lock:
+            self._consecutive_transient += 1
+            streak = self._consecutive_transient
+        if streak >= max(8, 2 * self._workers_count):
+            self._set_fatal(AnnotatorError(
+                f"Gemini kept failing for {streak} images in a row ({error.kind}: {error}): check the network, "
+                "the quota and https://aistudio.google.com/status, then run again to resume."))
+
+    def _call(self, outcome: _Outcome, call: Callable[[], Annotation]) -> Annotation:
+        attempts = {"quota": 0, "other": 0}
+        while True:
+            self._running.wait()
+            if self._stop.is_set() or not self.limiter.acquire(self._stop):
+                raise _Stopped
+            outcome.requests += 1
+            self._count("requests")
+            try:
+                return call()
+            except RetryableError as exc:
+                budget = "quota" if exc.kind == "quota" else "other"
+                attempts[budget] += 1
+                if exc.kind == "quota":
+                    self._count("rate_limited")
+                limit = QUOTA_RETRIES if budget == "quota" else self.settings.max_retries
+                if attempts[budget] > limit:
+                    raise
+                delay = backoff_delay(attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after)
+                if exc.kind == "quota" and exc.retry_after is not None:
+                    self.limiter.hold(exc.retry_after)  # every worker waits, not only this one
+                self._count("retries")
+                log.info("retrying image %s in %.1f s after %s", outcome.image_id, delay, exc)
+                if self._stop.wait(delay):
+                    raise _Stopped from exc
+            finally:
+                self._sleep_between_requests()
+
+    def _sleep_between_requests(self) -> None:
+        """The seed's per-request throttle: each worker pauses after each request (cut short by a stop)."""
+        if self.settings.per_request_sleep_seconds:
+            self._stop.wait(self.settings.per_request_sleep_seconds)
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    # -- the writer ----------------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        pending: list[_Outcome] = []
+        last_flush = time.monotonic()
+        while True:
+            try:
+                item = self._results.get(timeout=0.1)
+            except queue.Empty:
+                item = None
+            stopping = item is _STOP_WRITER
+            if isinstance(item, _Outcome):
+                pending.append(item)
+            if pending and (stopping or len(pending) >= MAX_BATCH
+                            or time.monotonic() - last_flush >= FLUSH_SECONDS):
+                self._flush(pending)
+                pending = []
+                last_flush = time.monotonic()
+            if stopping:
+                return
+
+    def _flush(self, outcomes: list[_Outcome]) -> None:
+        annotations, failures, facts = [], [], []
+        counts: Counter[str] = Counter()
+        cost = 0.0
+        for outcome in outcomes:
+            for annotation in outcome.annotations:
+                annotations.append(self._annotation_row(outcome.image_id, annotation))
+            if outcome.failure is not None:
+                stage, kind, message = outcome.failure
+                failures.append({"image_id": outcome.image_id, "run_id": self.run_id, "stage": stage,
+                                 "kind": kind, "message": message[:2000]})
+            if outcome.facts is not None:
+                size, fmt, width, height = outcome.facts
+                facts.append({"image_id": outcome.image_id, "size_bytes": size, "format": fmt, "width": width,
+                              "height": height})
+            counts["done" if outcome.done else "failed"] += 1
+            counts["requests"] += outcome.requests
+            counts["tokens_in"] += outcome.usage.prompt
+            counts["tokens_out"] += outcome.usage.candidates
+            counts["tokens_thinking"] += outcome.usage.thoughts
+            cost += outcome.cost_usd
+        frame = pd.DataFrame(annotations)
+        if not frame.empty:
+            frame["categories"] = frame["categories"].astype("object")
+        try:
+            with self._db_lock:
+                self.store.record_batch(self.run_id, frame, pd.DataFrame(failures), pd.DataFrame(facts),
+                                        {**counts, "cost_usd": cost})
+        except Exception as exc:
+            log.exception("writing results of run %s failed", self.run_id)
+            self._set_fatal(LabelingError(f"Results could not be written to the database ({exc}): the run stopped; "
+                                          "fix the problem and run again to resume."))
+            return
+        with self._lock:
+            for name in ("tokens_in", "tokens_out", "tokens_thinking"):
+                self._counts[name] += counts[name]
+            self._cost += cost
+
+    def _annotation_row(self, image_id: int, annotation: Annotation) -> dict[str, Any]:
+        return {
+            "image_id": image_id, "run_id": self.run_id, "kind": annotation.kind, "model": annotation.model,
+            "prompt_version": annotation.prompt_version,
+            "category_list_version": self._list_version if annotation.categories is not None else None,
+            "description": json.dumps(annotation.description, ensure_ascii=False)
+            if annotation.description is not None else None,
+            "summary": annotation.summary, "categories": annotation.categories,
+            "tokens_in": annotation.usage.prompt, "tokens_out": annotation.usage.candidates,
+            "tokens_thinking": annotation.usage.thoughts, "cost_usd": annotation.cost_usd,
+            "simulated": self.simulated,
+        }
+
+
+# --- planning -----------------------------------------------------------------------------------------
+
+
+def _dataset_rows(store: Store, names: Sequence[str]) -> list[dict[str, Any]]:
+    return [store.dataset(name) for name in dict.fromkeys(names)]
+
+
+def _work_items(frame: pd.DataFrame) -> list[_WorkItem]:
+    def text(value: Any) -> str | None:
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+    return [_WorkItem(int(row["image_id"]), int(row["dataset_id"]), str(row["name"]), text(row["location"]),
+                      str(row["needs"]), text(row["description"])) for row in frame.to_dict("records")]
+
+
+def plan(store: Store, request: JobRequest) -> tuple[list[dict[str, Any]], pd.DataFrame, int]:
+    """The datasets, the work list and the category-list version a run on `request` would use."""
+    request.check()
+    rows = _dataset_rows(store, request.datasets)
+    ensure_categories(store)
+    list_version = store.category_list_version()
+    work = store.work_list([int(r["id"]) for r in rows], request.mode, prompts.PROMPT_VERSION, list_version,
+                           skip_failed_in_run=request.resume_run, only_failed=request.retry_failed)
+    return rows, work, list_version
+
+
+# Typical tokens per request when the database has no history for the model yet: prompt text (from the
+# prompt's length), 258 for one image tile at <= 768 px, and a description of about 250 tokens.
+_IMAGE_TOKENS = 258
+_TYPICAL_OUTPUT = {"fused": 270, "describe": 250, "categorize": 8}
+
+
+def _typical_input(kind: str, categories: Sequence[Category], max_categories: int) -> int:
+    if kind == "fused":
+        prompt = prompts.fused_prompt(categories, max_categories)
+        return math.ceil(len(prompt.system + prompt.text) / 4) + _IMAGE_TOKENS
+    if kind == "describe":
+        prompt = prompts.describe_prompt()
+        return math.ceil(len(prompt.system + prompt.text) / 4) + _IMAGE_TOKENS
+    prompt = prompts.categorize_prompt({"summary": "x" * 1000}, categories, max_categories)
+    return math.ceil(len(prompt.system + prompt.text) / 4)
+
+
+def estimate(store: Store, settings: Settings, request: JobRequest) -> Estimate:
+    """Images x expected tokens x price, from the work list and past usage of the model (or typical sizes)."""
+    _, work, _ = plan(store, request)
+    model = request.model or settings.caption_model
+    categories = store.active_categories()
+    history: dict[str, dict[Any, Any]] = {
+        str(row["kind"]): row for row in store.usage_averages(model).to_dict("records")}
+    counts = work["needs"].value_counts().to_dict() if not work.empty else {}
+    requests: Counter[str] = Counter()
+    requests["fused"] = int(counts.get("fused", 0))
+    requests["describe"] = int(counts.get("describe", 0))
+    # two-pass: every described image is then categorized from its description
+    requests["categorize"] = int(counts.get("categorize", 0)) + requests["describe"]
+    tokens_in = tokens_out = 0.0
+    from_history = []
+    for kind, n in requests.items():
+        if not n:
+            continue
+        past = history.get(kind)
+        if past is not None and int(past["n"]) >= 5:
+            per_in = float(past["tokens_in"])
+            per_out = float(past["tokens_out"]) + float(past["tokens_thinking"])
+            from_history.append(kind)
+        else:
+            per_in = _typical_input(kind, categories, settings.max_categories)
+            per_out = _TYPICAL_OUTPUT[kind]
+        tokens_in += n * per_in
+        tokens_out += n * per_out
+    price = settings.price_for(model)
+    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000
+    basis = ("averages of past " + ", ".join(from_history) + " annotations") if from_history else "typical sizes"
+    without = 0
+    if request.mode == "categorize":
+        described = store.work_list([int(r["id"]) for r in _dataset_rows(store, request.datasets)], "fused",
+                                    prompts.PROMPT_VERSION, store.category_list_version())
+        without = int((described["needs"] == "fused").sum()) if not described.empty else 0
+    return Estimate(images=len(work), requests=sum(requests.values()), tokens_in=round(tokens_in),
+                    tokens_out=round(tokens_out), cost_usd=cost, model=model, basis=basis,
+                    without_description=without)
+
+
+def default_annotator(settings: Settings, model: str, workers: int) -> Annotator:
+    from labeling.annotators.gemini import GeminiAnnotator
+
+    return GeminiAnnotator(settings, model=model, max_workers=workers)
+
+
+# --- the manager --------------------------------------------------------------------------------------
+
+
+class JobManager:
+    """The jobs of this process. Only one process can open the DuckDB file, so runs left `running` by a
+    process that died are marked interrupted when the manager is created."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._jobs: dict[int, Job] = {}
+        store.interrupt_stale_runs()
+
+    def start(self, request: JobRequest, *, settings: Settings | None = None,
+              annotator_factory: AnnotatorFactory | None = None, simulated: bool = False) -> Job:
+        """Plan and start a run; raises ConflictError if a running job already works on one of the datasets."""
+        settings = settings or self.settings
+        rows, work, list_version = plan(self.store, request)
+        names = {str(r["name"]) for r in rows}
+        with self._lock:
+            for job in self._jobs.values():
+                busy = names & set(job.request.datasets)
+                if not job.finished and busy:
+                    raise ConflictError(f"Run #{job.run_id} is already working on {', '.join(sorted(busy))}: "
+                                        "wait for it, or pause or cancel it first.")
+            model = request.model or settings.caption_model
+            workers = request.num_workers or settings.num_workers
+            rpm = settings.requests_per_minute if request.requests_per_minute is None else request.requests_per_minute
+            annotator = (annotator_factory or default_annotator)(settings, model, workers)
+            if simulated:
+                annotator.simulated = True
+            counts = self._counts_for(request, rows, len(work), annotator, list_version, workers, rpm, settings)
+            run_id = int(counts.pop("run_id"))
+            sources = {int(r["id"]): source_for_dataset(r, settings) for r in rows}
+            job = Job(self.store, settings, request, annotator, run_id, _work_items(work), sources,
+                      self.store.active_categories(), list_version, counts)
+            self._jobs[run_id] = job
+        return job.start()
+
+    def _counts_for(self, request: JobRequest, rows: list[dict[str, Any]], work: int, annotator: Annotator,
+                    list_version: int, workers: int, rpm: int, settings: Settings) -> dict[str, Any]:
+        """Create the run row (or reopen the resumed one) and return its starting counters."""
+        if request.resume_run is not None:
+            run = self.store.run(request.resume_run)
+            previous = {k: run[k] for k in ("done", "failed", "requests", "tokens_in", "tokens_out",
+                                              "tokens_thinking", "cost_usd")}
+            total = int(run["done"]) + int(run["failed"]) + work
+            self.store.set_run_total(request.resume_run, total)
+            return {**previous, "total": total, "run_id": request.resume_run}
+        public = settings.public_dict()
+        run_settings = {
+            "mode": request.mode, "model": annotator.model, "datasets": [r["name"] for r in rows],
+            "num_workers": workers, "requests_per_minute": rpm, "retry_failed": request.retry_failed,
+            "prompt_version": annotator.prompt_version, "category_list_version": list_version,
+            "max_categories": settings.max_categories, "image_max_size": settings.image_max_size,
+            "gemini_base_url": public.get("gemini_base_url", ""), "simulated": annotator.simulated,
+        }
+        run_id = self.store.create_run(request.mode, [int(r["id"]) for r in rows], run_settings, total=work,
+                                       simulated=annotator.simulated, status="running")
+        return {"total": work, "run_id": run_id}
+
+    def resume(self, run_id: int, **options: Any) -> Job:
+        """Resume a paused job of this process, or continue a stopped run (same settings, same run id)."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+        if job is not None and not job.finished:
+            job.resume()
+            return job
+        run = self.store.run(run_id)
+        stored = run["settings"]
+        request = JobRequest(datasets=tuple(stored.get("datasets") or ()), mode=str(stored.get("mode", run["kind"])),
+                             model=stored.get("model"), num_workers=stored.get("num_workers"),
+                             requests_per_minute=stored.get("requests_per_minute"),
+                             retry_failed=bool(stored.get("retry_failed")), resume_run=run_id)
+        return self.start(request, **options)
+
+    def job(self, run_id: int) -> Job | None:
+        with self._lock:
+            return self._jobs.get(run_id)
+
+    def jobs(self) -> list[Job]:
+        """Every job this process started, newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda job: job.run_id, reverse=True)
+
+    def active(self) -> list[Job]:
+        return [job for job in self.jobs() if not job.finished]
+
+    def pause(self, run_id: int) -> None:
+        job = self.job(run_id)
+        if job is not None:
+            job.pause()
+
+    def cancel(self, run_id: int) -> None:
+        job = self.job(run_id)
+        if job is not None:
+            job.cancel()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel every job and wait for their last writes."""
+        for job in self.active():
+            job.cancel(interrupted=True)
+        deadline = time.monotonic() + timeout
+        for job in self.jobs():
+            job.wait(max(deadline - time.monotonic(), 0.0))
+
+
+def iter_progress(job: Job, interval: float = 0.25) -> Iterator[Progress]:
+    """Snapshots of a job every `interval` seconds until it has finished (the last one is final)."""
+    while not job.wait(interval):
+        yield job.progress()
+    yield job.progress()
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """Settings with the non-None `changes` applied."""
+    return replace(settings, **{k: v for k, v in changes.items() if v is not None})
