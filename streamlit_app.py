@@ -35,6 +35,8 @@ def _sidebar() -> None:
     with st.sidebar:
         st.caption("Database")
         st.text(settings.db_path)
+        st.text_input("Reviewer", value=settings.reviewer, key=common.REVIEWER_KEY, placeholder="your name",
+                      help="Recorded with every human edit (default: `reviewer` in config.yaml or LABELING_REVIEWER).")
         if settings.has_api_key:
             st.success("Gemini API key: set", icon=":material/key:")
         else:

@@ -51,6 +51,17 @@ def store() -> Store:
     return _store(settings().db_path)
 
 
+REVIEWER_KEY = "reviewer"  # the sidebar's reviewer-name input (streamlit_app.py)
+
+
+def reviewer() -> str:
+    """The name recorded with human edits: the sidebar's input, else `reviewer` from settings ("" if neither)."""
+    name = st.session_state.get(REVIEWER_KEY)
+    if name is None:
+        name = settings().reviewer
+    return str(name).strip()
+
+
 def run_or_error(action: Callable[[], T]) -> T | None:
     """Run a core call; a LabelingError becomes an `st.error` with its message, never a traceback."""
     try:
