@@ -38,10 +38,34 @@ SUMMARY = "summary"
 _LIST_SEPARATOR = ", "
 
 __all__ = [
-    "CATEGORY_SOURCES", "NO_CATEGORY", "REVIEW_STATES", "SORTS", "SORT_LABELS", "SOURCE_LABELS", "STATE_LABELS",
-    "FocusRecord", "GalleryPage", "ReviewFilter", "SaveResult", "category_options", "describe_change",
-    "description_fields", "edit_history", "focus", "locate", "neighbor", "normalize_categories", "parse_fields",
-    "save", "toggle_category", "undo",
+    "CATEGORY_SOURCES",
+    "NO_CATEGORY",
+    "REVIEW_STATES",
+    "SORTS",
+    "SORT_LABELS",
+    "SOURCE_LABELS",
+    "STATE_LABELS",
+    "FocusRecord",
+    "GalleryPage",
+    "ReviewFilter",
+    "SaveResult",
+    "agreement",
+    "category_options",
+    "changes",
+    "comparison",
+    "describe_change",
+    "description_fields",
+    "edit_history",
+    "focus",
+    "gallery",
+    "locate",
+    "neighbor",
+    "normalize_categories",
+    "parse_fields",
+    "progress",
+    "save",
+    "toggle_category",
+    "undo",
 ]
 
 
@@ -104,6 +128,11 @@ def _as_dict(value: Any) -> dict[str, Any] | None:
 def locate(store: Store, dataset: str, name: str) -> int:
     """The image id a deep link `?dataset=NAME&image=NAME` points at (NotFoundError if none)."""
     return store.image_id_by_name(dataset, name)
+
+
+def gallery(store: Store, flt: ReviewFilter, page: int = 1, page_size: int = 24) -> GalleryPage:
+    """One page of the gallery (rows in the filter's order) with the filtered counts."""
+    return store.gallery(flt, page=page, page_size=page_size)
 
 
 def neighbor(store: Store, flt: ReviewFilter, image_id: int, step: int) -> int | None:
@@ -193,34 +222,66 @@ def category_options(store: Store, *extra: Iterable[str] | None) -> list[str]:
 # ---- saving, undo, history ----------------------------------------------------------------------------------------
 
 
+def changes(record: FocusRecord, *, fields: Mapping[str, str] | None = None,
+            categories: Sequence[str] | None = None, reviewed: bool | None = None) -> dict[str, Any]:
+    """What the reviewer changed relative to `record` (what they were shown): field name -> new value.
+
+    Reordering categories is not a change; a description or category list equal to what was shown is not
+    written, so it keeps following the model. InputError if a JSON field does not parse."""
+    found: dict[str, Any] = {}
+    if fields is not None:
+        parsed = parse_fields(record.description, fields)
+        if parsed != (record.description or None):
+            found["description"] = parsed
+    if categories is not None:
+        chosen = normalize_categories(categories)
+        if sorted(chosen) != sorted(record.categories or []):
+            found["categories"] = chosen
+    if reviewed is not None and bool(reviewed) != record.reviewed:
+        found["reviewed"] = bool(reviewed)
+    return found
+
+
 def save(store: Store, record: FocusRecord, *, reviewer: str, fields: Mapping[str, str] | None = None,
          categories: Sequence[str] | None = None, reviewed: bool | None = None,
          over_version: int | None = None) -> SaveResult:
     """Save what the reviewer changed relative to `record` (what they were shown).
 
-    A field left as shown is not written, so it keeps following the model. The save is based on
-    `record.version`; if somebody saved since, ConflictError says what they changed and nothing is written.
-    `over_version` (the version now stored, taken from that conflict) saves the changed fields over theirs
-    on purpose.
+    The save is based on `record.version`; if somebody saved since, ConflictError says what they changed and
+    nothing is written. `over_version` (the version now stored, taken from that conflict) saves the changed
+    fields over theirs on purpose.
     """
-    reviewer = reviewer.strip() or "anonymous"
-    description: Any = UNSET
-    if fields is not None:
-        parsed = parse_fields(record.description, fields)
-        if parsed != (record.description or None):
-            description = parsed
-    new_categories: Any = UNSET
-    if categories is not None:
-        chosen = normalize_categories(categories)
-        if sorted(chosen) != sorted(record.categories or []):
-            new_categories = chosen
-    new_reviewed: Any = UNSET if reviewed is None or bool(reviewed) == record.reviewed else bool(reviewed)
-    changed = [name for name, value in (("description", description), ("categories", new_categories),
-                                        ("reviewed", new_reviewed)) if value is not UNSET]
-    version = store.save_label(record.image_id, reviewer=reviewer,
+    found = changes(record, fields=fields, categories=categories, reviewed=reviewed)
+    version = store.save_label(record.image_id, reviewer=reviewer.strip() or "anonymous",
                                expected_version=record.version if over_version is None else over_version,
-                               description=description, categories=new_categories, reviewed=new_reviewed)
-    return SaveResult(version=version, changed=changed)
+                               description=found.get("description", UNSET),
+                               categories=found.get("categories", UNSET),
+                               reviewed=found.get("reviewed", UNSET))
+    return SaveResult(version=version, changed=list(found))
+
+
+def comparison(record: FocusRecord) -> pd.DataFrame:
+    """What the model said beside what the reviewer set, one row per description field plus categories and
+    the reviewed flag (`model's` where the reviewer kept the model's value)."""
+    model = record.model_description or {}
+    human = record.human_description
+    rows = []
+    for key in dict.fromkeys([*model, *(human or {})]):
+        model_text = _text(model.get(key)) if key in model else ""
+        human_text = "model's" if human is None else (_text(human.get(key)) if key in human else "(removed)")
+        rows.append((key, model_text, human_text))
+    rows.append(("categories", ", ".join(record.model_categories or []) or "(none)",
+                 "model's" if record.human_categories is None else ", ".join(record.human_categories) or "(none)"))
+    rows.append(("reviewed", "", f"yes, by {record.reviewer or 'someone'}" if record.reviewed else "no"))
+    return pd.DataFrame(rows, columns=["field", "model", "reviewer"])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if _is_plain_list(value):
+        return _LIST_SEPARATOR.join(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def undo(store: Store, edit_id: int, reviewer: str) -> int:
