@@ -151,6 +151,14 @@ class AnnotationQueries(StoreBase):
             "a.simulated FROM images i JOIN current_annotations a ON a.image_id = i.id "
             "WHERE list_contains(?, i.dataset_id) ORDER BY i.dataset_id, i.name", [[int(i) for i in dataset_ids]])
 
+    def current_categories(self, dataset_id: int, list_version: int) -> dict[str, list[str]]:
+        """name -> categories of the images whose current categories were made against `list_version`."""
+        rows = self.fetch_all(
+            "SELECT i.name, a.categories FROM images i JOIN current_annotations a ON a.image_id = i.id "
+            "WHERE i.dataset_id = ? AND a.categories IS NOT NULL AND a.category_list_version = ?",
+            [dataset_id, list_version])
+        return {str(name): list(categories) for name, categories in rows}
+
     def failure_counts(self, dataset_ids: list[int]) -> pd.DataFrame:
         """Open failures of the datasets' images grouped by stage and kind: images, an example, last time."""
         return self.fetch_df(

@@ -1,0 +1,347 @@
+"""`labeling describe`, `categorize`, the seed's `generate-descriptions` / `categorize-descriptions`, `fake-gemini`.
+
+Every command works through the database: run it again after Ctrl+C, a crash or kill -9 and it continues
+where the last committed batch left off. The CSV files of the seed's commands are written from the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from labeling.cli import context
+from labeling.datasets import SEED_IMPORT_MODEL, import_dataset, read_csv_file
+from labeling.errors import InputError, LabelingError
+from labeling.jobs import MODES, JobManager, JobRequest, Progress, estimate, iter_progress
+from labeling.seed_format import SeedRow, read_seed_rows, summary_of
+from labeling.settings import Settings
+from labeling.store import Store
+from labeling.taxonomy import ensure_categories, parse_category_csv
+
+INTERRUPTED = 130
+
+
+def _run_flags(parser: argparse.ArgumentParser, *, modes: bool = True, default_workers: int | None = None) -> None:
+    parser.add_argument("--num-workers", type=int, default=default_workers, metavar="N",
+                        help="worker threads (default: processing.num_workers, 8)")
+    if modes:
+        parser.add_argument("--mode", choices=[m for m in MODES if m != "categorize"], default="fused",
+                            help="fused: one request per image for description and categories (default); "
+                                 "two-pass: describe, then categorize the description (the seed's two requests)")
+    parser.add_argument("--rpm", type=int, metavar="N",
+                        help="request-rate limit shared by all workers, per minute (0: none; default "
+                             "processing.requests_per_minute)")
+    parser.add_argument("--model", help="Gemini model (default: caption_model, gemini-2.5-flash-lite)")
+    parser.add_argument("--retry-failed", action="store_true", help="only the images whose last attempt failed")
+    parser.add_argument("--yes", "-y", action="store_true", help="start without asking after the estimate")
+
+
+def register(subparsers: Any) -> None:
+    describe = subparsers.add_parser(
+        "describe", help="describe and categorize a dataset's images with Gemini (resumable)",
+        description="Sends every found image still without a description for the current prompt version "
+                    "(and categorizes from text those described but not categorized for the current list). "
+                    "Prints the estimate first. Ctrl+C stops after the requests in flight; run it again to resume.")
+    describe.add_argument("--dataset", action="append", required=True, metavar="NAME",
+                          help="dataset name (repeat for several)")
+    _run_flags(describe)
+    describe.set_defaults(handler=run_describe)
+
+    categorize = subparsers.add_parser(
+        "categorize", help="categorize a dataset from its stored descriptions (no image is sent)",
+        description="For images whose current categories were not made against the current category list.")
+    categorize.add_argument("--dataset", action="append", required=True, metavar="NAME",
+                            help="dataset name (repeat for several)")
+    _run_flags(categorize, modes=False)
+    categorize.set_defaults(handler=run_categorize)
+
+    generate = subparsers.add_parser(
+        "generate-descriptions", help="the seed's command: describe a folder, write image_name,description CSV",
+        description="Imports the folder as a dataset named after it (or --dataset), describes what is not "
+                    "described yet, and writes image_name,description (the description as JSON text).")
+    generate.add_argument("--images-dir", required=True, help="folder of images (searched recursively)")
+    generate.add_argument("--output-csv", required=True, help="where to write image_name,description")
+    generate.add_argument("--dataset", help="dataset name (default: the folder's name)")
+    _run_flags(generate, default_workers=None)
+    generate.set_defaults(handler=run_generate_descriptions)
+
+    categorize_csv = subparsers.add_parser(
+        "categorize-descriptions", help="the seed's command: categorize a descriptions CSV",
+        description="Reads image_name,description; categorizes from the descriptions (no image sent; results "
+                    "already in the database are reused) and writes image_name,description,categories with "
+                    'categories joined by ", ".')
+    categorize_csv.add_argument("--input-csv", required=True, help="image_name,description CSV")
+    categorize_csv.add_argument("--output-csv", required=True, help="where to write the categorized CSV")
+    categorize_csv.add_argument("--categories-csv", help="category list (Category[,Definition]); it becomes the "
+                                                         "active list when it differs")
+    _run_flags(categorize_csv, modes=False)
+    categorize_csv.set_defaults(handler=run_categorize_descriptions)
+
+    fake = subparsers.add_parser("fake-gemini", help="run the local fake Gemini server (offline demos, tests)",
+                                 description="Answers like Gemini, from the images it receives; all output is "
+                                             "simulated. Point labeling at it with the printed variables.")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    fake.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    fake.add_argument("--rpm", type=int, default=0, help="requests per minute before 429s (0: unlimited)")
+    fake.set_defaults(handler=run_fake_gemini)
+
+
+# --- running a job from the command line --------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return context.settings(args, num_workers=args.num_workers, requests_per_minute=args.rpm,
+                            caption_model=args.model)
+
+
+def _confirm(line: str, args: argparse.Namespace) -> bool:
+    print(f"Estimate: {line}")
+    if args.yes or not sys.stdin.isatty():
+        return True
+    answer = input("Start? [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def _print_outcome(progress: Progress, store: Store) -> None:
+    print(f"Run #{progress.run_id} {progress.status}: {progress.done:,} done, {progress.failed:,} failed, "
+          f"{progress.requests:,} requests, {progress.tokens_in:,} input + "
+          f"{progress.tokens_out + progress.tokens_thinking:,} output tokens, ${progress.cost_usd:,.4f}"
+          + (" (simulated)" if progress.simulated else "") + ".")
+    failures = store.run_failures(progress.run_id)
+    for row in failures.to_dict("records"):
+        print(f"  {row['images']:,} failed at {row['stage']} ({row['kind']}): {row['example']}")
+    if not failures.empty:
+        print("  Retry them with the same command and --retry-failed.")
+
+
+def run_job(args: argparse.Namespace, request: JobRequest) -> int:
+    """Estimate, confirm, run with a progress bar; Ctrl+C stops cleanly (a second one quits at once)."""
+    store = context.store(args)
+    settings = _settings(args)
+    plan = estimate(store, settings, request)
+    if request.mode == "categorize" and plan.without_description:
+        print(f"{plan.without_description:,} images have no description yet: run `labeling describe` for them.")
+    if plan.images == 0:
+        print("Nothing to do: every image is done for the current prompt and category list"
+              + (" (or has no open failure)." if request.retry_failed else "."))
+        return 0
+    if not _confirm(plan.line(), args):
+        print("Not started.")
+        return 1
+    manager = JobManager(store, settings)
+    job = manager.start(request)
+    bar = tqdm(total=plan.images, unit="img", dynamic_ncols=True, disable=None, desc=f"run #{job.run_id}")
+    progress = job.progress()
+    try:
+        try:
+            for progress in iter_progress(job, 0.5):
+                _update_bar(bar, progress)
+        except KeyboardInterrupt:
+            print("\nStopping after the requests in flight (Ctrl+C again to quit at once) ...", file=sys.stderr)
+            job.cancel(interrupted=True)
+            job.wait()
+            progress = job.progress()
+    finally:
+        bar.close()
+    _print_outcome(progress, store)
+    if progress.status == "failed":
+        raise LabelingError(progress.message)
+    if progress.status == "interrupted":
+        print("Interrupted: progress is saved in the database; run the same command again to resume.",
+              file=sys.stderr)
+        return INTERRUPTED
+    return 0
+
+
+def _update_bar(bar: tqdm, progress: Progress) -> None:
+    bar.total = progress.total
+    bar.n = progress.done + progress.failed
+    bar.set_postfix(failed=progress.failed, rate=f"{progress.images_per_s:.1f}/s",
+                    tokens=progress.tokens_in + progress.tokens_out + progress.tokens_thinking,
+                    cost=f"${progress.cost_usd:.4f}", refresh=False)
+    bar.refresh()
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    return run_job(args, JobRequest(tuple(args.dataset), mode=args.mode, model=args.model,
+                                    num_workers=args.num_workers, requests_per_minute=args.rpm,
+                                    retry_failed=args.retry_failed))
+
+
+def run_categorize(args: argparse.Namespace) -> int:
+    return run_job(args, JobRequest(tuple(args.dataset), mode="categorize", model=args.model,
+                                    num_workers=args.num_workers, requests_per_minute=args.rpm,
+                                    retry_failed=args.retry_failed))
+
+
+# --- the seed's commands ------------------------------------------------------------------------------
+
+
+def _write_csv(path: str | os.PathLike[str], header: list[str], rows: list[list[str]]) -> None:
+    """Write atomically: a reader never sees half a file, and an interrupted write leaves the old one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent, suffix=".tmp",
+                                     delete=False) as handle:
+        handle.write(buffer.getvalue())
+    os.replace(handle.name, target)
+
+
+def _folder_dataset(store: Store, folder: Path, name: str | None) -> str:
+    if not folder.is_dir():
+        raise InputError(f"The image folder {folder} does not exist or is not a folder: check --images-dir.")
+    dataset = name or folder.resolve().name
+    known = store.dataset_names()
+    label = dataset.upper() if dataset.upper() in ("REAL", "GEN") else ""
+    if dataset in known:
+        row = store.dataset(dataset)
+        if row["source_kind"] != "local" or Path(str(row["source_uri"])).resolve() != folder.resolve():
+            raise InputError(f"A dataset named {dataset!r} already reads from {row['source_uri'] or 'no folder'}: "
+                             "pass --dataset with another name for this folder.")
+        label = str(row["label"])
+    import_dataset(store, dataset, label=label, images_dir=folder)
+    return dataset
+
+
+def run_generate_descriptions(args: argparse.Namespace) -> int:
+    store = context.store(args)
+    dataset = _folder_dataset(store, Path(args.images_dir), args.dataset)
+    request = JobRequest((dataset,), mode=args.mode, model=args.model, num_workers=args.num_workers,
+                         requests_per_minute=args.rpm, retry_failed=args.retry_failed)
+    try:
+        code = run_job(args, request)
+    finally:
+        written = _write_descriptions_csv(store, dataset, args.output_csv)
+        print(f"Wrote {written:,} descriptions to {args.output_csv}.")
+    return code
+
+
+def _write_descriptions_csv(store: Store, dataset: str, path: str) -> int:
+    current = store.current_annotations_of([store.dataset_id(dataset)])
+    rows = [[str(r["name"]), str(r["description"])] for r in current.to_dict("records") if r["description"]]
+    _write_csv(path, ["image_name", "description"], rows)
+    return len(rows)
+
+
+def _same_description(stored: Any, row: SeedRow) -> bool:
+    if not stored or row.description is None:
+        return False
+    try:
+        return bool(json.loads(str(stored)) == row.description)
+    except json.JSONDecodeError:
+        return False
+
+
+def _dataset_for_rows(store: Store, rows: list[SeedRow], csv_name: str, data: bytes) -> str:
+    """The dataset these rows came from (every name in it, most descriptions equal), else a new one."""
+    names = {row.image_name for row in rows}
+    best: tuple[int, str] | None = None
+    for dataset in store.dataset_names():
+        current = store.current_annotations_of([store.dataset_id(dataset)])
+        listed = set(store.image_ids_by_name(store.dataset_id(dataset))["name"])
+        if not names <= listed:
+            continue
+        stored = {str(r["name"]): r["description"] for r in current.to_dict("records")}
+        same = sum(_same_description(stored.get(row.image_name), row) for row in rows)
+        if best is None or same > best[0]:
+            best = (same, dataset)
+    if best is not None:
+        _import_changed_descriptions(store, best[1], rows)
+        return best[1]
+    name = Path(csv_name).stem
+    if name in store.dataset_names() and store.dataset(name)["source_kind"] != "none":
+        raise InputError(f"A dataset named {name!r} already exists with its own images and not all of these "
+                         "names: rename the input CSV, or import it with `labeling import --dataset NEW`.")
+    import_dataset(store, name, csv_data=data, csv_name=csv_name)
+    return name
+
+
+def _import_changed_descriptions(store: Store, dataset: str, rows: list[SeedRow]) -> None:
+    """Descriptions edited in the CSV since they were stored become new (imported) annotations."""
+    dataset_id = store.dataset_id(dataset)
+    ids = {str(r["name"]): int(r["image_id"]) for r in store.image_ids_by_name(dataset_id).to_dict("records")}
+    stored = {str(r["name"]): r["description"] for r in store.current_annotations_of([dataset_id]).to_dict("records")}
+    changed = [row for row in rows if row.description is not None
+               and not _same_description(stored.get(row.image_name), row)]
+    if not changed:
+        return
+    import pandas as pd
+
+    frame = pd.DataFrame([{
+        "image_id": ids[row.image_name], "kind": "import", "model": SEED_IMPORT_MODEL, "prompt_version": "seed",
+        "description": json.dumps(row.description, ensure_ascii=False),
+        "summary": summary_of(row.description or {}), "categories": None} for row in changed])
+    frame["categories"] = frame["categories"].astype("object")
+    store.insert_annotations(frame)
+
+
+def _apply_category_csv(store: Store, path: str) -> None:
+    wanted = parse_category_csv(read_csv_file(path), path)
+    active = ensure_categories(store)
+    if [(c.name, c.definition) for c in wanted] != [(c.name, c.definition) for c in active]:
+        version = store.save_category_list(wanted, note=f"from {path}")
+        print(f"The category list from {path} is now the active list (version {version}).")
+
+
+def run_categorize_descriptions(args: argparse.Namespace) -> int:
+    store = context.store(args)
+    data = read_csv_file(args.input_csv)
+    rows = read_seed_rows(data, args.input_csv)
+    if not rows:
+        raise InputError(f"{args.input_csv} has no rows: nothing to categorize.")
+    if args.categories_csv:
+        _apply_category_csv(store, args.categories_csv)
+    dataset = _dataset_for_rows(store, rows, args.input_csv, data)
+    request = JobRequest((dataset,), mode="categorize", model=args.model, num_workers=args.num_workers,
+                         requests_per_minute=args.rpm, retry_failed=args.retry_failed)
+    try:
+        code = run_job(args, request)
+    finally:
+        written, skipped = _write_categorized_csv(store, dataset, rows, args.output_csv)
+        print(f"Wrote {written:,} categorized rows to {args.output_csv}"
+              + (f"; {skipped:,} rows without a usable description or categories were left out." if skipped
+                 else "."))
+    return code
+
+
+def _write_categorized_csv(store: Store, dataset: str, rows: list[SeedRow], path: str) -> tuple[int, int]:
+    categories = store.current_categories(store.dataset_id(dataset), store.category_list_version())
+    out: list[list[str]] = []
+    for row in rows:
+        names = categories.get(row.image_name)
+        if row.description is None or not names:
+            continue
+        out.append([row.image_name, _description_text(row), ", ".join(names)])
+    _write_csv(path, ["image_name", "description", "categories"], out)
+    return len(out), len(rows) - len(out)
+
+
+def _description_text(row: SeedRow) -> str:
+    description = row.description or {}
+    if set(description) == {"summary"}:
+        return str(description["summary"])  # the seed's plain-text descriptions stay plain text
+    return json.dumps(description, ensure_ascii=False)
+
+
+def run_fake_gemini(args: argparse.Namespace) -> int:
+    from labeling.fake_gemini.__main__ import main as fake_main
+
+    return fake_main(["--host", args.host, "--port", str(args.port), "--latency", str(args.latency),
+                      "--rpm", str(args.rpm)])
+
+
+__all__ = ["register", "run_job"]
