@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import cast
 
-from PIL import ExifTags, Image, ImageChops, ImageCms, ImageFile
+from PIL import ExifTags, Image, ImageChops, ImageCms, ImageFile, PngImagePlugin
 
 from labeling.errors import ImageError
 
@@ -49,6 +49,8 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _DECODE_ERRORS = (SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, zlib.error)
+# What a malformed EXIF block makes Pillow raise. Not OSError: reading EXIF must never decode pixels.
+_EXIF_ERRORS = (SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -110,19 +112,20 @@ def prepare(
     """
     _check_positive(max_size=max_size, thumb_size=thumb_size, max_pixels=max_pixels)
     with _open(data, max_pixels) as img:
-        orientation = _orientation(img)
-        width, height = _oriented(img.size, orientation)
-        fmt = img.format or "unknown"
+        fmt, original_size = img.format or "unknown", img.size  # before draft() shrinks img.size
         icc = img.info.get("icc_profile")
-        as_is = _can_send_as_is(img, orientation, max_size, len(data))
+        as_is = _can_send_as_is(img, max_size, len(data))
         # Decode once, at the smallest JPEG scale that still covers what we need from it.
         pixels = _decode(img, thumb_size if as_is else max_size)
+        # Read after decoding: a PNG may keep its eXIf chunk after the pixel data.
+        orientation = _orientation(_exif(img))
+        width, height = _oriented(original_size, orientation)
         if as_is:
             model_image, model_bytes = pixels, data
         else:
             model_image = _orient(_shrink(pixels, max_size), orientation)
             model_bytes = _encode_jpeg(model_image, jpeg_quality, icc)
-        thumbnail = _encode_jpeg(_shrink(model_image, thumb_size), _THUMB_QUALITY, icc)
+        thumbnail = _encode_jpeg(_shrink(model_image, thumb_size, thumbnail=True), _THUMB_QUALITY, icc)
     out_width, out_height = (width, height) if as_is else model_image.size
     return PreparedImage(
         data=model_bytes,
@@ -147,9 +150,9 @@ def make_thumbnail(data: bytes, *, size: int = 320, max_pixels: int = 64_000_000
     """
     _check_positive(size=size, max_pixels=max_pixels)
     with _open(data, max_pixels) as img:
-        orientation = _orientation(img)
         icc = img.info.get("icc_profile")
-        small = _orient(_shrink(_decode(img, size), size), orientation)
+        pixels = _decode(img, size)
+        small = _orient(_shrink(pixels, size, thumbnail=True), _orientation(_exif(img)))
         return _encode_jpeg(small, _THUMB_QUALITY, icc), "image/jpeg"
 
 
@@ -160,9 +163,9 @@ def read_facts(data: bytes) -> ImageFacts:
     failures raise ImageError like `prepare`.
     """
     with _open(data, max_pixels=None) as img:
-        orientation = _orientation(img)
+        exif = _exif(img, header_only=True)
+        orientation = _orientation(exif)
         width, height = _oriented(img.size, orientation)
-        exif = _exif(img)
         return ImageFacts(
             format=img.format or "unknown",
             width=width,
@@ -217,9 +220,7 @@ def _translate_errors() -> Iterator[None]:
             f"The image is too large to decode safely ({error}): downscale it first.", kind="too_large"
         ) from error
     except MemoryError as error:
-        raise ImageError(
-            "Not enough memory to decode this image: downscale it first.", "too_large"
-        ) from error
+        raise ImageError("Not enough memory to decode this image: downscale it first.", "too_large") from error
     except OSError as error:
         message = str(error)
         if "decoder" in message and "not available" in message:
@@ -308,12 +309,20 @@ def _describe_start(data: bytes) -> str:
 # --- decoding ------------------------------------------------------------------------------------------
 
 
-def _orientation(img: Image.Image) -> int:
-    """EXIF orientation 1-8; 1 when absent or unreadable (a broken EXIF block must not lose the image)."""
+def _exif(img: Image.Image, *, header_only: bool = False) -> Image.Exif | None:
+    """Pillow's parsed EXIF; None when unreadable (a broken EXIF block must not lose the image)."""
     try:
-        value = img.getexif().get(ExifTags.Base.Orientation, 1)
-    except (*_DECODE_ERRORS, OSError, TypeError):
-        return 1
+        if header_only and isinstance(img, PngImagePlugin.PngImageFile):
+            # PNG's own getexif() decodes every pixel, looking for an eXIf chunk after them: read the header's.
+            return Image.Image.getexif(img)
+        return img.getexif()
+    except _EXIF_ERRORS:
+        return None
+
+
+def _orientation(exif: Image.Exif | None) -> int:
+    """EXIF orientation 1-8; 1 when absent or nonsensical."""
+    value = 1 if exif is None else exif.get(ExifTags.Base.Orientation, 1)
     return value if isinstance(value, int) and value in _TRANSPOSE else 1
 
 
@@ -336,14 +345,14 @@ def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _can_send_as_is(img: ImageFile.ImageFile, orientation: int, max_size: int, size_bytes: int) -> bool:
+def _can_send_as_is(img: ImageFile.ImageFile, max_size: int, size_bytes: int) -> bool:
     return (
         img.format == "JPEG"
         and img.mode in ("RGB", "L")
         and not img.info.get("progressive")  # baseline only
-        and orientation == 1
         and max(img.size) <= max_size
         and size_bytes <= _AS_IS_MAX_BYTES
+        and _orientation(_exif(img, header_only=True)) == 1
     )
 
 
@@ -427,11 +436,15 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _shrink(img: Image.Image, longest: int) -> Image.Image:
+def _shrink(img: Image.Image, longest: int, *, thumbnail: bool = False) -> Image.Image:
+    """Downscale to fit `longest`: LANCZOS for the model; box reduce() then BICUBIC for the gallery."""
     size = _fit(img.size, longest)
     if size == img.size:
         return img
-    # reducing_gap: a cheap box reduce first when shrinking by 3x or more; LANCZOS does the last step.
+    if thumbnail:
+        # reduce() by the whole factor, BICUBIC for the rest: half the cost, indistinguishable at 320 px.
+        return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=1.0)
+    # A box reduce() first only for factors of 6 and more, so LANCZOS still does at least the last 3x.
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
@@ -452,13 +465,6 @@ def _icc_matches(icc: object, mode: str) -> bool:
 
 
 # --- facts ---------------------------------------------------------------------------------------------
-
-
-def _exif(img: Image.Image) -> Image.Exif | None:
-    try:
-        return img.getexif()
-    except (*_DECODE_ERRORS, OSError, TypeError):
-        return None
 
 
 def _exif_text(exif: Image.Exif | None, tag: int) -> str | None:
@@ -496,7 +502,7 @@ def _text_metadata(img: Image.Image, exif: Image.Exif | None) -> dict[str, str]:
     if exif is not None:
         try:
             comment = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.UserComment)
-        except (*_DECODE_ERRORS, OSError, TypeError):
+        except _EXIF_ERRORS:
             comment = None
         cleaned = _clean_text(_decode_user_comment(comment))
         if cleaned:

@@ -153,6 +153,15 @@ def test_exif_orientation_is_applied_to_a_downscaled_jpeg_too() -> None:
     assert (result.original_width, result.original_height) == (3000, 4000)
 
 
+def test_png_exif_orientation_is_honoured_by_prepare_and_read_facts() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(photo(40, 20), "PNG", exif=exif.tobytes())
+
+    assert (prepare(data).width, prepare(data).height) == (20, 40)
+    assert (read_facts(data).orientation, read_facts(data).width) == (6, 20)
+
+
 # --- prepare: colour modes ------------------------------------------------------------------------------------
 
 
