@@ -86,7 +86,7 @@ class LocalS3Server:
             if self._process is None or self._process.poll() is not None:
                 return False
             with contextlib.suppress(OSError, urllib.error.URLError), \
-                    urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2):  # noqa: S310
+                    urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2):  # noqa: S310
                 return True
             time.sleep(0.05)
         return False

@@ -19,6 +19,10 @@ BIG_BUCKET = "big-listing"
 BIG_PREFIX = "datalake_training/REAL/"
 BIG_COUNT = 2600
 _EXTENSIONS = (".jpg", ".png", ".webp", ".JPG")
+MIRROR_BUCKET = "mirror-seeded"
+MIRROR_PREFIX = "mirror/REAL/"
+MIRROR_COUNT = 400
+MIRROR_SIZE = 20_000
 
 
 def big_keys() -> list[str]:
@@ -26,11 +30,17 @@ def big_keys() -> list[str]:
     return [f"{BIG_PREFIX}part{i % 7}/{i % 13:02d}/img_{i:05d}{_EXTENSIONS[i % 4]}" for i in range(BIG_COUNT)]
 
 
+def mirror_keys() -> list[str]:
+    """400 keys of 20 kB under MIRROR_PREFIX, nested, some with non-ASCII names: enough to kill a mirror midway."""
+    return [f"{MIRROR_PREFIX}{i % 5}/photo_{i:04d}{'_é' if i % 50 == 0 else ''}.jpg" for i in range(MIRROR_COUNT)]
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3Server]:
     """A real moto S3 server on 127.0.0.1 and a free port, pre-seeded with the 2,600-key bucket."""
     log_file = tmp_path_factory.mktemp("moto") / "moto.log"
-    seed = {BIG_BUCKET: [(key, 16) for key in big_keys()]}
+    seed = {BIG_BUCKET: [(key, 16) for key in big_keys()],
+            MIRROR_BUCKET: [(key, MIRROR_SIZE) for key in mirror_keys()]}
     with LocalS3Server(log_file, seed=seed) as server:
         yield server
 

@@ -1,5 +1,4 @@
 """S3 sources, analysis, S3 datasets and error messages, against a real moto server through real boto3."""
-# ruff: noqa: F811  (the S3 fixtures are imported by name, then requested as arguments)
 
 from __future__ import annotations
 
@@ -20,8 +19,12 @@ from labeling.s3_analysis import analyze, import_s3_dataset
 from labeling.settings import load_settings
 from labeling.sources import source_for_dataset
 from labeling.store import Store
+from tests import s3_fixtures
 from tests.conftest import image_bytes
-from tests.s3_fixtures import BIG_BUCKET, BIG_COUNT, BIG_PREFIX, aws_env, big_keys, bucket, error_response, s3_server  # noqa: F401
+from tests.s3_fixtures import BIG_BUCKET, BIG_COUNT, BIG_PREFIX, big_keys, error_response
+
+# The S3 fixtures, used by name below.
+aws_env, bucket, s3_server = s3_fixtures.aws_env, s3_fixtures.bucket, s3_fixtures.s3_server
 
 
 def put(server: LocalS3Server, bucket: str, objects: dict[str, bytes]) -> None:
