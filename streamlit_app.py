@@ -42,6 +42,7 @@ def _sidebar() -> None:
         else:
             st.warning("Gemini API key: not set (GEMINI_API_KEY or config.yaml)", icon=":material/key_off:")
         try:
+            common.job_manager()  # marks runs left running by a process that died as interrupted
             runs = common.store().active_runs()
         except LabelingError:
             return
@@ -49,7 +50,8 @@ def _sidebar() -> None:
         if runs.empty:
             st.text("none")
         for run in runs.itertuples():
-            st.text(f"#{run.id} {run.kind}: {run.done:,}/{run.total:,} ({run.status})")
+            simulated = ", simulated" if run.simulated else ""
+            st.text(f"#{run.id} {run.kind}: {run.done:,}/{run.total:,} ({run.status}{simulated})")
 
 
 try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +11,9 @@ import streamlit as st
 from labeling.errors import LabelingError
 from labeling.settings import Settings, load_settings
 from labeling.store import Store
+
+if TYPE_CHECKING:
+    from labeling.jobs import JobManager
 
 T = TypeVar("T")
 
@@ -60,6 +63,18 @@ def reviewer() -> str:
     if name is None:
         name = settings().reviewer
     return str(name).strip()
+
+
+@st.cache_resource(show_spinner=False)
+def _job_manager(db_path: str) -> JobManager:
+    from labeling.jobs import JobManager  # the SDK loads only when a page needs jobs
+
+    return JobManager(store(), settings())
+
+
+def job_manager() -> JobManager:
+    """The process-wide job runner: its jobs outlive pages, sessions and browser tabs (poll them, never own)."""
+    return _job_manager(settings().db_path)
 
 
 def run_or_error(action: Callable[[], T]) -> T | None:
