@@ -109,7 +109,7 @@ class Pictures:
                 self._sources[key] = source_for_dataset(record, self._settings)
             return self._sources[key]
 
-    def _read(self, image: Mapping[str, Any]) -> bytes | Picture:
+    def _read(self, image: Mapping[Any, Any]) -> bytes | Picture:
         """The original bytes, or a placeholder saying why there are none."""
         status = str(image.get("status") or "")
         location = image.get("location")
@@ -126,7 +126,7 @@ class Pictures:
             log.warning("Reading %s of %s failed", location, image.get("dataset"), exc_info=True)
             return placeholder(f"cannot be read ({type(exc).__name__})")
 
-    def _shrunk(self, image: Mapping[str, Any], path: Path, size: int) -> Picture:
+    def _shrunk(self, image: Mapping[Any, Any], path: Path, size: int) -> Picture:
         if path.is_file():
             try:
                 return Picture(path.read_bytes(), "image/jpeg")
@@ -145,12 +145,12 @@ class Pictures:
             log.warning("Cannot cache %s", path, exc_info=True)
         return Picture(small, mime)
 
-    def thumbnail(self, image: Mapping[str, Any], size: int = THUMB_SIZE) -> Picture:
+    def thumbnail(self, image: Mapping[Any, Any], size: int = THUMB_SIZE) -> Picture:
         """The image's cached thumbnail, made and cached if absent. `image` needs image_id, dataset, status,
         location (a gallery row)."""
         return self._shrunk(image, thumbnail_path(self._settings.cache_dir, int(image["image_id"])), size)
 
-    def thumbnails(self, images: Sequence[Mapping[str, Any]], workers: int = 4) -> list[Picture]:
+    def thumbnails(self, images: Sequence[Mapping[Any, Any]], workers: int = 4) -> list[Picture]:
         """Thumbnails of a gallery page in order; uncached ones are made on a few threads (decoding releases
         the GIL)."""
         if len(images) <= 1:
@@ -158,12 +158,12 @@ class Pictures:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbs") as pool:
             return list(pool.map(self.thumbnail, images))
 
-    def preview(self, image: Mapping[str, Any], size: int = PREVIEW_SIZE) -> Picture:
+    def preview(self, image: Mapping[Any, Any], size: int = PREVIEW_SIZE) -> Picture:
         """A large view for the focus page (longest side `size`), cached beside the thumbnails."""
         path = Path(self._settings.cache_dir) / "previews" / f"{int(image['image_id'])}_{size}.jpg"
         return self._shrunk(image, path, size)
 
-    def original(self, image: Mapping[str, Any]) -> Picture:
+    def original(self, image: Mapping[Any, Any]) -> Picture:
         """The original file's bytes (full resolution, shown only on request), or a placeholder."""
         data = self._read(image)
         if isinstance(data, Picture):
