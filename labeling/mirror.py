@@ -149,11 +149,15 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
     if analysis.output_dir is None:
         raise InputError("Analyze with an output folder before mirroring (analyze(..., output_dir=...)).")
     root = Path(analysis.output_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        run_log = _RunLog(root)
+    except OSError as exc:
+        raise InputError(f"Cannot write into {root} ({exc.strerror}): check the folder and its permissions.") \
+            from None
     cancel = cancel or threading.Event()
     plan = list(analysis.to_fetch)
     report = MirrorReport(output_dir=str(root), planned=len(plan), already_local=len(analysis.already_local))
-    run_log = _RunLog(root)
     report.log_file = str(run_log.path)
     removed = remove_temp_files(root)
     for line in analysis.summary_lines():

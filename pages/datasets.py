@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from labeling.datasets import ImportReport, import_dataset, read_csv_file
-from pages import common
+from pages import common, datasets_s3
 
 STATUS_LABELS = {"found": "Found", "missing": "Missing", "ambiguous": "Ambiguous", "rejected": "Rejected",
                  "unlinked": "No image source"}
@@ -112,3 +112,6 @@ else:
     if chosen:
         _inspect(chosen)
     _delete(names)
+
+with st.expander("From S3"):
+    datasets_s3.render(store)
