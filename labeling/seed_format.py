@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labeling.errors import InputError
+from labeling.spreadsheet import restore_cell
 
 SEED_ERROR_PREFIX = "ERROR:"  # the seed wrote failures into the description column
 
@@ -68,12 +69,14 @@ def read_seed_rows(data: bytes, source: str) -> list[SeedRow]:
     seen: set[str] = set()
     try:
         for record in reader:
-            name = (record.get(fields["image_name"]) or "").strip()
+            # Our exports prefix formula-like cells with a quote for spreadsheets (labeling.spreadsheet).
+            name = restore_cell(record.get(fields["image_name"]) or "").strip()
             if not name or name in seen:
                 continue
             seen.add(name)
-            text_value = record.get(fields["description"]) or ""
-            categories = split_categories(record.get(fields["categories"])) if "categories" in fields else None
+            text_value = restore_cell(record.get(fields["description"]) or "")
+            categories = (split_categories(restore_cell(record.get(fields["categories"]) or ""))
+                          if "categories" in fields else None)
             if text_value.strip().upper().startswith(SEED_ERROR_PREFIX):
                 rows.append(SeedRow(name, None, None, text_value.strip()))
             elif text_value.strip():
