@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labeling.store.analytics import AnalyticsQueries
 from labeling.store.annotations import AnnotationQueries
 from labeling.store.base import StoreBase
 from labeling.store.categories import Category, CategoryQueries
@@ -12,7 +13,7 @@ from labeling.store.runs import RunQueries
 
 
 class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, MirrorQueries,
-            ReviewQueries):
+            AnalyticsQueries, ReviewQueries):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 
 

@@ -177,8 +177,76 @@ _EDIT_VERSIONS = """
 ALTER TABLE edit_log ADD COLUMN version INTEGER;
 """
 
+# Issue 6: derived state behind fast category distributions and exports, kept in step by
+# labeling/store/analytics.py (rebuilt from annotations and human_labels whenever it cannot be updated in place).
+_LABEL_TALLY = """
+CREATE TABLE label_state (                      -- one row per image with an annotation or a human label
+    image_id BIGINT NOT NULL,
+    dataset_id INTEGER NOT NULL,
+    annotation_id BIGINT,                       -- the latest annotation (NULL: none)
+    model_categories VARCHAR[],                 -- its categories as stored
+    has_human BOOLEAN NOT NULL,                 -- a human_labels row exists
+    human_categories VARCHAR[],                 -- human_labels.categories as stored
+    reviewed BOOLEAN NOT NULL
+);
+CREATE TABLE label_tally (                      -- label_state counted per distinct combination
+    dataset_id INTEGER NOT NULL,
+    model_categories VARCHAR[],
+    human_categories VARCHAR[],
+    reviewed BOOLEAN NOT NULL,
+    images BIGINT NOT NULL
+);
+CREATE TABLE label_tally_marks (                -- what the state has seen (one row; none: rebuild)
+    last_annotation_id BIGINT NOT NULL,
+    annotations_seen BIGINT NOT NULL,           -- annotations with id <= last_annotation_id
+    human_rows BIGINT NOT NULL,
+    human_hash HUGEINT NOT NULL                 -- sum(hash(image_id, categories, reviewed)) over human_labels
+);
+"""
+
+# Issue 7: renames and merges of categories, applied when model categories are read (model history is never
+# rewritten). An alias maps a name to the one it became at `since_version`, for annotations categorized against an
+# earlier list version (NULL = unknown list, e.g. a seed import, counts as earlier); of several aliases of one name
+# the earliest one still ahead of the annotation's version applies. Chains are collapsed when written.
+# `category_alias_map()` and `resolve_category_aliases(categories, list_version, alias_map)` let any query read
+# model categories as the view does: `... FROM annotations a, (SELECT category_alias_map() AS alias_map) m`.
+_CATEGORY_ALIASES = """
+CREATE TABLE category_aliases (
+    old_name VARCHAR NOT NULL,
+    new_name VARCHAR NOT NULL,
+    since_version INTEGER NOT NULL,             -- the list version the rename or merge made
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (old_name, since_version)
+);
+
+CREATE MACRO category_alias_map() AS (
+    SELECT map_from_entries(coalesce(list({k: old_name, v: targets}), []))
+    FROM (SELECT old_name, list({since: since_version, name: new_name} ORDER BY since_version) AS targets
+          FROM category_aliases GROUP BY old_name)
+);
+
+-- Each name through its alias, then duplicates dropped keeping the first place (a merge can make two equal).
+CREATE MACRO resolve_category_aliases(cats, list_version, alias_map) AS (
+    CASE WHEN cats IS NULL OR cardinality(alias_map) = 0 THEN cats ELSE list_filter(
+        list_transform(cats, lambda c: coalesce(
+            list_filter(alias_map[c], lambda t: t.since > coalesce(list_version, 0))[1].name, c)),
+        lambda x, i: list_position(list_transform(cats, lambda c: coalesce(
+            list_filter(alias_map[c], lambda t: t.since > coalesce(list_version, 0))[1].name, c)), x) = i)
+    END
+);
+
+-- The latest model annotation of each image, categories read through the aliases (as stored: stored_categories).
+CREATE OR REPLACE VIEW current_annotations AS
+    SELECT a.* REPLACE (resolve_category_aliases(a.categories, a.category_list_version, m.alias_map) AS categories),
+           a.categories AS stored_categories
+    FROM annotations a, (SELECT category_alias_map() AS alias_map) m
+    WHERE a.id IN (SELECT max(id) FROM annotations GROUP BY image_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
     Migration(5, "edit log versions", _EDIT_VERSIONS),
+    Migration(6, "label tally", _LABEL_TALLY),
+    Migration(7, "category aliases", _CATEGORY_ALIASES),
 )
