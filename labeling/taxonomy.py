@@ -1,40 +1,104 @@
-"""The category list: the default shipped in data/, reading the seed's unique_categories.csv format."""
+"""The category list: the default shipped in data/, the seed's CSV formats, edits from a table, and how the list
+goes into a response schema (an enum while it is short enough, validated strings beyond).
+
+Formats (as the seed wrote them, with `csv.writer`: minimal quoting, "\\r\\n" line ends, UTF-8):
+- `unique_categories.csv`: one column, header `Category` (ours may add a `Definition` column).
+- `categorized_overview.csv` (input of `extract-categories`): a `Categories` column of comma-separated names.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from labeling.errors import InputError
 from labeling.store import Store
-from labeling.store.categories import Category
+from labeling.store.categories import UNKNOWN, Category, ListChange, clean_category_name
 
 DEFAULT_CATEGORIES_FILE = Path(__file__).resolve().parent.parent / "data" / "default_categories.csv"
-UNKNOWN = "unknown"  # what the model answers when nothing in the list fits; never a list entry itself
+IMPORT_MODES = ("replace", "add")
+
+# Gemini answers 400 "too many states" for schemas whose enums are too big (~100+ values or long strings):
+# beyond either bound the categories go out as plain strings, checked against the list on our side.
+ENUM_MAX_NAMES = 60
+ENUM_MAX_CHARS = 1500
+
+__all__ = ["DEFAULT_CATEGORIES_FILE", "ENUM_MAX_CHARS", "ENUM_MAX_NAMES", "UNKNOWN", "SchemaPlan",
+           "apply_table_edit", "category_csv", "ensure_categories", "extract_categories", "import_categories",
+           "parse_category_csv", "schema_enum", "schema_plan", "unique_categories_csv"]
+
+
+def _text(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{source} is not UTF-8 text: save it as a UTF-8 CSV.") from None
 
 
 def parse_category_csv(data: bytes, source: str = "the category CSV") -> list[Category]:
-    """Categories from a `Category[,Definition]` CSV (the seed's unique_categories.csv has only `Category`)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{source} is not UTF-8 text: save it as a UTF-8 CSV.") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    """Categories from a `Category[,Definition]` CSV (the seed's unique_categories.csv has only `Category`).
+
+    Blank names, `unknown` and repeats (ignoring case) are skipped; a name the list cannot hold (a comma, too
+    long) is refused with the line it is on.
+    """
+    reader = csv.DictReader(io.StringIO(_text(data, source), newline=""))
     fields = {name.strip().lower(): name for name in reader.fieldnames or []}
     if "category" not in fields:
         raise InputError(f"{source} has no `Category` column: the first line must be `Category` "
                          "(optionally `Category,Definition`).")
     categories: dict[str, Category] = {}
     for row in reader:
-        name = (row.get(fields["category"]) or "").strip()
-        if not name or name.lower() == UNKNOWN or name in categories:
+        raw = (row.get(fields["category"]) or "").strip()
+        if not raw or raw.lower() == UNKNOWN or raw.lower() in categories:
             continue
+        try:
+            name = clean_category_name(raw)
+        except InputError as exc:
+            raise InputError(f"{source}, line {reader.line_num}: {exc}") from None
         definition = (row.get(fields["definition"]) or "").strip() if "definition" in fields else ""
-        categories[name] = Category(name, definition)
+        categories[name.lower()] = Category(name, definition)
     if not categories:
         raise InputError(f"{source} lists no categories.")
     return list(categories.values())
+
+
+def _write_rows(rows: Sequence[Sequence[str]]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)  # the seed's writer: minimal quoting, "\r\n" line ends
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def category_csv(categories: Sequence[Category], *, definitions: bool = False) -> bytes:
+    """The list as the seed's unique_categories.csv (`Category`), or `Category,Definition`; list order kept."""
+    if definitions:
+        return _write_rows([["Category", "Definition"], *[[c.name, c.definition] for c in categories]])
+    return _write_rows([["Category"], *[[c.name] for c in categories]])
+
+
+def extract_categories(data: bytes, source: str = "the input CSV") -> list[str]:
+    """The seed's extract_categories.py: the unique, trimmed, non-empty values of the `Categories` column
+    (comma-separated names), sorted as Python sorts strings."""
+    reader = csv.reader(io.StringIO(_text(data, source), newline=""))
+    header = next(reader, None)
+    if header is None or "Categories" not in header:
+        raise InputError(f"{source} has no `Categories` column in its first line (the seed's "
+                         "categorized_overview.csv format).")
+    index = header.index("Categories")
+    found: set[str] = set()
+    for row in reader:
+        if row and len(row) > index:
+            found.update(part.strip() for part in row[index].split(","))
+    found.discard("")
+    return sorted(found)
+
+
+def unique_categories_csv(names: Sequence[str]) -> bytes:
+    """`Category` and one name per line, exactly as the seed wrote unique_categories.csv."""
+    return _write_rows([["Category"], *[[name] for name in names]])
 
 
 def ensure_categories(store: Store) -> list[Category]:
@@ -43,3 +107,102 @@ def ensure_categories(store: Store) -> list[Category]:
         defaults = parse_category_csv(DEFAULT_CATEGORIES_FILE.read_bytes(), str(DEFAULT_CATEGORIES_FILE))
         store.save_category_list(defaults, note="default list")
     return store.active_categories()
+
+
+def import_categories(store: Store, categories: Sequence[Category], *, mode: str = "replace",
+                      source: str = "CSV") -> ListChange:
+    """Adopt categories from a file or from suggestions, as one new version.
+
+    replace: the given categories become the active list, in their order; categories not given stay in the list
+    deactivated (definitions kept, so they can come back). add: only names not in the list yet are appended.
+    A definition left empty keeps the one the list has.
+    """
+    if mode not in IMPORT_MODES:
+        raise InputError(f"Unknown import mode {mode!r}: use one of {', '.join(IMPORT_MODES)}.")
+    ensure_categories(store)
+    current = store.categories(include_inactive=True)
+    by_key = {c.name.lower(): c for c in current}
+    incoming: dict[str, Category] = {}
+    for category in categories:
+        name = clean_category_name(category.name)
+        if name.lower() in incoming:
+            continue
+        known = by_key.get(name.lower())
+        definition = category.definition.strip() or (known.definition if known else "")
+        incoming[name.lower()] = Category(known.name if known else name, definition, True)
+    if not incoming:
+        raise InputError("There are no categories to import.")
+    if mode == "add":
+        added = [c for key, c in incoming.items() if key not in by_key]
+        result = [*current, *added]
+        note = f"import from {source} (add {len(added)})"
+    else:
+        kept = [Category(c.name, c.definition, False) for c in current if c.name.lower() not in incoming]
+        result = [*incoming.values(), *kept]
+        note = f"import from {source} (replace: {len(incoming)} active)"
+    if result == current:
+        return ListChange(store.category_list_version(), "unchanged")
+    return ListChange(store.save_category_list(result, note), note)
+
+
+def apply_table_edit(store: Store, edited: Sequence[Category]) -> ListChange:
+    """Save definitions, active flags and order edited in a table of the whole list (names as they are: renames
+    go through `rename_category` so labels follow). One new version, or "unchanged"."""
+    current = store.categories(include_inactive=True)
+    by_name = {c.name: c for c in current}
+    names = [c.name for c in edited]
+    if sorted(names) != sorted(by_name):
+        raise InputError("The table no longer matches the list (it was changed meanwhile, or rows were added or "
+                         "removed here): reload the page, and use Add / Rename / Delete for those changes.")
+    result = [Category(c.name, c.definition.strip(), bool(c.active)) for c in edited]
+    if result == current:
+        return ListChange(store.category_list_version(), "unchanged")
+    changed = [c.name for c in result if by_name[c.name] != c]
+    what = ", ".join(map(repr, changed[:5])) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    note = f"edit {what}" if changed else "reorder"
+    return ListChange(store.save_category_list(result, note), note)
+
+
+# ---- the response schema ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaPlan:
+    """How the allowed categories go into a response schema."""
+
+    names: tuple[str, ...]  # the allowed answers (active names, then unknown)
+    enum: bool  # True: a JSON-schema enum; False: plain strings validated against `names` on our side
+
+    @property
+    def message(self) -> str:
+        """What to tell the user ("" when the enum is used)."""
+        if self.enum:
+            return ""
+        chars = sum(len(n) for n in self.names)
+        return (f"The list has {len(self.names) - 1} categories ({chars:,} characters): too long for one enum in "
+                f"Gemini's structured output (limit here {ENUM_MAX_NAMES} names or {ENUM_MAX_CHARS:,} characters), "
+                "so categories are requested as plain text and checked against the list; an answer outside the "
+                "list becomes a per-image failure (off_list) to retry. Shorten or merge categories to go back to "
+                "the enum.")
+
+
+def schema_plan(names: Sequence[str]) -> SchemaPlan:
+    """An enum while the list is short enough, else validated strings (Gemini's "too many states" limit)."""
+    allowed = tuple(dict.fromkeys(names))
+    fits = len(allowed) <= ENUM_MAX_NAMES + 1 and sum(len(n) for n in allowed) <= ENUM_MAX_CHARS
+    return SchemaPlan(allowed, fits)
+
+
+def schema_enum(names: Sequence[str]) -> list[str] | None:
+    """The enum to put in a response schema for these allowed names, or None for plain (validated) strings.
+
+    The hook for `labeling.annotators.prompts`: `enum=schema_enum(category_names(categories))`.
+    """
+    plan = schema_plan(names)
+    return list(plan.names) if plan.enum else None
+
+
+def list_plan(categories: Sequence[Category]) -> SchemaPlan:
+    """The schema plan for a list of categories (active ones, then unknown)."""
+    names = [c.name for c in categories if c.active and c.name.lower() != UNKNOWN]
+    return schema_plan([*names, UNKNOWN])

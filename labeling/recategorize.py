@@ -1,0 +1,212 @@
+"""Re-categorize after a change of the category list: only the images whose categories may change, from their
+stored descriptions (text only: no image is read or sent), human labels untouched.
+
+Which images a change may affect. Each image's current annotation records the list version it was categorized
+against (v); the list now is version V. Comparing the list at v (names read through the renames and merges made
+since) with the list now:
+- never categorized (a description without categories): affected;
+- v = V: not affected;
+- a category was added or reactivated, or a definition changed, since v: every image categorized against v
+  (any of them may now fit it, or no longer fit);
+- otherwise, images carrying a category deleted or deactivated since v, or renamed or merged since v (its name in
+  the prompt changed, so the model may now choose differently): affected; the others keep their categories;
+- v unknown (categories imported from the seed's CSVs): affected when a category is not in the list now.
+Human labels are never touched by a run; the effective label keeps the reviewer's categories where set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from labeling.annotators import prompts
+from labeling.errors import ConfigError, InputError
+from labeling.settings import Settings
+from labeling.store import Store
+from labeling.store.categories import UNKNOWN, Category
+from labeling.taxonomy import ensure_categories
+
+NOT_CATEGORIZED = "not categorized yet"
+_TYPICAL_OUTPUT_TOKENS = 8  # a categorize answer: {"categories": ["name", "name"]}
+
+
+@dataclass(frozen=True)
+class Affected:
+    """The images a re-categorization would send, and why."""
+
+    images: pd.DataFrame  # image_id, dataset_id, dataset, name, categories, list_version, reason
+    list_version: int
+    described: int  # described images in the datasets
+
+    @property
+    def image_ids(self) -> list[int]:
+        return [int(i) for i in self.images["image_id"]]
+
+    def summary(self) -> pd.DataFrame:
+        """reason, images: how many images each reason brings in."""
+        if self.images.empty:
+            return pd.DataFrame({"reason": pd.Series(dtype=str), "images": pd.Series(dtype="int64")})
+        return (self.images.groupby("reason", sort=False).size().rename("images").reset_index()
+                .sort_values("images", ascending=False, kind="stable").reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class RecategorizeEstimate:
+    images: int
+    requests: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    model: str
+    basis: str
+
+    def line(self) -> str:
+        return (f"{self.images:,} images, {self.requests:,} text-only requests, about {self.tokens_in:,} input + "
+                f"{self.tokens_out:,} output tokens, about ${self.cost_usd:,.4f} with {self.model} ({self.basis}).")
+
+
+def _active(categories: Sequence[Category]) -> dict[str, str]:
+    return {c.name: c.definition for c in categories if c.active}
+
+
+def _aliases_after(aliases: pd.DataFrame, version: int) -> dict[str, str]:
+    """old name -> new name for labels made against `version` (the earliest alias ahead of it wins)."""
+    found: dict[str, str] = {}
+    for row in aliases.sort_values("since_version").to_dict("records"):
+        if int(row["since_version"]) > version and row["old_name"] not in found:
+            found[str(row["old_name"])] = str(row["new_name"])
+    return found
+
+
+def _version_rule(then: Sequence[Category], now: dict[str, str], aliases: dict[str, str]
+                  ) -> tuple[bool, list[str], str]:
+    """(every image, names that make an image affected, reason) for images categorized against `then`."""
+    old = {aliases.get(name, name): definition for name, definition in _active(then).items()}
+    added = [name for name in now if name not in old]
+    redefined = [name for name in now if name in old and old[name] != now[name]]
+    if added or redefined:
+        parts = []
+        if added:
+            parts.append("added " + ", ".join(map(repr, added[:3])) + (" ..." if len(added) > 3 else ""))
+        if redefined:
+            parts.append("new definition of " + ", ".join(map(repr, redefined[:3]))
+                         + (" ..." if len(redefined) > 3 else ""))
+        return True, [], "list changed: " + "; ".join(parts)
+    removed = [name for name in old if name not in now]
+    renamed = [name for name in _active(then) if aliases.get(name, name) != name]
+    names = [*removed, *renamed]
+    parts = []
+    if removed:
+        parts.append("removed " + ", ".join(map(repr, removed)))
+    if renamed:
+        parts.append("renamed/merged " + ", ".join(f"{n!r} -> {aliases[n]!r}" for n in renamed))
+    return False, names, "carries a category " + "; ".join(parts) if parts else ""
+
+
+def affected_images(store: Store, datasets: Sequence[str], *, every: bool = False) -> Affected:
+    """The described images of `datasets` whose categories may change with the list in force (module doc).
+
+    `every`: all described images not categorized against the list in force, whatever changed.
+    """
+    if not datasets:
+        raise InputError("Choose at least one dataset.")
+    ensure_categories(store)
+    names_by_id = {int(store.dataset(name)["id"]): name for name in dict.fromkeys(datasets)}
+    ids = list(names_by_id)
+    version = store.category_list_version()
+    now = _active(store.categories())
+    aliases = store.category_aliases()
+    state = store.categorization_state(ids)
+    frames = []
+    for row in state.to_dict("records"):
+        then = None if pd.isna(row["list_version"]) else int(row["list_version"])
+        if then == version:
+            found = store.images_to_recategorize(ids, then)
+            reason_all = ""
+        elif then is None:
+            found = store.images_to_recategorize(ids, None, every=every, outside_of=[*now, UNKNOWN])
+            reason_all = "categorized outside the app" if every else "carries a category not in the list"
+        elif every:
+            found = store.images_to_recategorize(ids, then, every=True)
+            reason_all = f"categorized against list version {then}"
+        else:
+            all_images, names, reason_all = _version_rule(store.category_list_at(then), now,
+                                                          _aliases_after(aliases, then))
+            if not all_images and not names:
+                found = store.images_to_recategorize(ids, then)
+            else:
+                found = store.images_to_recategorize(ids, then, every=all_images, names=names)
+            reason_all = f"v{then}: {reason_all}"
+        if found.empty:
+            continue
+        found["list_version"] = then
+        uncategorized = found["categories"].isna()
+        found["reason"] = [NOT_CATEGORIZED if missing else reason_all for missing in uncategorized]
+        frames.append(found)
+    columns = ["image_id", "dataset_id", "dataset", "name", "categories", "list_version", "reason"]
+    if frames:
+        images = pd.concat(frames, ignore_index=True).sort_values("image_id", kind="stable").reset_index(drop=True)
+    else:
+        images = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    images["dataset"] = [names_by_id.get(int(i), "") for i in images["dataset_id"]]
+    described = int(state["images"].sum()) if not state.empty else 0
+    return Affected(images[columns], version, described)
+
+
+def estimate(store: Store, settings: Settings, images: int, *, model: str | None = None) -> RecategorizeEstimate:
+    """Cost of `images` categorize requests (text only): past averages of the model, else the prompt's size."""
+    model = (model or settings.caption_model).strip()
+    history = store.usage_averages(model)
+    past = history[history["kind"] == "categorize"] if not history.empty else history
+    if not past.empty and int(past.iloc[0]["n"]) >= 5:
+        per_in = float(past.iloc[0]["tokens_in"])
+        per_out = float(past.iloc[0]["tokens_out"]) + float(past.iloc[0]["tokens_thinking"])
+        basis = "averages of past categorize requests"
+    else:
+        categories = store.active_categories()
+        sample = store.description_sample(None, 20)
+        descriptions = [item["description"] for item in sample] or [{"summary": "x" * 1000}]
+        sizes = [len(p.system + p.text) for p in (prompts.categorize_prompt(d, categories, settings.max_categories)
+                                                  for d in descriptions)]
+        per_in = math.ceil(sum(sizes) / len(sizes) / 4)  # ~4 characters per token
+        per_out = _TYPICAL_OUTPUT_TOKENS
+        basis = "typical sizes"
+    price = settings.price_for(model)
+    tokens_in, tokens_out = round(images * per_in), round(images * per_out)
+    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000
+    return RecategorizeEstimate(images, images, tokens_in, tokens_out, cost, model, basis)
+
+
+def runner_can_filter() -> bool:
+    """True when the runner can limit a categorize run to some images (JobRequest.image_ids)."""
+    from labeling.jobs import JobRequest
+
+    return "image_ids" in {f.name for f in dataclasses.fields(JobRequest)}
+
+
+RUNNER_GAP = ("This version of the runner cannot limit a run to some images yet (JobRequest.image_ids): "
+              "re-categorize every out-of-date image instead, or update labeling.")
+
+
+def start(manager: Any, datasets: Sequence[str], image_ids: Sequence[int] | None, *, model: str | None = None,
+          simulated: bool = False, **options: Any) -> Any:
+    """Start a categorize run (text only, from stored descriptions) through the job runner.
+
+    `image_ids` limits it to those images (from `affected_images`); None re-categorizes every described image
+    not categorized against the list in force. Returns the runner's Job (progress as on the Run page).
+    """
+    from labeling.jobs import JobRequest
+
+    fields: dict[str, Any] = {"datasets": tuple(dict.fromkeys(datasets)), "mode": "categorize", "model": model}
+    if image_ids is not None:
+        if not image_ids:
+            raise InputError("No image needs re-categorizing: nothing to run.")
+        if not runner_can_filter():
+            raise ConfigError(RUNNER_GAP)
+        fields["image_ids"] = tuple(int(i) for i in image_ids)
+    return manager.start(JobRequest(**fields), simulated=simulated, **options)
