@@ -185,3 +185,18 @@ def test_distribution_feeds_the_statistics(labelled: Any) -> None:
     assert (animals["count"], animals["total"]) == (2, 3)
     assert animals["difference"] == pytest.approx(2 / 3 - 2 / 4)
     assert animals["test"] == "fisher"
+
+
+def test_category_aliases_apply_to_model_labels(labelled: Any) -> None:
+    """A rename (issue 7 writes category_aliases) changes what model labels read as: the tally is rebuilt."""
+    store, _, _ = labelled
+    store.category_distribution(["REAL"], "model")
+    with store.transaction() as cur:  # the rename verb's effect on model labels, without the category list
+        cur.execute("INSERT INTO category_aliases (old_name, new_name, since_version) VALUES ('people', 'humans', 1)")
+    assert store.sync_label_tally() == "rebuilt"
+    frame = store.category_distribution(["REAL"], "model")
+    assert as_dict(frame)[("REAL", "humans")] == (1, 4)
+    assert ("REAL", "people") not in as_dict(frame)
+    for source in SOURCES:
+        pd.testing.assert_frame_equal(store.category_distribution(["REAL", "GEN"], source),
+                                      store.category_distribution_from_views(["REAL", "GEN"], source))

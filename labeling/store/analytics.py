@@ -106,19 +106,32 @@ ORDER BY p.position, count DESC, c.category
 
 # ------------------------------------------------------------------------------------------------ the tally
 
-_FINGERPRINT_SQL = """
+_HUMAN_HASH = "coalesce(sum(hash(image_id, categories, reviewed)), 0)"
+_ALIASES_HASH = "(SELECT coalesce(sum(hash(old_name, new_name, since_version)), 0) FROM category_aliases)"
+_FINGERPRINT_SQL = f"""
 SELECT (SELECT coalesce(max(id), 0) FROM annotations),
        (SELECT count(*) FROM annotations WHERE id <= $mark),
        (SELECT count(*) FROM human_labels),
-       (SELECT coalesce(sum(hash(image_id, categories, reviewed)), 0) FROM human_labels)
+       (SELECT {_HUMAN_HASH} FROM human_labels),
+       {_ALIASES_HASH}
 """
 
-_REBUILD_STATE_SQL = """
+# The latest annotation per image among some annotations, its categories read through the category aliases the
+# way the current_annotations view reads them (migration 7's macros).
+_LATEST_SQL = """
+SELECT l.image_id, l.annotation_id,
+       resolve_category_aliases(l.categories, l.list_version, m.alias_map) AS categories
+FROM (SELECT image_id, max(id) AS annotation_id, arg_max_null(categories, id) AS categories,
+             arg_max_null(category_list_version, id) AS list_version
+      FROM annotations WHERE {where} GROUP BY image_id) l,
+     (SELECT category_alias_map() AS alias_map) m
+"""
+
+_REBUILD_STATE_SQL = f"""
 INSERT INTO label_state
 SELECT i.id, i.dataset_id, a.annotation_id, a.categories, h.image_id IS NOT NULL, h.categories,
        coalesce(h.reviewed, false)
-FROM (SELECT image_id, max(id) AS annotation_id, arg_max_null(categories, id) AS categories
-      FROM annotations WHERE id <= $mark GROUP BY image_id) a
+FROM ({_LATEST_SQL.format(where="id <= $mark")}) a
 FULL JOIN human_labels h ON h.image_id = a.image_id
 JOIN images i ON i.id = coalesce(a.image_id, h.image_id)
 """
@@ -134,15 +147,14 @@ WHERE h.image_id IS NULL OR s.image_id IS NULL
 """
 
 # Fresh state for the changed images: a newer annotation replaces the one the state knew; the human part is reread.
-_FRESH_STATE_SQL = """
+_FRESH_STATE_SQL = f"""
 SELECT i.id AS image_id, i.dataset_id,
        coalesce(n.annotation_id, o.annotation_id) AS annotation_id,
        CASE WHEN n.image_id IS NOT NULL THEN n.categories ELSE o.model_categories END AS model_categories,
        h.image_id IS NOT NULL AS has_human, h.categories AS human_categories, coalesce(h.reviewed, false) AS reviewed
 FROM (SELECT DISTINCT image_id FROM tally_changed) c
 JOIN images i ON i.id = c.image_id
-LEFT JOIN (SELECT image_id, max(id) AS annotation_id, arg_max_null(categories, id) AS categories
-           FROM annotations WHERE id > $old_mark AND id <= $mark GROUP BY image_id) n ON n.image_id = c.image_id
+LEFT JOIN ({_LATEST_SQL.format(where="id > $old_mark AND id <= $mark")}) n ON n.image_id = c.image_id
 LEFT JOIN tally_old o ON o.image_id = c.image_id
 LEFT JOIN human_labels h ON h.image_id = c.image_id
 WHERE coalesce(n.annotation_id, o.annotation_id) IS NOT NULL OR h.image_id IS NOT NULL
@@ -153,21 +165,22 @@ WHERE coalesce(n.annotation_id, o.annotation_id) IS NOT NULL OR h.image_id IS NO
 # Per image of one dataset (id $id) that has a label under the source, from label_state (synced first).
 _EXPORT_LABELS_SQL = {
     "model": """
-        SELECT i.name, a.description, a.categories, s.model_categories, h.categories AS human_categories,
+        SELECT i.name, a.description, s.model_categories AS categories, s.model_categories,
+               h.categories AS human_categories,
                s.reviewed, h.reviewer
         FROM label_state s JOIN images i ON i.id = s.image_id JOIN annotations a ON a.id = s.annotation_id
         LEFT JOIN human_labels h ON h.image_id = s.image_id
         WHERE s.dataset_id = $id""",
     "human": """
         SELECT i.name, coalesce(h.description, a.description) AS description,
-               coalesce(h.categories, a.categories) AS categories, s.model_categories,
+               coalesce(h.categories, s.model_categories) AS categories, s.model_categories,
                h.categories AS human_categories, s.reviewed, h.reviewer
         FROM label_state s JOIN images i ON i.id = s.image_id JOIN human_labels h ON h.image_id = s.image_id
         LEFT JOIN annotations a ON a.id = s.annotation_id
         WHERE s.dataset_id = $id AND s.reviewed""",
     "effective": """
         SELECT i.name, coalesce(h.description, a.description) AS description,
-               coalesce(h.categories, a.categories) AS categories, s.model_categories,
+               coalesce(h.categories, s.model_categories) AS categories, s.model_categories,
                h.categories AS human_categories, s.reviewed, h.reviewer
         FROM label_state s JOIN images i ON i.id = s.image_id
         LEFT JOIN annotations a ON a.id = s.annotation_id LEFT JOIN human_labels h ON h.image_id = s.image_id
@@ -257,17 +270,19 @@ class AnalyticsQueries(StoreBase):
         nothing changed (a fingerprint of a few aggregates); a rebuild reads every annotation once.
         """
         with _SYNC_LOCK, self.transaction() as cur:
-            marks = cur.execute("SELECT last_annotation_id, annotations_seen, human_rows, human_hash "
+            marks = cur.execute("SELECT last_annotation_id, annotations_seen, human_rows, human_hash, aliases_hash "
                                 "FROM label_tally_marks").fetchall()
             old_mark = int(marks[0][0]) if marks else 0
-            newest, seen, human_rows, human_hash = cur.execute(_FINGERPRINT_SQL, {"mark": old_mark}).fetchall()[0]
-            if rebuild or not marks or int(seen) != int(marks[0][1]):
-                self._rebuild_tally(cur, int(newest))
+            found = cur.execute(_FINGERPRINT_SQL, {"mark": old_mark}).fetchall()[0]
+            newest, seen, human_rows, human_hash, aliases_hash = (int(value) for value in found)
+            # Deleted or late-committed annotations, or renamed categories: recount everything.
+            if rebuild or not marks or seen != int(marks[0][1]) or aliases_hash != int(marks[0][4]):
+                self._rebuild_tally(cur, newest)
                 return "rebuilt"
-            human_changed = (int(human_rows), int(human_hash)) != (int(marks[0][2]), int(marks[0][3]))
-            if int(newest) == old_mark and not human_changed:
+            human_changed = (human_rows, human_hash) != (int(marks[0][2]), int(marks[0][3]))
+            if newest == old_mark and not human_changed:
                 return "unchanged"
-            self._update_tally(cur, old_mark, int(newest), human_changed)
+            self._update_tally(cur, old_mark, newest, human_changed)
             return "updated"
 
     def _rebuild_tally(self, cur: duckdb.DuckDBPyConnection, mark: int) -> None:
@@ -306,9 +321,9 @@ class AnalyticsQueries(StoreBase):
     @staticmethod
     def _save_marks(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
         cur.execute("DELETE FROM label_tally_marks")
-        cur.execute("""INSERT INTO label_tally_marks
-            SELECT $mark, (SELECT count(*) FROM annotations WHERE id <= $mark), count(*),
-                   coalesce(sum(hash(image_id, categories, reviewed)), 0)
+        cur.execute(f"""INSERT INTO label_tally_marks
+            SELECT $mark, (SELECT count(*) FROM annotations WHERE id <= $mark), count(*), {_HUMAN_HASH},
+                   {_ALIASES_HASH}
             FROM human_labels""", {"mark": mark})
 
     # ---- exports -----------------------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ CREATE TABLE label_state (                      -- one row per image with an ann
     image_id BIGINT NOT NULL,
     dataset_id INTEGER NOT NULL,
     annotation_id BIGINT,                       -- the latest annotation (NULL: none)
-    model_categories VARCHAR[],                 -- its categories as stored
+    model_categories VARCHAR[],                 -- its categories, read through the category aliases
     has_human BOOLEAN NOT NULL,                 -- a human_labels row exists
     human_categories VARCHAR[],                 -- human_labels.categories as stored
     reviewed BOOLEAN NOT NULL
@@ -200,7 +200,8 @@ CREATE TABLE label_tally_marks (                -- what the state has seen (one 
     last_annotation_id BIGINT NOT NULL,
     annotations_seen BIGINT NOT NULL,           -- annotations with id <= last_annotation_id
     human_rows BIGINT NOT NULL,
-    human_hash HUGEINT NOT NULL                 -- sum(hash(image_id, categories, reviewed)) over human_labels
+    human_hash HUGEINT NOT NULL,                -- sum(hash(image_id, categories, reviewed)) over human_labels
+    aliases_hash HUGEINT NOT NULL               -- the same over category_aliases (migration 7): a change rebuilds
 );
 """
 
