@@ -17,12 +17,12 @@ output folder `<output_root>/REAL/` (GEN likewise); the prefix template can be c
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from labeling.errors import InputError, SourceError
+from labeling.names import rejection_reason
 from labeling.s3 import S3Error, S3Source, is_temp_file, write_atomic
 from labeling.s3_analysis import PlannedFile, S3Analysis
 from labeling.sources import safe_join
@@ -40,6 +41,7 @@ DEFAULT_WORKERS = 16
 ITEM_RETRIES = 2  # on top of botocore's own retries: a throttled or dropped object is tried again after a pause
 FLUSH_SECONDS = 2.0
 FLUSH_ITEMS = 2000
+PROGRESS_SECONDS = 0.2  # progress callbacks (a page's bar) at most this often, and once at the end
 DEFAULT_PREFIX_TEMPLATE = "datalake_training/{label}/"
 BATCH_LABELS = ("REAL", "GEN")
 
@@ -123,19 +125,64 @@ def remove_temp_files(output_dir: Path) -> int:
     return removed
 
 
-def _fetch(source: S3Source, root: Path, item: PlannedFile, cancel: threading.Event) -> tuple[int, str]:
-    """Fetch one object into its place under `root`; (bytes written, ETag)."""
-    target = safe_join(root, item.key)  # refuses `..`, absolute keys and links leading outside
+class _Targets:
+    """Where each key lands under the root, refusing `..`, absolute keys and folder links leading outside.
+
+    Each folder is resolved once (not every file): the check costs a dict lookup per object.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._folders: dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str) -> Path:
+        folder, _, name = key.rpartition("/")
+        with self._lock:
+            resolved = self._folders.get(folder)
+        if resolved is None:
+            resolved = safe_join(self.root, folder) if folder else self.root
+            with self._lock:
+                self._folders[folder] = resolved
+        problem = rejection_reason(key)
+        if problem or name in {"", ".", ".."}:
+            raise SourceError(f"Refused the key {key!r}: it {problem or 'has no file name'}, so it could point "
+                              f"outside {self.root}.")
+        return resolved / name
+
+
+def _fetch(source: S3Source, targets: _Targets, item: PlannedFile, stop: threading.Event) -> tuple[int, str]:
+    """Fetch one object into its place under the root; (bytes written, ETag)."""
+    target = targets(item.key)
     for attempt in range(ITEM_RETRIES + 1):
         try:
             blob = source.get(item.key)
             break
         except S3Error as exc:
-            if not exc.transient or attempt == ITEM_RETRIES or cancel.is_set():
+            if not exc.transient or attempt == ITEM_RETRIES or stop.is_set():
                 raise
             time.sleep(2.0 * 2**attempt)
     write_atomic(target, blob.data)
     return len(blob.data), blob.etag
+
+
+_Result = tuple[PlannedFile, tuple[int, str] | None, BaseException | None]
+
+
+def _worker(source: S3Source, targets: _Targets, pending: deque[PlannedFile], stop: threading.Event,
+            results: queue.SimpleQueue[_Result | None]) -> None:
+    try:
+        while not stop.is_set():
+            try:
+                item = pending.popleft()  # deque.popleft is atomic: the workers share one plan
+            except IndexError:
+                return
+            try:
+                results.put((item, _fetch(source, targets, item, stop), None))
+            except Exception as exc:
+                results.put((item, None, exc))
+    finally:
+        results.put(None)  # this worker is done
 
 
 def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None, workers: int = DEFAULT_WORKERS,
@@ -144,7 +191,8 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
     """Fetch `analysis.to_fetch` into `analysis.output_dir` with `workers` threads.
 
     Raises MirrorStopped (with the report) when an error needs a person; KeyboardInterrupt is re-raised after the
-    finished items are recorded. Failed objects are recorded and tried again by the next run.
+    finished items are recorded. Failed objects are recorded and tried again by the next run. `progress` is called
+    from the calling thread (safe for Streamlit elements).
     """
     if analysis.output_dir is None:
         raise InputError("Analyze with an output folder before mirroring (analyze(..., output_dir=...)).")
@@ -156,6 +204,7 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
         raise InputError(f"Cannot write into {root} ({exc.strerror}): check the folder and its permissions.") \
             from None
     cancel = cancel or threading.Event()
+    stop = threading.Event()
     plan = list(analysis.to_fetch)
     report = MirrorReport(output_dir=str(root), planned=len(plan), already_local=len(analysis.already_local))
     report.log_file = str(run_log.path)
@@ -174,52 +223,45 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
     bar = _progress_bar(len(plan)) if show_bar else None
     started = time.perf_counter()
     pending: deque[PlannedFile] = deque(plan)
-    inflight: dict[Future[tuple[int, str]], PlannedFile] = {}
+    results: queue.SimpleQueue[_Result | None] = queue.SimpleQueue()
+    targets = _Targets(root)
+    threads = [threading.Thread(target=_worker, args=(source, targets, pending, stop, results), daemon=True,
+                                name=f"mirror-{number}") for number in range(max(1, min(workers, len(plan))))]
     batch: list[tuple[str, int | None, str | None, str, str | None]] = []
-    last_flush = time.monotonic()
+    last_flush = last_progress = time.monotonic()
     fatal: S3Error | None = None
     interrupted = False
-    executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mirror")
     try:
-        while pending or inflight:
-            while pending and len(inflight) < 2 * workers and fatal is None and not cancel.is_set():
-                item = pending.popleft()
-                inflight[executor.submit(_fetch, source, root, item, cancel)] = item
-            if not inflight:
-                break
-            finished, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in finished:
-                item = inflight.pop(future)
-                try:
-                    size, etag = future.result()
-                except S3Error as exc:
-                    if exc.fatal:
-                        fatal = fatal or exc
-                        continue  # not this object's fault: it stays unfinished, not failed
-                    report.failed += 1
-                    report.failures.append((item.key, str(exc)))
-                    batch.append((item.key, None, None, "failed", str(exc)))
-                    run_log.write(f"FAILED {item.key}: {exc}")
-                except (SourceError, OSError) as exc:
-                    message = str(exc) if isinstance(exc, SourceError) else f"cannot write the file ({exc})"
-                    report.failed += 1
-                    report.failures.append((item.key, message))
-                    batch.append((item.key, None, None, "failed", message))
-                    run_log.write(f"FAILED {item.key}: {message}")
-                else:
-                    report.fetched += 1
-                    report.bytes_fetched += size
-                    batch.append((item.key, size, etag, "done", None))
-                    run_log.write(f"fetched {item.key} ({size:,} bytes)")
-            if finished:
-                if bar is not None:
-                    bar.update(len(finished))
-                    bar.set_postfix_str(item.key[-40:], refresh=False)
-                if progress is not None:
-                    progress(MirrorProgress(report.fetched, report.failed, len(plan), report.bytes_fetched,
-                                            item.key))
-            if fatal is not None or cancel.is_set():
-                pending.clear()
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            try:
+                result = results.get(timeout=0.5)
+            except queue.Empty:
+                if cancel.is_set():
+                    stop.set()
+                continue
+            if result is None:
+                running -= 1
+                continue
+            item = result[0]
+            problem = _handle(result, report, batch, run_log)
+            if isinstance(problem, S3Error):
+                fatal = fatal or problem
+                stop.set()
+            elif problem is not None:
+                raise problem
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(item.key[-40:], refresh=False)
+            finished = report.fetched + report.failed
+            if progress is not None and (time.monotonic() - last_progress >= PROGRESS_SECONDS
+                                         or finished == len(plan)):
+                last_progress = time.monotonic()
+                progress(MirrorProgress(report.fetched, report.failed, len(plan), report.bytes_fetched, item.key))
+            if cancel.is_set():
+                stop.set()
             if store is not None and batch and (len(batch) >= FLUSH_ITEMS
                                                 or time.monotonic() - last_flush >= FLUSH_SECONDS):
                 _record(store, str(root), source.uri, report.run_id, batch)
@@ -232,7 +274,16 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
         cancel.set()
         raise
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        while True:  # results that arrived after the loop stopped (Ctrl+C, fatal error) are recorded too
+            try:
+                leftover = results.get_nowait()
+            except queue.Empty:
+                break
+            if leftover is not None:
+                _handle(leftover, report, batch, run_log)
         report.seconds = time.perf_counter() - started
         if bar is not None:
             bar.close()
@@ -256,6 +307,29 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
         raise MirrorStopped(f"{fatal} Stopped after {report.fetched:,} of {len(plan):,} files; finished files "
                             "are kept and will not be fetched again.", report)
     return report
+
+
+def _handle(result: _Result, report: MirrorReport, batch: list[tuple[str, int | None, str | None, str, str | None]],
+            run_log: _RunLog) -> BaseException | None:
+    """Count and log one finished object; returns a fatal S3Error or an unexpected error for the caller."""
+    item, fetched, error = result
+    if error is None and fetched is not None:
+        size, etag = fetched
+        report.fetched += 1
+        report.bytes_fetched += size
+        batch.append((item.key, size, etag, "done", None))
+        run_log.write(f"fetched {item.key} ({size:,} bytes)")
+        return None
+    if isinstance(error, S3Error) and error.fatal:
+        return error  # not this object's fault: it stays unfinished, not failed
+    if isinstance(error, SourceError | OSError):
+        message = str(error) if isinstance(error, SourceError) else f"cannot write the file ({error})"
+        report.failed += 1
+        report.failures.append((item.key, message))
+        batch.append((item.key, None, None, "failed", message))
+        run_log.write(f"FAILED {item.key}: {message}")
+        return None
+    return error
 
 
 def _run_id(report: MirrorReport) -> int:

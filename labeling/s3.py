@@ -256,6 +256,8 @@ class S3Source:
     @property
     def client(self) -> Any:
         """The one boto3 S3 client of this source, created on first use and shared by every thread."""
+        if self._client is not None:
+            return self._client
         with self._lock:
             if self._client is None:
                 try:
