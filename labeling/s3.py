@@ -130,6 +130,17 @@ def is_temp_file(name: str) -> bool:
     return name.startswith(".") and name.endswith(".part")
 
 
+def configured_endpoint(explicit: str | None, configured: str | None) -> str | None:
+    """The endpoint to pass to boto3: a flag or config value, but None when the value only came from
+    AWS_ENDPOINT_URL, so boto3 resolves it itself (AWS_ENDPOINT_URL_S3 and profile `endpoint_url` keep their
+    precedence, as with the AWS CLI)."""
+    if explicit:
+        return explicit
+    if configured and configured != os.environ.get("AWS_ENDPOINT_URL"):
+        return configured
+    return None
+
+
 def _profile_label(profile: str | None) -> str:
     return profile or os.environ.get("AWS_PROFILE") or "default"
 

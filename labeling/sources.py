@@ -95,12 +95,12 @@ def source_for_dataset(dataset: Mapping[str, Any], settings: Settings) -> ImageS
     if kind == "local" and uri:
         return LocalFolderSource(uri)
     if kind == "s3" and uri:
-        from labeling.s3 import S3Source  # boto3 loads only for S3 datasets
+        from labeling.s3 import S3Source, configured_endpoint  # boto3 loads only for S3 datasets
 
         options = dict(dataset.get("source_options") or {})
         return S3Source.from_uri(
             uri, profile=options.get("profile") or settings.aws_profile or None,
             region=options.get("region") or settings.aws_region or None,
-            endpoint_url=options.get("endpoint_url") or settings.s3_endpoint_url or None,
+            endpoint_url=configured_endpoint(options.get("endpoint_url"), settings.s3_endpoint_url),
             cache_dir=settings.cache_dir, max_pool_connections=max(10, settings.num_workers))
     return None

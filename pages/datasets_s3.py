@@ -15,7 +15,7 @@ from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.mirror import DEFAULT_WORKERS, MirrorProgress, MirrorReport, MirrorStopped, mirror
 from labeling.names import parse_name_list
-from labeling.s3 import S3Object, S3Source
+from labeling.s3 import S3Object, S3Source, configured_endpoint
 from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
 from labeling.store import Store
 from pages import common
@@ -38,7 +38,8 @@ class _Analyzed:
 def _source(options: dict[str, Any], workers: int = DEFAULT_WORKERS) -> S3Source:
     settings = common.settings()
     return S3Source(options["bucket"], options["prefix"], profile=options["profile"] or None,
-                    region=options["region"] or None, endpoint_url=options["endpoint_url"] or None,
+                    region=options["region"] or None,
+                    endpoint_url=configured_endpoint(None, options["endpoint_url"] or None),
                     cache_dir=settings.cache_dir, max_pool_connections=max(10, workers))
 
 

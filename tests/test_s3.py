@@ -287,3 +287,30 @@ def test_seeded_bytes_are_served(aws_env: LocalS3Server) -> None:
     key = big_keys()[7]
     s3 = source(aws_env, BIG_BUCKET, BIG_PREFIX)
     assert s3.read(key[len(BIG_PREFIX):]) == object_body(key, 16)
+
+
+def test_aws_endpoint_url_is_honoured_as_boto3_does(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> None:
+    put(aws_env, bucket, {"p/a.jpg": b"a"})
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env.endpoint)
+    assert list(S3Source(bucket, "p/").list_keys()) == ["a.jpg"]
+    result = run_cli("analyze-s3", "--s3-prefix", f"s3://{bucket}/p/", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["available"] == 1
+    # AWS_ENDPOINT_URL_S3 outranks AWS_ENDPOINT_URL in boto3: the settings' copy of the latter must not win.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", aws_env.endpoint)
+    assert run_cli("analyze-s3", "--s3-prefix", f"s3://{bucket}/p/", "--json").code == 0
+
+
+def test_analyze_s3_cli_writes_the_full_problem_list(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
+                                                     run_cli: Any) -> None:
+    put(aws_env, bucket, {"p/a.jpg": b"a"})
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("a.jpg\n" + "".join(f"gone_{i}.jpg\n" for i in range(30)))
+    problems = tmp_path / "problems.csv"
+    result = run_cli("analyze-s3", "--s3-prefix", "p/", "--bucket", bucket, "--csv-file", str(csv_file),
+                     "--endpoint-url", aws_env.endpoint, "--problems-csv", str(problems))
+    assert result.code == 0, result.err
+    assert "missing                       30" in result.out and "and 20 more" in result.out
+    assert len(problems.read_text().splitlines()) == 31

@@ -14,7 +14,7 @@ from labeling.datasets import import_names, read_csv_file
 from labeling.errors import InputError
 from labeling.mirror import DEFAULT_PREFIX_TEMPLATE, DEFAULT_WORKERS, MirrorReport, mirror, plan_batch
 from labeling.names import NameList, parse_name_list
-from labeling.s3 import S3Source, parse_s3_uri
+from labeling.s3 import S3Source, configured_endpoint, parse_s3_uri
 from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
 from labeling.sources import LocalFolderSource
 
@@ -87,7 +87,7 @@ def make_source(args: argparse.Namespace, prefix: str, *, workers: int = DEFAULT
                          "s3.bucket in config.yaml (or LABELING_S3_BUCKET).")
     return S3Source(bucket, prefix, profile=args.profile or settings.aws_profile or None,
                     region=args.region or settings.aws_region or None,
-                    endpoint_url=args.endpoint_url or settings.s3_endpoint_url or None,
+                    endpoint_url=configured_endpoint(args.endpoint_url, settings.s3_endpoint_url),
                     cache_dir=settings.cache_dir, max_pool_connections=max(10, workers))
 
 
