@@ -360,13 +360,26 @@ class AnalyticsQueries(StoreBase):
         return int(rows[0][0]) if rows else 0
 
     def export_frame(self, dataset: str, *, source: LabelSource = "effective", extra_columns: bool = False,
-                     csv: bool = True) -> pd.DataFrame:
-        """The rows `export_labels` writes, as a DataFrame (previews and tests)."""
+                     csv: bool = True, limit: int | None = None) -> pd.DataFrame:
+        """The rows `export_labels` writes (the first `limit` of them), as a DataFrame: previews and tests."""
         source = _checked_source(source)
         _, ids = self._dataset_ids([dataset])
         self.sync_label_tally()
         select = _export_select(source, csv=csv, extra_columns=extra_columns)
-        return self.fetch_df(select, _used({"id": ids[0], "dataset": dataset, "source": source}, select))
+        params = _used({"id": ids[0], "dataset": dataset, "source": source}, select)
+        if limit is not None:
+            select += " LIMIT $limit"
+            params["limit"] = int(limit)
+        return self.fetch_df(select, params)
+
+    def export_row_count(self, dataset: str, source: LabelSource = "effective") -> int:
+        """How many rows an export of the dataset under `source` holds (labelled or described images)."""
+        source = _checked_source(source)
+        _, ids = self._dataset_ids([dataset])
+        self.sync_label_tally()
+        row = self.fetch_one(f"SELECT count(*) FROM ({_EXPORT_LABELS_SQL[source]}) labelled "
+                             "WHERE description IS NOT NULL OR categories IS NOT NULL", {"id": ids[0]})
+        return int(row[0]) if row else 0
 
     # ---- helpers -----------------------------------------------------------------------------------------------
 
