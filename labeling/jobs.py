@@ -636,14 +636,16 @@ def _work_items(frame: pd.DataFrame) -> list[_WorkItem]:
                       str(row["needs"]), text(row["description"])) for row in frame.to_dict("records")]
 
 
-def plan(store: Store, request: JobRequest) -> tuple[list[dict[str, Any]], pd.DataFrame, int]:
+def plan(store: Store, request: JobRequest, *, simulated: bool = False
+         ) -> tuple[list[dict[str, Any]], pd.DataFrame, int]:
     """The datasets, the work list and the category-list version a run on `request` would use."""
     request.check()
     rows = _dataset_rows(store, request.datasets)
     ensure_categories(store)
     list_version = store.category_list_version()
     work = store.work_list([int(r["id"]) for r in rows], request.mode, prompts.PROMPT_VERSION, list_version,
-                           skip_failed_in_run=request.resume_run, only_failed=request.retry_failed)
+                           skip_failed_in_run=request.resume_run, only_failed=request.retry_failed,
+                           simulated=simulated)
     return rows, work, list_version
 
 
@@ -664,9 +666,9 @@ def _typical_input(kind: str, categories: Sequence[Category], max_categories: in
     return math.ceil(len(prompt.system + prompt.text) / 4)
 
 
-def estimate(store: Store, settings: Settings, request: JobRequest) -> Estimate:
+def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated: bool = False) -> Estimate:
     """Images x expected tokens x price, from the work list and past usage of the model (or typical sizes)."""
-    _, work, _ = plan(store, request)
+    _, work, _ = plan(store, request, simulated=simulated)
     model = request.model or settings.caption_model
     categories = store.active_categories()
     history: dict[str, dict[Any, Any]] = {
@@ -698,7 +700,7 @@ def estimate(store: Store, settings: Settings, request: JobRequest) -> Estimate:
     without = 0
     if request.mode == "categorize":
         described = store.work_list([int(r["id"]) for r in _dataset_rows(store, request.datasets)], "fused",
-                                    prompts.PROMPT_VERSION, store.category_list_version())
+                                    prompts.PROMPT_VERSION, store.category_list_version(), simulated=simulated)
         without = int((described["needs"] == "fused").sum()) if not described.empty else 0
     return Estimate(images=len(work), requests=sum(requests.values()), tokens_in=round(tokens_in),
                     tokens_out=round(tokens_out), cost_usd=cost, model=model, basis=basis,
@@ -729,7 +731,7 @@ class JobManager:
               annotator_factory: AnnotatorFactory | None = None, simulated: bool = False) -> Job:
         """Plan and start a run; raises ConflictError if a running job already works on one of the datasets."""
         settings = settings or self.settings
-        rows, work, list_version = plan(self.store, request)
+        rows, work, list_version = plan(self.store, request, simulated=simulated)
         names = {str(r["name"]) for r in rows}
         with self._lock:
             for job in self._jobs.values():

@@ -1,11 +1,220 @@
-"""Run: not built yet; the page says what it will do."""
+"""Run: caption and categorize datasets with Gemini; live progress, pause / resume / cancel, failures, history.
+
+Jobs live in the process-wide JobManager (common.job_manager), not in the session: they keep running when the
+user switches pages, reloads or closes the tab, and the progress fragment polls them once a second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
 
 import streamlit as st
 
+from labeling import demo
+from labeling.jobs import MODES, Estimate, Job, JobRequest, Progress, estimate
+from pages import common
+
+MODE_LABELS = {
+    "fused": "Describe + categorize (1 request per image)",
+    "two-pass": "Two-pass: describe, then categorize the text (2 requests, as the seed)",
+    "categorize": "Categorize stored descriptions only (no image sent)",
+}
+RESUMABLE = ("interrupted", "cancelled", "paused")
+HISTORY_LIMIT = 50
+
 st.title("Run")
-st.info(
-    'Coming next. Run captioning and categorization with Gemini on chosen datasets: worker threads, a '
-    "shared request-rate limit, retries that honour the server's retry delay, pause / resume / cancel, "
-    'live progress with tokens and cost, and failures grouped by reason with retry. Until then, use '
-    '`labeling import` with a seed output CSV to bring existing results in.'
-)
+store = common.store()
+settings = common.settings()
+manager = common.job_manager()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return str(dt.timedelta(seconds=round(seconds)))
+
+
+def _example_project(prominent: bool) -> None:
+    box = st.container(border=True) if prominent else st.expander("Try it without an API key: example project")
+    with box:
+        if prominent:
+            st.subheader("No datasets yet")
+        st.write("Create an example project: REAL and GEN sample images drawn on this machine, imported as "
+                 "example-REAL and example-GEN, then described and categorized by a built-in fake Gemini "
+                 "server. Everything it produces is marked simulated; no request leaves this machine.")
+        if st.button("Create an example project", key="create_example", type="primary" if prominent else "secondary"):
+            with st.spinner("Drawing the sample images ..."):
+                job = common.run_or_error(lambda: demo.run_example_project(manager, store, settings))
+            if job is not None:
+                st.toast(f"Simulated run #{job.run_id} started")
+                st.rerun()
+
+
+def _show_estimate(plan: Estimate, mode: str) -> None:
+    columns = st.columns(4)
+    columns[0].metric("Images", f"{plan.images:,}")
+    columns[1].metric("Requests", f"{plan.requests:,}")
+    columns[2].metric("Expected tokens", f"{plan.tokens_in + plan.tokens_out:,}")
+    columns[3].metric("Expected cost", f"${plan.cost_usd:,.4f}")
+    st.caption(f"Estimate: {plan.line()}")
+    if mode == "categorize" and plan.without_description:
+        st.info(f"{plan.without_description:,} images have no description yet: describe them first.")
+
+
+def _start_form(names: list[str]) -> None:
+    with st.container(border=True):
+        st.subheader("Start a run")
+        example_only = [n for n in names if n not in demo.EXAMPLE_DATASETS]
+        datasets = st.multiselect("Datasets", names, default=example_only[:1] or names[:1], key="run_datasets")
+        mode = st.radio("Mode", MODES, format_func=MODE_LABELS.__getitem__, key="run_mode")
+        left, middle, right = st.columns(3)
+        model = left.text_input("Model", value=settings.caption_model, key="run_model").strip()
+        workers = int(middle.number_input("Workers", min_value=1, max_value=128, value=settings.num_workers,
+                                          key="run_workers"))
+        rpm = int(right.number_input("Requests per minute (0 = no limit)", min_value=0, max_value=1_000_000,
+                                     value=settings.requests_per_minute, step=60, key="run_rpm"))
+        retry_failed = st.checkbox("Only images whose last attempt failed (retry failed)", key="run_retry_failed")
+        if not datasets:
+            st.info("Choose one or more datasets.")
+            return
+        request = JobRequest(tuple(datasets), mode=mode, model=model or None, num_workers=workers,
+                             requests_per_minute=rpm, retry_failed=retry_failed)
+        plan = common.run_or_error(lambda: estimate(store, settings, request))
+        if plan is None:
+            return
+        _show_estimate(plan, mode)
+        if not settings.has_api_key:
+            st.warning("No Gemini API key is set: set GEMINI_API_KEY (or gemini_api_key in config.yaml) and "
+                       "restart the app. The example project above runs without one (simulated).")
+        nothing = plan.images == 0
+        if nothing:
+            st.success("Nothing to do: every image is done for the current prompt and category list.")
+        if st.button("Start", type="primary", key="run_start", disabled=nothing or not settings.has_api_key):
+            job = common.run_or_error(lambda: manager.start(request))
+            if job is not None:
+                st.toast(f"Run #{job.run_id} started")
+
+
+def _progress_card(job: Job, progress: Progress) -> None:
+    with st.container(border=True):
+        simulated = " · simulated" if progress.simulated else ""
+        st.markdown(f"**Run #{progress.run_id}** · {progress.mode} · {common.plain(', '.join(progress.datasets))}"
+                    f" · {progress.model} · **{progress.status}**{simulated}")
+        if progress.simulated:
+            st.caption("Simulated: answers come from the built-in fake Gemini server, not from a real model.")
+        handled = progress.done + progress.failed
+        st.progress(min(handled / progress.total, 1.0) if progress.total else 1.0,
+                    text=f"{handled:,} of {progress.total:,} images")
+        columns = st.columns(6)
+        columns[0].metric("Done", f"{progress.done:,}")
+        columns[1].metric("Failed", f"{progress.failed:,}")
+        columns[2].metric("Images/s", f"{progress.images_per_s:.1f}")
+        columns[3].metric("ETA", _duration(progress.eta_s) if not progress.finished else "-")
+        columns[4].metric("Tokens", f"{progress.tokens_in + progress.tokens_out + progress.tokens_thinking:,}")
+        columns[5].metric("Cost", f"${progress.cost_usd:,.4f}")
+        if progress.requests:
+            st.caption(f"{progress.requests:,} requests, {progress.retries:,} retries, {progress.rate_limited:,} "
+                       f"answered 429 (quota); elapsed {_duration(progress.elapsed_s)}.")
+        if progress.status == "failed":
+            st.error(progress.message)
+        elif progress.finished and progress.message:
+            st.info(progress.message)
+        if progress.failures_by_kind:
+            st.caption("Failures: " + ", ".join(f"{kind} {count:,}"
+                                                for kind, count in sorted(progress.failures_by_kind.items())))
+        buttons = st.columns(6)
+        # Callbacks run before the next render, so the card already shows the new status.
+        if progress.status == "running":
+            buttons[0].button("Pause", key=f"pause_{job.run_id}", on_click=job.pause)
+        if progress.status == "paused":
+            buttons[0].button("Resume", key=f"resume_{job.run_id}", on_click=job.resume)
+        if progress.status in ("running", "paused"):
+            buttons[1].button("Cancel", key=f"cancel_{job.run_id}", on_click=job.cancel)
+
+
+@st.fragment(run_every=1)
+def _live_progress() -> None:
+    """Polls the jobs of this process; keeps ticking while the tab is open, the jobs run regardless."""
+    jobs = manager.jobs()
+    st.subheader("Progress")
+    if not jobs:
+        st.caption("No run started since the app started. Runs stopped earlier can be resumed below.")
+        return
+    for job in jobs[:5]:
+        _progress_card(job, job.progress())
+
+
+def _resume_stopped() -> None:
+    history = store.runs(limit=HISTORY_LIMIT, kinds=MODES)
+    running = {job.run_id for job in manager.active()}
+    stopped = history[history["status"].isin(RESUMABLE) & ~history["id"].isin(running)]
+    if stopped.empty:
+        return
+    labels = {int(row["id"]): f"#{row['id']} {row['kind']} on {row['datasets']} ({row['status']}, "
+                               f"{row['done']:,}/{row['total']:,})" + (" simulated" if row["simulated"] else "")
+              for row in stopped.to_dict("records")}
+    left, right = st.columns([3, 1])
+    chosen = left.selectbox("Resume a stopped run", list(labels), format_func=labels.__getitem__,
+                            key="resume_choice")
+    if right.button("Resume run", key="resume_run") and chosen is not None:
+        simulated = bool(stopped[stopped["id"] == chosen]["simulated"].iloc[0])
+        options = {"settings": demo.simulated_settings(settings), "simulated": True} if simulated else {}
+        job = common.run_or_error(lambda: manager.resume(int(chosen), **options))
+        if job is not None:
+            st.toast(f"Run #{job.run_id} resumed")
+            st.rerun()
+
+
+def _failures(names: list[str]) -> None:
+    st.subheader("Failures")
+    chosen = st.multiselect("Datasets", names, default=names, key="failure_datasets")
+    if not chosen:
+        return
+    ids = [store.dataset_id(name) for name in chosen]
+    grouped = store.failure_counts(ids)
+    if grouped.empty:
+        st.caption("No open failures: every attempt so far succeeded, or was retried successfully.")
+        return
+    st.dataframe(grouped, hide_index=True, width="stretch", key="failure_groups",
+                 column_config={"images": "Images", "example": "Example message", "last_seen": "Last seen"})
+    mode = st.radio("Retry with", MODES, format_func=MODE_LABELS.__getitem__, key="retry_mode", horizontal=True)
+    if st.button("Retry failed", key="retry_failed", disabled=not settings.has_api_key):
+        request = JobRequest(tuple(chosen), mode=mode, retry_failed=True)
+        job = common.run_or_error(lambda: manager.start(request))
+        if job is not None:
+            st.toast(f"Run #{job.run_id} retries {job.progress().total:,} images")
+    if not settings.has_api_key:
+        st.caption("Retrying needs a Gemini API key.")
+    with st.expander("Every open failure"):
+        common.csv_download("Download failures as CSV", store.open_failures(ids), "failures.csv",
+                            key="download_failures")
+        st.dataframe(store.open_failures(ids).head(1000), hide_index=True, width="stretch")
+
+
+def _history() -> None:
+    st.subheader("History")
+    runs = store.runs(limit=HISTORY_LIMIT, kinds=MODES)
+    if runs.empty:
+        st.caption("No runs yet.")
+        return
+    st.dataframe(runs, hide_index=True, width="stretch", key="run_history",
+                 column_config={"simulated": st.column_config.CheckboxColumn("Simulated"),
+                                "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f")})
+    if runs["simulated"].any():
+        st.caption("Simulated runs ran against the built-in fake Gemini server: their output is not real.")
+    totals = store.usage_by_dataset()
+    if not totals.empty:
+        st.caption("Totals per dataset (all runs; simulated apart)")
+        st.dataframe(totals, hide_index=True, width="stretch", key="dataset_totals",
+                     column_config={"cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f")})
+
+
+names = store.dataset_names()
+_example_project(prominent=not names)
+if names:
+    _start_form(names)
+_live_progress()
+_resume_stopped()
+if names:
+    _failures(names)
+_history()

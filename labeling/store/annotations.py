@@ -16,17 +16,20 @@ ANNOTATION_COLUMNS = ("image_id", "run_id", "kind", "model", "prompt_version", "
 
 # Work still to do per image for a run: `needs` is fused | describe | categorize, NULL when nothing is left.
 # "Described" means an image-based annotation (fused or describe) with this prompt version; "categorized" means
-# the current annotation has categories made against this category-list version.
+# the current annotation has categories made against this category-list version. A real run never counts
+# simulated output (from the example project's fake server) as done.
 _WORK_SQL = """
 WITH described AS (
     SELECT DISTINCT image_id FROM annotations
     WHERE kind IN ('fused', 'describe') AND prompt_version = $prompt_version AND description IS NOT NULL
+      AND (NOT simulated OR $simulated)
 ),
 base AS (
     SELECT i.id AS image_id, i.dataset_id, i.name, i.location, i.status,
            d.image_id IS NOT NULL AS described,
-           c.description::VARCHAR AS description,
-           coalesce(c.categories IS NOT NULL AND c.category_list_version = $list_version, false) AS categorized
+           CASE WHEN NOT c.simulated OR $simulated THEN c.description::VARCHAR END AS description,
+           coalesce(c.categories IS NOT NULL AND c.category_list_version = $list_version
+                    AND (NOT c.simulated OR $simulated), false) AS categorized
     FROM images i
     LEFT JOIN described d ON d.image_id = i.id
     LEFT JOIN current_annotations c ON c.image_id = i.id
@@ -86,7 +89,8 @@ class AnnotationQueries(StoreBase):
         return len(failures)
 
     def work_list(self, dataset_ids: list[int], mode: str, prompt_version: str, list_version: int, *,
-                  skip_failed_in_run: int | None = None, only_failed: bool = False) -> pd.DataFrame:
+                  skip_failed_in_run: int | None = None, only_failed: bool = False,
+                  simulated: bool = False) -> pd.DataFrame:
         """Images of the datasets that still need a request, with what they need (derived from the DB alone).
 
         `mode` is fused, two-pass or categorize. Images that failed in `skip_failed_in_run` are left out
@@ -94,7 +98,8 @@ class AnnotationQueries(StoreBase):
         """
         return self.fetch_df(_WORK_SQL, {
             "dataset_ids": [int(i) for i in dataset_ids], "mode": mode, "prompt_version": prompt_version,
-            "list_version": list_version, "skip_run": skip_failed_in_run, "only_failed": only_failed})
+            "list_version": list_version, "skip_run": skip_failed_in_run, "only_failed": only_failed,
+            "simulated": simulated})
 
     def record_batch(self, run_id: int | None, annotations: pd.DataFrame, failures: pd.DataFrame,
                      facts: pd.DataFrame, counts: dict[str, float]) -> None:
@@ -178,5 +183,5 @@ class AnnotationQueries(StoreBase):
         """Mean tokens per annotation kind for a model (kind, n, tokens_in, tokens_out, tokens_thinking)."""
         return self.fetch_df(
             "SELECT kind, count(*)::BIGINT AS n, avg(tokens_in) AS tokens_in, avg(tokens_out) AS tokens_out, "
-            "avg(tokens_thinking) AS tokens_thinking FROM annotations WHERE model = ? AND tokens_in > 0 "
-            "GROUP BY kind", [model])
+            "avg(tokens_thinking) AS tokens_thinking FROM annotations "
+            "WHERE model = ? AND tokens_in > 0 AND NOT simulated GROUP BY kind", [model])

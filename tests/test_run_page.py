@@ -1,0 +1,177 @@
+"""The Run page through AppTest: example project, estimate, start, pause / resume / cancel, failures, history.
+
+The jobs run in this process against the fake Gemini server; the page polls the process-wide JobManager.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from labeling.fake_gemini import FakeGemini
+from labeling.jobs import Job, JobManager
+from labeling.store import Store
+from pages import common
+from tests.caption_support import add_dataset
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    yield at
+    _manager().shutdown()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
+    with FakeGemini() as server:
+        for name, value in server.env("page-key").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("LABELING_RETRY_BACKOFF", "0.01")
+        yield server
+
+
+def _manager() -> JobManager:
+    return common.job_manager()  # the same cache_resource object the page uses
+
+
+def _open(at: AppTest) -> None:
+    """Open the Run page (settings are read on the first run: set the environment before)."""
+    at.run()
+    at.switch_page("pages/run.py")
+    at.run()
+    assert not at.exception, at.exception
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in (*at.markdown, *at.text, *at.caption, *at.title, *at.subheader)]
+    parts += [e.value for e in (*at.error, *at.warning, *at.info, *at.success)]
+    return "\n".join(str(p) for p in parts)
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _frame(at: AppTest, *columns: str):  # type: ignore[no-untyped-def]
+    """The first table showing all these columns (AppTest does not expose dataframe keys)."""
+    for element in at.dataframe:
+        if set(columns) <= set(element.value.columns):
+            return element.value
+    raise AssertionError(f"no table with columns {columns}")
+
+
+def _wait(job: Job) -> None:
+    assert job.wait(30), "the job did not finish"
+
+
+def _with_dataset(db_path: Path, tmp_path: Path, count: int) -> None:
+    with Store(db_path) as store:
+        add_dataset(store, tmp_path, "REAL", count)
+
+
+def test_a_newcomer_creates_and_runs_the_example_project_marked_simulated(app: AppTest, db_path: Path) -> None:
+    _open(app)
+    assert app.title[0].value == "Run" and "No datasets yet" in _texts(app)
+    app.button(key="create_example").click().run()
+    assert not app.exception, app.exception
+    jobs = _manager().jobs()
+    assert len(jobs) == 1 and jobs[0].simulated
+    _wait(jobs[0])
+    app.run()
+    shown = _texts(app)
+    assert "simulated" in shown and "Simulated: answers come from the built-in fake Gemini server" in shown
+    assert _metrics(app)["Done"] == "48"
+    history = _frame(app, "status", "simulated", "requests")
+    assert history["simulated"].tolist() == [True] and history["status"].tolist() == ["completed"]
+    assert "Simulated runs ran against the built-in fake Gemini server" in shown
+    store = common.store()
+    assert store.fetch_one("SELECT bool_and(simulated), count(*) FROM annotations") == (True, 48)
+    assert set(store.dataset_names()) == {"example-REAL", "example-GEN"}
+
+
+def test_estimate_then_start_a_run(app: AppTest, fake: FakeGemini, db_path: Path, tmp_path: Path) -> None:
+    _with_dataset(db_path, tmp_path, 6)
+    _open(app)
+    assert _metrics(app)["Images"] == "6" and _metrics(app)["Requests"] == "6"
+    app.radio(key="run_mode").set_value("two-pass").run()
+    assert _metrics(app)["Requests"] == "12"
+    app.radio(key="run_mode").set_value("fused").run()
+    app.number_input(key="run_workers").set_value(2).run()
+    app.button(key="run_start").click().run()
+    assert not app.exception, app.exception
+    job = _manager().jobs()[0]
+    _wait(job)
+    app.run()
+    assert _metrics(app)["Done"] == "6" and "completed" in _texts(app)
+    assert fake.request_count == 6
+    assert "Nothing to do" in _texts(app)
+    assert app.button(key="run_start").disabled
+
+
+def test_without_a_key_start_is_disabled_and_says_why(app: AppTest, db_path: Path, tmp_path: Path) -> None:
+    _with_dataset(db_path, tmp_path, 2)
+    _open(app)
+    assert "No Gemini API key is set" in _texts(app)
+    assert app.button(key="run_start").disabled
+
+
+def test_pause_resume_cancel_and_resume_a_stopped_run(app: AppTest, fake: FakeGemini, db_path: Path,
+                                                      tmp_path: Path) -> None:
+    _with_dataset(db_path, tmp_path, 30)
+    fake.latency_s = 0.1
+    _open(app)
+    app.number_input(key="run_workers").set_value(1).run()
+    app.button(key="run_start").click().run()
+    job = _manager().jobs()[0]
+    while job.progress().done < 1:
+        time.sleep(0.02)
+    app.run()
+    app.button(key=f"pause_{job.run_id}").click().run()
+    assert job.progress().status == "paused"
+    assert common.store().run(job.run_id)["status"] == "paused"
+    app.button(key=f"resume_{job.run_id}").click().run()
+    assert job.progress().status == "running"
+    app.button(key=f"cancel_{job.run_id}").click().run()
+    _wait(job)
+    app.run()
+    assert job.progress().status == "cancelled"
+    assert "cancelled" in _texts(app)
+    fake.latency_s = 0
+    app.selectbox(key="resume_choice").set_value(job.run_id)
+    app.button(key="resume_run").click().run()
+    assert not app.exception, app.exception
+    resumed = _manager().job(job.run_id)
+    assert resumed is not None and resumed is not job
+    _wait(resumed)
+    assert resumed.progress().done == 30
+    assert fake.request_count == 30
+
+
+def test_failures_grouped_by_reason_and_retry_failed(app: AppTest, fake: FakeGemini, db_path: Path,
+                                                    tmp_path: Path) -> None:
+    _with_dataset(db_path, tmp_path, 5)
+    fake.inject("safety", times=2)
+    _open(app)
+    app.number_input(key="run_workers").set_value(1).run()
+    app.button(key="run_start").click().run()
+    _wait(_manager().jobs()[0])
+    app.run()
+    groups = _frame(app, "stage", "kind", "images")
+    assert groups[["stage", "kind", "images"]].values.tolist() == [["model", "safety", 2]]
+    app.button(key="retry_failed").click().run()
+    retry = _manager().jobs()[0]
+    assert retry.progress().total == 2
+    _wait(retry)
+    app.run()
+    assert "No open failures" in _texts(app)
+    assert fake.request_count == 7
