@@ -187,6 +187,8 @@ _EXPORT_LABELS_SQL = {
         WHERE s.dataset_id = $id""",
 }
 
+# Which images an export holds: a description or at least one category (a row with neither would not import).
+_EXPORTED = "(description IS NOT NULL OR len(categories) > 0)"
 # Python's str.strip() whitespace (the seed importer strips descriptions), for the plain-text check below.
 _PY_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\pZ]"
 # A description that is {"summary": text} and nothing else came from a plain-text description: export the text
@@ -231,7 +233,7 @@ def _export_select(source: LabelSource, *, csv: bool, extra_columns: bool) -> st
     values = ", ".join(f"{sql} AS {name}" for name, sql in columns)
     return (f"SELECT {', '.join(outer)} FROM (SELECT name AS sort_name, {values} "
             f"FROM ({_EXPORT_LABELS_SQL[source]}) labelled "
-            "WHERE description IS NOT NULL OR categories IS NOT NULL) ORDER BY sort_name")
+            f"WHERE {_EXPORTED}) ORDER BY sort_name")
 
 
 class AnalyticsQueries(StoreBase):
@@ -336,8 +338,8 @@ class AnalyticsQueries(StoreBase):
         quoting, UTF-8, "\\n" line ends), cells a spreadsheet would run as formulas prefixed with a single quote;
         `extra_columns` appends dataset, label_source, reviewed, model_categories, human_categories, reviewer.
         Parquet: the same columns with category lists as lists, always with label_source, and `label_source`
-        in the file's key-value metadata. Rows: the images with a description or categories under `source`,
-        by image name.
+        in the file's key-value metadata. Rows: the images with a description or at least one category under
+        `source`, by image name.
         """
         source = _checked_source(source)
         if fmt not in EXPORT_FORMATS:
@@ -377,8 +379,8 @@ class AnalyticsQueries(StoreBase):
         source = _checked_source(source)
         _, ids = self._dataset_ids([dataset])
         self.sync_label_tally()
-        row = self.fetch_one(f"SELECT count(*) FROM ({_EXPORT_LABELS_SQL[source]}) labelled "
-                             "WHERE description IS NOT NULL OR categories IS NOT NULL", {"id": ids[0]})
+        row = self.fetch_one(f"SELECT count(*) FROM ({_EXPORT_LABELS_SQL[source]}) labelled WHERE {_EXPORTED}",
+                             {"id": ids[0]})
         return int(row[0]) if row else 0
 
     # ---- helpers -----------------------------------------------------------------------------------------------
