@@ -383,12 +383,12 @@ def _focus_form(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pr
         st.multiselect("Categories", options, default=[c for c in record.categories or [] if c in options],
                        key=f"{prefix}_cats")
         st.checkbox("Mark as reviewed", value=True, key=f"{prefix}_reviewed")
-        buttons = st.columns(5)
-        save = buttons[0].form_submit_button("Save", shortcut=SHORTCUTS["save"], type="primary")
-        save_next = buttons[1].form_submit_button("Save & next", shortcut=SHORTCUTS["save_next"])
-        previous = buttons[2].form_submit_button("Previous", shortcut=SHORTCUTS["previous"])
-        skip = buttons[3].form_submit_button("Skip", shortcut=SHORTCUTS["skip"])
-        back = buttons[4].form_submit_button("Gallery", shortcut=SHORTCUTS["gallery"])
+        with st.container(horizontal=True):
+            save = st.form_submit_button("Save", shortcut=SHORTCUTS["save"], type="primary")
+            save_next = st.form_submit_button("Save & next", shortcut=SHORTCUTS["save_next"])
+            previous = st.form_submit_button("Previous", shortcut=SHORTCUTS["previous"])
+            skip = st.form_submit_button("Skip", shortcut=SHORTCUTS["skip"])
+            back = st.form_submit_button("Gallery", shortcut=SHORTCUTS["gallery"])
         st.caption("Keys 1-9 toggle these categories (when not typing in a field)")
         with st.container(horizontal=True):
             for number, name in enumerate(options[:9], start=1):

@@ -1,0 +1,148 @@
+"""The Review page in a real browser: Debian's Chromium driven by Playwright against `streamlit run`.
+
+The test fills a temp database (seed CSV import + Pillow images), starts the app on 127.0.0.1 itself, opens a
+deep link, edits a description and categories with the keyboard, saves with Ctrl+S, reloads, and finally reads
+the database after stopping the server (DuckDB lets only one process open the file).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from labeling.datasets import import_dataset
+from labeling.store import Store
+from tests.conftest import ROOT
+from tests.test_review_store import SEED_ROWS, seed_csv
+
+CHROMIUM = "/usr/bin/chromium"
+EDITED = "A rainy city street at dusk, typed in a real browser"
+WAIT_MS = 30_000  # the first run of a freshly started app takes a few seconds
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+def _need_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is required in CI: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium); CI is not set")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"streamlit exited with {server.returncode}: {server.stdout.read()!r}"  # type: ignore[union-attr]
+                                 if server.stdout else "streamlit exited")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"streamlit did not become healthy at {url} within {timeout} s")
+
+
+@pytest.fixture
+def served_db(db_path: Path, tmp_path: Path, make_image: Callable[..., Path]) -> Path:
+    folder = tmp_path / "imgs"
+    for i, (name, _, _) in enumerate(SEED_ROWS):
+        if name != "gone.jpg":
+            make_image(folder / name, size=(800, 600), color=(50 * i, 120, 200))
+    with Store(db_path) as store:
+        import_dataset(store, "REAL", csv_data=seed_csv(), csv_name="real.csv", images_dir=folder)
+    return db_path
+
+
+@pytest.fixture
+def server(served_db: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    _need_chromium()
+    port = _free_port()
+    env = {**os.environ, "LABELING_DB": str(served_db), "LABELING_CACHE_DIR": str(tmp_path / "cache"),
+           "LABELING_REVIEWER": "browser-reviewer"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_keyboard_edit_save_reload_and_find_it_in_the_database(
+        server: tuple[str, subprocess.Popen[bytes]], served_db: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, process = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(f"{url}/review?dataset=REAL&image=b.jpg")
+            expect(page.get_by_text("REAL / b.jpg")).to_be_visible(timeout=WAIT_MS)
+
+            summary = page.get_by_label("summary")
+            expect(summary).to_have_value("A busy city street at night", timeout=WAIT_MS)
+            summary.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type(EDITED)
+            page.get_by_role("combobox", name="Categories").focus()
+            page.keyboard.type("plant")
+            page.keyboard.press("Enter")  # picks "plants"
+            page.keyboard.press("Escape")
+            page.get_by_text("REAL / b.jpg").click()  # leave the fields: digit keys now toggle categories
+            page.keyboard.press("7")  # "7 vehicles": the model said vehicles; toggling removes it
+            expect(page.get_by_label("Remove vehicles", exact=True)).to_have_count(0, timeout=WAIT_MS)
+            expect(page.get_by_label("summary")).to_have_value(EDITED, timeout=WAIT_MS)  # typed text survived
+            page.keyboard.press("Control+S")
+            expect(page.get_by_text("Saved b.jpg (version 1)")).to_be_visible(timeout=WAIT_MS)
+
+            page.reload()
+            expect(page.get_by_text("REAL / b.jpg")).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_label("summary")).to_have_value(EDITED, timeout=WAIT_MS)
+            for kept in ("cityscapes", "plants"):  # each chosen category has a "Remove X" control
+                expect(page.get_by_label(f"Remove {kept}", exact=True).first).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_label("Remove vehicles", exact=True)).to_have_count(0)
+            assert "image=b.jpg" in page.url and "dataset=REAL" in page.url
+        finally:
+            browser.close()
+
+    process.terminate()  # DuckDB allows one process per file: stop the app before reading it
+    process.wait(timeout=20)
+    with duckdb.connect(str(served_db), read_only=True) as con:
+        row = con.execute("""
+            SELECT h.description ->> 'summary', h.categories, h.reviewed, h.reviewer, h.version
+            FROM human_labels h JOIN images i ON i.id = h.image_id WHERE i.name = 'b.jpg'""").fetchone()
+        log = con.execute("SELECT field, reviewer FROM edit_log ORDER BY field").fetchall()
+    assert row == (EDITED, ["cityscapes", "plants"], True,
+                   "browser-reviewer", 1)
+    assert log == [("categories", "browser-reviewer"), ("description", "browser-reviewer"),
+                   ("reviewed", "browser-reviewer")]
