@@ -10,6 +10,7 @@ Categories are an enum of the active list plus `unknown`, 1..max_categories of t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,17 +126,42 @@ class Prompt:
     max_output_tokens: int
 
     def config(self) -> types.GenerateContentConfig:
-        return types.GenerateContentConfig(
-            system_instruction=self.system, response_mime_type="application/json", response_schema=self.schema,
-            temperature=TEMPERATURE, max_output_tokens=self.max_output_tokens, candidate_count=1)
+        return _config(self.system, self.schema.model_dump_json(exclude_none=True), self.max_output_tokens)
 
 
+@functools.lru_cache(maxsize=64)
+def _config(system: str, schema_json: str, max_output_tokens: int) -> types.GenerateContentConfig:
+    # Built once per prompt and list: the SDK copies the config on every call, so sharing it is safe.
+    return types.GenerateContentConfig(
+        system_instruction=system, response_mime_type="application/json",
+        response_schema=types.Schema.model_validate_json(schema_json), temperature=TEMPERATURE,
+        max_output_tokens=max_output_tokens, candidate_count=1)
+
+
+_CategoryKey = tuple[tuple[str, str, bool], ...]
+
+
+def _key(categories: Sequence[Category]) -> _CategoryKey:
+    return tuple((c.name, c.definition, c.active) for c in categories)
+
+
+def _categories(key: _CategoryKey) -> list[Category]:
+    return [Category(name, definition, active) for name, definition, active in key]
+
+
+@functools.lru_cache(maxsize=1)
 def describe_prompt() -> Prompt:
     return Prompt(_DESCRIBE_INSTRUCTIONS, "Describe this image as JSON.", describe_schema(),
                   MAX_OUTPUT_TOKENS_DESCRIBE)
 
 
 def fused_prompt(categories: Sequence[Category], max_categories: int) -> Prompt:
+    return _fused_prompt(_key(categories), max_categories)
+
+
+@functools.lru_cache(maxsize=16)
+def _fused_prompt(key: _CategoryKey, max_categories: int) -> Prompt:
+    categories = _categories(key)
     system = (_DESCRIBE_INSTRUCTIONS + "\n\n" + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
               + "\n\nAllowed categories:\n" + category_list_text(categories))
     return Prompt(system, "Describe this image as JSON, then categorize it.",
@@ -144,8 +170,15 @@ def fused_prompt(categories: Sequence[Category], max_categories: int) -> Prompt:
 
 def categorize_prompt(description: dict[str, Any], categories: Sequence[Category], max_categories: int) -> Prompt:
     """Categorize from the description text alone (the image is not sent)."""
+    base = _categorize_base(_key(categories), max_categories)
+    text = "Image description:\n" + json.dumps(description, ensure_ascii=False)
+    return Prompt(base.system, text, base.schema, base.max_output_tokens)
+
+
+@functools.lru_cache(maxsize=16)
+def _categorize_base(key: _CategoryKey, max_categories: int) -> Prompt:
+    categories = _categories(key)
     system = ("You categorize images from their written description.\n"
               + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
               + "\n\nAllowed categories:\n" + category_list_text(categories))
-    text = "Image description:\n" + json.dumps(description, ensure_ascii=False)
-    return Prompt(system, text, categorize_schema(categories, max_categories), MAX_OUTPUT_TOKENS_CATEGORIZE)
+    return Prompt(system, "", categorize_schema(categories, max_categories), MAX_OUTPUT_TOKENS_CATEGORIZE)
