@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from labeling.errors import LabelingError
 from labeling.images import make_thumbnail
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 THUMB_SIZE = 320
 PREVIEW_SIZE = 1280
+_PLACEHOLDER_MAX = 480  # a placeholder need not be as large as the preview it stands for
 
 _STATUS_REASONS = {
     "missing": "not found in the dataset's folder or bucket when it was imported",
@@ -60,10 +61,12 @@ def placeholder_bytes(size: int = THUMB_SIZE) -> bytes:
     draw.line((0, 0, size - 1, size - 1), fill=(200, 200, 200), width=2)
     draw.line((0, size - 1, size - 1, 0), fill=(200, 200, 200), width=2)
     text = "image unavailable"
-    box = draw.textbbox((0, 0), text)
-    draw.rectangle(((size - box[2]) // 2 - 6, (size - box[3]) // 2 - 6, (size + box[2]) // 2 + 6,
-                    (size + box[3]) // 2 + 6), fill=(228, 228, 228))
-    draw.text(((size - box[2]) // 2, (size - box[3]) // 2), text, fill=(90, 90, 90))
+    font = ImageFont.load_default(size=max(10, size // 14))
+    box = draw.textbbox((0, 0), text, font=font)
+    width, height = box[2] - box[0], box[3] - box[1]
+    left, top = (size - width) // 2, (size - height) // 2
+    draw.rectangle((left - 8, top - 8, left + width + 8, top + height + 8), fill=(228, 228, 228))
+    draw.text((left - box[0], top - box[1]), text, fill=(90, 90, 90), font=font)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -134,11 +137,11 @@ class Pictures:
                 pass  # unreadable cache entry: make it again
         data = self._read(image)
         if isinstance(data, Picture):
-            return Picture(placeholder_bytes(size), data.mime_type, True, data.reason)
+            return placeholder(data.reason, min(size, _PLACEHOLDER_MAX))
         try:
             small, mime = make_thumbnail(data, size=size)
         except LabelingError as exc:
-            return placeholder(f"cannot be decoded: {exc}", size)
+            return placeholder(f"cannot be decoded: {exc}", min(size, _PLACEHOLDER_MAX))
         try:
             _write_atomically(path, small)
         except OSError:
@@ -167,6 +170,6 @@ class Pictures:
         """The original file's bytes (full resolution, shown only on request), or a placeholder."""
         data = self._read(image)
         if isinstance(data, Picture):
-            return Picture(placeholder_bytes(PREVIEW_SIZE), data.mime_type, True, data.reason)
+            return placeholder(data.reason, _PLACEHOLDER_MAX)
         mime = mimetypes.guess_type(str(image.get("location") or ""))[0] or "application/octet-stream"
         return Picture(data, mime)

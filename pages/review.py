@@ -171,7 +171,7 @@ def _filters(names: list[str], categories: list[str]) -> ReviewFilter:
     top[5].selectbox("Sort", list(SORT_LABELS), format_func=SORT_LABELS.__getitem__, key="rv_sort",
                      on_change=_reset_page)
     row = st.columns([4, 2, 6])
-    row[0].checkbox("Only disagreements (reviewer's categories differ from the model's)", key="rv_disagree",
+    row[0].checkbox("Only disagreements (reviewer ≠ model categories)", key="rv_disagree",
                     on_change=_reset_page)
     row[1].selectbox("Per page", PAGE_SIZES, key="rv_size", on_change=_reset_page)
     values = {key: state[key] for key in ("rv_dataset", *_FILTER_DEFAULTS)}
@@ -235,20 +235,18 @@ def _tile(row: dict[str, Any], picture: Any) -> None:
     image_id = int(row["image_id"])
     with st.container(border=True):
         st.image(picture.data, width="stretch")
+        lines = [str(row["name"])]
         if picture.placeholder:
-            st.text(f"Image unavailable: {picture.reason}")
-        st.text(str(row["name"]))
+            lines.append(f"Image unavailable: {picture.reason}")
         summary = row.get("summary")
         if isinstance(summary, str) and summary:
-            st.text(summary if len(summary) <= 140 else summary[:139] + "…")
-        shown = ", ".join(_listed(row.get("categories")) or []) or "no categories"
+            lines.append(summary if len(summary) <= 140 else summary[:139] + "…")
         edited = _listed(row.get("human_categories")) is not None or bool(row.get("description_edited"))
-        st.text(("✎ " if edited else "") + shown)
+        lines.append(("✎ " if edited else "") + (", ".join(_listed(row.get("categories")) or []) or "no categories"))
         status = "✓ reviewed" + (f" by {row['reviewer']}" if row.get("reviewer") else "") if row["reviewed"] \
             else "not reviewed"
-        if row.get("failed"):
-            status += " · failed"
-        st.text(status)
+        lines.append(status + (" · failed" if row.get("failed") else ""))
+        st.text("\n".join(lines))
         _state()[f"rv_sel_{image_id}"] = image_id in _state().setdefault("rv_selected", set())
         left, right = st.columns(2)
         left.checkbox("Select", key=f"rv_sel_{image_id}", on_change=_toggle_selected, args=(image_id,))
