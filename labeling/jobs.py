@@ -717,15 +717,15 @@ def default_annotator(settings: Settings, model: str, workers: int) -> Annotator
 
 
 class JobManager:
-    """The jobs of this process. Only one process can open the DuckDB file, so runs left `running` by a
-    process that died are marked interrupted when the manager is created."""
+    """The jobs of this process. Only one process can open the DuckDB file, so captioning runs left `running`
+    by a process that died are marked interrupted when the manager is created."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self._lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
-        store.interrupt_stale_runs()
+        store.interrupt_stale_runs(MODES)
 
     def start(self, request: JobRequest, *, settings: Settings | None = None,
               annotator_factory: AnnotatorFactory | None = None, simulated: bool = False) -> Job:

@@ -75,3 +75,37 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path, db_path: Path) -> None:
         assert runs == [(1, "interrupted"), (2, "completed")]
         assert store.fetch_one("SELECT count(*) FROM current_annotations") == (IMAGES,)
     assert "Run #2 completed" in out
+
+
+@pytest.mark.slow  # two real `labeling` processes
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path, db_path: Path) -> None:
+    count = 80
+    folder = make_folder(tmp_path / "REAL", count)
+    with Store(db_path) as store:
+        import_dataset(store, "REAL", label="REAL", images_dir=folder)
+
+    with FakeGemini(latency_s=0.1) as fake:
+        env = {**os.environ, **fake.env("ctrl-c-key"), "LABELING_CACHE_DIR": str(tmp_path / "cache")}
+        process = _describe(db_path, env)
+        deadline = time.monotonic() + 60
+        while fake.request_count < 20 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert "run the same command again to resume" in err and "Traceback" not in err
+        stored = _stored_widths(db_path)
+        with Store(db_path) as store:
+            run = store.run(1)
+        # Ctrl+C waits for the requests in flight and writes them: everything answered is stored
+        answered = {r.image_width for r in fake.records if r.status == 200}
+        assert run["status"] == "interrupted" and run["done"] == sum(stored.values())
+        assert set(stored) == answered
+
+        fake.reset()
+        finished = _describe(db_path, env)
+        finished.communicate(timeout=120)
+        assert finished.returncode == 0
+        assert not {r.image_width for r in fake.records} & set(stored)
+    final = _stored_widths(db_path)
+    assert len(final) == count and set(final.values()) == {1}

@@ -67,8 +67,8 @@ class RunQueries(StoreBase):
             "FROM runs r WHERE ? IS NULL OR list_contains(?, r.kind) ORDER BY r.id DESC LIMIT ?",
             [None if kinds is None else list(kinds), None if kinds is None else list(kinds), limit])
 
-    def interrupt_stale_runs(self, keep: list[int] | None = None) -> int:
-        """Mark runs left running or paused by a process that died (kill -9, crash) as interrupted.
+    def interrupt_stale_runs(self, kinds: tuple[str, ...], keep: list[int] | None = None) -> int:
+        """Mark runs of these kinds left running or paused by a process that died (kill -9, crash) as interrupted.
 
         Only one process can open the DuckDB file, so any such run not in `keep` (this process's own) is stale.
         """
@@ -76,7 +76,8 @@ class RunQueries(StoreBase):
         rows = self.fetch_all(
             "UPDATE runs SET status = 'interrupted', updated_at = current_timestamp, "
             "message = coalesce(message, 'The process running it stopped; resume it to continue.') "
-            "WHERE status IN ('running', 'paused') AND NOT list_contains(?, id) RETURNING id", [keep_ids])
+            "WHERE status IN ('running', 'paused') AND list_contains(?, kind) AND NOT list_contains(?, id) "
+            "RETURNING id", [list(kinds), keep_ids])
         return len(rows)
 
     def run_failures(self, run_id: int) -> pd.DataFrame:
