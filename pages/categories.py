@@ -1,10 +1,354 @@
-"""Categories: not built yet; the page says what it will do."""
+"""Categories: the list with definitions (edit, add, rename, merge, deactivate, delete), its versions, the seed's
+CSV formats, suggestions from the data, and re-categorizing the affected images from their descriptions."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
 import streamlit as st
 
-st.title("Categories")
-st.info(
-    'Coming next. Edit the category list (add, rename, merge, deactivate, delete, with definitions), '
-    "import and export it in the seed's unique_categories.csv format, get suggestions from the data, and "
-    're-categorize from stored descriptions.'
+from labeling import demo, recategorize, suggestions
+from labeling.jobs import Job, Progress
+from labeling.settings import Settings
+from labeling.store.categories import Category, ListChange
+from labeling.taxonomy import (
+    IMPORT_MODES,
+    apply_table_edit,
+    category_csv,
+    ensure_categories,
+    extract_categories,
+    import_categories,
+    list_plan,
+    parse_category_csv,
+    unique_categories_csv,
 )
+from pages import common
+
+FLASH = "categories_flash"
+SUGGESTED = "categories_suggested"
+MODE_HELP = {"replace": "Replace: these become the active list; the others are deactivated (definitions kept).",
+             "add": "Add: append the names not in the list yet."}
+
+st.title("Categories")
+store = common.store()
+settings = common.settings()
+ensure_categories(store)
+
+
+def _flash(change: ListChange | None) -> None:
+    """Remember what a change did, to show it after the rerun that redraws the list."""
+    if change is None:
+        return
+    if change.note == "unchanged":
+        st.session_state[FLASH] = ("info", "Nothing changed.")
+        return
+    message = f"Version {change.version}: {change.note}."
+    if change.human_labels_changed:
+        message += f" {change.human_labels_changed:,} human labels now use the new name (each edit can be undone)."
+    message += " Images categorized before may need re-categorizing (tab Re-categorize)."
+    st.session_state[FLASH] = ("success", message)
+
+
+def _apply(action: Callable[[], ListChange]) -> None:
+    change = common.run_or_error(action)
+    if change is not None:
+        _flash(change)
+        st.rerun()
+
+
+def _header() -> None:
+    everything = store.categories(include_inactive=True)
+    active = [c for c in everything if c.active]
+    st.caption(f"List version {store.category_list_version()} · {len(active)} active · "
+               f"{len(everything) - len(active)} deactivated. Definitions go into the prompt; the model answers "
+               "`unknown` when nothing fits.")
+    flash = st.session_state.pop(FLASH, None)
+    if flash is not None:
+        kind, message = flash
+        (st.success if kind == "success" else st.info)(message)
+    plan = list_plan(active)
+    if plan.message:
+        st.warning(plan.message)
+
+
+def _list_tab() -> None:
+    everything = store.categories(include_inactive=True)
+    usage = store.category_usage().set_index("name")
+    frame = pd.DataFrame({
+        "name": [c.name for c in everything],
+        "definition": [c.definition for c in everything],
+        "active": [c.active for c in everything],
+        "model images": [int(usage["model_images"].get(c.name, 0)) for c in everything],
+        "human images": [int(usage["human_images"].get(c.name, 0)) for c in everything],
+    })
+    st.caption("Edit definitions and the active flag here, then save (one new version). Rename, merge, add and "
+               "delete in the next tab, so that labels follow.")
+    edited = st.data_editor(
+        frame, key="category_table", hide_index=True, num_rows="fixed",
+        disabled=["name", "model images", "human images"],
+        column_config={"definition": st.column_config.TextColumn("definition", width="large"),
+                       "active": st.column_config.CheckboxColumn("active")})
+    if st.button("Save changes", key="save_table", type="primary"):
+        rows = [Category(str(r["name"]), str(r["definition"] or ""), bool(r["active"]))
+                for r in edited.to_dict("records")]
+        _apply(lambda: apply_table_edit(store, rows))
+    stale = usage[~usage.index.isin([c.name for c in everything if c.active])]
+    if not stale.empty:
+        st.caption("Labels that carry a category not in the active list (re-categorize to replace them):")
+        st.dataframe(stale.reset_index(), hide_index=True)
+
+
+def _change_tab() -> None:
+    names = [c.name for c in store.categories(include_inactive=True)]
+    reviewer = common.reviewer()
+    left, right = st.columns(2)
+    with left.form("add_category", clear_on_submit=True):
+        st.markdown("**Add**")
+        name = st.text_input("Name", key="add_name")
+        definition = st.text_area("Definition (optional)", key="add_definition", height=80)
+        if st.form_submit_button("Add category"):
+            _apply(lambda: store.add_category(name, definition))
+    with right.form("rename_category"):
+        st.markdown("**Rename** (human labels and model labels follow)")
+        old = st.selectbox("Category", names, key="rename_old")
+        new = st.text_input("New name", key="rename_new")
+        if st.form_submit_button("Rename"):
+            _apply(lambda: store.rename_category(str(old), new, reviewer=reviewer))
+    left, right = st.columns(2)
+    with left.form("merge_categories"):
+        st.markdown("**Merge** (the sources leave the list; their labels become the target)")
+        sources = st.multiselect("Merge these", names, key="merge_sources")
+        target = st.selectbox("into", names, key="merge_target")
+        if st.form_submit_button("Merge"):
+            _apply(lambda: store.merge_categories(sources, str(target), reviewer=reviewer))
+    with right.form("toggle_delete"):
+        st.markdown("**Deactivate, activate or delete**")
+        chosen = st.selectbox("Category", names, key="toggle_name")
+        action = st.radio("Action", ["deactivate", "activate", "delete"], horizontal=True, key="toggle_action",
+                          help="Deactivate: left out of the prompt, definition kept. Delete: removed with its "
+                               "definition (older versions keep it). Labels carrying it stay until re-categorized.")
+        if st.form_submit_button("Apply"):
+            if action == "delete":
+                _apply(lambda: store.delete_category(str(chosen)))
+            else:
+                _apply(lambda: store.set_category_active(str(chosen), action == "activate"))
+    if reviewer:
+        st.caption(f"Human labels rewritten by a rename or merge are logged as edits by {reviewer}.")
+
+
+def _history_tab() -> None:
+    versions = store.category_versions()
+    st.dataframe(versions, hide_index=True,
+                 column_config={"names": st.column_config.TextColumn("active categories", width="large")})
+    chosen = st.selectbox("Show version", versions["version"].tolist(), key="history_version")
+    if chosen is not None:
+        listed = store.category_list_at(int(chosen))
+        st.dataframe(pd.DataFrame([{"name": c.name, "definition": c.definition, "active": c.active}
+                                   for c in listed]), hide_index=True)
+        if int(chosen) != store.category_list_version() and st.button("Restore this version", key="restore"):
+            _apply(lambda: ListChange(store.save_category_list(listed, f"restore version {chosen}"),
+                                      f"restore version {chosen}"))
+    aliases = store.category_aliases()
+    if not aliases.empty:
+        st.caption("Renames and merges: model labels made before `since_version` read the new name.")
+        st.dataframe(aliases, hide_index=True)
+
+
+def _import_export_tab() -> None:
+    active = store.categories()
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Export**")
+        st.download_button("unique_categories.csv (Category)", category_csv(active), "unique_categories.csv",
+                           "text/csv", key="export_plain")
+        st.download_button("categories with definitions (Category,Definition)",
+                           category_csv(active, definitions=True), "categories.csv", "text/csv",
+                           key="export_definitions")
+    with right:
+        st.markdown("**Import** a `Category[,Definition]` CSV")
+        upload = st.file_uploader("Category CSV", type=["csv"], key="import_file")
+        mode = st.radio("Mode", IMPORT_MODES, format_func=MODE_HELP.__getitem__, key="import_mode")
+        if st.button("Import", key="import_button", disabled=upload is None) and upload is not None:
+            data, name = upload.getvalue(), upload.name
+            _apply(lambda: import_categories(store, parse_category_csv(data, name), mode=str(mode), source=name))
+    st.divider()
+    st.markdown("**Extract** the categories used in a categorized CSV (the seed's `extract-categories`: the "
+                "`Categories` column)")
+    overview = st.file_uploader("categorized_overview.csv", type=["csv"], key="extract_file")
+    if overview is not None:
+        found = common.run_or_error(lambda: extract_categories(overview.getvalue(), overview.name))
+        if found is not None:
+            st.text(f"{len(found)} unique categories: " + ", ".join(found))
+            st.download_button("unique_categories.csv", unique_categories_csv(found), "unique_categories.csv",
+                               "text/csv", key="extract_download")
+            if st.button("Add them to the list", key="extract_adopt"):
+                _apply(lambda: import_categories(store, [Category(n) for n in found], mode="add",
+                                                 source=overview.name))
+
+
+def _suggestion_settings(datasets: list[str]) -> tuple[Settings, bool]:
+    """The settings for a Gemini call: simulated (the built-in fake) when only example datasets are chosen."""
+    if datasets and all(name in demo.EXAMPLE_DATASETS for name in datasets):
+        return demo.simulated_settings(settings), True
+    return settings, False
+
+
+def _suggestions_tab() -> None:
+    names = store.dataset_names()
+    datasets = st.multiselect("Datasets", names, default=names, key="suggest_datasets")
+    st.markdown("**What the descriptions mention** (counted in the database, no API)")
+    top = int(st.number_input("Terms per field", min_value=5, max_value=200, value=20, key="suggest_top"))
+    terms = common.run_or_error(lambda: suggestions.term_counts(store, datasets or None, top))
+    if terms is not None and terms.empty:
+        st.info("No image has a description yet: describe some images on the Run page first.")
+    elif terms is not None:
+        st.dataframe(terms, hide_index=True,
+                     column_config={"share": st.column_config.ProgressColumn("share", format="percent",
+                                                                             min_value=0.0, max_value=1.0)})
+        new_terms = sorted({str(t) for t in terms[~terms["in_list"]]["term"]})
+        picked = st.multiselect("Add terms as categories", new_terms, key="suggest_terms")
+        if st.button("Add", key="suggest_terms_add", disabled=not picked):
+            _apply(lambda: import_categories(store, [Category(t) for t in picked], mode="add",
+                                             source="description terms"))
+    st.divider()
+    st.markdown("**Ask Gemini** for a list from a sample of descriptions (one text-only request)")
+    chosen_settings, simulated = _suggestion_settings(datasets)
+    left, right = st.columns(2)
+    sample = int(left.number_input("Descriptions to send", min_value=5, max_value=500,
+                                   value=suggestions.DEFAULT_SAMPLE, key="suggest_sample"))
+    proposals = int(right.number_input("At most this many categories", min_value=3,
+                                       max_value=suggestions.MAX_PROPOSALS, value=suggestions.DEFAULT_PROPOSALS,
+                                       key="suggest_proposals"))
+    if simulated:
+        st.caption("Only example datasets are chosen: the built-in fake Gemini answers (simulated).")
+    elif not settings.has_api_key:
+        st.caption("No Gemini API key is set (GEMINI_API_KEY or config.yaml): use the counts above.")
+    if st.button("Ask Gemini", key="suggest_ask", disabled=not (simulated or settings.has_api_key)):
+        with st.spinner("Asking Gemini ..."):
+            result = common.run_or_error(lambda: suggestions.suggest_with_gemini(
+                store, chosen_settings, datasets or None, sample_size=sample,
+                proposals=proposals))
+        if result is not None:
+            st.session_state[SUGGESTED] = (result.frame(), result.sample_size, result.model, result.cost_usd,
+                                           simulated, result.dropped)
+    suggested = st.session_state.get(SUGGESTED)
+    if suggested is None:
+        return
+    frame, size, model, cost, was_simulated, dropped = suggested
+    st.caption(f"{model} proposed {len(frame)} categories from {size} descriptions (${cost:.4f})"
+               + (" · simulated" if was_simulated else "") + ". Edit names and definitions, untick what you "
+               "do not want, then adopt.")
+    for note in dropped:
+        st.caption(f"Left out {common.plain(note)}")
+    edited = st.data_editor(frame, key="suggest_editor", hide_index=True,
+                            num_rows="dynamic",
+                            column_config={"definition": st.column_config.TextColumn("definition", width="large")})
+    mode = st.radio("Adopt as", IMPORT_MODES, format_func=MODE_HELP.__getitem__, key="suggest_mode")
+    if st.button("Adopt", key="suggest_adopt", type="primary"):
+        rows = [Category(str(r["name"] or ""), str(r["definition"] or ""))
+                for r in edited.to_dict("records") if r.get("adopt") and str(r.get("name") or "").strip()]
+        st.session_state.pop(SUGGESTED, None)
+        _apply(lambda: import_categories(store, rows, mode=str(mode), source="Gemini suggestions"))
+
+
+def _progress(job: Job, progress: Progress) -> None:
+    with st.container(border=True):
+        simulated = " · simulated" if progress.simulated else ""
+        st.markdown(f"**Run #{progress.run_id}** · re-categorize · {common.plain(', '.join(progress.datasets))} · "
+                    f"**{progress.status}**{simulated}")
+        handled = progress.done + progress.failed
+        st.progress(min(handled / progress.total, 1.0) if progress.total else 1.0,
+                    text=f"{handled:,} of {progress.total:,} images")
+        columns = st.columns(4)
+        columns[0].metric("Done", f"{progress.done:,}")
+        columns[1].metric("Failed", f"{progress.failed:,}")
+        columns[2].metric("Tokens", f"{progress.tokens_in + progress.tokens_out + progress.tokens_thinking:,}")
+        columns[3].metric("Cost", f"${progress.cost_usd:,.4f}")
+        if progress.status == "failed":
+            st.error(progress.message)
+        elif progress.finished and progress.message:
+            st.info(progress.message)
+        if progress.failures_by_kind:
+            st.caption("Failures: " + ", ".join(f"{kind} {count:,}"
+                                                for kind, count in sorted(progress.failures_by_kind.items())))
+        buttons = st.columns(6)
+        if progress.status == "running":
+            buttons[0].button("Pause", key=f"cat_pause_{job.run_id}", on_click=job.pause)
+        if progress.status == "paused":
+            buttons[0].button("Resume", key=f"cat_resume_{job.run_id}", on_click=job.resume)
+        if progress.status in ("running", "paused"):
+            buttons[1].button("Cancel", key=f"cat_cancel_{job.run_id}", on_click=job.cancel)
+
+
+@st.fragment(run_every=1)
+def _live_progress() -> None:
+    """Categorize runs of this process (started here or on the Run page); polled while the tab is open."""
+    jobs = [job for job in common.job_manager().jobs() if job.request.mode == "categorize"]
+    for job in jobs[:3]:
+        _progress(job, job.progress())
+
+
+def _recategorize_tab() -> None:
+    names = store.dataset_names()
+    if not names:
+        st.info("No datasets yet: import one on the Datasets page.")
+        return
+    datasets = st.multiselect("Datasets", names, default=names, key="recat_datasets")
+    every = st.checkbox("Every image not categorized against this list (not only the affected ones)",
+                        key="recat_every")
+    if not datasets:
+        st.info("Choose one or more datasets.")
+        return
+    found = common.run_or_error(lambda: recategorize.affected_images(store, datasets, every=every))
+    if found is None:
+        return
+    st.caption("Affected: images never categorized; every image when a category was added or a definition "
+               "changed; otherwise images carrying a category deleted, deactivated, renamed or merged since they "
+               "were categorized. Human labels are never changed by a run.")
+    st.text(f"{len(found.images):,} of {found.described:,} described images may change with list version "
+            f"{found.list_version}.")
+    if found.images.empty:
+        st.success("Nothing to re-categorize for this list.")
+    else:
+        st.dataframe(found.summary(), hide_index=True)
+        with st.expander("Images"):
+            st.dataframe(found.images[["dataset", "name", "categories", "reason"]].head(1000), hide_index=True)
+        plan = recategorize.estimate(store, settings, len(found.images))
+        columns = st.columns(3)
+        columns[0].metric("Requests (text only)", f"{plan.requests:,}")
+        columns[1].metric("Expected tokens", f"{plan.tokens_in + plan.tokens_out:,}")
+        columns[2].metric("Expected cost", f"${plan.cost_usd:,.4f}")
+        st.caption(f"Estimate: {plan.line()}")
+        simulated = all(name in demo.EXAMPLE_DATASETS for name in datasets)
+        filtered = not every
+        if filtered and not recategorize.runner_can_filter():
+            st.warning(recategorize.RUNNER_GAP)
+        can_start = (simulated or settings.has_api_key) and (every or recategorize.runner_can_filter())
+        if not (simulated or settings.has_api_key):
+            st.caption("No Gemini API key is set (GEMINI_API_KEY or config.yaml).")
+        if st.button("Re-categorize", key="recat_start", type="primary", disabled=not can_start):
+            run_settings = demo.simulated_settings(settings) if simulated else settings
+            job = common.run_or_error(lambda: recategorize.start(
+                common.job_manager(), datasets, None if every else found.image_ids, simulated=simulated,
+                settings=run_settings))
+            if job is not None:
+                st.toast(f"Run #{job.run_id} started")
+    _live_progress()
+
+
+_header()
+tabs = st.tabs(["List", "Add · rename · merge · delete", "History", "Import / export", "Suggestions",
+                "Re-categorize"])
+with tabs[0]:
+    _list_tab()
+with tabs[1]:
+    _change_tab()
+with tabs[2]:
+    _history_tab()
+with tabs[3]:
+    _import_export_tab()
+with tabs[4]:
+    _suggestions_tab()
+with tabs[5]:
+    _recategorize_tab()
