@@ -111,6 +111,8 @@ def prepare(
     Raises ImageError with kind "empty", "not_an_image", "corrupt", "unsupported" or "too_large".
     """
     _check_positive(max_size=max_size, thumb_size=thumb_size, max_pixels=max_pixels)
+    if not 1 <= jpeg_quality <= 100:
+        raise ValueError(f"jpeg_quality must be between 1 and 100, got {jpeg_quality}")
     with _open(data, max_pixels) as img:
         fmt, original_size = img.format or "unknown", img.size  # before draft() shrinks img.size
         icc = img.info.get("icc_profile")
