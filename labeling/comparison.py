@@ -155,19 +155,19 @@ class Comparison:
         return overall_text(self.overall)
 
 
-def compare(dist: pd.DataFrame, *, reference: str | None = None, normalized: bool = False, top_n: int | None = None,
-            sort: SortOrder = "count", label_source: str = "effective",
+def compare(dist: pd.DataFrame, *, reference: str | None = None, rank_by: str | None = None, normalized: bool = False,
+            top_n: int | None = None, sort: SortOrder = "count", label_source: str = "effective",
             labels: Mapping[str, str] | None = None) -> Comparison:
     """Chart rows, statistics (BH-adjusted across every category) and the overall test of one distribution.
 
-    `reference` (default: the first dataset) is what differences and lifts are measured against; when given,
-    top-N and the count order also follow its counts (else the sum over datasets). `labels` maps dataset names
-    to REAL/GEN for colours.
+    `reference` (default: the first dataset) is what differences and lifts are measured against; `rank_by`
+    names the dataset whose counts pick the top N and the count order (default: the sum over datasets).
+    `labels` maps dataset names to REAL/GEN for colours.
     """
     datasets = dataset_order(dist)
     ref = reference or (datasets[0] if datasets else "")
-    frame = chart_frame(dist, normalized=normalized, top_n=top_n, reference=reference, sort=sort)
-    order = list(pd.unique(chart_frame(dist, reference=reference, sort=sort)["category"])) if len(frame) else []
+    frame = chart_frame(dist, normalized=normalized, top_n=top_n, reference=rank_by, sort=sort)
+    order = list(pd.unique(chart_frame(dist, reference=rank_by, sort=sort)["category"])) if len(frame) else []
     stats = category_stats(dist, reference=ref if datasets else None)
     position = {category: i for i, category in enumerate(order)}
     rank = {name: i for i, name in enumerate(datasets)}
@@ -176,7 +176,7 @@ def compare(dist: pd.DataFrame, *, reference: str | None = None, normalized: boo
         stats = stats.sort_values(["_c", "_d"]).drop(columns=["_c", "_d"]).reset_index(drop=True)
     stats = stats.assign(reference=ref, label_source=label_source).reindex(columns=STATS_CSV_COLUMNS)
     return Comparison(dist, datasets, ref, normalized, top_n, sort, label_source, frame, stats, overall_test(dist),
-                      reference, dict(labels or {}))
+                      rank_by, dict(labels or {}))
 
 
 # ------------------------------------------------------------------------------------------------ reading

@@ -42,6 +42,7 @@ __all__ = [
     "export_dataset",
     "export_format",
     "export_preview",
+    "mime_type",
 ]
 
 _SUFFIXES = {"csv": ".csv", "parquet": ".parquet"}

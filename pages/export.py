@@ -1,9 +1,72 @@
-"""Export: not built yet; the page says what it will do."""
+"""Export: a dataset's labels as the seed's categorized CSV or Parquet, downloaded or written to a path."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("Export")
-st.info(
-    "Coming next. Export categorized CSVs in the seed's format (image_name,description,categories), "
-    'Parquet, and charts as PNG or SVG.'
+from labeling.exporting import (
+    EXPORT_EXTRA_COLUMNS,
+    EXPORT_FORMATS,
+    LABEL_SOURCES,
+    default_export_name,
+    export_bytes,
+    export_dataset,
+    export_preview,
+    mime_type,
 )
+from pages import common
+
+SOURCE_NAMES = {"effective": "Effective (human over model)", "model": "Model", "human": "Human-reviewed only"}
+FORMAT_NAMES = {"csv": "CSV (seed format)", "parquet": "Parquet"}
+DOWNLOAD_LIMIT = 250_000  # rows: bigger exports are better written to a path than held in the browser session
+
+st.title("Export")
+store = common.store()
+
+
+def _page() -> None:
+    names = store.dataset_names()
+    if not names:
+        st.info("No datasets yet: create one on the Datasets page first.")
+        return
+    left, middle, right = st.columns([2, 3, 2])
+    dataset = left.selectbox("Dataset", names, key="export_dataset")
+    source = middle.radio("Label source", LABEL_SOURCES, format_func=SOURCE_NAMES.__getitem__, horizontal=True,
+                          key="export_source")
+    fmt = right.radio("Format", EXPORT_FORMATS, format_func=FORMAT_NAMES.__getitem__, horizontal=True,
+                      key="export_format")
+    extra = st.toggle("Extra columns", key="export_extra",
+                      help="Adds " + ", ".join(EXPORT_EXTRA_COLUMNS) + ". Without them a CSV has exactly the seed's "
+                           "columns: image_name, description, categories.")
+    if dataset is None or source is None or fmt is None:
+        return
+    rows = common.run_or_error(lambda: store.export_row_count(dataset, source))
+    if rows is None:
+        return
+    file_name = default_export_name(dataset, source, fmt)
+    st.caption(common.plain(
+        f"{rows:,} images of {dataset} have a description or categories under the {SOURCE_NAMES[source].lower()} "
+        "source. Cells that a spreadsheet would run as a formula get a leading ' (taken off again on import)."))
+    preview = common.run_or_error(lambda: export_preview(store, dataset, source=source, extra_columns=extra))
+    if preview is not None:
+        st.dataframe(preview, hide_index=True, width="stretch")
+        if rows > len(preview):
+            st.caption(f"The first {len(preview):,} rows of {rows:,}.")
+
+    if rows <= DOWNLOAD_LIMIT:
+        st.download_button(f"Download {file_name}", type="primary", key="export_download", on_click="ignore",
+                           data=lambda: export_bytes(store, dataset, source=source, fmt=fmt, extra_columns=extra),
+                           file_name=file_name, mime=mime_type(fmt))
+    else:
+        st.info(f"{rows:,} rows are too many to download through the browser: write the file to a path below.")
+
+    with st.form("export_write"):
+        path = st.text_input("Write to a path on this machine", value=f"reports/{file_name}")
+        if st.form_submit_button("Write file"):
+            result = common.run_or_error(lambda: export_dataset(store, dataset, path.strip(), source=source,
+                                                                fmt=fmt, extra_columns=extra))
+            if result is not None:
+                st.success(common.plain(result.summary()))
+
+
+_page()

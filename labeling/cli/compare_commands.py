@@ -127,7 +127,8 @@ def run_plot_pair(args: argparse.Namespace) -> int:
     for seed in seeds:
         print(seed.summary())
     source = f"the CSVs {Path(args.real_csv).name} and {Path(args.gen_csv).name}"
-    result = compare(dist, reference=args.reference, normalized=args.normalized, top_n=args.top, sort=args.sort,
+    result = compare(dist, reference=args.reference, rank_by=args.reference, normalized=args.normalized,
+                     top_n=args.top, sort=args.sort,
                      label_source=source, labels={"REAL": "REAL", "GEN": "GEN"})
     _print_comparison(result, Path(args.output_path), args.stats_csv)
     return 0
@@ -137,7 +138,8 @@ def run_compare(args: argparse.Namespace) -> int:
     store = context.store(args)
     dist = store.category_distribution(args.datasets, args.source)
     labels = {name: str(store.dataset(name)["label"] or "") for name in dict.fromkeys(args.datasets)}
-    result = compare(dist, reference=args.reference, normalized=args.normalized, top_n=args.top, sort=args.sort,
+    result = compare(dist, reference=args.reference, rank_by=args.reference, normalized=args.normalized,
+                     top_n=args.top, sort=args.sort,
                      label_source=args.source, labels=labels)
     totals = dist.drop_duplicates("dataset")
     print("; ".join(f"{name}: {int(total):,} labelled images"
