@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from labeling.exporting import export_dataset
 from labeling.store import Store
+from labeling.store.analytics import LABEL_SOURCES, LabelSource
 
 CATEGORIES = ["people", "animals", "food", "landscapes", "cityscapes", "architecture", "vehicles", "plants",
               "objects", "sports", "art", "text and documents", "night", "abstract"]
@@ -141,8 +142,12 @@ def main() -> None:
     wall, cpu, _ = timed(lambda: store.sync_label_tally(rebuild=True), 1)
     print(f"   tally built from scratch (once per database): {wall:.2f} s [{cpu:.2f} s CPU]")
     results: dict[str, float] = {}
-    for source in ("effective", "model", "human"):
-        wall, cpu, frame = timed(lambda s=source: store.category_distribution(["REAL", "GEN"], s), args.repeat)
+    for source in LABEL_SOURCES:
+
+        def aggregate(source: LabelSource = source) -> pd.DataFrame:
+            return store.category_distribution(["REAL", "GEN"], source)
+
+        wall, cpu, frame = timed(aggregate, args.repeat)
         results[source] = wall
         print(f"   category_distribution({source!r}): {1000 * wall:.1f} ms [{1000 * cpu:.0f} ms CPU], "
               f"{len(frame)} rows")
