@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
@@ -73,9 +73,10 @@ class S3Error(SourceError):
         self.transient = transient
 
 
-@dataclass(frozen=True)
-class S3Object:
-    """One object under the prefix: its key relative to the prefix, size in bytes and ETag."""
+class S3Object(NamedTuple):
+    """One object under the prefix: its key relative to the prefix, size in bytes and ETag.
+
+    A NamedTuple: 100,000 of them are made per listing, at a fraction of a frozen dataclass' cost."""
 
     key: str
     size: int
@@ -109,6 +110,10 @@ def key_problem(key: str) -> str | None:
     """Why a key relative to the prefix must never become a local path, or None when it is safe."""
     if not key:
         return "is empty"
+    # Fast path for the common key (100,000 a listing): only `..`, a leading `/`, `\\`, a drive or a control
+    # character can make a key unsafe; anything that has one gets the full check.
+    if ".." not in key and key[0] != "/" and "\\" not in key and ":" not in key[:2] and key.isprintable():
+        return None
     return rejection_reason(key)
 
 
