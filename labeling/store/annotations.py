@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -37,6 +38,7 @@ base AS (
       AND ($skip_run IS NULL OR NOT EXISTS (
             SELECT 1 FROM failures f WHERE f.image_id = i.id AND f.run_id = $skip_run AND NOT f.resolved))
       AND (NOT $only_failed OR EXISTS (SELECT 1 FROM failures f WHERE f.image_id = i.id AND NOT f.resolved))
+      AND ($image_ids IS NULL OR i.id IN (SELECT unnest($image_ids)))
 ),
 planned AS (
     SELECT *, CASE
@@ -90,16 +92,17 @@ class AnnotationQueries(StoreBase):
 
     def work_list(self, dataset_ids: list[int], mode: str, prompt_version: str, list_version: int, *,
                   skip_failed_in_run: int | None = None, only_failed: bool = False,
-                  simulated: bool = False) -> pd.DataFrame:
+                  simulated: bool = False, image_ids: Sequence[int] | None = None) -> pd.DataFrame:
         """Images of the datasets that still need a request, with what they need (derived from the DB alone).
 
         `mode` is fused, two-pass or categorize. Images that failed in `skip_failed_in_run` are left out
-        (resuming a run does not retry its failures); `only_failed` keeps only images with open failures.
+        (resuming a run does not retry its failures); `only_failed` keeps only images with open failures;
+        `image_ids` keeps only those images (re-categorizing the images a category-list change affects).
         """
         return self.fetch_df(_WORK_SQL, {
             "dataset_ids": [int(i) for i in dataset_ids], "mode": mode, "prompt_version": prompt_version,
             "list_version": list_version, "skip_run": skip_failed_in_run, "only_failed": only_failed,
-            "simulated": simulated})
+            "simulated": simulated, "image_ids": None if image_ids is None else [int(i) for i in image_ids]})
 
     def record_batch(self, run_id: int | None, annotations: pd.DataFrame, failures: pd.DataFrame,
                      facts: pd.DataFrame, counts: dict[str, float]) -> None:
