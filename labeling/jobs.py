@@ -116,6 +116,7 @@ class JobRequest:
     requests_per_minute: int | None = None
     retry_failed: bool = False  # only images with open failures
     resume_run: int | None = None  # continue this run (its failures are not retried)
+    image_ids: tuple[int, ...] | None = None  # only these images (re-categorize after a list change)
 
     def check(self) -> None:
         if not self.datasets:
@@ -645,7 +646,7 @@ def plan(store: Store, request: JobRequest, *, simulated: bool = False
     list_version = store.category_list_version()
     work = store.work_list([int(r["id"]) for r in rows], request.mode, prompts.PROMPT_VERSION, list_version,
                            skip_failed_in_run=request.resume_run, only_failed=request.retry_failed,
-                           simulated=simulated)
+                           simulated=simulated, image_ids=request.image_ids)
     return rows, work, list_version
 
 
@@ -767,6 +768,7 @@ class JobManager:
         run_settings = {
             "mode": request.mode, "model": annotator.model, "datasets": [r["name"] for r in rows],
             "num_workers": workers, "requests_per_minute": rpm, "retry_failed": request.retry_failed,
+            "image_ids": list(request.image_ids) if request.image_ids is not None else None,
             "prompt_version": annotator.prompt_version, "category_list_version": list_version,
             "max_categories": settings.max_categories, "image_max_size": settings.image_max_size,
             "gemini_base_url": public.get("gemini_base_url", ""), "simulated": annotator.simulated,
@@ -787,7 +789,8 @@ class JobManager:
         request = JobRequest(datasets=tuple(stored.get("datasets") or ()), mode=str(stored.get("mode", run["kind"])),
                              model=stored.get("model"), num_workers=stored.get("num_workers"),
                              requests_per_minute=stored.get("requests_per_minute"),
-                             retry_failed=bool(stored.get("retry_failed")), resume_run=run_id)
+                             retry_failed=bool(stored.get("retry_failed")), resume_run=run_id,
+                             image_ids=tuple(stored["image_ids"]) if stored.get("image_ids") is not None else None)
         return self.start(request, **options)
 
     def job(self, run_id: int) -> Job | None:
