@@ -19,7 +19,7 @@ from typing import Any
 from google.genai import types
 
 from labeling.store.categories import Category
-from labeling.taxonomy import UNKNOWN
+from labeling.taxonomy import UNKNOWN, schema_enum
 
 PROMPT_VERSION = "2026-11.1"
 
@@ -89,7 +89,8 @@ def category_names(categories: Sequence[Category]) -> list[str]:
 
 def _categories_schema(categories: Sequence[Category], max_categories: int) -> types.Schema:
     return types.Schema(type=types.Type.ARRAY, min_items=1, max_items=max_categories,
-                        items=types.Schema(type=types.Type.STRING, enum=category_names(categories)),
+                        # Too long a list for one enum ("too many states"): plain strings, checked on our side.
+                        items=types.Schema(type=types.Type.STRING, enum=schema_enum(category_names(categories))),
                         description=f"1 to {max_categories} categories from the list, or just unknown.")
 
 
