@@ -174,8 +174,47 @@ def test_recategorize_only_affected_images(store: Store, real: dict[str, int], f
     assert versions[real["meal.jpg"]] == versions[real["none.jpg"]] == store.category_list_version()
     assert versions[real["dog.jpg"]] < store.category_list_version()  # not sent again
     assert model_categories(store, real["dog.jpg"]) == ["animals"]
+    assert store.run(job.run_id)["settings"]["image_ids"] == ids
+    again = manager.resume(job.run_id)  # a resumed run keeps its image filter
+    assert again.request.image_ids == tuple(ids)
+    assert again.wait(30) and len(fake.records) == 2
 
 
 def test_start_refuses_an_empty_selection(store: Store, real: dict[str, int], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nothing to run"):
         recategorize.start(object(), ["REAL"], [])
+
+
+# ---- long lists: validated strings instead of an enum -----------------------------------------------------------
+
+
+def test_long_list_goes_out_as_plain_strings_and_off_list_answers_fail_per_image(
+        store: Store, real: dict[str, int], fake: FakeGemini, tmp_path: Path) -> None:
+    from labeling.fake_gemini import GenerateRequest
+
+    many = [Category(f"category number {i}", "") for i in range(70)]
+    import_categories(store, many)
+    seen: list[GenerateRequest] = []
+    fake.fault_for(lambda request: bool(seen.append(request)), "http_500")  # records, never faults
+    job = recategorize.start(JobManager(store, fake_settings(fake, tmp_path)), ["REAL"], None)
+    assert job.wait(30)
+    progress = job.progress()
+    assert progress.status == "completed" and progress.done == 0 and progress.failed == 4
+    assert progress.failures_by_kind == {"off_list": 4}  # the fake answers text that is not on the list
+    items = seen[0].schema["properties"]["categories"]["items"]
+    assert "enum" not in items and items["type"].upper() == "STRING"
+    assert "- category number 69" in seen[0].prompt  # the list still goes into the prompt
+    failures = store.run_failures(progress.run_id)
+    assert failures.iloc[0]["kind"] == "off_list" and "outside the list" in failures.iloc[0]["example"]
+
+
+def test_short_list_keeps_the_enum(store: Store, real: dict[str, int], fake: FakeGemini, tmp_path: Path) -> None:
+    from labeling.fake_gemini import GenerateRequest
+
+    seen: list[GenerateRequest] = []
+    fake.fault_for(lambda request: bool(seen.append(request)), "http_500")
+    store.rename_category("food", "meals")
+    job = recategorize.start(JobManager(store, fake_settings(fake, tmp_path)), ["REAL"], None)
+    assert job.wait(30) and job.progress().failed == 0
+    items = seen[0].schema["properties"]["categories"]["items"]
+    assert "meals" in items["enum"] and items["enum"][-1] == "unknown"
