@@ -20,13 +20,13 @@ st.title("Compare")
 store = common.store()
 
 
-def _defaults(summaries: pd.DataFrame) -> list[str]:
+def _defaults(labels: dict[str, str]) -> list[str]:
     """REAL and GEN datasets first (by label, else by name), else the first two."""
-    names = list(summaries["name"])
-    labels = [str(label).upper() for label in summaries["label"]]
-    by_label = [next(n for n, got in zip(names, labels, strict=True) if got == wanted)
-                for wanted in ("REAL", "GEN") if wanted in labels]
-    by_name = [n for n in ("REAL", "GEN") if n in names]
+    names = list(labels)
+    upper = [label.upper() for label in labels.values()]
+    by_label = [next(n for n, got in zip(names, upper, strict=True) if got == wanted)
+                for wanted in ("REAL", "GEN") if wanted in upper]
+    by_name: list[str] = [n for n in ("REAL", "GEN") if n in names]
     return by_label if len(by_label) == 2 else (by_name if len(by_name) == 2 else names[:2])
 
 
@@ -98,11 +98,11 @@ def _downloads(result: Comparison, stem: str) -> None:
 
 
 def _page() -> None:
-    summaries = store.dataset_summaries()
-    if summaries.empty:
+    labels = store.dataset_labels()
+    if not labels:
         st.info("No datasets yet: create them on the Datasets page, then describe and categorize them.")
         return
-    view = _controls(list(summaries["name"]), _defaults(summaries))
+    view = _controls(list(labels), _defaults(labels))
     if view is None:
         return
     dist = common.run_or_error(lambda: store.category_distribution(view.datasets, view.source))  # type: ignore[arg-type]
@@ -112,7 +112,6 @@ def _page() -> None:
         st.info(f"No labelled images under the {SOURCE_NAMES[view.source].lower()} source yet: "
                 "categorize the datasets (Run page) or review some images (Review page).")
         return
-    labels = dict(zip(summaries["name"], summaries["label"].fillna("").astype(str), strict=True))
     result = common.run_or_error(lambda: compare(
         dist, reference=view.reference, rank_by=view.rank_by, normalized=view.normalized, top_n=view.top_n,
         sort="difference" if view.sort == "difference" else "count", label_source=view.source, labels=labels))

@@ -383,6 +383,11 @@ class AnalyticsQueries(StoreBase):
                              {"id": ids[0]})
         return int(row[0]) if row else 0
 
+    def dataset_labels(self) -> dict[str, str]:
+        """Dataset name -> label (REAL, GEN, ...; "" when none), by name: cheap, unlike the dataset summaries."""
+        return {str(name): str(label or "") for name, label in
+                self.fetch_all("SELECT name, label FROM datasets ORDER BY name")}
+
     # ---- helpers -----------------------------------------------------------------------------------------------
 
     def _dataset_ids(self, datasets: Sequence[str]) -> tuple[list[str], list[int]]:
