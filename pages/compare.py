@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from labeling.comparison import Comparison, chart_bytes, compare, format_p, stats_csv_bytes
-from labeling.store.analytics import LABEL_SOURCES
+from labeling.exporting import LABEL_SOURCES
 from pages import common
 
 SOURCE_NAMES = {"effective": "Effective (human over model)", "model": "Model", "human": "Human-reviewed only"}
