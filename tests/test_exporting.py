@@ -195,3 +195,11 @@ def test_export_errors_say_what_to_do(store: Store, tmp_path: Path) -> None:
     empty = export_dataset(store, "REAL", tmp_path / "empty.csv")
     assert empty.rows == 0
     assert empty.path.read_text() == "image_name,description,categories\n"
+
+
+def test_export_with_extra_columns_imports_back_too(store: Store, tmp_path: Path) -> None:
+    import_dataset(store, "REAL", csv_data=seed_csv(SEED_ROWS), csv_name="seed.csv")
+    plain = export_dataset(store, "REAL", tmp_path / "plain.csv", source="model").path.read_bytes()
+    extra = export_dataset(store, "REAL", tmp_path / "extra.csv", source="model", extra_columns=True)
+    import_dataset(store, "COPY", csv_data=extra.path.read_bytes(), csv_name="extra.csv")
+    assert export_dataset(store, "COPY", tmp_path / "again.csv", source="model").path.read_bytes() == plain
