@@ -47,7 +47,7 @@ FRAME_COLUMNS = ["category", "dataset", "count", "total", "percent", "value", "l
 _LABEL_SOURCES = {
     "model": "model labels",
     "human": "human labels (reviewed images only)",
-    "effective": "effective labels (human where reviewed, otherwise model)",
+    "effective": "effective labels (human where set, otherwise model)",
 }
 _GEN_WORDS = {"gen", "generated", "synthetic", "fake"}
 _WIDTH = 520
