@@ -41,17 +41,23 @@ def _sidebar() -> None:
             st.success("Gemini API key: set", icon=":material/key:")
         else:
             st.warning("Gemini API key: not set (GEMINI_API_KEY or config.yaml)", icon=":material/key_off:")
-        try:
-            common.job_manager()  # marks runs left running by a process that died as interrupted
-            runs = common.store().active_runs()
-        except LabelingError:
-            return
-        st.caption("Running jobs")
-        if runs.empty:
-            st.text("none")
-        for run in runs.itertuples():
-            simulated = ", simulated" if run.simulated else ""
-            st.text(f"#{run.id} {run.kind}: {run.done:,}/{run.total:,} ({run.status}{simulated})")
+        _running_jobs()
+
+
+@st.fragment(run_every=2)
+def _running_jobs() -> None:
+    """Jobs run in the background: this part of the sidebar re-reads them every 2 s."""
+    try:
+        common.job_manager()  # marks runs left running by a process that died as interrupted
+        runs = common.store().active_runs()
+    except LabelingError:
+        return
+    st.caption("Running jobs")
+    if runs.empty:
+        st.text("none")
+    for run in runs.itertuples():
+        simulated = ", simulated" if run.simulated else ""
+        st.text(f"#{run.id} {run.kind}: {run.done:,}/{run.total:,} ({run.status}{simulated})")
 
 
 try:
