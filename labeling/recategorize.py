@@ -16,16 +16,15 @@ Human labels are never touched by a run; the effective label keeps the reviewer'
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from labeling.annotators import prompts
-from labeling.errors import ConfigError, InputError
+from labeling.errors import InputError
+from labeling.jobs import Job, JobManager, JobRequest
 from labeling.settings import Settings
 from labeling.store import Store
 from labeling.store.categories import UNKNOWN, Category
@@ -182,31 +181,15 @@ def estimate(store: Store, settings: Settings, images: int, *, model: str | None
     return RecategorizeEstimate(images, images, tokens_in, tokens_out, cost, model, basis)
 
 
-def runner_can_filter() -> bool:
-    """True when the runner can limit a categorize run to some images (JobRequest.image_ids)."""
-    from labeling.jobs import JobRequest
-
-    return "image_ids" in {f.name for f in dataclasses.fields(JobRequest)}
-
-
-RUNNER_GAP = ("This version of the runner cannot limit a run to some images yet (JobRequest.image_ids): "
-              "re-categorize every out-of-date image instead, or update labeling.")
-
-
-def start(manager: Any, datasets: Sequence[str], image_ids: Sequence[int] | None, *, model: str | None = None,
-          simulated: bool = False, **options: Any) -> Any:
+def start(manager: JobManager, datasets: Sequence[str], image_ids: Sequence[int] | None, *,
+          model: str | None = None, simulated: bool = False, settings: Settings | None = None) -> Job:
     """Start a categorize run (text only, from stored descriptions) through the job runner.
 
     `image_ids` limits it to those images (from `affected_images`); None re-categorizes every described image
     not categorized against the list in force. Returns the runner's Job (progress as on the Run page).
     """
-    from labeling.jobs import JobRequest
-
-    fields: dict[str, Any] = {"datasets": tuple(dict.fromkeys(datasets)), "mode": "categorize", "model": model}
-    if image_ids is not None:
-        if not image_ids:
-            raise InputError("No image needs re-categorizing: nothing to run.")
-        if not runner_can_filter():
-            raise ConfigError(RUNNER_GAP)
-        fields["image_ids"] = tuple(int(i) for i in image_ids)
-    return manager.start(JobRequest(**fields), simulated=simulated, **options)
+    if image_ids is not None and not image_ids:
+        raise InputError("No image needs re-categorizing: nothing to run.")
+    request = JobRequest(tuple(dict.fromkeys(datasets)), mode="categorize", model=model,
+                         image_ids=None if image_ids is None else tuple(int(i) for i in image_ids))
+    return manager.start(request, settings=settings, simulated=simulated)

@@ -321,10 +321,7 @@ def _recategorize_tab() -> None:
         columns[2].metric("Expected cost", f"${plan.cost_usd:,.4f}")
         st.caption(f"Estimate: {plan.line()}")
         simulated = all(name in demo.EXAMPLE_DATASETS for name in datasets)
-        filtered = not every
-        if filtered and not recategorize.runner_can_filter():
-            st.warning(recategorize.RUNNER_GAP)
-        can_start = (simulated or settings.has_api_key) and (every or recategorize.runner_can_filter())
+        can_start = simulated or settings.has_api_key
         if not (simulated or settings.has_api_key):
             st.caption("No Gemini API key is set (GEMINI_API_KEY or config.yaml).")
         if st.button("Re-categorize", key="recat_start", type="primary", disabled=not can_start):

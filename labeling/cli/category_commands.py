@@ -15,7 +15,6 @@ import pandas as pd
 from labeling import recategorize, suggestions
 from labeling.cli import context
 from labeling.datasets import read_csv_file
-from labeling.errors import ConfigError
 from labeling.store import Store
 from labeling.store.categories import ListChange
 from labeling.taxonomy import (
@@ -313,8 +312,5 @@ def run_recategorize(args: argparse.Namespace) -> int:
     fields: dict[str, Any] = {"datasets": tuple(dict.fromkeys(args.dataset)), "mode": "categorize",
                               "model": args.model, "num_workers": args.num_workers, "requests_per_minute": args.rpm}
     if not args.all:
-        if not recategorize.runner_can_filter():
-            raise ConfigError(recategorize.RUNNER_GAP.replace("re-categorize every out-of-date image instead",
-                                                              "pass --all to re-categorize every out-of-date image"))
         fields["image_ids"] = tuple(found.image_ids)
     return run_job(args, JobRequest(**fields))
