@@ -24,7 +24,7 @@ from labeling.annotators.gemini import classify_api_error
 from labeling.errors import AnnotatorError, InputError
 from labeling.settings import Settings
 from labeling.store import Store
-from labeling.store.categories import UNKNOWN, Category, clean_category_name
+from labeling.store.categories import TERMS_SAMPLE, UNKNOWN, Category, clean_category_name
 
 DEFAULT_SAMPLE = 60
 DEFAULT_PROPOSALS = 15
@@ -66,10 +66,12 @@ def _dataset_ids(store: Store, datasets: Sequence[str] | None) -> list[int] | No
     return [store.dataset_id(name) for name in dict.fromkeys(datasets)]
 
 
-def term_counts(store: Store, datasets: Sequence[str] | None = None, limit: int = 25) -> pd.DataFrame:
+def term_counts(store: Store, datasets: Sequence[str] | None = None, limit: int = 25, *,
+                max_images: int = TERMS_SAMPLE) -> pd.DataFrame:
     """The most frequent terms in the structured descriptions (no API): field (object, scene word, setting,
-    genre), term, images, share (of described images), in_list (the term names a category of the list)."""
-    frame = store.description_terms(_dataset_ids(store, datasets), limit)
+    genre), term, images, share (of the images counted: a sample of `max_images` beyond that), in_list (the
+    term names a category of the list)."""
+    frame = store.description_terms(_dataset_ids(store, datasets), limit, max_images=max_images)
     names = {c.name.lower() for c in store.categories(include_inactive=True)}
     frame["in_list"] = [str(term).lower() in names for term in frame["term"]]
     return frame

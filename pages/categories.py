@@ -11,7 +11,7 @@ import streamlit as st
 from labeling import demo, recategorize, suggestions
 from labeling.jobs import Job, Progress
 from labeling.settings import Settings
-from labeling.store.categories import Category, ListChange
+from labeling.store.categories import TERMS_SAMPLE, Category, ListChange
 from labeling.taxonomy import (
     IMPORT_MODES,
     apply_table_edit,
@@ -34,6 +34,24 @@ st.title("Categories")
 store = common.store()
 settings = common.settings()
 ensure_categories(store)
+
+
+# Label-wide queries take seconds on a million images: cached until labels or the list change (fingerprint).
+@st.cache_data(show_spinner=False, max_entries=8)
+def _usage(db_path: str, fingerprint: tuple[int, int, int, str]) -> pd.DataFrame:
+    return store.category_usage()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _terms(db_path: str, fingerprint: tuple[int, int, int, str], datasets: tuple[str, ...], top: int
+           ) -> pd.DataFrame:
+    return suggestions.term_counts(store, list(datasets) or None, top)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _affected(db_path: str, fingerprint: tuple[int, int, int, str], datasets: tuple[str, ...], every: bool
+              ) -> recategorize.Affected:
+    return recategorize.affected_images(store, list(datasets), every=every)
 
 
 def _flash(change: ListChange | None) -> None:
@@ -74,7 +92,7 @@ def _header() -> None:
 
 def _list_tab() -> None:
     everything = store.categories(include_inactive=True)
-    usage = store.category_usage().set_index("name")
+    usage = _usage(settings.db_path, store.labels_fingerprint()).set_index("name")
     frame = pd.DataFrame({
         "name": [c.name for c in everything],
         "definition": [c.definition for c in everything],
@@ -198,8 +216,11 @@ def _suggestions_tab() -> None:
     names = store.dataset_names()
     datasets = st.multiselect("Datasets", names, default=names, key="suggest_datasets")
     st.markdown("**What the descriptions mention** (counted in the database, no API)")
+    described = store.described_count([store.dataset_id(n) for n in datasets] if datasets else None)
+    if described > TERMS_SAMPLE:
+        st.caption(f"Counted over a sample of {TERMS_SAMPLE:,} of {described:,} described images.")
     top = int(st.number_input("Terms per field", min_value=5, max_value=200, value=20, key="suggest_top"))
-    terms = common.run_or_error(lambda: suggestions.term_counts(store, datasets or None, top))
+    terms = common.run_or_error(lambda: _terms(settings.db_path, store.labels_fingerprint(), tuple(datasets), top))
     if terms is not None and terms.empty:
         st.info("No image has a description yet: describe some images on the Run page first.")
     elif terms is not None:
@@ -300,7 +321,8 @@ def _recategorize_tab() -> None:
     if not datasets:
         st.info("Choose one or more datasets.")
         return
-    found = common.run_or_error(lambda: recategorize.affected_images(store, datasets, every=every))
+    found = common.run_or_error(lambda: _affected(settings.db_path, store.labels_fingerprint(), tuple(datasets),
+                                                  every))
     if found is None:
         return
     st.caption("Affected: images never categorized; every image when a category was added or a definition "

@@ -126,3 +126,10 @@ def test_prompt_keeps_each_description_short() -> None:
     first, second = text.splitlines()[1:3]
     assert len(first) <= 410 and second.startswith("2. short")
     assert "between 5 and 12 categories" in system
+
+
+def test_term_counts_over_a_sample(store: Store) -> None:
+    described_store(store)
+    frame = term_counts(store, max_images=1)
+    assert set(frame[frame["field"] == "setting"]["images"]) == {1}
+    assert set(frame["share"]) == {1.0}

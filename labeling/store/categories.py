@@ -22,6 +22,7 @@ from labeling.store.base import StoreBase
 UNKNOWN = "unknown"  # what the model answers when nothing in the list fits; never a list entry itself
 MAX_NAME_LENGTH = 80
 HUMAN_EDITOR = "category list"  # the edit-log reviewer when the person changing the list gave no name
+TERMS_SAMPLE = 20_000  # described images whose terms are counted (a sample beyond)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ _TERMS_SQL = r"""
 WITH described AS (
     SELECT e.image_id, e.description FROM effective_labels e
     WHERE e.description IS NOT NULL AND ($ids IS NULL OR list_contains($ids, e.dataset_id))
+    ORDER BY hash(e.image_id), e.image_id LIMIT $max_images
 ),
 terms AS (
     SELECT image_id, 'object' AS field, unnest(json_extract_string(description, '$.objects[*].name')) AS term
@@ -342,14 +344,26 @@ class CategoryQueries(StoreBase):
 
     # ---- what the data holds -----------------------------------------------------------------------------------
 
-    def description_terms(self, dataset_ids: Sequence[int] | None = None, limit: int = 25) -> pd.DataFrame:
+    def description_terms(self, dataset_ids: Sequence[int] | None = None, limit: int = 25, *,
+                          max_images: int = TERMS_SAMPLE) -> pd.DataFrame:
         """The most frequent object names, scene words, settings and genres in the structured descriptions.
 
-        Columns field, term, images (distinct images mentioning it), share (of described images). Reads the
-        effective description (the reviewer's where set) of the chosen datasets (all when None).
+        Columns field, term, images (distinct images mentioning it), share (of the images counted). Reads the
+        effective description (the reviewer's where set) of the chosen datasets (all when None); beyond
+        `max_images` described images, a repeatable pseudo-random sample of that many (JSON parsing is the cost).
         """
         ids = None if dataset_ids is None else [int(i) for i in dataset_ids]
-        return self.fetch_df(_TERMS_SQL, {"ids": ids, "limit": int(limit), "stopwords": list(SCENE_STOPWORDS)})
+        return self.fetch_df(_TERMS_SQL, {"ids": ids, "limit": int(limit), "stopwords": list(SCENE_STOPWORDS),
+                                          "max_images": int(max_images)})
+
+    def labels_fingerprint(self) -> tuple[int, int, int, str]:
+        """Changes whenever model or human labels or the category list change (cheap: a few aggregates)."""
+        row = self.fetch_one("""
+            SELECT (SELECT coalesce(max(id), 0) FROM annotations), (SELECT count(*) FROM human_labels),
+                   (SELECT coalesce(max(version), 0) FROM category_versions),
+                   (SELECT coalesce(max(updated_at)::VARCHAR, '') FROM human_labels)""")
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2]), str(row[3])
 
     def described_count(self, dataset_ids: Sequence[int] | None = None) -> int:
         """Images with a description (effective) in the chosen datasets."""
