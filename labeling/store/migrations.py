@@ -172,9 +172,19 @@ CREATE TABLE mirror_items (
 );
 """
 
-# Issue 5: the version each human edit produced, so a refused stale save can say what the other reviewer changed.
+# Issue 5: the version each human edit produced, so a refused stale save can say what the other reviewer changed;
+# and the gallery's search text, derived from annotations by labeling/store/review.py (`sync_review_state`).
 _EDIT_VERSIONS = """
 ALTER TABLE edit_log ADD COLUMN version INTEGER;
+CREATE TABLE review_text (                      -- the latest annotation of each image; rebuilt at will
+    image_id BIGINT NOT NULL,
+    annotation_id BIGINT NOT NULL,
+    words VARCHAR                               -- lower-cased summary and description values, for LIKE search
+);
+CREATE TABLE review_text_marks (                -- what review_text has seen (one row; none: rebuild)
+    last_annotation_id BIGINT NOT NULL,
+    annotations_seen BIGINT NOT NULL            -- annotations with id <= last_annotation_id
+);
 """
 
 # Issue 6: derived state behind fast category distributions and exports, kept in step by
@@ -247,7 +257,7 @@ CREATE OR REPLACE VIEW current_annotations AS
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
-    Migration(5, "edit log versions", _EDIT_VERSIONS),
+    Migration(5, "edit log versions, review search text", _EDIT_VERSIONS),
     Migration(6, "label tally", _LABEL_TALLY),
     Migration(7, "category aliases", _CATEGORY_ALIASES),
 )

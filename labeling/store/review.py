@@ -9,6 +9,7 @@ transaction, so a stale save is refused and any edit can be undone.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,60 +127,101 @@ def _conflicts(message: str) -> Iterator[None]:
 
 
 def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with its own % and _ taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
+# Lower-cased words of a description (every top-level value, JSON-decoded) plus the summary, for substring search.
+_SEARCH_TEXT = ("lower(concat_ws(' ', {summary}, "
+                "array_to_string(json_extract_string({description}, '$.*'), ' ')))")
+
+# The narrow rows the gallery filters, counts and sorts: images with their human label, failure and
+# model-vs-human disagreement flags. Category and text filters are semi-joins on `label_state` (issue 6: the
+# latest annotation per image and its categories read through the category aliases, kept in step by
+# `sync_label_tally`) and `review_text`; wide columns (summaries, lists) are read for one page only.
+_ROWS = """
+WITH failed AS (SELECT DISTINCT image_id FROM failures WHERE NOT resolved),
+disagree AS (
+    SELECT image_id FROM label_state
+    WHERE {state_scope} has_human AND human_categories IS NOT NULL AND model_categories IS NOT NULL
+      AND list_sort(human_categories) IS DISTINCT FROM list_sort(model_categories)),
+rows AS (
+    SELECT i.id AS image_id, i.dataset_id, i.name, i.status,
+           coalesce(h.reviewed, false) AS reviewed, h.updated_at, h.description IS NOT NULL AS description_edited,
+           f.image_id IS NOT NULL AS failed, d.image_id IS NOT NULL AS disagreement
+    FROM images i
+    LEFT JOIN human_labels h ON h.image_id = i.id
+    LEFT JOIN failed f ON f.image_id = i.id
+    LEFT JOIN disagree d ON d.image_id = i.id
+    {scope}
+)"""
+
+# Wide columns for one page of images; every table is filtered by the ids in its scan ({ids}: "?, ?, ...").
+_DETAILS = """
+SELECT i.id AS image_id, i.dataset_id, d.name AS dataset, i.name, i.status, i.location,
+       coalesce(h.summary, a.summary) AS summary,
+       coalesce(h.categories, s.model_categories) AS categories,
+       s.model_categories, h.categories AS human_categories,
+       h.description IS NOT NULL AS description_edited, coalesce(h.reviewed, false) AS reviewed, h.reviewer,
+       h.updated_at, coalesce(h.version, 0) AS version, f.image_id IS NOT NULL AS failed,
+       s.annotation_id IS NOT NULL AS annotated
+FROM images i JOIN datasets d ON d.id = i.dataset_id
+LEFT JOIN (SELECT image_id, annotation_id, model_categories FROM label_state WHERE image_id IN ({ids})) s
+    ON s.image_id = i.id
+LEFT JOIN (SELECT id, summary FROM annotations WHERE image_id IN ({ids})) a ON a.id = s.annotation_id
+LEFT JOIN (SELECT * FROM human_labels WHERE image_id IN ({ids})) h ON h.image_id = i.id
+LEFT JOIN (SELECT DISTINCT image_id FROM failures WHERE NOT resolved AND image_id IN ({ids})) f ON f.image_id = i.id
+WHERE i.id IN ({ids})
+"""
+
+_HUMAN_WORDS = _SEARCH_TEXT.format(summary="summary", description="description")
+
+
 class _Query:
-    """A gallery query under construction: the scoped base CTE and the WHERE clauses with their parameters."""
+    """A gallery query under construction: the rows CTE for one dataset (or all) and WHERE clauses with their
+    named parameters."""
 
     def __init__(self, dataset_id: int | None) -> None:
-        self.params: list[Any] = []
-        scope = ""
-        if dataset_id is not None:
-            scope = "WHERE i.dataset_id = ?"
-            self.params.append(dataset_id)
-        self.base = f"""
-WITH scoped AS (SELECT i.id, i.dataset_id, i.name, i.status, i.location FROM images i {scope}),
-latest AS (
-    SELECT max(a.id) AS id FROM annotations a
-    WHERE a.image_id IN (SELECT id FROM scoped) GROUP BY a.image_id
-),
-model AS (
-    SELECT a.image_id, a.description, a.summary, a.categories FROM annotations a
-    WHERE a.id IN (SELECT id FROM latest)
-),
-failed AS (SELECT DISTINCT image_id FROM failures WHERE NOT resolved),
-rows AS (
-    SELECT s.id AS image_id, s.dataset_id, d.name AS dataset, s.name, s.status, s.location,
-           coalesce(h.summary, m.summary) AS summary,
-           coalesce(h.categories, m.categories) AS categories,
-           m.categories AS model_categories, h.categories AS human_categories,
-           coalesce(h.description, m.description) AS description,
-           h.description IS NOT NULL AS description_edited,
-           coalesce(h.reviewed, false) AS reviewed, h.reviewer, h.updated_at,
-           coalesce(h.version, 0) AS version,
-           f.image_id IS NOT NULL AS failed,
-           m.image_id IS NOT NULL AS annotated
-    FROM scoped s
-    JOIN datasets d ON d.id = s.dataset_id
-    LEFT JOIN model m ON m.image_id = s.id
-    LEFT JOIN human_labels h ON h.image_id = s.id
-    LEFT JOIN failed f ON f.image_id = s.id
-)"""
+        self.params: dict[str, Any] = {}
+        if dataset_id is None:
+            self.scope, self.state_scope = "", ""
+        else:
+            self.scope, self.state_scope = "WHERE i.dataset_id = $dataset_id", "dataset_id = $dataset_id AND"
+            self.params["dataset_id"] = dataset_id
+        self.base = _ROWS.format(scope=self.scope, state_scope=self.state_scope)
         self.where: list[str] = []
 
-    def add(self, clause: str, *params: Any) -> None:
+    def add(self, clause: str, **params: Any) -> None:
         self.where.append(clause)
-        self.params.extend(params)
+        self.params.update(params)
 
     def where_sql(self, extra: Sequence[str] = ()) -> str:
         clauses = [*self.where, *extra]
         return " WHERE " + " AND ".join(clauses) if clauses else ""
 
+    def category(self, source: str, category: str) -> None:
+        if source == "human":
+            having = "SELECT image_id FROM human_labels WHERE "
+            column = "categories"
+        else:
+            having = f"SELECT image_id FROM label_state WHERE {self.state_scope} "
+            column = "model_categories" if source == "model" else "coalesce(human_categories, model_categories)"
+        if category == NO_CATEGORY:
+            self.add(f"image_id NOT IN ({having} coalesce(len({column}), 0) > 0)")
+        else:
+            self.add(f"image_id IN ({having} list_contains({column}, $category))", category=category)
 
-_DISAGREES = ("human_categories IS NOT NULL AND model_categories IS NOT NULL "
-              "AND list_sort(human_categories) IS DISTINCT FROM list_sort(model_categories)")
+    def text(self, text: str) -> None:
+        self.add(
+            "(name ILIKE $name_like ESCAPE '\\' "
+            f"OR image_id IN (SELECT image_id FROM human_labels WHERE description IS NOT NULL "
+            f"                AND {_HUMAN_WORDS} LIKE $words_like ESCAPE '\\') "
+            "OR (NOT description_edited AND image_id IN ("
+            "    SELECT image_id FROM review_text WHERE words LIKE $words_like ESCAPE '\\')))",
+            name_like=_like(text), words_like=_like(text.lower()))
+
+
 _STATE_SQL = {
     "all": "true",
     "not_reviewed": "NOT reviewed",
@@ -187,13 +229,46 @@ _STATE_SQL = {
     "failed": "failed",
     "missing_image": "status <> 'found' AND status <> 'unlinked'",
 }
-_CATEGORY_COLUMN = {"effective": "categories", "model": "model_categories", "human": "human_categories"}
-_PAGE_COLUMNS = ("image_id, dataset_id, dataset, name, status, location, summary, categories, model_categories, "
-                 "human_categories, description_edited, reviewed, reviewer, updated_at, version, failed, annotated")
+# A process holds the DuckDB file alone, so a lock per process keeps two syncs of review_text apart.
+_TEXT_SYNC_LOCK = threading.Lock()
 
 
 class ReviewQueries(StoreBase):
     """Human review: reading the gallery and one image, and every write a reviewer makes."""
+
+    # ---- derived state ---------------------------------------------------------------------------------------
+
+    def sync_review_state(self) -> None:
+        """Bring the derived tables the gallery reads in step: `label_state` (via `sync_label_tally`, issue 6)
+        and `review_text` (the search words of every annotation). Cheap when nothing changed."""
+        sync_tally = getattr(self, "sync_label_tally", None)
+        if sync_tally is not None:
+            with _conflicts("Another session is updating the label index: try again."):
+                sync_tally()
+        with _TEXT_SYNC_LOCK, _conflicts("Another session is updating the search index: try again."), \
+                self.transaction() as tx:
+            marks = tx.execute("SELECT last_annotation_id, annotations_seen FROM review_text_marks").fetchall()
+            old_mark = int(marks[0][0]) if marks else 0
+            newest, seen = (int(v) for v in tx.execute(
+                "SELECT (SELECT coalesce(max(id), 0) FROM annotations), "
+                "(SELECT count(*) FROM annotations WHERE id <= ?)", [old_mark]).fetchall()[0])
+            if marks and seen == int(marks[0][1]) and newest == old_mark:
+                return
+            words = _SEARCH_TEXT.format(summary="a.summary", description="a.description")
+            latest = (f"SELECT a.image_id, a.id, {words} FROM annotations a WHERE a.id IN "
+                      "(SELECT max(id) FROM annotations WHERE id > $since AND id <= $mark GROUP BY image_id)")
+            if not marks or seen != int(marks[0][1]):
+                # Deleted datasets or annotations committed late: index everything again.
+                tx.execute("DELETE FROM review_text")
+                tx.execute(f"INSERT INTO review_text {latest}", {"since": 0, "mark": newest})
+            else:  # annotations are append-only: only images with annotations past the mark changed
+                tx.execute("DELETE FROM review_text WHERE image_id IN "
+                           "(SELECT image_id FROM annotations WHERE id > $since AND id <= $mark)",
+                           {"since": old_mark, "mark": newest})
+                tx.execute(f"INSERT INTO review_text {latest}", {"since": old_mark, "mark": newest})
+            tx.execute("DELETE FROM review_text_marks")
+            tx.execute("INSERT INTO review_text_marks SELECT ?, count(*) FROM annotations WHERE id <= ?",
+                       [newest, newest])
 
     # ---- the gallery -------------------------------------------------------------------------------------------
 
@@ -208,20 +283,14 @@ class ReviewQueries(StoreBase):
 
     def _gallery_query(self, flt: ReviewFilter, *, with_state: bool = True) -> _Query:
         query = _Query(self._review_dataset_id(flt.dataset))
-        column = _CATEGORY_COLUMN[flt.category_source]
-        if flt.category == NO_CATEGORY:
-            query.add(f"coalesce(len({column}), 0) = 0")
-        elif flt.category:
-            query.add(f"list_contains({column}, ?)", flt.category)
-        text = flt.text.strip()
-        if text:
-            pattern = _like(text)
-            query.add("(name ILIKE ? ESCAPE '\\' OR summary ILIKE ? ESCAPE '\\' "
-                      "OR CAST(description AS VARCHAR) ILIKE ? ESCAPE '\\')", pattern, pattern, pattern)
+        if flt.category:
+            query.category(flt.category_source, flt.category)
+        if flt.text.strip():
+            query.text(flt.text.strip())
         if with_state:
             query.add(_STATE_SQL[flt.state])
             if flt.disagreement:
-                query.add(_DISAGREES)
+                query.add("disagreement")
         return query
 
     @staticmethod
@@ -230,36 +299,61 @@ class ReviewQueries(StoreBase):
         return " ORDER BY " + ", ".join([*keys, "image_id ASC"])
 
     def gallery(self, flt: ReviewFilter, page: int = 1, page_size: int = 24) -> GalleryPage:
-        """One page of images matching `flt` in its sort order, with the total and per-state counts."""
+        """One page of images matching `flt` in its sort order, with the total and per-state counts.
+
+        One statement filters once (narrow rows, materialized), then counts and picks the page from that."""
         if page_size < 1:
             raise InputError("The page size must be 1 or more.")
-        counts = self.gallery_counts(flt)
-        total = counts["matching"]
-        pages = max(1, -(-total // page_size))
-        page = min(max(1, page), pages)
-        query = self._gallery_query(flt)
-        sql = (f"{query.base} SELECT {_PAGE_COLUMNS} FROM rows{query.where_sql()}{self._order_sql(flt.sort)} "
-               "LIMIT ? OFFSET ?")
-        rows = self.fetch_df(sql, [*query.params, page_size, (page - 1) * page_size])
-        return GalleryPage(rows=rows, total=total, page=page, page_size=page_size, counts=counts)
+        self.sync_review_state()
+        page = max(1, page)
+        counts, ids = self._counts_and_page(flt, page, page_size)
+        pages = max(1, -(-counts["matching"] // page_size))
+        if page > pages:  # past the end (the set shrank): show the last page
+            page = pages
+            counts, ids = self._counts_and_page(flt, page, page_size)
+        return GalleryPage(rows=self.gallery_rows(ids), total=counts["matching"], page=page, page_size=page_size,
+                           counts=counts)
+
+    def _counts_and_page(self, flt: ReviewFilter, page: int, page_size: int) -> tuple[dict[str, int], list[int]]:
+        query = self._gallery_query(flt, with_state=False)
+        matching = _STATE_SQL[flt.state] + (" AND disagreement" if flt.disagreement else "")
+        states = ", ".join(f"count(*) FILTER (WHERE {sql})::BIGINT AS {name}" for name, sql in _STATE_SQL.items())
+        order = self._order_sql(flt.sort)
+        sql = f"""{query.base},
+            filtered AS MATERIALIZED (SELECT * FROM rows{query.where_sql()}),
+            counts AS (SELECT {states}, count(*) FILTER (WHERE disagreement)::BIGINT AS disagreement,
+                              count(*) FILTER (WHERE {matching})::BIGINT AS matching FROM filtered),
+            picked AS (SELECT * FROM filtered WHERE {matching}{order} LIMIT $limit OFFSET $offset),
+            page AS (SELECT image_id, row_number() OVER ({order.strip()}) AS position FROM picked)
+            SELECT c.*, p.image_id FROM counts c LEFT JOIN page p ON true ORDER BY p.position"""
+        rows = self.fetch_all(sql, {**query.params, "limit": page_size, "offset": (page - 1) * page_size})
+        names = [*_STATE_SQL, "disagreement", "matching"]
+        counts = dict(zip(names, (int(v) for v in rows[0][: len(names)]), strict=True))
+        return counts, [int(row[-1]) for row in rows if row[-1] is not None]
+
+    def gallery_rows(self, image_ids: Sequence[int]) -> pd.DataFrame:
+        """Gallery rows of some images, in the order given: image_id, dataset, name, status, location, summary,
+        categories (effective), model_categories, human_categories, reviewed, reviewer, version, failed, ..."""
+        ids = [int(i) for i in image_ids]
+        if not ids:
+            ids = [-1]  # no image has it: an empty frame with the columns
+        marks = ", ".join("?" * len(ids))
+        frame = self.fetch_df(_DETAILS.format(ids=marks), ids * _DETAILS.count("{ids}"))
+        order = {image_id: position for position, image_id in enumerate(ids)}
+        return frame.sort_values("image_id", key=lambda column: column.map(order)).reset_index(drop=True)
 
     def gallery_counts(self, flt: ReviewFilter) -> dict[str, int]:
         """Counts under every filter but state and disagreement (so a reviewer sees what each choice holds),
         plus `matching`: the images the whole filter keeps."""
-        query = self._gallery_query(flt, with_state=False)
-        matching = _STATE_SQL[flt.state] + (f" AND {_DISAGREES}" if flt.disagreement else "")
-        states = ", ".join(f"count(*) FILTER (WHERE {sql})::BIGINT AS {name}" for name, sql in _STATE_SQL.items())
-        sql = (f"{query.base} SELECT {states}, count(*) FILTER (WHERE {_DISAGREES})::BIGINT AS disagreement, "
-               f"count(*) FILTER (WHERE {matching})::BIGINT AS matching FROM rows{query.where_sql()}")
-        row = self.fetch_one(sql, query.params)
-        assert row is not None  # an aggregate always returns one row
-        return dict(zip([*_STATE_SQL, "disagreement", "matching"], (int(v) for v in row), strict=True))
+        self.sync_review_state()
+        return self._counts_and_page(flt, 1, 1)[0]
 
     def gallery_ids(self, flt: ReviewFilter, limit: int = 100_000) -> list[int]:
         """Every image id the filter keeps, in its order (for bulk actions on a whole filter)."""
+        self.sync_review_state()
         query = self._gallery_query(flt)
-        sql = f"{query.base} SELECT image_id FROM rows{query.where_sql()}{self._order_sql(flt.sort)} LIMIT ?"
-        return [int(row[0]) for row in self.fetch_all(sql, [*query.params, limit])]
+        sql = f"{query.base} SELECT image_id FROM rows{query.where_sql()}{self._order_sql(flt.sort)} LIMIT $limit"
+        return [int(row[0]) for row in self.fetch_all(sql, {**query.params, "limit": limit})]
 
     def neighbor(self, flt: ReviewFilter, image_id: int, step: int) -> int | None:
         """The image after (step=1) or before (step=-1) `image_id` in the filter's order, or None at the end.
@@ -268,24 +362,23 @@ class ReviewQueries(StoreBase):
         (e.g. it was just marked reviewed while the filter shows unreviewed images)."""
         if step not in (1, -1):
             raise InputError("step must be 1 (next) or -1 (previous).")
+        self.sync_review_state()
         keys = [*SORTS[flt.sort], ("image_id", False)]
         exprs = ", ".join(f"{expr} AS k{i}" for i, (expr, _) in enumerate(keys))
-        query = self._gallery_query(flt, with_state=False)
-        current = self.fetch_one(f"{query.base} SELECT {exprs} FROM rows WHERE image_id = ?",
-                                 [*query.params, image_id])
+        base = _ROWS.format(scope="WHERE i.id = $image_id", state_scope="")
+        current = self.fetch_one(f"{base} SELECT {exprs} FROM rows", {"image_id": image_id})
         if current is None:
             raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
         query = self._gallery_query(flt)
-        ors, params = [], []
+        ors = []
         for i, (expr, desc) in enumerate(keys):
             forward = (step == 1) != desc
-            equal = [f"{keys[j][0]} = ?" for j in range(i)]
-            ors.append("(" + " AND ".join([*equal, f"{expr} {'>' if forward else '<'} ?"]) + ")")
-            params.extend([*current[:i], current[i]])
+            equal = [f"{keys[j][0]} = $k{j}" for j in range(i)]
+            ors.append("(" + " AND ".join([*equal, f"{expr} {'>' if forward else '<'} $k{i}"]) + ")")
         order = ", ".join(f"{expr} {'DESC' if (desc == (step == 1)) else 'ASC'}" for expr, desc in keys)
         sql = (f"{query.base} SELECT image_id FROM rows{query.where_sql(['(' + ' OR '.join(ors) + ')'])} "
                f"ORDER BY {order} LIMIT 1")
-        row = self.fetch_one(sql, [*query.params, *params])
+        row = self.fetch_one(sql, {**query.params, **{f"k{i}": value for i, value in enumerate(current)}})
         return int(row[0]) if row else None
 
     def image_id_by_name(self, dataset: str, name: str) -> int:
@@ -311,8 +404,11 @@ class ReviewQueries(StoreBase):
             raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
         record: dict[str, Any] = dict(zip(columns, row, strict=True))
         model = self.fetch_all("""
-            SELECT id, kind, model, prompt_version, description, summary, categories, created_at, run_id
-            FROM annotations WHERE image_id = ? ORDER BY id DESC LIMIT 1""", [image_id])
+            SELECT a.id, a.kind, a.model, a.prompt_version, a.description, a.summary,
+                   resolve_category_aliases(a.categories, a.category_list_version, m.alias_map), a.created_at,
+                   a.run_id
+            FROM annotations a, (SELECT category_alias_map() AS alias_map) m
+            WHERE a.image_id = ? ORDER BY a.id DESC LIMIT 1""", [image_id])
         record["model"] = None
         if model:
             m = model[0]
@@ -528,9 +624,11 @@ class ReviewQueries(StoreBase):
                         WHERE a.image_id IN (SELECT image_id FROM bulk_ids) GROUP BY a.image_id),
                     current AS (
                         SELECT b.image_id, h.categories AS human_categories,
-                               coalesce(h.categories, a.categories, []) AS effective,
+                               coalesce(h.categories, resolve_category_aliases(a.categories, a.category_list_version,
+                                                                               m.alias_map), []) AS effective,
                                coalesce(h.reviewed, false) AS is_reviewed, coalesce(h.version, 0) AS version
-                        FROM bulk_ids b JOIN images i ON i.id = b.image_id
+                        FROM bulk_ids b CROSS JOIN (SELECT category_alias_map() AS alias_map) m
+                        JOIN images i ON i.id = b.image_id
                         LEFT JOIN human_labels h ON h.image_id = b.image_id
                         LEFT JOIN annotations a ON a.image_id = b.image_id AND a.id IN (SELECT id FROM latest))
                     {select}""", params).df()
@@ -557,16 +655,16 @@ class ReviewQueries(StoreBase):
 
     def review_progress(self) -> pd.DataFrame:
         """Per dataset: images, annotated, reviewed, edited by a human, and the share reviewed."""
+        self.sync_review_state()
         return self.fetch_df("""
-            WITH annotated AS (SELECT DISTINCT image_id FROM annotations)
             SELECT d.name AS dataset, count(i.id)::BIGINT AS images,
-                   count(a.image_id)::BIGINT AS annotated,
+                   count(s.annotation_id)::BIGINT AS annotated,
                    count(*) FILTER (WHERE h.reviewed)::BIGINT AS reviewed,
                    count(*) FILTER (WHERE h.description IS NOT NULL OR h.categories IS NOT NULL)::BIGINT
                        AS human_edited,
                    coalesce(count(*) FILTER (WHERE h.reviewed) / nullif(count(i.id), 0), 0)::DOUBLE AS share
             FROM datasets d LEFT JOIN images i ON i.dataset_id = d.id
-            LEFT JOIN annotated a ON a.image_id = i.id
+            LEFT JOIN label_state s ON s.image_id = i.id
             LEFT JOIN human_labels h ON h.image_id = i.id
             GROUP BY d.name ORDER BY d.name""")
 
@@ -580,17 +678,13 @@ class ReviewQueries(StoreBase):
         if dataset is not None:
             scope = "AND i.dataset_id = ?"
             params.append(self._review_dataset_id(dataset))
+        self.sync_review_state()
         return self.fetch_df(f"""
-            WITH reviewed AS (
-                SELECT h.image_id, coalesce(h.categories, []) AS human, h.categories IS NULL AS kept
-                FROM human_labels h JOIN images i ON i.id = h.image_id WHERE h.reviewed {scope}),
-            latest AS (
-                SELECT max(id) AS id FROM annotations WHERE image_id IN (SELECT image_id FROM reviewed)
-                GROUP BY image_id),
-            pairs AS (
-                SELECT a.categories AS model, CASE WHEN r.kept THEN a.categories ELSE r.human END AS human
-                FROM reviewed r JOIN annotations a ON a.image_id = r.image_id AND a.id IN (SELECT id FROM latest)
-                WHERE a.categories IS NOT NULL),
+            WITH pairs AS (
+                SELECT s.model_categories AS model, coalesce(h.categories, s.model_categories) AS human
+                FROM human_labels h JOIN images i ON i.id = h.image_id
+                JOIN label_state s ON s.image_id = h.image_id
+                WHERE h.reviewed AND s.model_categories IS NOT NULL {scope}),
             names AS (SELECT DISTINCT unnest(list_concat(model, human)) AS category FROM pairs),
             counts AS (
                 SELECT n.category,
