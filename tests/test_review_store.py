@@ -382,3 +382,28 @@ def test_thumbnails_are_cached_and_missing_images_get_a_placeholder(real: Store,
     assert pictures.original(rows[5]).placeholder
     unlinked = real.gallery(ReviewFilter(dataset="GEN")).rows.to_dict("records")[0]
     assert "no image folder" in pictures.thumbnail(unlinked).reason
+
+
+def test_renamed_categories_read_through_aliases_in_gallery_focus_and_bulk(real: Store) -> None:
+    review.category_options(real)  # the default list, which has "animals"
+    image = ids(real)
+    real.rename_category("animals", "fauna", reviewer="ana")
+    assert names(real, category="fauna", category_source="model") == ["a.jpg", "gone.jpg"]
+    assert names(real, category="animals", category_source="model") == []
+    record = review.focus(real, image["a.jpg"])
+    assert record.model_categories == ["fauna"] and record.categories == ["fauna"]
+    assert real.bulk_categories([image["a.jpg"]], "fauna", add=True, reviewer="ana") == 0  # already there
+    rows = real.gallery(ReviewFilter(dataset="REAL"), page_size=100).rows.set_index("name")
+    assert list(rows.loc["a.jpg", "categories"]) == ["fauna"]
+
+
+def test_search_index_follows_new_annotations_and_deleted_datasets(real: Store) -> None:
+    image_id = ids(real)["d.jpg"]
+    assert names(real, text="soup") == ["d.jpg"]
+    real.insert_annotations(pd.DataFrame([{"image_id": image_id, "kind": "fused", "model": "m", "prompt_version": "v",
+                                           "summary": "A salad", "description": json.dumps({"summary": "A salad"}),
+                                           "categories": ["food"]}]).astype({"categories": "object"}))
+    assert names(real, text="soup") == [] and names(real, text="SALAD") == ["d.jpg"]
+    real.delete_dataset("GEN")
+    assert names(real, text="salad") == ["d.jpg"]
+    assert real.gallery(ReviewFilter(text="generated")).total == 0
