@@ -62,9 +62,14 @@ def populate(store: Store, images: int) -> None:
             cur.execute(f"""
                 INSERT INTO annotations (image_id, kind, model, prompt_version, description, summary, categories)
                 SELECT id, 'fused', 'bench', 'v1',
-                       json_object('summary', 'A {tag} photo, number ' || id || ', with people and things',
-                                   'objects', ['person', 'table', 'cup'], 'setting', 'indoors, daylight',
-                                   'style', 'photograph', 'text', ''),
+                       -- Shaped like the model's structured description, as json.dumps writes it (~480 bytes).
+                       '{{"summary": "A {tag} photo, number ' || id || ', of people at a table with cups", '
+                       || '"objects": [{{"name": "person", "attributes": ["smiling", "seated"]}}, '
+                       || '{{"name": "cup", "attributes": ["white", "ceramic"]}}], '
+                       || '"scene": {{"indoor_outdoor": "indoor", "environment": "a cafe"}}, '
+                       || '"style": {{"genre": "photo", "lighting": "soft daylight", "colors": ["brown", "white"]}}, '
+                       || '"camera": {{"shot": "medium", "fov": "normal", "lens": "50mm standard"}}, '
+                       || '"text": "none", "quality": {{"aesthetic": "pleasant", "issues": []}}}}',
                        'A {tag} photo, number ' || id,
                        CASE WHEN hash(id, 'n') % 3 = 0
                             THEN [$cats[1 + (hash(id) % 14)::INT], $cats[1 + (hash(id, 'b') % 14)::INT]]

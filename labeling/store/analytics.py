@@ -193,10 +193,11 @@ _EXPORTED = "(description IS NOT NULL OR len(categories) > 0)"
 _PY_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\pZ]"
 # A description that is {"summary": text} and nothing else came from a plain-text description: export the text
 # itself, as the seed wrote it, when importing it again gives back the same object; otherwise its JSON text. The
-# prefix test skips the JSON parsing for every other description (a miss only means JSON text, which imports
-# back the same).
+# prefix/suffix test skips the JSON parsing for every other description, such as the model's (whose last field,
+# quality, is an object); a miss only means JSON text, which imports back the same.
 _DESCRIPTION_SQL = f"""
-CASE WHEN NOT starts_with(description::VARCHAR, '{{"summary":') THEN description::VARCHAR
+CASE WHEN NOT (starts_with(description::VARCHAR, '{{"summary":') AND ends_with(description::VARCHAR, '"}}'))
+     THEN description::VARCHAR
      WHEN json_keys(description) = ['summary'] AND json_type(description, '$.summary') = 'VARCHAR'
           AND (description ->> 'summary') <> ''
           AND NOT regexp_matches(description ->> 'summary', '^{_PY_SPACE}|{_PY_SPACE}$|^\\{{|^(?i:error:)')
