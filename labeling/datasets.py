@@ -120,7 +120,8 @@ def _seed_annotations(store: Store, dataset_id: int, rows: list[SeedRow]) -> tup
         description = json.dumps(row.description, ensure_ascii=False) if row.description else None
         if row.image_name in current.index:
             known = current.loc[row.image_name]
-            if _value(known["description"]) == description and _list(known["categories"]) == row.categories:
+            # Compare with the categories as stored: the view reads them through rename/merge aliases.
+            if _value(known["description"]) == description and _list(known["stored_categories"]) == row.categories:
                 continue  # unchanged since the last import: importing again adds no history
         annotations.append({"image_id": image_id, "kind": "import", "model": SEED_IMPORT_MODEL,
                             "prompt_version": "seed", "description": description,
