@@ -272,8 +272,8 @@ def _gallery(store: Any, names: list[str], who: str) -> None:
                                         pictures_[start:start + GRID_COLUMNS], strict=False):
             with column:
                 _tile(row, picture)
-    if page.page != requested or state.get("rv_page") is None:
-        state["rv_page"] = page.page
+    if page.page != requested and "rv_page" in state:
+        state["rv_page"] = page.page  # the set shrank under the page shown: show its last page
     if page.pages > 1:
         st.pagination(page.pages, key="rv_page")
     st.caption(f"Page {page.page} of {page.pages}")
