@@ -112,16 +112,28 @@ class Pictures:
                 self._sources[key] = source_for_dataset(record, self._settings)
             return self._sources[key]
 
-    def _read(self, image: Mapping[Any, Any]) -> bytes | Picture:
-        """The original bytes, or a placeholder saying why there are none."""
+    def _resolve(self, dataset: str) -> ImageSource | Picture:
+        """The dataset's source, or a placeholder saying why there is none."""
+        try:
+            source = self.source(dataset)
+        except LabelingError as exc:
+            return placeholder(str(exc))
+        except Exception as exc:  # a broken source must not break the page; the log keeps the detail
+            log.warning("Opening the source of %s failed", dataset, exc_info=True)
+            return placeholder(f"the dataset's images cannot be reached ({type(exc).__name__})")
+        return placeholder(_STATUS_REASONS["unlinked"]) if source is None else source
+
+    def _read(self, image: Mapping[Any, Any], source: ImageSource | Picture | None = None) -> bytes | Picture:
+        """The original bytes, or a placeholder saying why there are none. `source`: already resolved."""
         status = str(image.get("status") or "")
         location = image.get("location")
         if status != "found" or not location or not isinstance(location, str):
             return placeholder(_STATUS_REASONS.get(status, f"no file for this image ({status or 'unknown'})"))
+        if source is None:
+            source = self._resolve(str(image["dataset"]))
+        if isinstance(source, Picture):
+            return source
         try:
-            source = self.source(str(image["dataset"]))
-            if source is None:
-                return placeholder(_STATUS_REASONS["unlinked"])
             return source.read(location)
         except LabelingError as exc:
             return placeholder(str(exc))
@@ -129,13 +141,19 @@ class Pictures:
             log.warning("Reading %s of %s failed", location, image.get("dataset"), exc_info=True)
             return placeholder(f"cannot be read ({type(exc).__name__})")
 
-    def _shrunk(self, image: Mapping[Any, Any], path: Path, size: int) -> Picture:
-        if path.is_file():
-            try:
-                return Picture(path.read_bytes(), "image/jpeg")
-            except OSError:
-                pass  # unreadable cache entry: make it again
-        data = self._read(image)
+    @staticmethod
+    def _cached(path: Path) -> Picture | None:
+        try:
+            return Picture(path.read_bytes(), "image/jpeg")
+        except OSError:  # absent (or unreadable: make it again)
+            return None
+
+    def _shrunk(self, image: Mapping[Any, Any], path: Path, size: int,
+                source: ImageSource | Picture | None = None) -> Picture:
+        cached = self._cached(path)
+        if cached is not None:
+            return cached
+        data = self._read(image, source)
         if isinstance(data, Picture):
             return placeholder(data.reason, min(size, _PLACEHOLDER_MAX))
         try:
@@ -154,12 +172,22 @@ class Pictures:
         return self._shrunk(image, thumbnail_path(self._settings.cache_dir, int(image["image_id"])), size)
 
     def thumbnails(self, images: Sequence[Mapping[Any, Any]], workers: int = 4) -> list[Picture]:
-        """Thumbnails of a gallery page in order; uncached ones are made on a few threads (decoding releases
-        the GIL)."""
-        if len(images) <= 1:
-            return [self.thumbnail(image) for image in images]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbs") as pool:
-            return list(pool.map(self.thumbnail, images))
+        """Thumbnails of a gallery page in order. Cached ones are read as they are; the others are made on a few
+        threads (decoding releases the GIL) from sources resolved here once per dataset."""
+        paths = [thumbnail_path(self._settings.cache_dir, int(image["image_id"])) for image in images]
+        found: list[Picture | None] = [self._cached(path) for path in paths]
+        todo = [i for i, picture in enumerate(found) if picture is None]
+        if todo:
+            sources = {str(images[i]["dataset"]): self._resolve(str(images[i]["dataset"])) for i in todo
+                       if images[i].get("status") == "found"}
+
+            def make(i: int) -> Picture:
+                return self._shrunk(images[i], paths[i], THUMB_SIZE, sources.get(str(images[i]["dataset"])))
+
+            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo))), thread_name_prefix="thumbs") as pool:
+                for i, picture in zip(todo, pool.map(make, todo), strict=True):
+                    found[i] = picture
+        return [picture for picture in found if picture is not None]
 
     def preview(self, image: Mapping[Any, Any], size: int = PREVIEW_SIZE) -> Picture:
         """A large view for the focus page (longest side `size`), cached beside the thumbnails."""

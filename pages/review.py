@@ -190,17 +190,27 @@ def _toggle_selected(image_id: int) -> None:
     selected.symmetric_difference_update({image_id})
 
 
-def _bulk_bar(store: Any, who: str, page_ids: list[int], categories: list[str]) -> None:
+BULK_LIMIT = 100_000  # most images one bulk action may select
+
+
+def _bulk_bar(store: Any, who: str, page_ids: list[int], categories: list[str], flt: ReviewFilter,
+              total: int) -> None:
     state = _state()
     selected: set[int] = state.setdefault("rv_selected", set())
     with st.expander(f"Bulk actions: {len(selected):,} selected", expanded=bool(selected)):
-        row = st.columns(2)
-        if row[0].button("Select this page", key="rv_select_page"):
-            selected.update(page_ids)
-            st.rerun()
-        if row[1].button("Clear selection", key="rv_clear_selection", disabled=not selected):
-            selected.clear()
-            st.rerun()
+        with st.container(horizontal=True):
+            if st.button("Select this page", key="rv_select_page"):
+                selected.update(page_ids)
+                st.rerun()
+            if st.button(f"Select all {min(total, BULK_LIMIT):,} matching", key="rv_select_all",
+                         disabled=not total):
+                ids = common.run_or_error(lambda: store.gallery_ids(flt, limit=BULK_LIMIT))
+                if ids is not None:
+                    selected.update(ids)
+                    st.rerun()
+            if st.button("Clear selection", key="rv_clear_selection", disabled=not selected):
+                selected.clear()
+                st.rerun()
         choice = st.selectbox("Category", categories, key="rv_bulk_category")
         actions = st.columns(4)
         action: tuple[str, Callable[[], int]] | None = None
@@ -263,7 +273,7 @@ def _gallery(store: Any, names: list[str], who: str) -> None:
         return
     st.caption(_counts_line(page.counts, page.total))
     rows: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in page.rows.to_dict("records")]
-    _bulk_bar(store, who, [int(r["image_id"]) for r in rows], categories)
+    _bulk_bar(store, who, [int(r["image_id"]) for r in rows], categories, flt, page.total)
     if not rows:
         st.info("No images match these filters.")
     pictures_ = pictures().thumbnails(rows)

@@ -205,6 +205,9 @@ def test_bulk_select_then_add_category_and_mark_reviewed(app: AppTest) -> None:
     assert "Bulk actions: 6 selected" in [e.label for e in app.expander]
     button(app, "Clear selection").click().run()
     assert "Bulk actions: 0 selected" in [e.label for e in app.expander]
+    app.selectbox(key="rv_state").select("not_reviewed").run()
+    button(app, "Select all 4 matching").click().run()
+    assert "Bulk actions: 4 selected" in [e.label for e in app.expander]
 
 
 def test_edit_log_undo_and_progress_views(app: AppTest) -> None:
