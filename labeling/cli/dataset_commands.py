@@ -79,8 +79,8 @@ def run_images(args: argparse.Namespace) -> int:
         frame.to_csv(args.output_csv, index=False)
         print(f"Wrote {len(frame):,} {args.status} names to {args.output_csv}.")
     else:
-        for row in frame.itertuples():
-            print(row.name if row.detail is None or row.detail != row.detail else f"{row.name}\t{row.detail}")
+        for name, detail in zip(frame["name"], frame["detail"], strict=True):
+            print(f"{name}\t{detail}" if isinstance(detail, str) else name)
     return 0
 
 
