@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from labeling import images
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 MODES = ("fused", "two-pass", "categorize")
 FLUSH_SECONDS = 0.5  # results reach DuckDB at most about this long after they arrive
 MAX_BATCH = 500
+WRITE_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
 QUOTA_RETRIES = 12  # 429s are the normal way to learn a quota: they get a bigger budget than other errors
 RATE_WINDOW_SECONDS = 30.0
@@ -594,19 +596,30 @@ class Job:
         frame = pd.DataFrame(annotations)
         if not frame.empty:
             frame["categories"] = frame["categories"].astype("object")
-        try:
-            with self._db_lock:
-                self.store.record_batch(self.run_id, frame, pd.DataFrame(failures), pd.DataFrame(facts),
-                                        {**counts, "cost_usd": cost})
-        except Exception as exc:
-            log.exception("writing results of run %s failed", self.run_id)
-            self._set_fatal(LabelingError(f"Results could not be written to the database ({exc}): the run stopped; "
-                                          "fix the problem and run again to resume."))
-            return
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self._db_lock:
+                    self.store.record_batch(self.run_id, frame, pd.DataFrame(failures), pd.DataFrame(facts),
+                                            {**counts, "cost_usd": cost})
+                break
+            except duckdb.TransactionException as exc:
+                # Another writer touched the same rows (say, a re-import updating these images): try again.
+                if attempt == WRITE_ATTEMPTS:
+                    self._fail_write(exc)
+                    return
+                time.sleep(0.1 * attempt)
+            except Exception as exc:
+                self._fail_write(exc)
+                return
         with self._lock:
             for name in ("tokens_in", "tokens_out", "tokens_thinking"):
                 self._counts[name] += counts[name]
             self._cost += cost
+
+    def _fail_write(self, error: Exception) -> None:
+        log.error("writing results of run %s failed", self.run_id, exc_info=error)
+        self._set_fatal(LabelingError(f"Results could not be written to the database ({error}): the run stopped; "
+                                      "fix the problem and run again to resume."))
 
     def _annotation_row(self, image_id: int, annotation: Annotation) -> dict[str, Any]:
         return {
