@@ -300,26 +300,26 @@ class AnalyticsQueries(StoreBase):
         cur.execute(f"""CREATE OR REPLACE TEMP TABLE tally_changed AS
             SELECT image_id FROM annotations WHERE id > $old_mark AND id <= $mark UNION ({human})""",
                     {"old_mark": old_mark, "mark": mark})
-        try:
-            cur.execute("CREATE OR REPLACE TEMP TABLE tally_old AS SELECT * FROM label_state "
-                        "WHERE image_id IN (SELECT image_id FROM tally_changed)")
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE tally_new AS {_FRESH_STATE_SQL}",
-                        {"old_mark": old_mark, "mark": mark})
-            cur.execute("DELETE FROM label_state WHERE image_id IN (SELECT image_id FROM tally_changed)")
-            cur.execute("INSERT INTO label_state SELECT * FROM tally_new")
-            # New tally = old tally - the changed images' old combinations + their new ones.
-            cur.execute(f"""CREATE OR REPLACE TEMP TABLE tally_merged AS
-                SELECT {_TALLY_KEY}, sum(images)::BIGINT AS images FROM (
-                    SELECT {_TALLY_KEY}, images FROM label_tally
-                    UNION ALL SELECT {_TALLY_KEY}, -count(*) FROM tally_old GROUP BY ALL
-                    UNION ALL SELECT {_TALLY_KEY}, count(*) FROM tally_new GROUP BY ALL)
-                GROUP BY ALL HAVING sum(images) <> 0""")
-            cur.execute("DELETE FROM label_tally")
-            cur.execute("INSERT INTO label_tally SELECT * FROM tally_merged")
-            self._save_marks(cur, mark)
-        finally:
-            for table in ("tally_changed", "tally_old", "tally_new", "tally_merged"):
-                cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute("CREATE OR REPLACE TEMP TABLE tally_old AS SELECT * FROM label_state "
+                    "WHERE image_id IN (SELECT image_id FROM tally_changed)")
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE tally_new AS {_FRESH_STATE_SQL}",
+                    {"old_mark": old_mark, "mark": mark})
+        cur.execute("DELETE FROM label_state WHERE image_id IN (SELECT image_id FROM tally_changed)")
+        cur.execute("INSERT INTO label_state SELECT * FROM tally_new")
+        # New tally = old tally - the changed images' old combinations + their new ones.
+        cur.execute(f"""CREATE OR REPLACE TEMP TABLE tally_merged AS
+            SELECT {_TALLY_KEY}, sum(images)::BIGINT AS images FROM (
+                SELECT {_TALLY_KEY}, images FROM label_tally
+                UNION ALL SELECT {_TALLY_KEY}, -count(*) FROM tally_old GROUP BY ALL
+                UNION ALL SELECT {_TALLY_KEY}, count(*) FROM tally_new GROUP BY ALL)
+            GROUP BY ALL HAVING sum(images) <> 0""")
+        cur.execute("DELETE FROM label_tally")
+        cur.execute("INSERT INTO label_tally SELECT * FROM tally_merged")
+        self._save_marks(cur, mark)
+        # Temp tables (this connection only) are replaced on the next update; after an error they are left over
+        # untouched, since nothing may run in an aborted transaction but its rollback.
+        for table in ("tally_changed", "tally_old", "tally_new", "tally_merged"):
+            cur.execute(f"DROP TABLE {table}")
 
     @staticmethod
     def _save_marks(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
