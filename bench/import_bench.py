@@ -24,8 +24,8 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labeling.datasets import import_dataset  # noqa: E402
-from labeling.store import Store  # noqa: E402
+from labeling.datasets import import_dataset
+from labeling.store import Store
 
 
 def make_folder(root: Path, files: int) -> None:
