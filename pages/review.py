@@ -148,7 +148,7 @@ def _saved_filter(names: list[str]) -> ReviewFilter:
 
 
 def _reset_page() -> None:
-    _state()["rv_page"] = 1
+    _state().pop("rv_page", None)  # back to page 1 (dropping the state, not setting it, keeps Streamlit quiet)
 
 
 # ---- the gallery --------------------------------------------------------------------------------------------------
@@ -282,10 +282,12 @@ def _gallery(store: Any, names: list[str], who: str) -> None:
                                         pictures_[start:start + GRID_COLUMNS], strict=False):
             with column:
                 _tile(row, picture)
-    if page.page != requested and "rv_page" in state:
-        state["rv_page"] = page.page  # the set shrank under the page shown: show its last page
+    default = 1
+    if page.page != requested:  # the set shrank under the page shown: show its last page
+        state.pop("rv_page", None)
+        default = page.page
     if page.pages > 1:
-        st.pagination(page.pages, key="rv_page")
+        st.pagination(page.pages, default=default, key="rv_page")
     st.caption(f"Page {page.page} of {page.pages}")
 
 
