@@ -402,7 +402,7 @@ def _focus_form(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pr
         st.caption("Keys 1-9 toggle these categories (when not typing in a field)")
         with st.container(horizontal=True):
             for number, name in enumerate(options[:9], start=1):
-                st.form_submit_button(f"{number} {common.plain(name)}", shortcut=str(number), type="tertiary",
+                st.form_submit_button(common.plain(name), shortcut=str(number), type="tertiary",
                                       key=f"{prefix}_toggle_{number}", on_click=_toggle_category,
                                       args=(f"{prefix}_cats", name))
     values = _form_values(record, prefix)

@@ -119,7 +119,7 @@ def test_keyboard_edit_save_reload_and_find_it_in_the_database(
             page.keyboard.press("Enter")  # picks "plants"
             page.keyboard.press("Escape")
             page.get_by_text("REAL / b.jpg").click()  # leave the fields: digit keys now toggle categories
-            page.keyboard.press("7")  # "7 vehicles": the model said vehicles; toggling removes it
+            page.keyboard.press("7")  # the 7th category, vehicles (the model said it): toggling removes it
             expect(page.get_by_label("Remove vehicles", exact=True)).to_have_count(0, timeout=WAIT_MS)
             expect(page.get_by_label("summary")).to_have_value(EDITED, timeout=WAIT_MS)  # typed text survived
             page.keyboard.press("Control+S")
