@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from labeling import demo, recategorize, suggestions
-from labeling.jobs import Job, Progress
 from labeling.settings import Settings
 from labeling.store.categories import TERMS_SAMPLE, Category, ListChange
 from labeling.taxonomy import (
@@ -273,41 +272,12 @@ def _suggestions_tab() -> None:
         _apply(lambda: import_categories(store, rows, mode=str(mode), source="Gemini suggestions"))
 
 
-def _progress(job: Job, progress: Progress) -> None:
-    with st.container(border=True):
-        simulated = " · simulated" if progress.simulated else ""
-        st.markdown(f"**Run #{progress.run_id}** · re-categorize · {common.plain(', '.join(progress.datasets))} · "
-                    f"**{progress.status}**{simulated}")
-        handled = progress.done + progress.failed
-        st.progress(min(handled / progress.total, 1.0) if progress.total else 1.0,
-                    text=f"{handled:,} of {progress.total:,} images")
-        columns = st.columns(4)
-        columns[0].metric("Done", f"{progress.done:,}")
-        columns[1].metric("Failed", f"{progress.failed:,}")
-        columns[2].metric("Tokens", f"{progress.tokens_in + progress.tokens_out + progress.tokens_thinking:,}")
-        columns[3].metric("Cost", f"${progress.cost_usd:,.4f}")
-        if progress.status == "failed":
-            st.error(progress.message)
-        elif progress.finished and progress.message:
-            st.info(progress.message)
-        if progress.failures_by_kind:
-            st.caption("Failures: " + ", ".join(f"{kind} {count:,}"
-                                                for kind, count in sorted(progress.failures_by_kind.items())))
-        buttons = st.columns(6)
-        if progress.status == "running":
-            buttons[0].button("Pause", key=f"cat_pause_{job.run_id}", on_click=job.pause)
-        if progress.status == "paused":
-            buttons[0].button("Resume", key=f"cat_resume_{job.run_id}", on_click=job.resume)
-        if progress.status in ("running", "paused"):
-            buttons[1].button("Cancel", key=f"cat_cancel_{job.run_id}", on_click=job.cancel)
-
-
 @st.fragment(run_every=1)
 def _live_progress() -> None:
     """Categorize runs of this process (started here or on the Run page); polled while the tab is open."""
     jobs = [job for job in common.job_manager().jobs() if job.request.mode == "categorize"]
     for job in jobs[:3]:
-        _progress(job, job.progress())
+        common.progress_card(job, job.progress())
 
 
 def _recategorize_tab() -> None:

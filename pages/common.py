@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,7 +14,7 @@ from labeling.settings import Settings, load_settings
 from labeling.store import Store
 
 if TYPE_CHECKING:
-    from labeling.jobs import JobManager
+    from labeling.jobs import Job, JobManager, Progress
 
 T = TypeVar("T")
 
@@ -98,3 +99,48 @@ def plain(text: Any) -> str:
     for char in "\\`*_{}[]()#+-.!|<>~$":
         escaped = escaped.replace(char, "\\" + char)
     return escaped
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as H:MM:SS, or "-" when unknown."""
+    if seconds is None:
+        return "-"
+    return str(dt.timedelta(seconds=round(seconds)))
+
+
+def progress_card(job: Job, progress: Progress) -> None:
+    """One run's live progress with Pause / Resume / Cancel; shared by the Run and Categories pages."""
+    with st.container(border=True):
+        simulated = " · simulated" if progress.simulated else ""
+        st.markdown(f"**Run #{progress.run_id}** · {progress.mode} · {plain(', '.join(progress.datasets))}"
+                    f" · {progress.model} · **{progress.status}**{simulated}")
+        if progress.simulated:
+            st.caption("Simulated: answers come from the built-in fake Gemini server, not from a real model.")
+        handled = progress.done + progress.failed
+        st.progress(min(handled / progress.total, 1.0) if progress.total else 1.0,
+                    text=f"{handled:,} of {progress.total:,} images")
+        columns = st.columns(6)
+        columns[0].metric("Done", f"{progress.done:,}")
+        columns[1].metric("Failed", f"{progress.failed:,}")
+        columns[2].metric("Images/s", f"{progress.images_per_s:.1f}")
+        columns[3].metric("ETA", duration(progress.eta_s) if not progress.finished else "-")
+        columns[4].metric("Tokens", f"{progress.tokens_in + progress.tokens_out + progress.tokens_thinking:,}")
+        columns[5].metric("Cost", f"${progress.cost_usd:,.4f}")
+        if progress.requests:
+            st.caption(f"{progress.requests:,} requests, {progress.retries:,} retries, {progress.rate_limited:,} "
+                       f"answered 429 (quota); elapsed {duration(progress.elapsed_s)}.")
+        if progress.status == "failed":
+            st.error(progress.message)
+        elif progress.finished and progress.message:
+            st.info(progress.message)
+        if progress.failures_by_kind:
+            st.caption("Failures: " + ", ".join(f"{kind} {count:,}"
+                                                for kind, count in sorted(progress.failures_by_kind.items())))
+        buttons = st.columns(6)
+        # Callbacks run before the next render, so the card already shows the new status.
+        if progress.status == "running":
+            buttons[0].button("Pause", key=f"pause_{job.run_id}", on_click=job.pause)
+        if progress.status == "paused":
+            buttons[0].button("Resume", key=f"resume_{job.run_id}", on_click=job.resume)
+        if progress.status in ("running", "paused"):
+            buttons[1].button("Cancel", key=f"cancel_{job.run_id}", on_click=job.cancel)

@@ -6,12 +6,10 @@ user switches pages, reloads or closes the tab, and the progress fragment polls 
 
 from __future__ import annotations
 
-import datetime as dt
-
 import streamlit as st
 
 from labeling import demo
-from labeling.jobs import MODES, Estimate, Job, JobRequest, Progress, estimate
+from labeling.jobs import MODES, Estimate, JobRequest, estimate
 from pages import common
 
 MODE_LABELS = {
@@ -26,12 +24,6 @@ st.title("Run")
 store = common.store()
 settings = common.settings()
 manager = common.job_manager()
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return str(dt.timedelta(seconds=round(seconds)))
 
 
 def _example_project(prominent: bool) -> None:
@@ -95,43 +87,6 @@ def _start_form(names: list[str]) -> None:
                 st.toast(f"Run #{job.run_id} started")
 
 
-def _progress_card(job: Job, progress: Progress) -> None:
-    with st.container(border=True):
-        simulated = " · simulated" if progress.simulated else ""
-        st.markdown(f"**Run #{progress.run_id}** · {progress.mode} · {common.plain(', '.join(progress.datasets))}"
-                    f" · {progress.model} · **{progress.status}**{simulated}")
-        if progress.simulated:
-            st.caption("Simulated: answers come from the built-in fake Gemini server, not from a real model.")
-        handled = progress.done + progress.failed
-        st.progress(min(handled / progress.total, 1.0) if progress.total else 1.0,
-                    text=f"{handled:,} of {progress.total:,} images")
-        columns = st.columns(6)
-        columns[0].metric("Done", f"{progress.done:,}")
-        columns[1].metric("Failed", f"{progress.failed:,}")
-        columns[2].metric("Images/s", f"{progress.images_per_s:.1f}")
-        columns[3].metric("ETA", _duration(progress.eta_s) if not progress.finished else "-")
-        columns[4].metric("Tokens", f"{progress.tokens_in + progress.tokens_out + progress.tokens_thinking:,}")
-        columns[5].metric("Cost", f"${progress.cost_usd:,.4f}")
-        if progress.requests:
-            st.caption(f"{progress.requests:,} requests, {progress.retries:,} retries, {progress.rate_limited:,} "
-                       f"answered 429 (quota); elapsed {_duration(progress.elapsed_s)}.")
-        if progress.status == "failed":
-            st.error(progress.message)
-        elif progress.finished and progress.message:
-            st.info(progress.message)
-        if progress.failures_by_kind:
-            st.caption("Failures: " + ", ".join(f"{kind} {count:,}"
-                                                for kind, count in sorted(progress.failures_by_kind.items())))
-        buttons = st.columns(6)
-        # Callbacks run before the next render, so the card already shows the new status.
-        if progress.status == "running":
-            buttons[0].button("Pause", key=f"pause_{job.run_id}", on_click=job.pause)
-        if progress.status == "paused":
-            buttons[0].button("Resume", key=f"resume_{job.run_id}", on_click=job.resume)
-        if progress.status in ("running", "paused"):
-            buttons[1].button("Cancel", key=f"cancel_{job.run_id}", on_click=job.cancel)
-
-
 @st.fragment(run_every=1)
 def _live_progress() -> None:
     """Polls the jobs of this process; keeps ticking while the tab is open, the jobs run regardless."""
@@ -141,7 +96,7 @@ def _live_progress() -> None:
         st.caption("No run started since the app started. Runs stopped earlier can be resumed below.")
         return
     for job in jobs[:5]:
-        _progress_card(job, job.progress())
+        common.progress_card(job, job.progress())
 
 
 def _resume_stopped() -> None:
