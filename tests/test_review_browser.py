@@ -7,12 +7,7 @@ the database after stopping the server (DuckDB lets only one process open the fi
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,44 +16,13 @@ import pytest
 
 from labeling.datasets import import_dataset
 from labeling.store import Store
-from tests.conftest import ROOT
+from tests.browser import launch, served_app, stop
 from tests.test_review_store import SEED_ROWS, seed_csv
 
-CHROMIUM = "/usr/bin/chromium"
 EDITED = "A rainy city street at dusk, typed in a real browser"
 WAIT_MS = 30_000  # the first run of a freshly started app takes a few seconds
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.browser
-
-
-def _need_chromium() -> None:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is required in CI: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium); CI is not set")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"streamlit exited with {server.returncode}: {server.stdout.read()!r}"  # type: ignore[union-attr]
-                                 if server.stdout else "streamlit exited")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"streamlit did not become healthy at {url} within {timeout} s")
 
 
 @pytest.fixture
@@ -74,26 +38,8 @@ def served_db(db_path: Path, tmp_path: Path, make_image: Callable[..., Path]) ->
 
 @pytest.fixture
 def server(served_db: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    _need_chromium()
-    port = _free_port()
-    env = {**os.environ, "LABELING_DB": str(served_db), "LABELING_CACHE_DIR": str(tmp_path / "cache"),
-           "LABELING_REVIEWER": "browser-reviewer"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with served_app(served_db, tmp_path / "cache", {"LABELING_REVIEWER": "browser-reviewer"}) as served:
+        yield served
 
 
 def test_keyboard_edit_save_reload_and_find_it_in_the_database(
@@ -102,7 +48,7 @@ def test_keyboard_edit_save_reload_and_find_it_in_the_database(
 
     url, process = server
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
@@ -135,8 +81,7 @@ def test_keyboard_edit_save_reload_and_find_it_in_the_database(
         finally:
             browser.close()
 
-    process.terminate()  # DuckDB allows one process per file: stop the app before reading it
-    process.wait(timeout=20)
+    stop(process)  # DuckDB allows one process per file: stop the app before reading it
     with duckdb.connect(str(served_db), read_only=True) as con:
         row = con.execute("""
             SELECT h.description ->> 'summary', h.categories, h.reviewed, h.reviewer, h.version
