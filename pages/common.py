@@ -144,3 +144,12 @@ def progress_card(job: Job, progress: Progress) -> None:
             buttons[0].button("Resume", key=f"resume_{job.run_id}", on_click=job.resume)
         if progress.status in ("running", "paused"):
             buttons[1].button("Cancel", key=f"cancel_{job.run_id}", on_click=job.cancel)
+
+
+
+def simulated_notice(datasets: list[str]) -> None:
+    """Say plainly when what a page shows comes from the fake Gemini server rather than a real model."""
+    simulated = store().simulated_datasets(datasets)
+    if simulated:
+        st.warning(f"Simulated: {', '.join(simulated)} hold labels made by the built-in fake Gemini server "
+                   "(example project), not by a real model.", icon=":material/science:")

@@ -105,6 +105,7 @@ def _page() -> None:
     view = _controls(list(labels), _defaults(labels))
     if view is None:
         return
+    common.simulated_notice(view.datasets)
     dist = common.run_or_error(lambda: store.category_distribution(view.datasets, view.source))  # type: ignore[arg-type]
     if dist is None:
         return

@@ -40,6 +40,7 @@ def _page() -> None:
                            "columns: image_name, description, categories.")
     if dataset is None or source is None or fmt is None:
         return
+    common.simulated_notice([dataset])
     rows = common.run_or_error(lambda: store.export_row_count(dataset, source))
     if rows is None:
         return

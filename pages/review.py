@@ -506,6 +506,9 @@ def main() -> None:
         st.warning("Set your name in the sidebar (or `reviewer` in config.yaml): until then edits are recorded "
                    "as anonymous.")
     _show_notice()
+    current = _state().get("rv_dataset")
+    if isinstance(current, str):
+        common.simulated_notice([current])
     if _state().get("rv_focus") is not None:
         _focus(store, names, who or "anonymous")
     else:

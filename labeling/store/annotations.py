@@ -188,3 +188,11 @@ class AnnotationQueries(StoreBase):
             "SELECT kind, count(*)::BIGINT AS n, avg(tokens_in) AS tokens_in, avg(tokens_out) AS tokens_out, "
             "avg(tokens_thinking) AS tokens_thinking FROM annotations "
             "WHERE model = ? AND tokens_in > 0 AND NOT simulated GROUP BY kind", [model])
+
+    def simulated_datasets(self, names: list[str]) -> list[str]:
+        """Which of these datasets hold output of the built-in fake Gemini server (the example project)."""
+        rows = self.fetch_all(
+            "SELECT d.name FROM datasets d WHERE list_contains(?, d.name) AND EXISTS ("
+            "SELECT 1 FROM annotations a JOIN images i ON i.id = a.image_id "
+            "WHERE a.simulated AND i.dataset_id = d.id) ORDER BY d.name", [names])
+        return [row[0] for row in rows]

@@ -1,0 +1,46 @@
+"""Output of the example project (the fake Gemini server) is labelled simulated on every page that shows it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from labeling import demo
+from labeling.jobs import JobManager
+from labeling.settings import load_settings
+from labeling.store import Store
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def example_db(db_path: Path, tmp_path: Path) -> Path:
+    with Store(db_path) as store:
+        settings = load_settings(env={"LABELING_CACHE_DIR": str(tmp_path / "cache")})
+        manager = JobManager(store, settings)
+        job = demo.run_example_project(manager, store, settings)
+        job.wait()
+        assert store.simulated_datasets(["example-REAL", "example-GEN", "other"]) == ["example-GEN", "example-REAL"]
+        store.save_dataset("other", label="", source_kind="none")
+        assert store.simulated_datasets(["other"]) == []
+    return db_path
+
+
+@pytest.fixture
+def app(example_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    yield AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("page", ["compare", "export", "review"])
+def test_pages_say_simulated(app: AppTest, page: str) -> None:
+    app.run()
+    app.switch_page(f"pages/{page}.py")
+    app.run()
+    assert not app.exception, app.exception
+    assert any("Simulated" in warning.value and "fake Gemini" in warning.value for warning in app.warning)
