@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 import streamlit as st
 
+from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.settings import Settings, load_settings
 from labeling.store import Store
@@ -153,3 +154,13 @@ def simulated_notice(datasets: list[str]) -> None:
     if simulated:
         st.warning(f"Simulated: {', '.join(simulated)} hold labels made by the built-in fake Gemini server "
                    "(example project), not by a real model.", icon=":material/science:")
+
+
+def chosen_csv(upload: Any, path: str) -> tuple[bytes | None, str | None] | None:
+    """The CSV a form was given: an upload wins over a path; (None, None) for neither; None after an error."""
+    if upload is not None:
+        return upload.getvalue(), upload.name
+    if not path.strip():
+        return None, None
+    data = run_or_error(lambda: read_csv_file(path.strip()))
+    return None if data is None else (data, path.strip())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from labeling.datasets import ImportReport, import_dataset, read_csv_file
+from labeling.datasets import ImportReport, import_dataset
 from pages import common, datasets_s3
 
 STATUS_LABELS = {"found": "Found", "missing": "Missing", "ambiguous": "Ambiguous", "rejected": "Rejected",
@@ -29,15 +29,10 @@ def _import_form() -> None:
                    "against the folder by exact name, then by the same name with another extension.")
         if not st.form_submit_button("Import", type="primary"):
             return
-    csv_data: bytes | None = None
-    csv_name: str | None = None
-    if upload is not None:
-        csv_data, csv_name = upload.getvalue(), upload.name
-    elif csv_path.strip():
-        csv_data = common.run_or_error(lambda: read_csv_file(csv_path.strip()))
-        csv_name = csv_path.strip()
-        if csv_data is None:
-            return
+    chosen = common.chosen_csv(upload, csv_path)
+    if chosen is None:
+        return
+    csv_data, csv_name = chosen
     with st.spinner("Matching names to files ..."):
         report = common.run_or_error(lambda: import_dataset(
             store, name, label=label or "", csv_data=csv_data, csv_name=csv_name,

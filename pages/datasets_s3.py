@@ -11,7 +11,6 @@ from typing import Any
 
 import streamlit as st
 
-from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.mirror import DEFAULT_WORKERS, MirrorProgress, MirrorReport, MirrorStopped, mirror
 from labeling.names import parse_name_list
@@ -64,15 +63,10 @@ def _form(store: Store) -> None:
                                    placeholder="REAL", key="s3_output_dir")
         if not st.form_submit_button("Analyze", type="primary"):
             return
-    csv_data: bytes | None = None
-    csv_name: str | None = None
-    if upload is not None:
-        csv_data, csv_name = upload.getvalue(), upload.name
-    elif csv_path.strip():
-        csv_data = common.run_or_error(lambda: read_csv_file(csv_path.strip()))
-        if csv_data is None:
-            return
-        csv_name = csv_path.strip()
+    chosen = common.chosen_csv(upload, csv_path)
+    if chosen is None:
+        return
+    csv_data, csv_name = chosen
     options = {"bucket": bucket.strip(), "prefix": prefix.strip(), "profile": profile.strip(),
                "region": region.strip(), "endpoint_url": endpoint.strip(), "output_dir": output_dir.strip()}
 
