@@ -20,7 +20,7 @@ from botocore.exceptions import UnauthorizedSSOTokenError
 from labeling.fake_s3 import LocalS3Server, object_body
 from labeling.mirror import MirrorStopped, mirror, plan_batch
 from labeling.names import parse_name_list
-from labeling.s3 import S3Source
+from labeling.s3 import S3Source, is_temp_file
 from labeling.s3_analysis import analyze
 from labeling.store import Store
 from tests import s3_fixtures
@@ -47,7 +47,7 @@ def files_in(folder: Path) -> dict[str, Path]:
     found = {}
     for path in folder.rglob("*"):
         relative = path.relative_to(folder).as_posix()
-        if path.is_file() and not relative.startswith("logs/"):
+        if path.is_file() and not relative.startswith("logs/") and not is_temp_file(path.name):
             found[relative] = path
     return found
 
