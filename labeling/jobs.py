@@ -739,7 +739,8 @@ class JobManager:
         self.settings = settings
         self._lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
-        store.interrupt_stale_runs(MODES)
+        # Mirrors too: no mirror of this process has started yet, and no other process can hold the file.
+        store.interrupt_stale_runs((*MODES, "mirror"))
 
     def start(self, request: JobRequest, *, settings: Settings | None = None,
               annotator_factory: AnnotatorFactory | None = None, simulated: bool = False) -> Job:

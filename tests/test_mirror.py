@@ -254,3 +254,14 @@ def test_batch_download_cli(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
     assert (rows["REAL_set"]["label"], rows["REAL_set"]["found"], rows["REAL_set"]["source_kind"]) == \
         ("REAL", 2, "local")
     assert (rows["GEN_set"]["found"], rows["GEN_set"]["missing"]) == (2, 1)
+
+
+def test_a_mirror_left_running_by_a_dead_process_shows_as_interrupted(store: Store, tmp_path: Path) -> None:
+    from labeling.jobs import JobManager
+    from labeling.settings import load_settings
+
+    run_id = store.start_mirror_run({"output_dir": str(tmp_path)}, total=10)
+    assert len(store.active_runs()) == 1  # what the sidebar lists as running
+    JobManager(store, load_settings(env={}))  # the app or a CLI run starting up: it alone holds the file now
+    assert store.active_runs().empty
+    assert store.mirror_run(run_id)["status"] == "interrupted"
