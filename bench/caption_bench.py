@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from PIL import Image, ImageDraw
 
+from bench.support import cpu_model
 from labeling.datasets import import_dataset
 from labeling.jobs import JobManager, JobRequest, Progress
 from labeling.settings import Settings
@@ -177,15 +178,7 @@ def per_image(tmp: Path, images: int) -> dict[str, dict[str, float]]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+    return f"{cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
 
 
 def main() -> int:

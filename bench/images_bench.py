@@ -17,7 +17,6 @@ import argparse
 import io
 import os
 import platform
-import random
 import statistics
 import sys
 import tempfile
@@ -28,30 +27,14 @@ from datetime import date
 from pathlib import Path
 
 import PIL
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from bench.support import photo_like
 from labeling.images import prepare
 
 MAX_SIZE = 768
-
-
-def photo_like(width: int, height: int, seed: int) -> Image.Image:
-    """Gradients, shapes and sensor-like noise: compresses like a real photo, not like a flat test card."""
-    rng = random.Random(seed)
-    bands = [Image.linear_gradient("L").rotate(rng.randrange(360)).resize((width, height)) for _ in range(2)]
-    bands.append(Image.radial_gradient("L").resize((width, height)))
-    img = Image.merge("RGB", bands)
-    draw = ImageDraw.Draw(img)
-    for _ in range(40):
-        x, y = rng.randrange(width), rng.randrange(height)
-        w, h = rng.randrange(width // 20, width // 3), rng.randrange(height // 20, height // 3)
-        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
-        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape((x, y, x + w, y + h), fill=colour)
-    noise = Image.merge("RGB", [Image.effect_noise((width, height), 18) for _ in range(3)])
-    return ImageChops.add(img, noise, scale=1.0, offset=-128)
 
 
 def make_inputs(folder: Path, n: int) -> tuple[list[bytes], list[bytes]]:

@@ -20,7 +20,6 @@ import contextlib
 import functools
 import os
 import platform
-import random
 import statistics
 import sys
 import tempfile
@@ -33,11 +32,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 import streamlit
-from PIL import Image, ImageChops, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from bench.support import cpu_model, photo_like  # noqa: E402
 from labeling import review  # noqa: E402
 from labeling.review import ReviewFilter  # noqa: E402
 from labeling.settings import load_settings  # noqa: E402
@@ -92,21 +91,6 @@ WHERE i.dataset_id = ?
 """
 
 
-def photo_like(width: int, height: int, seed: int) -> Image.Image:
-    """Gradients, shapes and noise: compresses like a photo, not like a flat test card."""
-    rng = random.Random(seed)
-    bands = [Image.linear_gradient("L").rotate(rng.randrange(360)).resize((width, height)) for _ in range(2)]
-    bands.append(Image.radial_gradient("L").resize((width, height)))
-    img = Image.merge("RGB", bands)
-    draw = ImageDraw.Draw(img)
-    for _ in range(30):
-        x, y = rng.randrange(width), rng.randrange(height)
-        w, h = rng.randrange(width // 20, width // 3), rng.randrange(height // 20, height // 3)
-        draw.ellipse((x, y, x + w, y + h), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
-    noise = Image.merge("RGB", [Image.effect_noise((width, height), 18) for _ in range(3)])
-    return ImageChops.add(img, noise, scale=1.0, offset=-128)
-
-
 CPU_MS: list[float] = []  # CPU time of the last median_ms call (this process, all DuckDB threads)
 
 
@@ -131,14 +115,7 @@ def load() -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     memory = ""
     try:
         kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()

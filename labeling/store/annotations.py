@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from labeling.store.base import StoreBase
+from labeling.store.base import StoreBase, registered
 
 ANNOTATION_COLUMNS = ("image_id", "run_id", "kind", "model", "prompt_version", "category_list_version",
                       "description", "summary", "categories", "tokens_in", "tokens_out", "tokens_thinking",
@@ -63,12 +63,8 @@ class AnnotationQueries(StoreBase):
             return 0
         columns = [column for column in ANNOTATION_COLUMNS if column in annotations.columns]
         names = ", ".join(columns)
-        with self.transaction() as cur:
-            cur.register("incoming_annotations", annotations[columns])
-            try:
-                cur.execute(f"INSERT INTO annotations ({names}) SELECT {names} FROM incoming_annotations")
-            finally:
-                cur.unregister("incoming_annotations")
+        with self.transaction() as cur, registered(cur, "incoming_annotations", annotations[columns]):
+            cur.execute(f"INSERT INTO annotations ({names}) SELECT {names} FROM incoming_annotations")
         return len(annotations)
 
     def current_annotations(self, dataset_id: int) -> pd.DataFrame:
@@ -81,13 +77,10 @@ class AnnotationQueries(StoreBase):
         """Record per-image failures (image_id, run_id, stage, kind, message); never stored as descriptions."""
         if failures.empty:
             return 0
-        with self.transaction() as cur:
-            cur.register("incoming_failures", failures[["image_id", "run_id", "stage", "kind", "message"]])
-            try:
-                cur.execute("INSERT INTO failures (image_id, run_id, stage, kind, message) "
-                            "SELECT image_id, run_id, stage, kind, message FROM incoming_failures")
-            finally:
-                cur.unregister("incoming_failures")
+        columns = failures[["image_id", "run_id", "stage", "kind", "message"]]
+        with self.transaction() as cur, registered(cur, "incoming_failures", columns):
+            cur.execute("INSERT INTO failures (image_id, run_id, stage, kind, message) "
+                        "SELECT image_id, run_id, stage, kind, message FROM incoming_failures")
         return len(failures)
 
     def work_list(self, dataset_ids: list[int], mode: str, prompt_version: str, list_version: int, *,
@@ -113,27 +106,18 @@ class AnnotationQueries(StoreBase):
             if not annotations.empty:
                 columns = [column for column in ANNOTATION_COLUMNS if column in annotations.columns]
                 names = ", ".join(columns)
-                cur.register("batch_annotations", annotations[columns])
-                try:
+                with registered(cur, "batch_annotations", annotations[columns]):
                     cur.execute("UPDATE failures SET resolved = true WHERE NOT resolved AND image_id IN "
                                 "(SELECT image_id FROM batch_annotations)")
                     cur.execute(f"INSERT INTO annotations ({names}) SELECT {names} FROM batch_annotations")
-                finally:
-                    cur.unregister("batch_annotations")
             if not failures.empty:
-                cur.register("batch_failures", failures[["image_id", "run_id", "stage", "kind", "message"]])
-                try:
+                with registered(cur, "batch_failures", failures[["image_id", "run_id", "stage", "kind", "message"]]):
                     cur.execute("INSERT INTO failures (image_id, run_id, stage, kind, message) "
                                 "SELECT image_id, run_id, stage, kind, message FROM batch_failures")
-                finally:
-                    cur.unregister("batch_failures")
             if not facts.empty:
-                cur.register("batch_facts", facts[["image_id", "size_bytes", "format", "width", "height"]])
-                try:
+                with registered(cur, "batch_facts", facts[["image_id", "size_bytes", "format", "width", "height"]]):
                     cur.execute("UPDATE images SET size_bytes = f.size_bytes, format = f.format, width = f.width, "
                                 "height = f.height FROM batch_facts f WHERE images.id = f.image_id")
-                finally:
-                    cur.unregister("batch_facts")
             if run_id is not None and any(counts.values()):
                 cur.execute(
                     "UPDATE runs SET done = done + ?, failed = failed + ?, requests = requests + ?, "

@@ -28,6 +28,16 @@ def _locked_message(path: Path, error: Exception) -> str:
             f"or use another file with --db / LABELING_DB.")
 
 
+@contextmanager
+def registered(cur: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> Iterator[None]:
+    """`frame` visible to SQL on `cur` as the view `name` for the block: the way every batch reaches DuckDB."""
+    cur.register(name, frame)
+    try:
+        yield
+    finally:
+        cur.unregister(name)
+
+
 class StoreBase:
     """Owns the DuckDB connection. Query verbs live in mixins (one per noun) that build on `cursor()`."""
 

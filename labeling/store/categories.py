@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from labeling.errors import ConflictError, InputError, NotFoundError
-from labeling.store.base import StoreBase
+from labeling.store.base import StoreBase, registered
 
 UNKNOWN = "unknown"  # what the model answers when nothing in the list fits; never a list entry itself
 MAX_NAME_LENGTH = 80
@@ -330,16 +330,13 @@ class CategoryQueries(StoreBase):
         changes = cur.execute(_HUMAN_RENAMES_SQL, {"olds": olds, "new": new}).df()
         if changes.empty:
             return 0
-        cur.register("category_changes", changes)
-        try:
+        with registered(cur, "category_changes", changes):
             cur.execute("UPDATE human_labels SET categories = c.after, version = c.new_version, "
                         "updated_at = current_timestamp FROM category_changes c "
                         "WHERE human_labels.image_id = c.image_id")
             cur.execute("INSERT INTO edit_log (image_id, reviewer, field, before, after, version) "
                         "SELECT image_id, ?, 'categories', to_json(before), to_json(after), new_version "
                         "FROM category_changes", [reviewer.strip() or HUMAN_EDITOR])
-        finally:
-            cur.unregister("category_changes")
         return len(changes)
 
     # ---- what the data holds -----------------------------------------------------------------------------------

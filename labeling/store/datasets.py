@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from labeling.errors import NotFoundError
-from labeling.store.base import StoreBase
+from labeling.store.base import StoreBase, registered
 
 IMAGE_STATUSES = ("found", "missing", "ambiguous", "rejected", "unlinked")
 
@@ -75,10 +75,8 @@ class DatasetQueries(StoreBase):
         location or status is written. Returns how many names were new.
         """
         frame = images[["name", "location", "status", "detail"]]
-        with self.transaction() as cur:
-            cur.register("incoming_images", frame)
-            try:
-                cur.execute("""
+        with self.transaction() as cur, registered(cur, "incoming_images", frame):
+            cur.execute("""
                     UPDATE images SET location = n.location, status = n.status, detail = n.detail,
                         size_bytes = CASE WHEN images.location IS DISTINCT FROM n.location
                                           THEN NULL ELSE images.size_bytes END
@@ -87,15 +85,13 @@ class DatasetQueries(StoreBase):
                       AND (images.status IS DISTINCT FROM n.status
                            OR images.location IS DISTINCT FROM n.location
                            OR images.detail IS DISTINCT FROM n.detail)""", [dataset_id])
-                before = self._count_images(cur, dataset_id)
-                cur.execute("""
+            before = self._count_images(cur, dataset_id)
+            cur.execute("""
                     INSERT INTO images (dataset_id, name, location, status, detail)
                     SELECT ?, n.name, n.location, n.status, n.detail FROM incoming_images n
                     ANTI JOIN (SELECT name FROM images WHERE dataset_id = ?) i ON i.name = n.name""",
-                            [dataset_id, dataset_id])
-                return self._count_images(cur, dataset_id) - before
-            finally:
-                cur.unregister("incoming_images")
+                        [dataset_id, dataset_id])
+            return self._count_images(cur, dataset_id) - before
 
     @staticmethod
     def _count_images(cur: Any, dataset_id: int) -> int:

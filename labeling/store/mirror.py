@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from labeling.store.base import StoreBase
+from labeling.store.base import StoreBase, registered
 
 MIRROR_ITEM_COLUMNS = ("path", "size_bytes", "etag", "status", "error")
 
@@ -28,18 +28,14 @@ class MirrorQueries(StoreBase):
             return
         frame = items[list(MIRROR_ITEM_COLUMNS)].drop_duplicates("path", keep="last")
         cur = self.cursor()
-        cur.register("incoming_mirror_items", frame)
-        try:
-            with self.transaction() as tx:
-                tx.execute("""
+        with registered(cur, "incoming_mirror_items", frame), self.transaction() as tx:
+            tx.execute("""
                     INSERT INTO mirror_items (output_dir, path, source_uri, size_bytes, etag, status, error, run_id)
                     SELECT ?, path, ?, size_bytes, etag, status, error, ? FROM incoming_mirror_items
                     ON CONFLICT (output_dir, path) DO UPDATE SET
                         source_uri = excluded.source_uri, size_bytes = excluded.size_bytes, etag = excluded.etag,
                         status = excluded.status, error = excluded.error, run_id = excluded.run_id,
                         updated_at = now()""", [output_dir, source_uri, run_id])
-        finally:
-            cur.unregister("incoming_mirror_items")
 
     def mirror_failures(self, output_dir: str) -> pd.DataFrame:
         """Items whose last attempt failed (path, error), in path order."""
