@@ -7,9 +7,12 @@ the review thumbnail, and call the annotator. Results go to one writer thread th
 at most `FLUSH_SECONDS` apart, together with the run's counters: a process killed at any moment loses only
 the last batch, and the next run derives its work from what was committed, so nothing stored is sent again.
 
-Errors: `RetryableError`s are retried with exponential backoff and jitter, waiting at least the delay the
-server asked for (a 429's delay also holds back every worker); `ResponseFailure`s, image and source errors
-become per-image failures; an `AnnotatorError` (bad key, unknown model, invalid request) stops the run.
+Errors: quota (429) and overload (503) answers put a shared hold on every worker (the server's delay, else a
+capped exponential backoff) for as long as they last, up to `max_hold_minutes`; a daily quota pauses the run
+until midnight Pacific, when it resumes by itself. Other `RetryableError`s are retried per image with backoff;
+`ResponseFailure`s, image and source errors become per-image failures; an `AnnotatorError` (bad key, unknown
+model, invalid request) stops the run. Only one worker starts until the first answer arrives, so a configuration
+error costs one request, not one per worker.
 
 `JobManager` owns the jobs of a process (the app keeps one in `st.cache_resource`), so a page can start,
 pause, resume, cancel and poll a job that outlives the page, the session and the browser tab.
@@ -17,6 +20,7 @@ pause, resume, cancel and poll a job that outlives the page, the session and the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -38,6 +42,8 @@ import pandas as pd
 from labeling import images
 from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError, Usage
+from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset
+from labeling.annotators.models import family_for
 from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
 from labeling.settings import Settings
 from labeling.sources import ImageSource, source_for_dataset
@@ -52,7 +58,9 @@ FLUSH_SECONDS = 0.5  # results reach DuckDB at most about this long after they a
 MAX_BATCH = 500
 WRITE_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
-QUOTA_RETRIES = 12  # 429s are the normal way to learn a quota: they get a bigger budget than other errors
+EMPTY_RETRIES = 2  # an empty answer is intermittent: a retry usually succeeds
+SHEDDING = ("quota", "overloaded")  # the service asks everyone to slow down: a shared hold, not a per-image retry
+DAILY_RESUME_MARGIN_SECONDS = 60.0  # resume a minute after midnight Pacific, once the quota has surely reset
 RATE_WINDOW_SECONDS = 30.0
 THUMB_SIZE = 320
 
@@ -67,10 +75,30 @@ def thumbnail_path(cache_dir: str | os.PathLike[str], image_id: int) -> Path:
 # --- rate limit and backoff ---------------------------------------------------------------------------
 
 
-class RateLimiter:
-    """One request every 60/rpm seconds across all workers (no bursts), plus a hold the server can impose.
+@dataclass(frozen=True)
+class Hold:
+    """Every worker waits until `until` (epoch seconds) because the service said so."""
 
-    `rpm` 0 means no pacing; the hold (from a 429's retry delay) applies either way.
+    reason: str  # quota | overloaded | daily_quota
+    until: float
+    message: str
+
+    def line(self) -> str:
+        """"Waiting: ... until 14:03:07 (in 25 s)" in local time."""
+        left = max(self.until - time.time(), 0.0)
+        clock = dt.datetime.fromtimestamp(self.until).strftime("%H:%M:%S" if left < 86_400 else "%Y-%m-%d %H:%M")
+        span = f"{left:.0f} s" if left < 120 else (f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h")
+        return f"Waiting: {self.message} until {clock} (in {span})."
+
+
+HOLD_MESSAGES = {"quota": "the per-minute quota is used up", "overloaded": "Gemini is overloaded",
+                 "daily_quota": "the daily quota is used up"}
+
+
+class RateLimiter:
+    """One request every 60/rpm seconds across all workers (no bursts), plus holds the server can impose.
+
+    `rpm` 0 means no pacing; holds (429 retry delays, overload backoff) apply either way.
     """
 
     def __init__(self, requests_per_minute: int) -> None:
@@ -78,6 +106,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next = 0.0
         self._hold_until = 0.0
+        self._holds: dict[str, float] = {}  # reason -> monotonic end
 
     def acquire(self, stop: threading.Event) -> bool:
         """Wait for this caller's slot; False if `stop` was set while waiting."""
@@ -89,10 +118,30 @@ class RateLimiter:
         wait = slot - time.monotonic()
         return not (wait > 0 and stop.wait(wait)) and not stop.is_set()
 
-    def hold(self, seconds: float) -> None:
+    def hold(self, seconds: float, reason: str = "quota") -> None:
         """No new request from any worker for `seconds` (the server said when to come back)."""
         with self._lock:
-            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+            end = time.monotonic() + seconds
+            self._hold_until = max(self._hold_until, end)
+            self._holds[reason] = max(self._holds.get(reason, 0.0), end)
+
+    def release(self, reason: str) -> None:
+        """End the hold for `reason` now (a person pressed Resume)."""
+        with self._lock:
+            self._holds.pop(reason, None)
+            self._hold_until = max(self._holds.values(), default=0.0)
+
+    def holding(self, reason: str) -> bool:
+        """Whether a hold for `reason` is still in force."""
+        with self._lock:
+            return self._holds.get(reason, 0.0) > time.monotonic()
+
+    def holds(self) -> list[Hold]:
+        """The holds in force, with their end as wall-clock time."""
+        now, wall = time.monotonic(), time.time()
+        with self._lock:
+            return [Hold(reason, wall + end - now, HOLD_MESSAGES.get(reason, reason))
+                    for reason, end in sorted(self._holds.items()) if end > now]
 
 
 def backoff_delay(attempt: int, base: float, server_delay: float | None) -> float:
@@ -156,6 +205,9 @@ class Progress:
     images_per_s: float
     eta_s: float | None
     failures_by_kind: dict[str, int] = field(default_factory=dict)
+    holds: tuple[Hold, ...] = ()
+    notices: tuple[str, ...] = ()  # one-time messages (a schema fallback, an unknown model)
+    price_known: bool = True
 
     @property
     def finished(self) -> bool:
@@ -178,10 +230,23 @@ class Estimate:
     model: str
     basis: str  # where the per-request token figures come from
     without_description: int = 0  # categorize mode: images that need describing first
+    price_known: bool = True
+    service_tier: str = "standard"
+
+    @property
+    def cost_text(self) -> str:
+        return f"${self.cost_usd:,.4f}" if self.price_known else price_unknown(self.model)
 
     def line(self) -> str:
+        tier = f", {self.service_tier} tier" if self.service_tier != "standard" else ""
+        cost = f"about {self.cost_text}" if self.price_known else self.cost_text
         return (f"{self.images:,} images, {self.requests:,} requests, about {self.tokens_in:,} input + "
-                f"{self.tokens_out:,} output tokens, about ${self.cost_usd:,.4f} with {self.model} ({self.basis}).")
+                f"{self.tokens_out:,} output tokens, {cost} with {self.model}{tier} ({self.basis}).")
+
+
+def price_unknown(model: str) -> str:
+    """What the estimate and the run say instead of a cost when the model has no price."""
+    return f"price unknown: set prices.{model} in config.yaml"
 
 
 @dataclass
@@ -253,6 +318,10 @@ class Job:
         self._paused_total = 0.0
         self._paused_at: float | None = None
         self._consecutive_transient = 0
+        self._shed_streak = 0  # quota/overload answers since the last success: the shared backoff grows with it
+        self._shedding_since: float | None = None
+        self._resume_timer: threading.Timer | None = None
+        self._gate = threading.Event()  # set at the first answer: only then do the other workers start
         self._stop = threading.Event()  # cancel, interrupt or fatal: workers leave after their current call
         self._running = threading.Event()  # cleared while paused
         self._running.set()
@@ -283,9 +352,14 @@ class Job:
             if self._status != "paused":
                 return
             self._status = "running"
+            self._message = ""
             if self._paused_at is not None:
                 self._paused_total += time.monotonic() - self._paused_at
                 self._paused_at = None
+            timer, self._resume_timer = self._resume_timer, None
+        if timer is not None:
+            timer.cancel()
+        self.limiter.release("daily_quota")
         self._running.set()
         self._set_db_status("running")
 
@@ -294,6 +368,9 @@ class Job:
         with self._lock:
             if self._end_status is None:
                 self._end_status = "interrupted" if interrupted else "cancelled"
+            timer, self._resume_timer = self._resume_timer, None
+        if timer is not None:
+            timer.cancel()
         self._stop.set()
         self._running.set()
 
@@ -331,7 +408,9 @@ class Job:
             requests=counts.get("requests", 0), retries=counts.get("retries", 0),
             rate_limited=counts.get("rate_limited", 0), tokens_in=counts.get("tokens_in", 0),
             tokens_out=counts.get("tokens_out", 0), tokens_thinking=counts.get("tokens_thinking", 0),
-            cost_usd=cost, elapsed_s=elapsed, images_per_s=rate, eta_s=eta, failures_by_kind=failures)
+            cost_usd=cost, elapsed_s=elapsed, images_per_s=rate, eta_s=eta, failures_by_kind=failures,
+            holds=tuple(self.limiter.holds()) if status in ("running", "paused") else (),
+            notices=tuple(self.annotator.notices()), price_known=self.annotator.price_known)
 
     # -- the run (job thread) ------------------------------------------------------------------------
 
@@ -341,8 +420,8 @@ class Job:
         with self._lock:
             self._status = "running"
         self._set_db_status("running")
-        workers = [threading.Thread(target=self._work_loop, name=f"job-{self.run_id}-worker-{i}", daemon=True)
-                   for i in range(min(self._workers_count, max(len(self._items), 1)))]
+        workers = [threading.Thread(target=self._work_loop, args=(i == 0,), name=f"job-{self.run_id}-worker-{i}",
+                                    daemon=True) for i in range(min(self._workers_count, max(len(self._items), 1)))]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -388,6 +467,7 @@ class Job:
         log.error("run %s stops: %s", self.run_id, error)
         self._stop.set()
         self._running.set()
+        self._gate.set()
 
     # -- workers -------------------------------------------------------------------------------------
 
@@ -399,7 +479,22 @@ class Job:
             self._next_item += 1
             return item
 
-    def _work_loop(self) -> None:
+    def _work_loop(self, first: bool) -> None:
+        try:
+            if first or self._wait_for_gate():
+                self._work()
+        finally:
+            if first:
+                self._gate.set()  # the first worker ran out of work before any answer: let the others go
+
+    def _wait_for_gate(self) -> bool:
+        """Wait for the run's first answer (or its end); True when there is work to do."""
+        while not self._gate.wait(0.1):
+            if self._stop.is_set():
+                return False
+        return not self._stop.is_set()
+
+    def _work(self) -> None:
         while not self._stop.is_set():
             self._running.wait()
             if self._stop.is_set():
@@ -494,9 +589,10 @@ class Job:
             outcome.cost_usd += exc.cost_usd
             outcome.failure = (stage, exc.kind, str(exc))
             return None
-        except RetryableError as exc:
+        except RetryableError as exc:  # its usage was counted by `_call`
             outcome.failure = (stage, exc.kind, f"Gave up after retries: {exc}")
-            self._note_transient_failure(exc)
+            if exc.kind != "empty":  # an empty answer is about this image, not the service
+                self._note_transient_failure(exc)
             return None
         self._consecutive_transient = 0
         outcome.usage += annotation.usage
@@ -515,7 +611,7 @@ class Job:
                 "the quota and https://aistudio.google.com/status, then run again to resume."))
 
     def _call(self, outcome: _Outcome, call: Callable[[], Annotation]) -> Annotation:
-        attempts = {"quota": 0, "other": 0}
+        attempts: Counter[str] = Counter()
         while True:
             self._running.wait()
             if self._stop.is_set() or not self.limiter.acquire(self._stop):
@@ -523,24 +619,83 @@ class Job:
             outcome.requests += 1
             self._count("requests")
             try:
-                return call()
+                annotation = call()
             except RetryableError as exc:
-                budget = "quota" if exc.kind == "quota" else "other"
-                attempts[budget] += 1
-                if exc.kind == "quota":
-                    self._count("rate_limited")
-                limit = QUOTA_RETRIES if budget == "quota" else self.settings.max_retries
-                if attempts[budget] > limit:
-                    raise
-                delay = backoff_delay(attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after)
-                if exc.kind == "quota" and exc.retry_after is not None:
-                    self.limiter.hold(exc.retry_after)  # every worker waits, not only this one
-                self._count("retries")
-                log.info("retrying image %s in %.1f s after %s", outcome.image_id, delay, exc)
-                if self._stop.wait(delay):
-                    raise _Stopped from exc
+                outcome.usage += exc.usage
+                outcome.cost_usd += exc.cost_usd
+                self._before_retry(exc, attempts, outcome.image_id)
+                continue
+            except ResponseFailure:
+                self._answered()
+                raise
             finally:
                 self._sleep_between_requests()
+            self._answered()
+            return annotation
+
+    def _answered(self) -> None:
+        """The service answered: open the gate for the other workers and end any shedding streak."""
+        self._gate.set()
+        with self._lock:
+            self._shed_streak = 0
+            self._shedding_since = None
+
+    def _before_retry(self, exc: RetryableError, attempts: Counter[str], image_id: int) -> None:
+        """Wait as `exc` asks before the same request goes again, or raise when this image should give up."""
+        if exc.kind in ("quota", "daily_quota"):
+            self._count("rate_limited")
+        if exc.kind == "daily_quota":
+            self._pause_for_daily_quota()
+            return
+        if exc.kind in SHEDDING:
+            self._count("retries")
+            self._shed(exc)
+            return
+        budget = "empty" if exc.kind == "empty" else "other"
+        attempts[budget] += 1
+        if attempts[budget] > (EMPTY_RETRIES if budget == "empty" else self.settings.max_retries):
+            raise exc
+        self._count("retries")
+        delay = backoff_delay(attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after)
+        log.info("retrying image %s in %.1f s after %s", image_id, delay, exc)
+        if self._stop.wait(delay):
+            raise _Stopped from exc
+
+    def _shed(self, exc: RetryableError) -> None:
+        """A shared hold for every worker: the server's delay, else a backoff that grows while it lasts."""
+        now = time.monotonic()
+        with self._lock:
+            if not self.limiter.holding(exc.kind):  # answers to requests sent during one hold count once
+                self._shed_streak += 1
+            streak = self._shed_streak
+            since = self._shedding_since = self._shedding_since or now
+        limit = self.settings.max_hold_minutes * 60
+        if limit and now - since > limit:
+            self._set_fatal(AnnotatorError(
+                f"Gemini kept answering {exc.kind} for {limit / 60:.0f} minutes ({exc}): the run stopped; resume "
+                "it later, lower the workers or requests per minute, or choose the batch or flex tier."))
+            raise _Stopped from exc
+        delay = backoff_delay(streak, self.settings.retry_backoff_seconds, exc.retry_after)
+        self.limiter.hold(delay, exc.kind)
+        log.info("%s: every worker waits %.1f s (%s)", exc.kind, delay, exc)
+
+    def _pause_for_daily_quota(self) -> None:
+        """Pause the run until the daily quota resets (midnight Pacific), then resume by itself."""
+        reset = next_daily_reset()
+        message = daily_quota_message(self.annotator.model, reset)
+        delay = max(reset.timestamp() - time.time(), 0.0) + DAILY_RESUME_MARGIN_SECONDS
+        with self._lock:
+            if self._status != "running":
+                return
+            self._status, self._message = "paused", message
+            self._paused_at = time.monotonic()
+            timer = self._resume_timer = threading.Timer(delay, self.resume)
+        timer.daemon = True
+        self.limiter.hold(delay, "daily_quota")
+        self._running.clear()
+        timer.start()
+        log.warning("run %s: %s", self.run_id, message)
+        self._set_db_status("paused", message)
 
     def _sleep_between_requests(self) -> None:
         """The seed's per-request throttle: each worker pauses after each request (cut short by a stop)."""
@@ -664,18 +819,26 @@ def plan(store: Store, request: JobRequest, *, simulated: bool = False
 
 
 # Typical tokens per request when the database has no history for the model yet: prompt text (from the
-# prompt's length), 258 for one image tile at <= 768 px, and a description of about 250 tokens.
-_IMAGE_TOKENS = 258
+# prompt's length), one image as the model family bills it, and a description of about 250 tokens.
 _TYPICAL_OUTPUT = {"fused": 270, "describe": 250, "categorize": 8}
+_TYPICAL_IMAGE = (768, 576)  # a 4:3 picture at the default image_max_size
 
 
-def _typical_input(kind: str, categories: Sequence[Category], max_categories: int) -> int:
+def typical_image_tokens(settings: Settings, model: str) -> int:
+    """Input tokens of one prepared image for `model` at the configured media resolution."""
+    family, _ = family_for(model)
+    side = settings.image_max_size
+    width, height = side, round(side * _TYPICAL_IMAGE[1] / _TYPICAL_IMAGE[0])
+    return family.image_tokens(settings.media_resolution, width, height)
+
+
+def _typical_input(kind: str, categories: Sequence[Category], max_categories: int, image_tokens: int) -> int:
     if kind == "fused":
         prompt = prompts.fused_prompt(categories, max_categories)
-        return math.ceil(len(prompt.system + prompt.text) / 4) + _IMAGE_TOKENS
+        return math.ceil(len(prompt.system + prompt.text) / 4) + image_tokens
     if kind == "describe":
         prompt = prompts.describe_prompt()
-        return math.ceil(len(prompt.system + prompt.text) / 4) + _IMAGE_TOKENS
+        return math.ceil(len(prompt.system + prompt.text) / 4) + image_tokens
     prompt = prompts.categorize_prompt({"summary": "x" * 1000}, categories, max_categories)
     return math.ceil(len(prompt.system + prompt.text) / 4)
 
@@ -694,6 +857,7 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
     # two-pass: every described image is then categorized from its description
     requests["categorize"] = int(counts.get("categorize", 0)) + requests["describe"]
     tokens_in = tokens_out = 0.0
+    image_tokens = typical_image_tokens(settings, model)
     from_history = []
     for kind, n in requests.items():
         if not n:
@@ -704,13 +868,14 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
             per_out = float(past["tokens_out"]) + float(past["tokens_thinking"])
             from_history.append(kind)
         else:
-            per_in = _typical_input(kind, categories, settings.max_categories)
+            per_in = _typical_input(kind, categories, settings.max_categories, image_tokens)
             per_out = _TYPICAL_OUTPUT[kind]
         tokens_in += n * per_in
         tokens_out += n * per_out
     price = settings.price_for(model)
-    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000
-    basis = ("averages of past " + ", ".join(from_history) + " annotations") if from_history else "typical sizes"
+    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000 if price else 0.0
+    basis = ("averages of past " + ", ".join(from_history) + " annotations") if from_history else (
+        f"typical sizes, {image_tokens:,} tokens an image")
     without = 0
     if request.mode == "categorize":
         described = store.work_list([int(r["id"]) for r in _dataset_rows(store, request.datasets)], "fused",
@@ -718,7 +883,7 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
         without = int((described["needs"] == "fused").sum()) if not described.empty else 0
     return Estimate(images=len(work), requests=sum(requests.values()), tokens_in=round(tokens_in),
                     tokens_out=round(tokens_out), cost_usd=cost, model=model, basis=basis,
-                    without_description=without)
+                    without_description=without, price_known=price is not None, service_tier=settings.service_tier)
 
 
 def default_annotator(settings: Settings, model: str, workers: int) -> Annotator:

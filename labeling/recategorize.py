@@ -24,7 +24,7 @@ import pandas as pd
 
 from labeling.annotators import prompts
 from labeling.errors import InputError
-from labeling.jobs import Job, JobManager, JobRequest
+from labeling.jobs import Job, JobManager, JobRequest, price_unknown
 from labeling.settings import Settings
 from labeling.store import Store
 from labeling.store.categories import UNKNOWN, Category
@@ -63,10 +63,12 @@ class RecategorizeEstimate:
     cost_usd: float
     model: str
     basis: str
+    price_known: bool = True
 
     def line(self) -> str:
+        cost = f"about ${self.cost_usd:,.4f}" if self.price_known else price_unknown(self.model)
         return (f"{self.images:,} images, {self.requests:,} text-only requests, about {self.tokens_in:,} input + "
-                f"{self.tokens_out:,} output tokens, about ${self.cost_usd:,.4f} with {self.model} ({self.basis}).")
+                f"{self.tokens_out:,} output tokens, {cost} with {self.model} ({self.basis}).")
 
 
 def _active(categories: Sequence[Category]) -> dict[str, str]:
@@ -177,8 +179,8 @@ def estimate(store: Store, settings: Settings, images: int, *, model: str | None
         basis = "typical sizes"
     price = settings.price_for(model)
     tokens_in, tokens_out = round(images * per_in), round(images * per_out)
-    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000
-    return RecategorizeEstimate(images, images, tokens_in, tokens_out, cost, model, basis)
+    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000 if price else 0.0
+    return RecategorizeEstimate(images, images, tokens_in, tokens_out, cost, model, basis, price is not None)
 
 
 def start(manager: JobManager, datasets: Sequence[str], image_ids: Sequence[int] | None, *,

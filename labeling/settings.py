@@ -20,11 +20,19 @@ import yaml
 from labeling.errors import ConfigError
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
-    # USD per 1M tokens (input, output); thinking tokens bill as output. Overridable under `prices:`.
-    "gemini-2.5-flash-lite": {"input": 0.10, "output": 0.40},
-    "gemini-2.5-flash": {"input": 0.30, "output": 2.50},
-    "gemini-3.1-flash-lite": {"input": 0.25, "output": 1.50},
+    # USD per 1M tokens at the standard tier (list prices, 2026-10); thinking tokens bill as output; `cached` is
+    # the implicit-cache rate (10% of input for 2.5 and later). Overridable and extendable under `prices:`.
+    "gemini-2.5-flash-lite": {"input": 0.10, "output": 0.40, "cached": 0.01},
+    "gemini-2.5-flash": {"input": 0.30, "output": 2.50, "cached": 0.03},  # retires 2026-12-01
+    "gemini-3.1-flash-lite": {"input": 0.25, "output": 1.50, "cached": 0.025},
+    "gemini-3.5-flash-lite": {"input": 0.30, "output": 2.50, "cached": 0.03},
+    "gemini-3.5-flash": {"input": 1.50, "output": 9.00, "cached": 0.15},
+    "gemini-3.8-flash": {"input": 0.75, "output": 3.75, "cached": 0.075},  # launch price until 2026-12-31
 }
+# What each service tier costs against the standard price: Flex is half price; Priority at least 75% more.
+TIER_PRICE_FACTORS: dict[str, float] = {"standard": 1.0, "flex": 0.5, "priority": 1.75}
+API_VERSIONS = ("v1beta", "v1", "v1alpha")
+MEDIA_RESOLUTIONS = ("", "low", "medium", "high")
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,17 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _choice(options: tuple[str, ...], aliases: Mapping[str, str] | None = None) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _text(value).lower()
+        text = (aliases or {}).get(text, text)
+        if text not in options:
+            raise ValueError("must be one of " + ", ".join(repr(o) for o in options))
+        return text
+
+    return parse
+
+
 def _prices(value: Any) -> dict[str, dict[str, float]]:
     if not isinstance(value, Mapping):
         raise ValueError("must be a mapping of model name to {input: USD per 1M tokens, output: ...}")
@@ -76,7 +95,10 @@ def _prices(value: Any) -> dict[str, dict[str, float]]:
     for model, price in value.items():
         if not isinstance(price, Mapping) or not {"input", "output"} <= set(price):
             raise ValueError(f"prices.{model} needs both `input` and `output` (USD per 1M tokens)")
-        merged[str(model)] = {"input": float(price["input"]), "output": float(price["output"])}
+        entry = {"input": float(price["input"]), "output": float(price["output"])}
+        # Without a cached rate, cache hits are billed at the full input rate (never cheaper than the truth).
+        entry["cached"] = float(price.get("cached", entry["input"]))
+        merged[str(model)] = entry
     return merged
 
 
@@ -87,9 +109,26 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Gemini model used for describing and categorizing."),
     SettingSpec("gemini_base_url", ("gemini_base_url",), ("GOOGLE_GEMINI_BASE_URL",), "", _text,
                 "Base URL of the Gemini API (empty: Google's). Point it at the fake server for offline runs."),
+    SettingSpec("gemini_api_version", ("gemini_api_version",),
+                ("LABELING_GEMINI_API_VERSION", "GOOGLE_GENAI_API_VERSION"), "v1beta",
+                _choice(API_VERSIONS, {"beta": "v1beta"}),
+                "Gemini API version. v1beta is the only one with system instructions, structured output and "
+                "thinking settings; v1 refuses them."),
+    SettingSpec("service_tier", ("service_tier",), ("LABELING_SERVICE_TIER",), "standard",
+                _choice(tuple(TIER_PRICE_FACTORS)),
+                "standard, flex (half price, best effort, slower) or priority (faster, costs more)."),
+    SettingSpec("media_resolution", ("media_resolution",), ("LABELING_MEDIA_RESOLUTION",), "",
+                _choice(MEDIA_RESOLUTIONS),
+                "Tokens per image: low, medium or high (empty: the model's default, high on Gemini 3)."),
     SettingSpec("request_timeout_seconds", ("processing", "request_timeout_seconds"),
                 ("LABELING_REQUEST_TIMEOUT",), 60.0, _non_negative_float,
                 "Timeout of one model request; a timed-out request is retried."),
+    SettingSpec("flex_request_timeout_seconds", ("processing", "flex_request_timeout_seconds"),
+                ("LABELING_FLEX_TIMEOUT",), 900.0, _non_negative_float,
+                "Timeout of one request on the flex tier, whose answers may take minutes."),
+    SettingSpec("max_hold_minutes", ("processing", "max_hold_minutes"), ("LABELING_MAX_HOLD_MINUTES",), 30.0,
+                _non_negative_float,
+                "How long a run waits out constant quota or overload answers before it stops."),
     SettingSpec("image_max_size", ("processing", "image_max_size"), ("LABELING_IMAGE_MAX_SIZE",), 768,
                 _positive_int, "Longest side, in pixels, of the image sent to the model."),
     SettingSpec("max_retries", ("processing", "max_retries"), ("LABELING_MAX_RETRIES",), 3, _non_negative_int,
@@ -121,7 +160,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("s3_bucket", ("s3", "bucket"), ("LABELING_S3_BUCKET",), "", _text,
                 "Default bucket for `download` when --bucket is not given."),
     SettingSpec("prices", ("prices",), (), DEFAULT_PRICES, _prices,
-                "USD per 1M input/output tokens per model, merged over the built-in table."),
+                "USD per 1M input/output/cached tokens per model at the standard tier, merged over the built-in table."),
 )
 
 SPEC_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SPECS}
@@ -134,7 +173,12 @@ class Settings:
     gemini_api_key: str = field(default="", repr=False)
     caption_model: str = "gemini-2.5-flash-lite"
     gemini_base_url: str = ""
+    gemini_api_version: str = "v1beta"
+    service_tier: str = "standard"
+    media_resolution: str = ""
     request_timeout_seconds: float = 60.0
+    flex_request_timeout_seconds: float = 900.0
+    max_hold_minutes: float = 30.0
     image_max_size: int = 768
     max_retries: int = 3
     retry_backoff_seconds: float = 2.0
@@ -162,9 +206,20 @@ class Settings:
             spec.name: getattr(self, spec.name) for spec in SPECS if not spec.secret
         } | {"api_key_set": self.has_api_key}
 
-    def price_for(self, model: str) -> dict[str, float]:
-        """USD per 1M tokens for `model`; unknown models fall back to the default model's price."""
-        return self.prices.get(model) or self.prices.get("gemini-2.5-flash-lite") or {"input": 0.0, "output": 0.0}
+    def price_for(self, model: str) -> dict[str, float] | None:
+        """USD per 1M tokens for `model` at the configured service tier; None when the model has no price."""
+        base = self.prices.get(model)
+        if base is None:
+            return None
+        factor = TIER_PRICE_FACTORS.get(self.service_tier, 1.0)
+        return {kind: rate * factor for kind, rate in {"cached": base["input"], **base}.items()}
+
+    @property
+    def effective_timeout_seconds(self) -> float:
+        """One request's timeout: flex answers may take many minutes."""
+        if self.service_tier == "flex":
+            return max(self.request_timeout_seconds, self.flex_request_timeout_seconds)
+        return self.request_timeout_seconds
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx2
 import pandas as pd
-from google import genai
 from google.genai import errors, types
 
 from labeling.annotators.base import ResponseFailure, RetryableError, Usage
-from labeling.annotators.gemini import classify_api_error
+from labeling.annotators.gemini_client import make_client
+from labeling.annotators.gemini_errors import RequestShape, SchemaTooComplex, classify
+from labeling.annotators.models import family_for
 from labeling.errors import AnnotatorError, InputError
 from labeling.settings import Settings
 from labeling.store import Store
@@ -161,17 +162,19 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
     model = (model or settings.caption_model).strip()
     high = max(1, min(proposals, MAX_PROPOSALS))
     system, text = suggestion_prompt([s["description"] for s in sample], store.categories(), high)
+    family, _ = family_for(model)
     config = types.GenerateContentConfig(
         system_instruction=system, response_mime_type="application/json",
-        response_schema=suggestion_schema(max(1, min(5, high)), high), temperature=0.4, max_output_tokens=4096,
-        candidate_count=1)
-    options = types.HttpOptions(base_url=settings.gemini_base_url or None,
-                                timeout=int(settings.request_timeout_seconds * 1000) or None)
-    client = genai.Client(api_key=settings.gemini_api_key, http_options=options)
+        response_schema=suggestion_schema(max(1, min(5, high)), high), max_output_tokens=8192, candidate_count=1,
+        # A creative task: a little warmer than captioning where the family lets us choose.
+        temperature=0.4 if family.temperature is not None else None,
+        thinking_config=types.ThinkingConfig(**family.thinking), service_tier=types.ServiceTier(settings.service_tier))
+    client = make_client(settings)
     try:
         response = client.models.generate_content(model=model, contents=text, config=config)
     except errors.APIError as exc:
-        raise _user_error(classify_api_error(exc, model)) from None
+        shape = RequestShape(model, settings.gemini_api_version, has_image=False, has_enum=False, proven=False)
+        raise _user_error(classify(exc, shape)) from None
     except (httpx2.TransportError, OSError) as exc:
         raise AnnotatorError(f"Could not reach Gemini ({type(exc).__name__}: {exc}): check the network and "
                              "gemini_base_url, then try again.") from None
@@ -180,7 +183,8 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
     meta = response.usage_metadata
     usage = Usage(prompt=(meta.prompt_token_count or 0) if meta else 0,
                   candidates=(meta.candidates_token_count or 0) if meta else 0,
-                  thoughts=(meta.thoughts_token_count or 0) if meta else 0)
+                  thoughts=(meta.thoughts_token_count or 0) if meta else 0,
+                  cached=(meta.cached_content_token_count or 0) if meta else 0)
     answer = _answer(response)
     categories, dropped = _clean(answer.get("categories") if isinstance(answer, dict) else None, high)
     if not categories:
@@ -191,6 +195,11 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
 def _user_error(error: Exception) -> AnnotatorError:
     if isinstance(error, AnnotatorError):
         return error
+    if isinstance(error, RetryableError) and error.kind == "daily_quota":
+        return AnnotatorError(f"The daily quota is used up ({error}): it resets at midnight Pacific; try again "
+                              "then, or use the counts from the descriptions, which need no API.")
+    if isinstance(error, SchemaTooComplex):
+        return AnnotatorError(f"Gemini refused the response schema ({error}): ask for fewer proposals.")
     if isinstance(error, RetryableError):
         wait = f" in {error.retry_after:.0f} s" if error.retry_after else " in a minute"
         return AnnotatorError(f"Gemini is busy or over quota ({error}): try again{wait}.")

@@ -111,6 +111,7 @@ def duration(seconds: float | None) -> str:
 
 def progress_card(job: Job, progress: Progress) -> None:
     """One run's live progress with Pause / Resume / Cancel; shared by the Run and Categories pages."""
+    from labeling.jobs import price_unknown
     with st.container(border=True):
         simulated = " · simulated" if progress.simulated else ""
         st.markdown(f"**Run #{progress.run_id}** · {progress.mode} · {plain(', '.join(progress.datasets))}"
@@ -126,14 +127,20 @@ def progress_card(job: Job, progress: Progress) -> None:
         columns[2].metric("Images/s", f"{progress.images_per_s:.1f}")
         columns[3].metric("ETA", duration(progress.eta_s) if not progress.finished else "-")
         columns[4].metric("Tokens", f"{progress.tokens_in + progress.tokens_out + progress.tokens_thinking:,}")
-        columns[5].metric("Cost", f"${progress.cost_usd:,.4f}")
+        columns[5].metric("Cost", f"${progress.cost_usd:,.4f}" if progress.price_known else "unknown")
+        if not progress.price_known:
+            st.caption(plain(price_unknown(progress.model).capitalize() + " to see what this run costs."))
         if progress.requests:
             st.caption(f"{progress.requests:,} requests, {progress.retries:,} retries, {progress.rate_limited:,} "
                        f"answered 429 (quota); elapsed {duration(progress.elapsed_s)}.")
+        for hold in progress.holds:
+            st.warning(plain(hold.line()), icon=":material/hourglass_top:")
+        for notice in progress.notices:
+            st.info(plain(notice))
         if progress.status == "failed":
-            st.error(progress.message)
-        elif progress.finished and progress.message:
-            st.info(progress.message)
+            st.error(plain(progress.message))
+        elif progress.message and (progress.finished or progress.status == "paused"):
+            st.info(plain(progress.message))
         if progress.failures_by_kind:
             st.caption("Failures: " + ", ".join(f"{kind} {count:,}"
                                                 for kind, count in sorted(progress.failures_by_kind.items())))

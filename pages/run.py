@@ -10,6 +10,9 @@ import streamlit as st
 
 from labeling import demo
 from labeling.jobs import MODES, Estimate, JobRequest, estimate
+from labeling.preflight import check_connection
+from labeling.settings import Settings
+from labeling.taxonomy import ensure_categories
 from pages import common
 
 MODE_LABELS = {
@@ -17,6 +20,9 @@ MODE_LABELS = {
     "two-pass": "Two-pass: describe, then categorize the text (2 requests, as the seed)",
     "categorize": "Categorize stored descriptions only (no image sent)",
 }
+SERVICE_TIERS = ("standard", "flex", "priority")
+TIER_LABELS = {"standard": "Standard", "flex": "Flex (50% cost, answers may take minutes)",
+               "priority": "Priority (faster, costs more)"}
 RESUMABLE = ("interrupted", "cancelled", "paused")
 HISTORY_LIMIT = 50
 
@@ -47,8 +53,8 @@ def _show_estimate(plan: Estimate, mode: str) -> None:
     columns[0].metric("Images", f"{plan.images:,}")
     columns[1].metric("Requests", f"{plan.requests:,}")
     columns[2].metric("Expected tokens", f"{plan.tokens_in + plan.tokens_out:,}")
-    columns[3].metric("Expected cost", f"${plan.cost_usd:,.4f}")
-    st.caption(f"Estimate: {plan.line()}")
+    columns[3].metric("Expected cost", f"${plan.cost_usd:,.4f}" if plan.price_known else "unknown")
+    st.caption(common.plain(f"Estimate: {plan.line()}"))
     if mode == "categorize" and plan.without_description:
         st.info(f"{plan.without_description:,} images have no description yet: describe them first.")
 
@@ -65,13 +71,17 @@ def _start_form(names: list[str]) -> None:
                                           key="run_workers"))
         rpm = int(right.number_input("Requests per minute (0 = no limit)", min_value=0, max_value=1_000_000,
                                      value=settings.requests_per_minute, step=60, key="run_rpm"))
+        tier = st.radio("Service tier", SERVICE_TIERS, index=SERVICE_TIERS.index(settings.service_tier),
+                        format_func=TIER_LABELS.__getitem__, key="run_tier", horizontal=True)
         retry_failed = st.checkbox("Only images whose last attempt failed (retry failed)", key="run_retry_failed")
+        run_settings = settings.replace(service_tier=tier, caption_model=model or settings.caption_model)
+        _test_connection(run_settings)
         if not datasets:
             st.info("Choose one or more datasets.")
             return
         request = JobRequest(tuple(datasets), mode=mode, model=model or None, num_workers=workers,
                              requests_per_minute=rpm, retry_failed=retry_failed)
-        plan = common.run_or_error(lambda: estimate(store, settings, request))
+        plan = common.run_or_error(lambda: estimate(store, run_settings, request))
         if plan is None:
             return
         _show_estimate(plan, mode)
@@ -82,9 +92,22 @@ def _start_form(names: list[str]) -> None:
         if nothing:
             st.success("Nothing to do: every image is done for the current prompt and category list.")
         if st.button("Start", type="primary", key="run_start", disabled=nothing or not settings.has_api_key):
-            job = common.run_or_error(lambda: manager.start(request))
+            job = common.run_or_error(lambda: manager.start(request, settings=run_settings))
             if job is not None:
                 st.toast(f"Run #{job.run_id} started")
+
+
+def _test_connection(run_settings: Settings) -> None:
+    """One small real request with the real schema; the report stays until the next test."""
+    if st.button("Test connection", key="run_test_connection", disabled=not run_settings.has_api_key,
+                 help="Sends one tiny request (a 64x64 image) with the real schema: costs a fraction of a cent."):
+        with st.spinner("Sending one small request ..."):
+            st.session_state["run_check_report"] = common.run_or_error(lambda: check_connection(
+                run_settings, ensure_categories(store), run_settings.max_categories))
+    report = st.session_state.get("run_check_report")
+    if report is not None:
+        show = st.success if report.ok else st.error
+        show("\n\n".join(common.plain(line) for line in report.lines()))
 
 
 @st.fragment(run_every=1)

@@ -95,13 +95,14 @@ def fake(server: FakeGemini) -> Iterator[FakeGemini]:
     server.reset()
     yield server
     server.reset()
-    server.latency_s, server.rpm_quota, server.hang_s, server.thoughts_tokens = 0.0, 0, 30.0, 0
+    server.latency_s, server.rpm_quota, server.hang_s, server.thoughts_tokens = 0.0, 0, 30.0, None
     server.valid_keys = server.known_models = None
-    server.bad_key_status = 403
+    server.bad_key_status, server.retry_delay_s, server.cached_tokens, server.max_schema_states = 400, 1.0, 0, 0
 
 
-def make_client(fake: FakeGemini, *, key: str = "k", timeout_ms: int = 5000, api_version: str | None = None
+def make_client(fake: FakeGemini, *, key: str = "k", timeout_ms: int = 5000, api_version: str | None = "v1beta"
                 ) -> genai.Client:
+    """A client on v1beta by default: the SDK's own default, v1, lacks systemInstruction and schemas."""
     return _client(fake.base_url, key, timeout_ms, api_version)
 
 
@@ -173,7 +174,8 @@ def test_structured_output_is_valid_and_describes_the_image_received(fake: FakeG
     record = fake.records[-1]
     assert (record.image_width, record.image_height, record.image_mime) == (640, 480, "image/png")
     assert record.image_bytes == len(image)
-    assert (record.status, record.fault, record.api_version, record.model) == (200, None, "v1", MODEL)
+    assert (record.status, record.fault, record.api_version, record.model) == (200, None, "v1beta", MODEL)
+    assert record.schema_sent and "responseSchema" in record.generation_config_keys
 
 
 def test_red_and_blue_images_get_different_categories_by_hue(client: genai.Client) -> None:
@@ -278,7 +280,7 @@ def test_usage_metadata_counts_text_and_image_tokens(fake: FakeGemini, client: g
 
 def test_v1_and_v1beta_paths_are_both_served(fake: FakeGemini) -> None:
     for version in ("v1", "v1beta"):
-        describe(make_client(fake, api_version=version), png())
+        describe(make_client(fake, api_version=version), png(), schema=None, temperature=0.2)
 
     assert [r.api_version for r in fake.records] == ["v1", "v1beta"]
 
@@ -308,38 +310,40 @@ def test_rpm_quota_answers_429_with_the_real_retry_delay(fake: FakeGemini, clien
     error = caught.value
     assert (error.code, error.status) == (429, "RESOURCE_EXHAUSTED")
     delays = [d["retryDelay"] for d in error.details["error"]["details"] if "retryDelay" in d]
-    assert len(delays) == 1 and re.fullmatch(r"\d+s", delays[0]) and 55 <= int(delays[0][:-1]) <= 60
-    assert re.search(r"Please retry in \d+\.\ds\.", error.message or "")
+    assert len(delays) == 1 and re.fullmatch(r"\d+\.\d{9}s", delays[0]) and 55 <= float(delays[0][:-1]) <= 60
+    assert re.search(r"Please retry in \d+\.\d{9}s\.", error.message or "")
     assert any("QuotaFailure" in d["@type"] for d in error.details["error"]["details"])
-    assert error.response.headers["Retry-After"]
+    assert "retry-after" not in error.response.headers  # the real API sends none
     assert fake.status_counts() == {200: 2, 429: 1}
 
 
 def test_injected_429_carries_the_configured_retry_delay(fake: FakeGemini, client: genai.Client) -> None:
-    fake.retry_delay_s = 3
+    fake.retry_delay_s = 45.837906927
     fake.inject("http_429")
 
     with pytest.raises(errors.ClientError) as caught:
         describe(client, png())
 
     details = caught.value.details["error"]["details"]
-    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"} in details
-    fake.retry_delay_s = 1.0
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "45.837906927s"} in details
+    assert (caught.value.message or "").endswith("Please retry in 45.837906927s.")
+    assert "retry-after" not in caught.value.response.headers
 
 
-def test_bad_key_is_refused_with_403(fake: FakeGemini) -> None:
+def test_bad_key_is_refused_with_400_api_key_invalid(fake: FakeGemini) -> None:
     fake.valid_keys = {"good-key"}
 
     with pytest.raises(errors.ClientError) as caught:
         describe(make_client(fake, key="bad-key"), png())
     describe(make_client(fake, key="good-key"), png())
 
-    assert (caught.value.code, caught.value.status) == (403, "PERMISSION_DENIED")
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
     assert caught.value.message == "API key not valid. Please pass a valid API key."
-    fake.bad_key_status = 400
-    with pytest.raises(errors.ClientError) as real_style:
+    assert caught.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    fake.bad_key_status = 403
+    with pytest.raises(errors.ClientError) as no_access:
         describe(make_client(fake, key="bad-key"), png())
-    assert (real_style.value.code, real_style.value.status) == (400, "INVALID_ARGUMENT")
+    assert (no_access.value.code, no_access.value.status) == (403, "PERMISSION_DENIED")
 
 
 def test_unknown_model_is_404(fake: FakeGemini, client: genai.Client) -> None:
@@ -389,7 +393,8 @@ def test_503_surfaces_as_a_server_error(fake: FakeGemini, client: genai.Client) 
     describe(client, png())  # only the next request was faulted
 
     assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
-    assert caught.value.message == "The model is overloaded. Please try again later."
+    assert caught.value.message == ("This model is currently experiencing high demand. Spikes in demand are usually "
+                                    "temporary. Please try again later.")
     assert [r.fault for r in fake.records] == ["http_503", None]
 
 

@@ -87,8 +87,37 @@ def test_prices_merge_over_defaults(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("prices:\n  my-model: {input: 1.0, output: 2.0}\n")
     settings = load_settings(config, env={})
-    assert settings.price_for("my-model") == {"input": 1.0, "output": 2.0}
-    assert settings.price_for("gemini-2.5-flash-lite") == {"input": 0.10, "output": 0.40}
+    # Without a cached rate, cache hits bill at the full input rate (never cheaper than the truth).
+    assert settings.price_for("my-model") == {"input": 1.0, "output": 2.0, "cached": 1.0}
+    assert settings.price_for("gemini-2.5-flash-lite") == {"input": 0.10, "output": 0.40, "cached": 0.01}
+
+
+def test_a_model_without_a_price_has_none_and_current_models_have_theirs() -> None:
+    settings = load_settings(env={})
+    assert settings.price_for("gemini-9-experimental") is None  # never a silent fallback to another model's price
+    assert settings.price_for("gemini-3.5-flash-lite") == {"input": 0.30, "output": 2.50, "cached": 0.03}
+
+
+def test_flex_halves_every_rate_and_priority_costs_more() -> None:
+    standard = load_settings(env={}).price_for("gemini-3.5-flash-lite")
+    flex = load_settings(env={"LABELING_SERVICE_TIER": "flex"}).price_for("gemini-3.5-flash-lite")
+    priority = load_settings(env={"LABELING_SERVICE_TIER": "PRIORITY"}).price_for("gemini-3.5-flash-lite")
+    assert standard and flex and priority
+    assert {k: round(v * 2, 6) for k, v in flex.items()} == standard
+    assert priority["output"] > standard["output"]
+
+
+def test_api_version_defaults_to_v1beta_and_honours_the_sdks_variable() -> None:
+    assert load_settings(env={}).gemini_api_version == "v1beta"
+    assert load_settings(env={"GOOGLE_GENAI_API_VERSION": "beta"}).gemini_api_version == "v1beta"
+    assert load_settings(env={"GOOGLE_GENAI_API_VERSION": "v1"}).gemini_api_version == "v1"
+    with pytest.raises(ConfigError, match="gemini_api_version"):
+        load_settings(env={"LABELING_GEMINI_API_VERSION": "v2"})
+
+
+def test_flex_gets_the_long_timeout() -> None:
+    assert load_settings(env={}).effective_timeout_seconds == 60
+    assert load_settings(env={"LABELING_SERVICE_TIER": "flex"}).effective_timeout_seconds == 900
 
 
 def test_every_spec_is_a_settings_field_with_the_same_default() -> None:

@@ -23,17 +23,24 @@ class Usage:
     prompt: int = 0
     candidates: int = 0
     thoughts: int = 0
+    cached: int = 0  # of the prompt tokens, how many were implicit-cache hits
 
     @property
     def output(self) -> int:
         return self.candidates + self.thoughts
 
-    def cost(self, price: dict[str, float]) -> float:
-        """USD for these tokens at `price` (USD per 1M tokens, keys input and output)."""
-        return (self.prompt * price.get("input", 0.0) + self.output * price.get("output", 0.0)) / 1_000_000
+    def cost(self, price: dict[str, float] | None) -> float:
+        """USD for these tokens at `price` (USD per 1M tokens: input, output, cached); 0 when the price is unknown."""
+        if price is None:
+            return 0.0
+        cached = min(self.cached, self.prompt)
+        fresh = self.prompt - cached
+        return (fresh * price["input"] + cached * price.get("cached", price["input"])
+                + self.output * price["output"]) / 1_000_000
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt + other.prompt, self.candidates + other.candidates, self.thoughts + other.thoughts)
+        return Usage(self.prompt + other.prompt, self.candidates + other.candidates, self.thoughts + other.thoughts,
+                     self.cached + other.cached)
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,14 @@ class Annotation:
 class RetryableError(Exception):
     """A transient failure: the same request may succeed later."""
 
-    def __init__(self, message: str, kind: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, kind: str, retry_after: float | None = None, usage: Usage | None = None,
+                 cost_usd: float = 0.0) -> None:
         super().__init__(message)
-        self.kind = kind  # quota | overloaded | server_error | timeout | transport
+        # quota | daily_quota | overloaded | server_error | cancelled | timeout | transport | empty
+        self.kind = kind
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+        self.usage = usage or Usage()  # an empty answer is still billed
+        self.cost_usd = cost_usd
 
 
 class ResponseFailure(Exception):
@@ -81,6 +92,11 @@ class Annotator(Protocol):
     model: str
     prompt_version: str
     simulated: bool
+    price_known: bool
+
+    def notices(self) -> list[str]:
+        """One-time messages for the user (say, a fallback the annotator took), oldest first."""
+        ...
 
     def describe(self, image: bytes, mime_type: str) -> Annotation:
         """The structured description of an image (no categories)."""

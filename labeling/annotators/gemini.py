@@ -6,20 +6,23 @@ never retries on its own: the job runner does, honouring the server's retry dela
 
 from __future__ import annotations
 
-import email.utils
+import functools
+import io
 import json
 import logging
-import re
-import time
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx2
-from google import genai
 from google.genai import errors, types
+from PIL import Image
 
 from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, ResponseFailure, RetryableError, Usage
+from labeling.annotators.gemini_client import make_client
+from labeling.annotators.gemini_errors import RequestShape, SchemaTooComplex, classify
+from labeling.annotators.models import family_for, unknown_model_warning
 from labeling.errors import AnnotatorError
 from labeling.settings import Settings
 from labeling.store.categories import Category
@@ -30,11 +33,11 @@ log = logging.getLogger(__name__)
 # finishReason values that mean a filter withheld the answer.
 _BLOCKED_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
                     "IMAGE_PROHIBITED_CONTENT"}
-_RETRYABLE_CODES = {408: "timeout", 429: "quota", 500: "server_error", 502: "server_error",
-                    503: "overloaded", 504: "timeout"}
-_RETRY_IN = re.compile(r"retry in ([0-9.]+)\s*(ms|s)\b", re.IGNORECASE)
-_KEY_HELP = ("set GEMINI_API_KEY (or gemini_api_key in config.yaml) to a valid key from "
-             "https://aistudio.google.com/apikey")
+_MEDIA_RESOLUTIONS = {"low": types.MediaResolution.MEDIA_RESOLUTION_LOW,
+                      "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
+                      "high": types.MediaResolution.MEDIA_RESOLUTION_HIGH}
+PLAIN_CATEGORIES_NOTICE = ("Gemini refused the category list as an enum in the response schema (too many states): "
+                           "this run asks for plain strings instead and checks them against the list itself.")
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -52,72 +55,13 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 _TRANSPORT_ERRORS = _transport_errors()
 
 
-def _duration_seconds(text: str) -> float | None:
-    """A protobuf Duration in JSON ("53s", "0.5s", "1.000340s") as seconds."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)s\s*", text or "")
-    return float(match.group(1)) if match else None
-
-
-def retry_delay(error: errors.APIError) -> float | None:
-    """The delay the server asked for: RetryInfo.retryDelay, else Retry-After, else "Please retry in Xs"."""
-    body = error.details if isinstance(error.details, dict) else {}
-    details = (body.get("error") or {}).get("details") or body.get("details") or []
-    for detail in details if isinstance(details, list) else []:
-        if isinstance(detail, dict) and "retryDelay" in detail:
-            seconds = _duration_seconds(str(detail["retryDelay"]))
-            if seconds is not None:
-                return seconds
-    headers = getattr(getattr(error, "response", None), "headers", None)
-    header = headers.get("retry-after") if headers is not None else None
-    if header:
-        try:
-            return max(float(header), 0.0)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(header) if header else None
-            if when is not None:
-                return max(when.timestamp() - time.time(), 0.0)
-    found = _RETRY_IN.search(error.message or "")
-    if found:
-        value = float(found.group(1))
-        return value / 1000 if found.group(2).lower() == "ms" else value
-    return None
-
-
-def _error_reason(error: errors.APIError) -> str:
-    body = error.details if isinstance(error.details, dict) else {}
-    for detail in (body.get("error") or {}).get("details") or []:
-        if isinstance(detail, dict) and detail.get("reason"):
-            return str(detail["reason"])
-    return ""
-
-
-def classify_api_error(error: errors.APIError, model: str) -> Exception:
-    """Turn an SDK error into RetryableError, ResponseFailure (this image only) or AnnotatorError (the run)."""
-    code = int(error.code or 0)
-    status = error.status or ""
-    message = (error.message or str(error)).strip()
-    if code in _RETRYABLE_CODES:
-        return RetryableError(f"{code} {status}: {message}", _RETRYABLE_CODES[code], retry_delay(error))
-    if code >= 500:
-        return RetryableError(f"{code} {status}: {message}", "server_error", retry_delay(error))
-    reason = _error_reason(error)
-    if reason == "API_KEY_INVALID" or code == 401 or (code == 403 and "key" in message.lower()):
-        return AnnotatorError(f"The Gemini API key was rejected ({code}): {_KEY_HELP}.")
-    if code == 403:
-        return AnnotatorError(f"Gemini refused the request ({code} {status}: {message}): check that the key's "
-                              "project has the Generative Language API enabled and access to the model.")
-    if code == 404:
-        return AnnotatorError(f"The model {model!r} was not found ({code}: {message}): set caption_model in "
-                              "config.yaml or pass --model with an available model, e.g. gemini-2.5-flash-lite.")
-    if code == 400 and "image" in message.lower() and "process" in message.lower():
-        # Google cannot decode this one image: the others may be fine.
-        return ResponseFailure(f"Gemini could not process this image ({message}).", "image_rejected")
-    if code == 400 and "too many states" in message.lower():
-        return AnnotatorError(f"Gemini rejected the response schema ({message}): the category list is too long "
-                              "or its names too long for structured output; shorten it on the Categories page.")
-    return AnnotatorError(f"Gemini rejected the request ({code} {status}: {message}): check the model name and "
-                          "settings; if they are right, this version of labeling sends a request the API "
-                          "no longer accepts.")
+@functools.cache
+def probe_image() -> bytes:
+    """A small gradient JPEG: the image of a connection check (costs one tiny request)."""
+    image = Image.linear_gradient("L").resize((64, 64)).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
 
 
 def _usage(response: types.GenerateContentResponse) -> Usage:
@@ -125,7 +69,7 @@ def _usage(response: types.GenerateContentResponse) -> Usage:
     if meta is None:
         return Usage()
     return Usage(prompt=meta.prompt_token_count or 0, candidates=meta.candidates_token_count or 0,
-                 thoughts=meta.thoughts_token_count or 0)
+                 thoughts=meta.thoughts_token_count or 0, cached=meta.cached_content_token_count or 0)
 
 
 def normalize_categories(values: Any, categories: Sequence[Category], max_categories: int) -> list[str]:
@@ -161,54 +105,56 @@ class GeminiAnnotator:
 
     def __init__(self, settings: Settings, *, model: str | None = None, max_workers: int | None = None,
                  simulated: bool = False) -> None:
-        if not settings.gemini_api_key:
-            raise AnnotatorError(f"No Gemini API key is set: {_KEY_HELP}. To try the app without one, use "
-                                 "\"Create an example project\" on the Run page (simulated).")
         self.model = (model or settings.caption_model).strip()
         if not self.model:
             raise AnnotatorError("No model is set: set caption_model in config.yaml or pass --model.")
         self.prompt_version = prompts.PROMPT_VERSION
         self.simulated = simulated
+        self.settings = settings
         self.price = settings.price_for(self.model)
-        workers = max(max_workers or settings.num_workers, 1)
-        options = types.HttpOptions(
-            base_url=settings.gemini_base_url or None,
-            # HttpOptions.timeout is in milliseconds; without one a stalled call would hang for ever.
-            timeout=int(settings.request_timeout_seconds * 1000) or None,
-            # The default pool keeps 20 connections alive: size it for every worker plus headroom.
-            client_args={"limits": httpx2.Limits(max_connections=max(100, workers * 2),
-                                                 max_keepalive_connections=max(20, workers * 2))},
-        )
+        self.price_known = self.price is not None
+        self.family, _ = family_for(self.model)
+        self._lock = threading.Lock()
+        self._notices: list[str] = [w for w in [unknown_model_warning(self.model)] if w]
+        self._proven: set[str] = set()  # request kinds that got an answer in this run
+        self._plain_categories = False  # the API refused the category enum: send plain strings
         # Kept referenced for the annotator's lifetime: a dropped Client closes its pool mid-call.
-        self._client = genai.Client(api_key=settings.gemini_api_key, http_options=options)
+        self._client = make_client(settings, max(max_workers or settings.num_workers, 1))
 
     def close(self) -> None:
         self._client.close()
 
+    def notices(self) -> list[str]:
+        with self._lock:
+            return list(self._notices)
+
     # -- the three calls ---------------------------------------------------------------------------
 
     def describe(self, image: bytes, mime_type: str) -> Annotation:
-        prompt = prompts.describe_prompt()
-        value, usage = self._generate(prompt, image, mime_type)
+        value, usage = self._generate(lambda enum: prompts.describe_prompt(), image, mime_type)
         description = self._parsed(lambda: _check_description(value), usage)
         return self._annotation("describe", description, None, usage)
 
     def categorize(self, description: dict[str, Any], categories: Sequence[Category],
                    max_categories: int) -> Annotation:
-        prompt = prompts.categorize_prompt(description, categories, max_categories)
-        value, usage = self._generate(prompt, None, None)
+        value, usage = self._generate(
+            lambda enum: prompts.categorize_prompt(description, categories, max_categories, enum), None, None)
         names = self._parsed(lambda: normalize_categories(
             value.get("categories") if isinstance(value, dict) else None, categories, max_categories), usage)
         return self._annotation("categorize", description, names, usage)
 
     def describe_and_categorize(self, image: bytes, mime_type: str, categories: Sequence[Category],
                                 max_categories: int) -> Annotation:
-        prompt = prompts.fused_prompt(categories, max_categories)
-        value, usage = self._generate(prompt, image, mime_type)
+        value, usage = self._generate(lambda enum: prompts.fused_prompt(categories, max_categories, enum),
+                                      image, mime_type)
         description = self._parsed(lambda: _check_description(value), usage)
         names = self._parsed(lambda: normalize_categories(value.get("categories"), categories, max_categories),
                              usage)
         return self._annotation("fused", description, names, usage)
+
+    def probe(self, categories: Sequence[Category], max_categories: int) -> Annotation:
+        """One small real request with the real fused schema: checks key, model, version and schema."""
+        return self.describe_and_categorize(probe_image(), "image/jpeg", categories, max_categories)
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -227,24 +173,70 @@ class GeminiAnnotator:
             kind, detail = exc.args if len(exc.args) == 2 else ("wrong_shape", str(exc))
             raise self._failure(f"The answer does not fit the schema: {detail}.", kind, usage) from None
 
-    def _generate(self, prompt: prompts.Prompt, image: bytes | None, mime_type: str | None) -> tuple[Any, Usage]:
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - one annotator a run; the SDK copies the config per call
+    def _config(self, kind: str, system: str, schema_json: str) -> types.GenerateContentConfig:
+        family, settings = self.family, self.settings
+        media = _MEDIA_RESOLUTIONS.get(settings.media_resolution) if kind != "categorize" else None
+        return types.GenerateContentConfig(
+            system_instruction=system, response_mime_type="application/json",
+            response_schema=types.Schema.model_validate_json(schema_json), temperature=family.temperature,
+            max_output_tokens=family.output_limit(kind), candidate_count=1,
+            thinking_config=types.ThinkingConfig(**family.thinking), media_resolution=media,
+            service_tier=types.ServiceTier(settings.service_tier))
+
+    def _generate(self, make_prompt: Callable[[bool], prompts.Prompt], image: bytes | None,
+                  mime_type: str | None, *, probing: bool = False) -> tuple[Any, Usage]:
         """Send one request; return its parsed JSON and usage, or raise one of the three error kinds."""
-        contents: list[Any] = []
-        if image is not None:
-            contents.append(types.Part.from_bytes(data=image, mime_type=mime_type or "image/jpeg"))
-        contents.append(prompt.text)
+        prompt = make_prompt(not self._plain_categories)
         try:
-            response = self._client.models.generate_content(model=self.model, contents=contents,
-                                                            config=prompt.config())
+            response = self._send(prompt, image, mime_type)
         except errors.APIError as exc:
-            raise classify_api_error(exc, self.model) from exc
+            shape = RequestShape(self.model, self.settings.gemini_api_version, image is not None,
+                                 prompts.has_category_enum(prompt.schema), prompt.kind in self._proven)
+            outcome = classify(exc, shape)
+            if isinstance(outcome, SchemaTooComplex):
+                if not shape.has_enum:
+                    raise AnnotatorError(f"Gemini refused the response schema even without an enum ({outcome}): "
+                                         "shorten the category names or definitions.") from exc
+                self._fall_back_to_plain_categories()
+                return self._generate(make_prompt, image, mime_type, probing=probing)
+            if isinstance(outcome, AnnotatorError) and shape.has_image and not shape.proven and not probing:
+                return self._image_or_request(outcome, exc, make_prompt)
+            raise outcome from exc
         except httpx2.TimeoutException as exc:
             raise RetryableError(f"The request timed out ({type(exc).__name__}).", "timeout") from exc
         except _TRANSPORT_ERRORS as exc:
             kind = "timeout" if "Timeout" in type(exc).__name__ else "transport"
             raise RetryableError(f"The connection to Gemini failed ({type(exc).__name__}: {exc}).", kind) from exc
         usage = _usage(response)
+        with self._lock:
+            self._proven.add(prompt.kind)
         return self._answer(response, usage), usage
+
+    def _image_or_request(self, refusal: AnnotatorError, cause: errors.APIError,
+                          make_prompt: Callable[[bool], prompts.Prompt]) -> tuple[Any, Usage]:
+        """A refusal of the first image request: send a small known-good image; if it passes, blame the image."""
+        if "invalid argument" not in str(refusal).lower():
+            raise refusal from cause
+        self._generate(make_prompt, probe_image(), "image/jpeg", probing=True)
+        raise ResponseFailure(f"Gemini refused the request for this image ({cause.message}).", "invalid_argument")
+
+    def _fall_back_to_plain_categories(self) -> None:
+        with self._lock:
+            if not self._plain_categories:
+                self._plain_categories = True
+                self._notices.append(PLAIN_CATEGORIES_NOTICE)
+                log.warning(PLAIN_CATEGORIES_NOTICE)
+
+    def _send(self, prompt: prompts.Prompt, image: bytes | None, mime_type: str | None
+              ) -> types.GenerateContentResponse:
+        contents: list[Any] = []
+        if image is not None:
+            contents.append(types.Part.from_bytes(data=image, mime_type=mime_type or "image/jpeg"))
+        if prompt.text:
+            contents.append(prompt.text)
+        config = self._config(prompt.kind, prompt.system, prompt.schema.model_dump_json(exclude_none=True))
+        return self._client.models.generate_content(model=self.model, contents=contents, config=config)
 
     def _answer(self, response: types.GenerateContentResponse, usage: Usage) -> Any:
         feedback = response.prompt_feedback
@@ -252,22 +244,28 @@ class GeminiAnnotator:
             reason = getattr(feedback.block_reason, "value", str(feedback.block_reason))
             raise self._failure(f"Gemini blocked the request ({reason}).", "prompt_blocked", usage)
         if not response.candidates:
-            raise self._failure("Gemini returned no answer.", "empty", usage)
+            raise self._empty("Gemini returned no candidate.", usage)
         candidate = response.candidates[0]
         finish = getattr(candidate.finish_reason, "value", None) or "STOP"
         if finish in _BLOCKED_REASONS:
             raise self._failure(f"Gemini withheld the answer (finishReason {finish}).", "safety", usage)
-        if finish == "MAX_TOKENS":
-            raise self._failure("The answer was cut off at the output token limit (MAX_TOKENS).", "max_tokens",
-                                usage)
-        if finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
-            raise self._failure(f"Gemini stopped early (finishReason {finish}).", finish.lower(), usage)
         text = "".join(part.text for part in (candidate.content.parts or []) if part.text and not part.thought) \
             if candidate.content else ""
+        if finish == "MAX_TOKENS":
+            spent = ("thinking used the whole output limit" if not text and usage.thoughts
+                     else "the output token limit was reached")
+            raise self._failure(f"The answer was cut off: {spent} (MAX_TOKENS, {usage.thoughts:,} thinking and "
+                                f"{usage.candidates:,} answer tokens).", "max_tokens", usage)
+        if finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
+            raise self._failure(f"Gemini stopped early (finishReason {finish}).", finish.lower(), usage)
         if not text.strip():
-            raise self._failure("Gemini returned an empty answer.", "empty", usage)
+            raise self._empty("Gemini returned an answer without text.", usage)
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise self._failure(f"The answer is not valid JSON ({exc.msg} at character {exc.pos}).",
                                 "invalid_json", usage) from None
+
+    def _empty(self, message: str, usage: Usage) -> RetryableError:
+        """An empty answer is intermittent: the runner retries it (twice), then records it as `empty`."""
+        return RetryableError(message, "empty", usage=usage, cost_usd=usage.cost(self.price))

@@ -21,13 +21,9 @@ from google.genai import types
 from labeling.store.categories import Category
 from labeling.taxonomy import UNKNOWN, schema_enum
 
-PROMPT_VERSION = "2026-11.1"
+PROMPT_VERSION = "2026-12.1"
 
 DESCRIPTION_FIELDS = ("summary", "objects", "scene", "style", "camera", "text", "quality")
-# Generous for the description JSON (~300 tokens); a truncated answer is a per-image max_tokens failure.
-MAX_OUTPUT_TOKENS_DESCRIBE = 2048
-MAX_OUTPUT_TOKENS_CATEGORIZE = 256
-TEMPERATURE = 0.2
 
 _DESCRIBE_INSTRUCTIONS = """You describe images for a dataset that compares real photographs with AI-generated images.
 Look at the image and describe only what is visible; do not guess whether it is real or generated.
@@ -87,11 +83,18 @@ def category_names(categories: Sequence[Category]) -> list[str]:
     return [*names, UNKNOWN]
 
 
-def _categories_schema(categories: Sequence[Category], max_categories: int) -> types.Schema:
-    return types.Schema(type=types.Type.ARRAY, min_items=1, max_items=max_categories,
-                        # Too long a list for one enum ("too many states"): plain strings, checked on our side.
-                        items=types.Schema(type=types.Type.STRING, enum=schema_enum(category_names(categories))),
+def _categories_schema(categories: Sequence[Category], max_categories: int, enum: bool) -> types.Schema:
+    # No minItems/maxItems: they count toward the API's "too many states" limit; the count is checked locally.
+    # Too long a list for one enum, or one the API refused: plain strings, checked on our side.
+    allowed = schema_enum(category_names(categories)) if enum else None
+    return types.Schema(type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING, enum=allowed),
                         description=f"1 to {max_categories} categories from the list, or just unknown.")
+
+
+def has_category_enum(schema: types.Schema) -> bool:
+    """Whether the categories of this schema are an enum (what a "too many states" refusal is about)."""
+    found = (schema.properties or {}).get("categories")
+    return bool(found is not None and found.items is not None and found.items.enum)
 
 
 def describe_schema() -> types.Schema:
@@ -99,14 +102,15 @@ def describe_schema() -> types.Schema:
     return _object(_description_properties())
 
 
-def fused_schema(categories: Sequence[Category], max_categories: int) -> types.Schema:
+def fused_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> types.Schema:
     """Description and categories in one answer; categories come last so the model describes first."""
-    return _object({**_description_properties(), "categories": _categories_schema(categories, max_categories)})
+    return _object({**_description_properties(),
+                    "categories": _categories_schema(categories, max_categories, enum)})
 
 
-def categorize_schema(categories: Sequence[Category], max_categories: int) -> types.Schema:
+def categorize_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> types.Schema:
     """Categories alone (from a stored description, no image)."""
-    return _object({"categories": _categories_schema(categories, max_categories)})
+    return _object({"categories": _categories_schema(categories, max_categories, enum)})
 
 
 def category_list_text(categories: Sequence[Category]) -> str:
@@ -119,24 +123,12 @@ def category_list_text(categories: Sequence[Category]) -> str:
 
 @dataclass(frozen=True)
 class Prompt:
-    """One request's text parts and its generation config (everything but the image)."""
+    """One request's text parts and response schema (everything but the image and the generation settings)."""
 
+    kind: str  # describe | fused | categorize: the output limit depends on it
     system: str
     text: str
     schema: types.Schema
-    max_output_tokens: int
-
-    def config(self) -> types.GenerateContentConfig:
-        return _config(self.system, self.schema.model_dump_json(exclude_none=True), self.max_output_tokens)
-
-
-@functools.lru_cache(maxsize=64)
-def _config(system: str, schema_json: str, max_output_tokens: int) -> types.GenerateContentConfig:
-    # Built once per prompt and list: the SDK copies the config on every call, so sharing it is safe.
-    return types.GenerateContentConfig(
-        system_instruction=system, response_mime_type="application/json",
-        response_schema=types.Schema.model_validate_json(schema_json), temperature=TEMPERATURE,
-        max_output_tokens=max_output_tokens, candidate_count=1)
 
 
 _CategoryKey = tuple[tuple[str, str, bool], ...]
@@ -152,34 +144,34 @@ def _categories(key: _CategoryKey) -> list[Category]:
 
 @functools.lru_cache(maxsize=1)
 def describe_prompt() -> Prompt:
-    return Prompt(_DESCRIBE_INSTRUCTIONS, "Describe this image as JSON.", describe_schema(),
-                  MAX_OUTPUT_TOKENS_DESCRIBE)
+    return Prompt("describe", _DESCRIBE_INSTRUCTIONS, "Describe this image as JSON.", describe_schema())
 
 
-def fused_prompt(categories: Sequence[Category], max_categories: int) -> Prompt:
-    return _fused_prompt(_key(categories), max_categories)
+def fused_prompt(categories: Sequence[Category], max_categories: int, enum: bool = True) -> Prompt:
+    return _fused_prompt(_key(categories), max_categories, enum)
 
 
 @functools.lru_cache(maxsize=16)
-def _fused_prompt(key: _CategoryKey, max_categories: int) -> Prompt:
+def _fused_prompt(key: _CategoryKey, max_categories: int, enum: bool) -> Prompt:
     categories = _categories(key)
     system = (_DESCRIBE_INSTRUCTIONS + "\n\n" + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
               + "\n\nAllowed categories:\n" + category_list_text(categories))
-    return Prompt(system, "Describe this image as JSON, then categorize it.",
-                  fused_schema(categories, max_categories), MAX_OUTPUT_TOKENS_DESCRIBE)
+    return Prompt("fused", system, "Describe this image as JSON, then categorize it.",
+                  fused_schema(categories, max_categories, enum))
 
 
-def categorize_prompt(description: dict[str, Any], categories: Sequence[Category], max_categories: int) -> Prompt:
+def categorize_prompt(description: dict[str, Any], categories: Sequence[Category], max_categories: int,
+                      enum: bool = True) -> Prompt:
     """Categorize from the description text alone (the image is not sent)."""
-    base = _categorize_base(_key(categories), max_categories)
+    base = _categorize_base(_key(categories), max_categories, enum)
     text = "Image description:\n" + json.dumps(description, ensure_ascii=False)
-    return Prompt(base.system, text, base.schema, base.max_output_tokens)
+    return Prompt("categorize", base.system, text, base.schema)
 
 
 @functools.lru_cache(maxsize=16)
-def _categorize_base(key: _CategoryKey, max_categories: int) -> Prompt:
+def _categorize_base(key: _CategoryKey, max_categories: int, enum: bool) -> Prompt:
     categories = _categories(key)
     system = ("You categorize images from their written description.\n"
               + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
               + "\n\nAllowed categories:\n" + category_list_text(categories))
-    return Prompt(system, "", categorize_schema(categories, max_categories), MAX_OUTPUT_TOKENS_CATEGORIZE)
+    return Prompt("categorize", system, "", categorize_schema(categories, max_categories, enum))

@@ -21,11 +21,12 @@ from tqdm import tqdm
 from labeling.cli import context
 from labeling.datasets import SEED_IMPORT_MODEL, import_dataset, read_csv_file
 from labeling.errors import InputError, LabelingError
-from labeling.jobs import MODES, JobManager, JobRequest, Progress, estimate, iter_progress
+from labeling.jobs import MODES, JobManager, JobRequest, Progress, estimate, iter_progress, price_unknown
 from labeling.seed_format import SeedRow, read_seed_rows, summary_of
 from labeling.settings import Settings
 from labeling.store import Store
-from labeling.taxonomy import ensure_categories, parse_category_csv
+from labeling.store.categories import Category
+from labeling.taxonomy import DEFAULT_CATEGORIES_FILE, ensure_categories, parse_category_csv
 
 INTERRUPTED = 130
 
@@ -41,6 +42,8 @@ def _run_flags(parser: argparse.ArgumentParser, *, modes: bool = True, default_w
                         help="request-rate limit shared by all workers, per minute (0: none; default "
                              "processing.requests_per_minute)")
     parser.add_argument("--model", help="Gemini model (default: caption_model, gemini-2.5-flash-lite)")
+    parser.add_argument("--service-tier", choices=["standard", "flex", "priority"],
+                        help="standard, flex (half price, slower, best effort) or priority (default: service_tier)")
     parser.add_argument("--retry-failed", action="store_true", help="only the images whose last attempt failed")
     parser.add_argument("--yes", "-y", action="store_true", help="start without asking after the estimate")
 
@@ -86,6 +89,15 @@ def register(subparsers: Any) -> None:
     _run_flags(categorize_csv, modes=False)
     categorize_csv.set_defaults(handler=run_categorize_descriptions)
 
+    check = subparsers.add_parser(
+        "check", help="test the Gemini key, model, API version and schema with one small request",
+        description="Sends one tiny real request (a 64x64 image and the fused schema of the category list in "
+                    "force) and reports: key accepted, model found on the API version, schema accepted, service "
+                    "tier and the answer's tokens. Exit status 0 when a run can start, 1 otherwise.")
+    check.add_argument("--model", help="Gemini model (default: caption_model)")
+    check.add_argument("--service-tier", choices=["standard", "flex", "priority"], help="tier to test")
+    check.set_defaults(handler=run_check)
+
     fake = subparsers.add_parser("fake-gemini", help="run the local fake Gemini server (offline demos, tests)",
                                  description="Answers like Gemini, from the images it receives; all output is "
                                              "simulated. Point labeling at it with the printed variables.")
@@ -93,6 +105,10 @@ def register(subparsers: Any) -> None:
     fake.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     fake.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     fake.add_argument("--rpm", type=int, default=0, help="requests per minute before 429s (0: unlimited)")
+    fake.add_argument("--fault", action="append", default=[], metavar="KIND[:RATE]",
+                      help="answer this share of requests (default 1.0: all) with the fault KIND, repeatable "
+                           "(e.g. --fault http_503:0.2 --fault daily_quota:0.01; kinds in FAULT_KINDS)")
+    fake.add_argument("--log", metavar="FILE", help="append one JSON line per request to FILE")
     fake.set_defaults(handler=run_fake_gemini)
 
 
@@ -101,7 +117,26 @@ def register(subparsers: Any) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return context.settings(args, num_workers=args.num_workers, requests_per_minute=args.rpm,
-                            caption_model=args.model)
+                            caption_model=args.model, service_tier=args.service_tier)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """`labeling check`: one small real request, reported step by step."""
+    from labeling.preflight import check_connection
+
+    settings = context.settings(args, caption_model=args.model, service_tier=args.service_tier)
+    report = check_connection(settings, _categories_for_check(args), settings.max_categories)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
+def _categories_for_check(args: argparse.Namespace) -> list[Category]:
+    """The list in force, or the default list when the database cannot be opened (say, the app holds it)."""
+    try:
+        return ensure_categories(context.store(args))
+    except LabelingError:
+        return parse_category_csv(DEFAULT_CATEGORIES_FILE.read_bytes(), str(DEFAULT_CATEGORIES_FILE))
 
 
 def _confirm(line: str, args: argparse.Namespace) -> bool:
@@ -142,10 +177,12 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     job = manager.start(request)
     bar = tqdm(total=plan.images, unit="img", dynamic_ncols=True, disable=None, desc=f"run #{job.run_id}")
     progress = job.progress()
+    said: set[str] = set()
     try:
         try:
             for progress in iter_progress(job, 0.5):
                 _update_bar(bar, progress)
+                _say_once(bar, progress, said)
         except KeyboardInterrupt:
             print("\nStopping after the requests in flight (Ctrl+C again to quit at once) ...", file=sys.stderr)
             job.cancel(interrupted=True)
@@ -166,10 +203,33 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
 def _update_bar(bar: tqdm, progress: Progress) -> None:
     bar.total = progress.total
     bar.n = progress.done + progress.failed
-    bar.set_postfix(failed=progress.failed, rate=f"{progress.images_per_s:.1f}/s",
-                    tokens=progress.tokens_in + progress.tokens_out + progress.tokens_thinking,
-                    cost=f"${progress.cost_usd:.4f}", refresh=False)
+    postfix: dict[str, object] = {
+        "failed": progress.failed, "rate": f"{progress.images_per_s:.1f}/s",
+        "tokens": progress.tokens_in + progress.tokens_out + progress.tokens_thinking,
+        "cost": f"${progress.cost_usd:.4f}" if progress.price_known else "unknown"}
+    if progress.holds:
+        postfix["hold"] = ", ".join(f"{h.reason} until {_clock(h.until)}" for h in progress.holds)
+    bar.set_postfix(postfix, refresh=False)
     bar.refresh()
+
+
+def _clock(epoch: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
+
+
+def _say_once(bar: tqdm, progress: Progress, said: set[str]) -> None:
+    """Notices, holds and a pause message, each printed once above the bar."""
+    lines = [*progress.notices, *(f"{h.message} until {_clock(h.until)}" for h in progress.holds)]
+    if progress.status == "paused" and progress.message:
+        lines.append(progress.message)
+    if not progress.price_known:
+        lines.append(price_unknown(progress.model).capitalize() + ".")
+    for line in lines:
+        if line not in said:
+            said.add(line)
+            bar.write(line, file=sys.stderr)
 
 
 def run_describe(args: argparse.Namespace) -> int:
@@ -340,8 +400,11 @@ def _description_text(row: SeedRow) -> str:
 def run_fake_gemini(args: argparse.Namespace) -> int:
     from labeling.fake_gemini.__main__ import main as fake_main
 
-    return fake_main(["--host", args.host, "--port", str(args.port), "--latency", str(args.latency),
-                      "--rpm", str(args.rpm)])
+    argv = ["--host", args.host, "--port", str(args.port), "--latency", str(args.latency), "--rpm", str(args.rpm)]
+    argv += [f"--fault={spec}" for spec in args.fault]
+    if args.log:
+        argv += ["--log", args.log]
+    return fake_main(argv)
 
 
 __all__ = ["register", "run_job"]

@@ -12,14 +12,27 @@ from labeling.fake_gemini.faults import FAULT_KINDS
 from labeling.fake_gemini.server import FakeGemini
 
 
-def _fault_rate(text: str) -> tuple[str, float]:
-    kind, _, rate = text.partition("=")
-    if kind not in FAULT_KINDS or not rate:
-        raise argparse.ArgumentTypeError(f"expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}")
+def _kind_and_rate(kind: str, rate: str, form: str) -> tuple[str, float]:
+    if kind not in FAULT_KINDS:
+        raise argparse.ArgumentTypeError(f"expected {form} with KIND one of {', '.join(FAULT_KINDS)}")
     try:
         return kind, float(rate)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{rate!r} is not a number") from exc
+
+
+def fault_spec(text: str) -> tuple[str, float]:
+    """`KIND[:RATE]` (RATE defaults to 1.0: every request) as (kind, rate)."""
+    kind, _, rate = text.partition(":")
+    return _kind_and_rate(kind, rate or "1.0", "KIND[:RATE]")
+
+
+def _fault_rate(text: str) -> tuple[str, float]:
+    """The older `KIND=RATE` spelling."""
+    kind, _, rate = text.partition("=")
+    if not rate:
+        raise argparse.ArgumentTypeError("expected KIND=RATE")
+    return _kind_and_rate(kind, rate, "KIND=RATE")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,12 +41,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="port to bind (0 = any free port)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every answer")
     parser.add_argument("--rpm", type=int, default=0, help="requests per minute before 429s (0 = unlimited)")
-    parser.add_argument("--fault-rate", type=_fault_rate, action="append", default=[], metavar="KIND=RATE",
-                        help="random fault probability, repeatable (e.g. http_503=0.05)")
+    parser.add_argument("--fault", type=fault_spec, action="append", dest="faults", default=[],
+                        metavar="KIND[:RATE]", help="answer this share of requests (default 1.0: all) with the "
+                                                    "fault KIND, repeatable (e.g. http_503:0.2)")
+    parser.add_argument("--fault-rate", type=_fault_rate, action="append", dest="faults", metavar="KIND=RATE",
+                        help="the older spelling of --fault KIND:RATE")
+    parser.add_argument("--log", metavar="FILE", help="append one JSON line per request to FILE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random faults")
     parser.add_argument("--key", action="append", dest="keys", metavar="KEY",
                         help="accept only this API key (repeatable; default: any non-empty key)")
-    parser.add_argument("--thoughts-tokens", type=int, default=0, help="thoughtsTokenCount to report")
+    parser.add_argument("--thoughts-tokens", type=int, default=None,
+                        help="thoughtsTokenCount to report (default: by model family and thinkingConfig)")
     return parser
 
 
@@ -42,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         fake = FakeGemini(args.host, args.port, latency_s=args.latency, rpm_quota=args.rpm,
-                          fault_rates=dict(args.fault_rate), seed=args.seed, valid_keys=args.keys,
-                          thoughts_tokens=args.thoughts_tokens)
+                          fault_rates=dict(args.faults), seed=args.seed, valid_keys=args.keys,
+                          thoughts_tokens=args.thoughts_tokens, log_path=args.log)
         url = fake.start()
     except (LabelingError, OSError) as exc:
         print(f"fake Gemini cannot start: {exc}", file=sys.stderr)

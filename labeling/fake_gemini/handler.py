@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast
@@ -98,16 +99,22 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply) -> None:
         if reply.body is None:
             self.close_connection = True  # a hung request ends with the connection dropped, unanswered
+            if reply.reset:
+                self._reset()
             return
         payload = json.dumps(reply.body, ensure_ascii=False, indent=2).encode("utf-8")
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
             self.send_header("Content-Length", str(len(payload)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
             self.wfile.flush()
         except OSError:  # the client gave up (timeout) before the answer: nothing left to tell it
             self.close_connection = True
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0, so the client gets a TCP RST rather than an orderly FIN."""
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()

@@ -1,55 +1,42 @@
-"""What the fake answers: refusals (key, model, quota), injected faults and normal answers."""
+"""What the fake answers to an admitted request: an injected error shape or a 200 shaped by its fault."""
 
 from __future__ import annotations
 
 import io
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
 from labeling.fake_gemini.answers import AnswerContext, answer_for_schema, enum_answer, summary_sentence
+from labeling.fake_gemini.models import image_tokens, thinking_tokens, thoughts_count_toward_limit
+from labeling.fake_gemini.shapes import ERROR_SHAPES, IMAGE_UNPROCESSABLE
 from labeling.fake_gemini.vision import ImageFacts, image_facts
 from labeling.fake_gemini.wire import (
     GenerateRequest,
     WireError,
-    error_body,
-    image_tokens,
-    key_invalid_details,
-    quota_details,
-    quota_message,
+    candidate,
+    pick,
     response_body,
     safety_candidate,
-    text_candidate,
     text_tokens,
     usage_metadata,
 )
 
-KEY_INVALID = "API key not valid. Please pass a valid API key."
-NO_KEY = ("Method doesn't allow unregistered callers (callers without established identity). "
-          "Please use API Key or other form of API consumer identity to call this API.")
-_TROUBLESHOOTING = "https://developers.generativeai.google/guide/troubleshooting"
-# Messages Google sends with the plain HTTP-error faults.
-_FAULT_ERRORS = {
-    "http_400": (400, "Request contains an invalid argument."),
-    "http_500": (500, f"An internal error has occurred. Please retry or report in {_TROUBLESHOOTING}"),
-    "http_503": (503, "The model is overloaded. Please try again later."),
-    "http_504": (504, "Deadline expired before operation could complete."),
-}
-# Limit named in the message of an injected 429 when no rpm quota is set.
-_NOMINAL_RPM = 4000
+# thoughtsTokenCount of the max_tokens_thinking fault when the request sets no maxOutputTokens.
+_DEFAULT_THINKING_LIMIT = 256
 
 
 @dataclass
 class Reply:
-    """An HTTP answer; `body` None means: close the connection without answering (status 0)."""
+    """An HTTP answer; `body` None means: close the connection without answering (status 0),
+    abruptly (a TCP reset) when `reset` is set."""
 
     status: int
     body: dict[str, Any] | None
-    headers: dict[str, str] = field(default_factory=dict)
     fault: str | None = None
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,25 +45,30 @@ class AnswerSettings:
 
     rpm_quota: int
     retry_delay_s: float
-    thoughts_tokens: int
+    thoughts_tokens: int | None  # None: by model family and thinkingConfig
+    cached_tokens: int
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """Prompt token counts of a request, by modality."""
+
+    text: int
+    image: int
+
+
+# 200 answers with nothing usable in them: keyword arguments of `response_body`.
+_EMPTY_ANSWERS: dict[str, dict[str, Any]] = {
+    "safety": {"candidates": [safety_candidate()]},
+    "prompt_blocked": {"prompt_feedback": {"blockReason": "PROHIBITED_CONTENT"}},
+    "empty_parts": {"candidates": [candidate([])]},
+    "empty_candidates": {"candidates": []},
+}
 
 
 def error_reply(error: WireError, fault: str | None = None) -> Reply:
     """The Google error body for `error`."""
     return Reply(error.code, error.body(), fault=fault)
-
-
-def model_not_found(model: str, api_version: str) -> WireError:
-    """404 NOT_FOUND worded as Google words it."""
-    return WireError(404, f"models/{model} is not found for API version {api_version}, or is not supported "
-                          "for generateContent. Call ListModels to see the list of available models and their "
-                          "supported methods.")
-
-
-def quota_reply(model: str, rpm: int, wait_s: float, fault: str | None = None) -> Reply:
-    """429 RESOURCE_EXHAUSTED with QuotaFailure and RetryInfo details and a Retry-After header."""
-    body = error_body(429, quota_message(model, rpm, wait_s), quota_details(model, rpm, wait_s))
-    return Reply(429, body, {"Retry-After": str(math.ceil(wait_s))}, fault)
 
 
 def first_image_facts(request: GenerateRequest) -> ImageFacts | None:
@@ -87,37 +79,64 @@ def first_image_facts(request: GenerateRequest) -> ImageFacts | None:
     try:
         return image_facts(blob.data, blob.mime_type)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise WireError(400, f"Unable to process input image. Please retry or report in {_TROUBLESHOOTING}") from exc
+        raise WireError(400, IMAGE_UNPROCESSABLE) from exc
 
 
 def answer_reply(model: str, api_version: str, request: GenerateRequest, facts: ImageFacts | None,
                  fault: str | None, settings: AnswerSettings) -> Reply:
-    """The reply to an admitted request, shaped by its fault (None = a normal answer; "hang" is not here)."""
-    if fault in _FAULT_ERRORS:
-        code, message = _FAULT_ERRORS[fault]
-        return Reply(code, error_body(code, message), fault=fault)
-    if fault == "http_429":
-        return quota_reply(model, settings.rpm_quota or _NOMINAL_RPM, settings.retry_delay_s, fault)
-    if fault == "http_403":
-        return error_reply(WireError(403, KEY_INVALID, key_invalid_details()), fault)
-    if fault == "http_404":
-        return error_reply(model_not_found(model, api_version), fault)
-    prompt_tokens = text_tokens(request.prompt)
-    picture_tokens = sum(image_tokens(*_image_size(b.data)) for b in request.images)
-    if fault == "safety":
-        usage = usage_metadata(prompt_tokens, picture_tokens, 0, 0)
-        return Reply(200, response_body(model, usage, candidate=safety_candidate()), fault=fault)
-    if fault == "prompt_blocked":
-        usage = usage_metadata(prompt_tokens, picture_tokens, 0, 0)
-        feedback = {"blockReason": "PROHIBITED_CONTENT"}
-        return Reply(200, response_body(model, usage, prompt_feedback=feedback), fault=fault)
+    """The reply to an admitted request, shaped by its fault (None = a normal answer; no transport faults)."""
+    if fault in ERROR_SHAPES:
+        return error_reply(ERROR_SHAPES[fault](model, api_version, settings.rpm_quota, settings.retry_delay_s), fault)
+    prompt = _Prompt(text_tokens(request.prompt),
+                     sum(image_tokens(*_image_size(b.data), model, request.media_resolution) for b in request.images))
+    if fault in _EMPTY_ANSWERS:
+        body = response_body(model, _usage(prompt, 0, 0, settings), **_EMPTY_ANSWERS[fault])
+        return Reply(200, body, fault=fault)
+    if fault == "max_tokens_thinking":
+        thoughts = request.max_output_tokens or _DEFAULT_THINKING_LIMIT
+        return Reply(200, _out_of_budget(model, prompt, thoughts, settings), fault=fault)
+    thoughts = _thoughts(model, request, settings)
+    if fault == "thoughts":
+        thoughts = max(thoughts, text_tokens(_reasoning(facts)))
     text, finish = answer_text(request, facts, fault)
-    usage = usage_metadata(prompt_tokens, picture_tokens, text_tokens(text), settings.thoughts_tokens)
-    return Reply(200, response_body(model, usage, candidate=text_candidate(text, finish)), fault=fault)
+    limit = request.max_output_tokens
+    if limit and thoughts_count_toward_limit(model):
+        if thoughts >= limit:  # thinking used the whole budget: no answer at all
+            return Reply(200, _out_of_budget(model, prompt, limit, settings), fault=fault)
+        limit -= thoughts
+    if limit and text_tokens(text) > limit:
+        text, finish = text[: limit * 4], "MAX_TOKENS"  # the real model stops mid-answer
+    parts: list[dict[str, Any]] = [{"text": text}]
+    if fault == "thoughts" or (thoughts and pick(request.thinking, "includeThoughts")):
+        parts.insert(0, {"text": _reasoning(facts), "thought": True})
+    usage = _usage(prompt, text_tokens(text), thoughts, settings)
+    return Reply(200, response_body(model, usage, candidates=[candidate(parts, finish)]), fault=fault)
+
+
+def _thoughts(model: str, request: GenerateRequest, settings: AnswerSettings) -> int:
+    if settings.thoughts_tokens is not None:
+        return settings.thoughts_tokens
+    return thinking_tokens(model, request.thinking)
+
+
+def _usage(prompt: _Prompt, output: int, thoughts: int, settings: AnswerSettings) -> dict[str, Any]:
+    return usage_metadata(prompt.text, prompt.image, output, thoughts, settings.cached_tokens)
+
+
+def _out_of_budget(model: str, prompt: _Prompt, thoughts: int, settings: AnswerSettings) -> dict[str, Any]:
+    """MAX_TOKENS reached while thinking: a content without parts and no candidatesTokenCount."""
+    return response_body(model, _usage(prompt, 0, thoughts, settings),
+                         candidates=[candidate([], "MAX_TOKENS")])
+
+
+def _reasoning(facts: ImageFacts | None) -> str:
+    """The thought summary a thinking model sends first when asked to include its thoughts."""
+    seen = f"a {facts.width}x{facts.height} image, mostly {facts.colour}" if facts else "a text-only request"
+    return f"**Looking at the request**\n\nI have {seen}; I will answer in the shape the request asks for."
 
 
 def answer_text(request: GenerateRequest, facts: ImageFacts | None, fault: str | None) -> tuple[str, str]:
-    """The candidate's text and finishReason of a 200 answer."""
+    """The candidate's text and finishReason of a 200 answer, before any maxOutputTokens cut."""
     ctx = AnswerContext(facts, request.prompt, off_list=fault == "off_list_category")
     mime = (request.response_mime_type or "").lower()
     if mime == "application/json":
@@ -132,10 +151,6 @@ def answer_text(request: GenerateRequest, facts: ImageFacts | None, fault: str |
         return "Sure! Here is the JSON: " + text[:-1] + ",", "STOP"
     if fault == "max_tokens":
         return text[: len(text) // 2], "MAX_TOKENS"
-    limit = request.max_output_tokens
-    if limit and text_tokens(text) > limit:
-        # The real model stops mid-answer when maxOutputTokens runs out.
-        return text[: limit * 4], "MAX_TOKENS"
     return text, "STOP"
 
 

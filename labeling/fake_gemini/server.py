@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import logging
 import re
 import socket
@@ -11,31 +13,19 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from labeling.fake_gemini.faults import FaultPlan, FaultPredicate
 from labeling.fake_gemini.handler import Server
 from labeling.fake_gemini.quota import SlidingWindowQuota
-from labeling.fake_gemini.replies import (
-    KEY_INVALID,
-    NO_KEY,
-    AnswerSettings,
-    Reply,
-    answer_reply,
-    error_reply,
-    first_image_facts,
-    model_not_found,
-    quota_reply,
-)
+from labeling.fake_gemini.replies import AnswerSettings, Reply, answer_reply, error_reply, first_image_facts
+from labeling.fake_gemini.shapes import NO_KEY, key_refusal, model_not_found, per_minute_quota
+from labeling.fake_gemini.surface import bad_enum_value, schema_refusal, thinking_refusal, unknown_fields
 from labeling.fake_gemini.vision import ImageFacts
-from labeling.fake_gemini.wire import (
-    GenerateRequest,
-    WireError,
-    error_body,
-    key_invalid_details,
-    parse_generate_request,
-)
+from labeling.fake_gemini.wire import GenerateRequest, WireError, error_body, parse_generate_request
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +49,18 @@ class RequestRecord:
     prompt_chars: int
     status: int
     fault: str | None
+    service_tier: str | None  # serviceTier as sent
+    schema_sent: bool  # responseSchema or responseJsonSchema
+    thinking: dict[str, Any] | None  # generationConfig.thinkingConfig as sent
+    media_resolution: str | None
+    generation_config_keys: tuple[str, ...]  # as sent, either spelling
 
 
 @dataclass
 class _Seen:
     """What was parsed from a request so far (for the record), whatever its answer."""
 
+    path: str = ""
     api_version: str | None = None
     model: str | None = None
     request: GenerateRequest | None = None
@@ -80,13 +76,17 @@ class FakeGemini:
       valid_keys     accepted API keys; None = any non-empty key
       known_models   accepted model names; None = any name starting with "gemini-"
       hang_s         how long the "hang" fault holds a connection before closing it unanswered
-      retry_delay_s  RetryInfo delay of the injected "http_429" fault
-      thoughts_tokens  thoughtsTokenCount reported on each answer (left out when 0)
-      bad_key_status 403 (PERMISSION_DENIED, the default) or 400 (INVALID_ARGUMENT, what Google sends)
+      retry_delay_s  RetryInfo delay of the injected "http_429" fault (sent with nine decimals)
+      thoughts_tokens  thoughtsTokenCount on every answer; None = by model family and thinkingConfig
+      cached_tokens  when > 0, cachedContentTokenCount = min(cached_tokens, promptTokenCount)
+      max_schema_states  when > 0, a responseSchema "bigger" than this gets schema_too_complex
+      bad_key_status 400 (INVALID_ARGUMENT API_KEY_INVALID, what Google sends; the default) or 403
+      log_path       when set, one JSON line per request is appended to this file
 
-    Each POST is checked in this order: route (404), API key (403), model (404), body (400),
-    rpm quota (429); only a request that passes all of them is admitted, counts against the quota
-    and takes a fault (queued, then rules, then random rates). `latency_s` delays every answer.
+    Each POST is checked in this order: route (404), API key (400/403), model (404), body (400),
+    fields unknown to the API version, enum values, thinking rules, schema size (400), rpm quota
+    (429); only a request that passes all of them is admitted, counts against the quota and takes a
+    fault (queued, then rules, then random rates). `latency_s` delays every answer.
     """
 
     def __init__(
@@ -102,8 +102,11 @@ class FakeGemini:
         seed: int = 0,
         hang_s: float = 30.0,
         retry_delay_s: float = 1.0,
-        thoughts_tokens: int = 0,
-        bad_key_status: int = 403,
+        thoughts_tokens: int | None = None,
+        cached_tokens: int = 0,
+        max_schema_states: int = 0,
+        bad_key_status: int = 400,
+        log_path: str | Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -114,7 +117,11 @@ class FakeGemini:
         self.hang_s = hang_s
         self.retry_delay_s = retry_delay_s
         self.thoughts_tokens = thoughts_tokens
+        self.cached_tokens = cached_tokens
+        self.max_schema_states = max_schema_states
         self.bad_key_status = bad_key_status
+        self.log_path = Path(log_path) if log_path is not None else None
+        self._log_lock = threading.Lock()
         self._faults = FaultPlan(fault_rates, seed)
         self._quota = SlidingWindowQuota()
         self._lock = threading.Lock()
@@ -268,6 +275,7 @@ class FakeGemini:
 
     def _decide(self, path: str, headers: Mapping[str, str], body: bytes, seen: _Seen) -> Reply:
         url = urlsplit(path)
+        seen.path = url.path  # never the query: it may hold the key
         route = _ROUTE.match(url.path)
         if route is None:
             return Reply(404, error_body(404, f"Requested entity was not found: {url.path}"))
@@ -282,14 +290,19 @@ class FakeGemini:
         refusal = self._refusal(key, seen.model, seen.api_version) or parse_error
         if refusal is not None or seen.request is None:
             return error_reply(refusal or WireError(400, "Invalid request."))
+        strict = self._request_refusal(seen.request, seen.model, seen.api_version)
+        if strict is not None:
+            return strict
         wait = self._quota.try_admit(self.rpm_quota)
         if wait > 0:
-            return quota_reply(seen.model, self.rpm_quota, wait)
+            return error_reply(per_minute_quota(seen.model, self.rpm_quota, wait))
         fault = self._faults.next_fault(seen.request)
         if fault == "hang":
             self._stopping.wait(self.hang_s)
             return Reply(0, None, fault=fault)
-        settings = AnswerSettings(self.rpm_quota, self.retry_delay_s, self.thoughts_tokens)
+        if fault == "connection_reset":
+            return Reply(0, None, fault=fault, reset=True)
+        settings = AnswerSettings(self.rpm_quota, self.retry_delay_s, self.thoughts_tokens, self.cached_tokens)
         return answer_reply(seen.model, seen.api_version, seen.request, seen.facts, fault, settings)
 
     def _refusal(self, key: str, model: str, api_version: str) -> WireError | None:
@@ -297,11 +310,21 @@ class FakeGemini:
         if not key:
             return WireError(403, NO_KEY)
         if self.valid_keys is not None and key not in self.valid_keys:
-            return WireError(self.bad_key_status, KEY_INVALID, key_invalid_details())
+            return key_refusal(self.bad_key_status)
         known = self.known_models
         if (known is None and not model.startswith("gemini-")) or (known is not None and model not in known):
             return model_not_found(model, api_version)
         return None
+
+    def _request_refusal(self, request: GenerateRequest, model: str, api_version: str) -> Reply | None:
+        """The 400 a well-formed body still gets: fields or values this version lacks, thinking, schema size."""
+        error = unknown_fields(request, api_version)
+        if error is None and api_version != "v1":
+            error = bad_enum_value(request) or thinking_refusal(request, model)
+        if error is not None:
+            return error_reply(error)
+        error = schema_refusal(request, self.max_schema_states)
+        return error_reply(error, "schema_too_complex") if error is not None else None
 
     def _record(self, index: int, received_at: float, seen: _Seen, reply: Reply) -> None:
         request, facts = seen.request, seen.facts
@@ -320,6 +343,28 @@ class FakeGemini:
             prompt_chars=len(request.prompt) if request is not None else 0,
             status=reply.status,
             fault=reply.fault,
+            service_tier=request.service_tier if request else None,
+            schema_sent=bool(request and request.schema is not None),
+            thinking=request.thinking if request else None,
+            media_resolution=request.media_resolution if request else None,
+            generation_config_keys=request.generation_config_keys if request else (),
         )
         with self._lock:
             self._records.append(record)
+        if self.log_path is not None:
+            self._log(self.log_path, seen.path, record)
+
+    def _log(self, log_path: Path, path: str, record: RequestRecord) -> None:
+        """Append the request's JSON line; a log that cannot be written must not fail the answer."""
+        when = datetime.datetime.fromtimestamp(record.received_at, datetime.UTC)
+        line = json.dumps({
+            "time": when.isoformat(timespec="milliseconds"), "path": path, "api_version": record.api_version,
+            "model": record.model, "status": record.status, "fault": record.fault,
+            "image_width": record.image_width, "image_height": record.image_height,
+            "schema": record.schema_sent, "service_tier": record.service_tier,
+        })
+        try:
+            with self._log_lock, log_path.open("a", encoding="utf-8") as log:
+                log.write(line + "\n")
+        except OSError:
+            logger.warning("fake Gemini cannot append to its log %s", log_path, exc_info=True)

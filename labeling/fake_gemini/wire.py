@@ -25,29 +25,28 @@ STATUS_NAMES = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
 TYPE_PREFIX = "type.googleapis.com/google.rpc."
-# Gemini 2.x image billing: one 258-token unit for small images, else one per 768x768 tile.
-IMAGE_TOKENS_PER_TILE = 258
-_SMALL_IMAGE_SIDE = 384
-_TILE_SIDE = 768
 
 
 class WireError(LabelingError):
     """A request the fake answers with a Google-style error body (code, status, message, details)."""
 
-    def __init__(self, code: int, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, code: int, message: str, details: list[dict[str, Any]] | None = None,
+                 status: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details or []
+        self.status = status  # None: the code's usual status name
 
     def body(self) -> dict[str, Any]:
         """The JSON body Google sends for this error."""
-        return error_body(self.code, self.message, self.details)
+        return error_body(self.code, self.message, self.details, self.status)
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,11 @@ class GenerateRequest:
     response_mime_type: str | None = None
     schema: dict[str, Any] | None = None
     max_output_tokens: int | None = None
+    top_level_keys: tuple[str, ...] = ()  # as sent, either spelling
+    generation_config_keys: tuple[str, ...] = ()
+    thinking: dict[str, Any] | None = None  # generationConfig.thinkingConfig as sent
+    media_resolution: str | None = None
+    service_tier: str | None = None
 
     @property
     def prompt(self) -> str:
@@ -83,6 +87,13 @@ class GenerateRequest:
 def snake_case(camel: str) -> str:
     """`inlineData` -> `inline_data` (the same few keys are converted on every request)."""
     return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
+
+
+@functools.cache
+def camel_case(snake: str) -> str:
+    """`inline_data` -> `inlineData` (a camelCase name comes back unchanged)."""
+    head, *rest = snake.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
 def pick(obj: Any, camel: str) -> Any:
@@ -110,16 +121,27 @@ def parse_generate_request(raw: bytes) -> GenerateRequest:
     system = pick(body, "systemInstruction")
     for where, content in [("system_instruction", system)] + [(f"contents[{i}]", c) for i, c in enumerate(contents)]:
         _collect_parts(content, where, texts, blobs)
-    config = pick(body, "generationConfig") or {}
+    config = pick(body, "generationConfig")
+    config = config if isinstance(config, dict) else {}
     schema = pick(config, "responseJsonSchema") or pick(config, "responseSchema")
     max_tokens = pick(config, "maxOutputTokens")
+    thinking = pick(config, "thinkingConfig")
     return GenerateRequest(
         texts=texts,
         blobs=blobs,
         response_mime_type=pick(config, "responseMimeType"),
         schema=schema if isinstance(schema, dict) else None,
         max_output_tokens=int(max_tokens) if max_tokens else None,
+        top_level_keys=tuple(body),
+        generation_config_keys=tuple(config),
+        thinking=thinking if isinstance(thinking, dict) else None,
+        media_resolution=_text_or_none(pick(config, "mediaResolution")),
+        service_tier=_text_or_none(pick(body, "serviceTier")),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _collect_parts(content: Any, where: str, texts: list[str], blobs: list[InlineBlob]) -> None:
@@ -144,54 +166,13 @@ def _decode_base64(text: str, where: str) -> bytes:
         raise WireError(400, f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed") from exc
 
 
-def error_body(code: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(code: int, message: str, details: list[dict[str, Any]] | None = None,
+               status: str | None = None) -> dict[str, Any]:
     """`{"error": {"code", "message", "status", "details"?}}`; Google omits details when empty."""
-    error: dict[str, Any] = {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
+    error: dict[str, Any] = {"code": code, "message": message, "status": status or STATUS_NAMES.get(code, "UNKNOWN")}
     if details:
         error["details"] = details
     return {"error": error}
-
-
-def retry_info(delay_s: float) -> dict[str, Any]:
-    """A RetryInfo detail; like Google, whole seconds only ("12s" for 12.7 s)."""
-    return {"@type": TYPE_PREFIX + "RetryInfo", "retryDelay": f"{max(int(delay_s), 0)}s"}
-
-
-def quota_details(model: str, rpm: int, delay_s: float) -> list[dict[str, Any]]:
-    """Help, QuotaFailure and RetryInfo details of a requests-per-minute 429."""
-    return [
-        {"@type": TYPE_PREFIX + "Help", "links": [
-            {"description": "Learn more about Gemini API quotas",
-             "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
-        {"@type": TYPE_PREFIX + "QuotaFailure", "violations": [{
-            "quotaMetric": "generativelanguage.googleapis.com/generate_content_paid_tier_requests",
-            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
-            "quotaDimensions": {"location": "global", "model": model},
-            "quotaValue": str(rpm),
-        }]},
-        retry_info(delay_s),
-    ]
-
-
-def quota_message(model: str, rpm: int, delay_s: float) -> str:
-    """The 429 message, ending with "Please retry in 12.3s." as Google's does."""
-    return (
-        "You exceeded your current quota, please check your plan and billing details. For more information "
-        "on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current "
-        "usage, head to: https://ai.dev/rate-limit. \n"
-        "* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_paid_tier_requests, "
-        f"limit: {rpm}, model: {model}\nPlease retry in {delay_s:.1f}s."
-    )
-
-
-def key_invalid_details() -> list[dict[str, Any]]:
-    """ErrorInfo API_KEY_INVALID plus the localized message, as Google sends for a bad key."""
-    message = "API key not valid. Please pass a valid API key."
-    return [
-        {"@type": TYPE_PREFIX + "ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-         "metadata": {"service": "generativelanguage.googleapis.com"}},
-        {"@type": TYPE_PREFIX + "LocalizedMessage", "locale": "en-US", "message": message},
-    ]
 
 
 def text_tokens(text: str) -> int:
@@ -199,34 +180,31 @@ def text_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def image_tokens(width: int, height: int) -> int:
-    """Gemini 2.x: 258 when both sides are <= 384 px, else 258 per 768x768 tile."""
-    if width <= _SMALL_IMAGE_SIDE and height <= _SMALL_IMAGE_SIDE:
-        return IMAGE_TOKENS_PER_TILE
-    return IMAGE_TOKENS_PER_TILE * math.ceil(width / _TILE_SIDE) * math.ceil(height / _TILE_SIDE)
-
-
-def usage_metadata(prompt_text: int, prompt_image: int, output: int, thoughts: int) -> dict[str, Any]:
-    """usageMetadata; thoughtsTokenCount only when > 0 and IMAGE details only when an image was sent."""
+def usage_metadata(prompt_text: int, prompt_image: int, output: int, thoughts: int,
+                   cached: int = 0) -> dict[str, Any]:
+    """usageMetadata; zero counts are left out, as Google leaves them out (IMAGE details likewise)."""
     details = [{"modality": "TEXT", "tokenCount": prompt_text}]
     if prompt_image:
         details.append({"modality": "IMAGE", "tokenCount": prompt_image})
-    usage: dict[str, Any] = {"promptTokenCount": prompt_text + prompt_image}
+    prompt = prompt_text + prompt_image
+    usage: dict[str, Any] = {"promptTokenCount": prompt}
     if output:
         usage["candidatesTokenCount"] = output
-    usage["totalTokenCount"] = prompt_text + prompt_image + output + thoughts
+    usage["totalTokenCount"] = prompt + output + thoughts
+    if cached > 0:
+        usage["cachedContentTokenCount"] = min(cached, prompt)
     usage["promptTokensDetails"] = details
     if thoughts > 0:
         usage["thoughtsTokenCount"] = thoughts
     return usage
 
 
-def response_body(model: str, usage: dict[str, Any], *, candidate: dict[str, Any] | None = None,
+def response_body(model: str, usage: dict[str, Any], *, candidates: list[dict[str, Any]] | None = None,
                   prompt_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A GenerateContentResponse with one candidate (or none, when the prompt was blocked)."""
+    """A GenerateContentResponse; `candidates` None leaves the key out (a blocked prompt), [] sends it empty."""
     body: dict[str, Any] = {}
-    if candidate is not None:
-        body["candidates"] = [candidate]
+    if candidates is not None:
+        body["candidates"] = candidates
     if prompt_feedback is not None:
         body["promptFeedback"] = prompt_feedback
     body["usageMetadata"] = usage
@@ -235,9 +213,10 @@ def response_body(model: str, usage: dict[str, Any], *, candidate: dict[str, Any
     return body
 
 
-def text_candidate(text: str, finish_reason: str = "STOP") -> dict[str, Any]:
-    """A candidate answering `text`."""
-    return {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": finish_reason, "index": 0}
+def candidate(parts: list[dict[str, Any]], finish_reason: str = "STOP") -> dict[str, Any]:
+    """A candidate with these parts; with none, Google sends a content holding only the role."""
+    content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {"role": "model"}
+    return {"content": content, "finishReason": finish_reason, "index": 0}
 
 
 def safety_candidate() -> dict[str, Any]:
