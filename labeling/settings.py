@@ -160,7 +160,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("s3_bucket", ("s3", "bucket"), ("LABELING_S3_BUCKET",), "", _text,
                 "Default bucket for `download` when --bucket is not given."),
     SettingSpec("prices", ("prices",), (), DEFAULT_PRICES, _prices,
-                "USD per 1M input/output/cached tokens per model at the standard tier, merged over the built-in table."),
+                "USD per 1M input/output/cached tokens per model at the standard tier, merged over the built-in "
+                "table."),
 )
 
 SPEC_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SPECS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -69,9 +70,9 @@ def test_a_rejected_key_stops_with_one_line_that_says_what_to_do(run_cli, fake: 
     run_cli("import", "--dataset", "REAL", "--images-dir", str(folder))
     result = run_cli("describe", "--dataset", "REAL", "--num-workers", "2")
     assert result.code == 1
-    assert "error: The Gemini API key was rejected (403): set GEMINI_API_KEY" in result.err
+    assert "error: The Gemini API key was rejected (400 API_KEY_INVALID): set GEMINI_API_KEY" in result.err
     assert "Traceback" not in result.err
-    assert fake.request_count <= 2
+    assert fake.request_count == 1  # one worker asks first: a bad key costs one request, not one per worker
 
 
 def test_no_key_says_how_to_set_one(run_cli, tmp_path: Path) -> None:
@@ -191,3 +192,22 @@ def test_fake_gemini_command_serves_until_stopped(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_quota_hold_is_printed_with_its_end_time(run_cli, fake: FakeGemini, tmp_path: Path) -> None:
+    fake.retry_delay_s = 1.2
+    fake.inject("http_429")
+    folder = make_folder(tmp_path / "REAL", 3)
+    run_cli("import", "--dataset", "REAL", "--images-dir", str(folder))
+    result = run_cli("describe", "--dataset", "REAL", "--num-workers", "2", "--yes")
+    assert result.code == 0
+    assert re.search(r"the per-minute quota is used up until \d\d:\d\d:\d\d", result.err), result.err
+
+
+def test_a_model_without_a_price_says_so_instead_of_a_cost(run_cli, fake: FakeGemini, tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "REAL", 2)
+    run_cli("import", "--dataset", "REAL", "--images-dir", str(folder))
+    result = run_cli("describe", "--dataset", "REAL", "--model", "gemini-3.9-flash-lite", "--yes")
+    assert result.code == 0
+    assert "price unknown: set prices.gemini-3.9-flash-lite in config.yaml" in result.out
+    assert "Price unknown: set prices.gemini-3.9-flash-lite" in result.err

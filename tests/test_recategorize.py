@@ -192,11 +192,12 @@ def test_long_list_goes_out_as_plain_strings_and_off_list_answers_fail_per_image
     import_categories(store, many)
     seen: list[GenerateRequest] = []
     fake.fault_for(lambda request: bool(seen.append(request)), "http_500")  # records, never faults
+    fake.inject("off_list_category", times=3)  # a model may still answer a name that is not on the list
     job = recategorize.start(JobManager(store, fake_settings(fake, tmp_path)), ["REAL"], None)
     assert job.wait(30)
     progress = job.progress()
-    assert progress.status == "completed" and progress.done == 0 and progress.failed == 4
-    assert progress.failures_by_kind == {"off_list": 4}  # the fake answers text that is not on the list
+    assert progress.status == "completed" and progress.done == 1 and progress.failed == 3
+    assert progress.failures_by_kind == {"off_list": 3}  # checked on our side, since the schema cannot
     items = seen[0].schema["properties"]["categories"]["items"]
     assert "enum" not in items and items["type"].upper() == "STRING"
     assert "- category number 69" in seen[0].prompt  # the list still goes into the prompt

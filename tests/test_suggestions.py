@@ -112,8 +112,11 @@ def test_gemini_suggestion_errors_say_what_to_do(store: Store, fake: FakeGemini,
     fake.inject("http_503")
     with pytest.raises(AnnotatorError, match="busy or over quota"):
         suggest_with_gemini(store, settings_for(fake, tmp_path))
-    fake.inject("http_403")
+    fake.inject("key_invalid")
     with pytest.raises(AnnotatorError, match="API key was rejected"):
+        suggest_with_gemini(store, settings_for(fake, tmp_path))
+    fake.inject("daily_quota")
+    with pytest.raises(AnnotatorError, match="daily quota is used up"):
         suggest_with_gemini(store, settings_for(fake, tmp_path))
     fake.inject("malformed_json")
     with pytest.raises(AnnotatorError, match="not valid JSON"):

@@ -21,7 +21,7 @@ from PIL import Image
 from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, ResponseFailure, RetryableError, Usage
 from labeling.annotators.gemini_client import make_client
-from labeling.annotators.gemini_errors import RequestShape, SchemaTooComplex, classify
+from labeling.annotators.gemini_errors import AmbiguousRefusal, RequestShape, SchemaTooComplex, classify
 from labeling.annotators.models import family_for, unknown_model_warning
 from labeling.errors import AnnotatorError
 from labeling.settings import Settings
@@ -200,8 +200,8 @@ class GeminiAnnotator:
                                          "shorten the category names or definitions.") from exc
                 self._fall_back_to_plain_categories()
                 return self._generate(make_prompt, image, mime_type, probing=probing)
-            if isinstance(outcome, AnnotatorError) and shape.has_image and not shape.proven and not probing:
-                return self._image_or_request(outcome, exc, make_prompt)
+            if isinstance(outcome, AmbiguousRefusal) and not probing:
+                return self._find_the_fault(outcome, exc, shape, make_prompt, image, mime_type)
             raise outcome from exc
         except httpx2.TimeoutException as exc:
             raise RetryableError(f"The request timed out ({type(exc).__name__}).", "timeout") from exc
@@ -213,13 +213,26 @@ class GeminiAnnotator:
             self._proven.add(prompt.kind)
         return self._answer(response, usage), usage
 
-    def _image_or_request(self, refusal: AnnotatorError, cause: errors.APIError,
-                          make_prompt: Callable[[bool], prompts.Prompt]) -> tuple[Any, Usage]:
-        """A refusal of the first image request: send a small known-good image; if it passes, blame the image."""
-        if "invalid argument" not in str(refusal).lower():
-            raise refusal from cause
-        self._generate(make_prompt, probe_image(), "image/jpeg", probing=True)
-        raise ResponseFailure(f"Gemini refused the request for this image ({cause.message}).", "invalid_argument")
+    def _find_the_fault(self, refusal: AmbiguousRefusal, cause: errors.APIError, shape: RequestShape,
+                        make_prompt: Callable[[bool], prompts.Prompt], image: bytes | None,
+                        mime_type: str | None) -> tuple[Any, Usage]:
+        """A bare "invalid argument" on a request of a shape not yet answered: the image, the enum or the request?
+
+        A small known-good image with the same request tells an image's fault; failing that, plain strings in
+        place of the category enum tell the schema's; failing both, the request is wrong and the run stops.
+        """
+        if shape.has_image:
+            try:
+                self._generate(make_prompt, probe_image(), "image/jpeg", probing=True)
+            except AmbiguousRefusal:
+                pass
+            else:
+                raise ResponseFailure(f"Gemini refused the request for this image ({cause.message}).",
+                                      "invalid_argument")
+        if shape.has_enum:
+            self._fall_back_to_plain_categories()
+            return self._generate(make_prompt, image, mime_type)
+        raise refusal from cause
 
     def _fall_back_to_plain_categories(self) -> None:
         with self._lock:

@@ -39,6 +39,11 @@ class RequestRefused(AnnotatorError):
     """The request itself was refused (fields, thinking settings, an invalid argument)."""
 
 
+class AmbiguousRefusal(RequestRefused):
+    """A bare "invalid argument" before any request of this shape succeeded: the image, the schema or the
+    request itself may be at fault; the annotator finds out which (a probe image, then plain strings)."""
+
+
 class SchemaTooComplex(Exception):
     """The response schema is too big for the API's constrained decoding: send plain strings instead."""
 
@@ -174,9 +179,10 @@ def _client_error(error: errors.APIError, code: int, status: str, message: str, 
     if shape.has_image and any(known in texts for known in _IMAGE_MESSAGES):
         return ResponseFailure(f"Gemini could not use this image ({message}).", "image_rejected")
     if _GENERIC_INVALID in texts:
-        if shape.has_enum and not shape.proven:
-            return SchemaTooComplex(message)  # Gemini 3 lite models refuse a big enum with only this
         if shape.has_image and shape.proven:
             return ResponseFailure(f"Gemini refused the request for this image ({message}).", "invalid_argument")
+        if not shape.proven:  # Gemini 3 lite models refuse a big enum with only this, and so a bad image
+            return AmbiguousRefusal(f"Gemini rejected the request ({code} {status}: {message}): check the model "
+                                    "name and settings (`labeling check` tests them with one small request).")
     return RequestRefused(f"Gemini rejected the request ({code} {status}: {message}): check the model name and "
                           "settings (`labeling check` tests them with one small request).")

@@ -117,7 +117,7 @@ def register(subparsers: Any) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return context.settings(args, num_workers=args.num_workers, requests_per_minute=args.rpm,
-                            caption_model=args.model, service_tier=args.service_tier)
+                            caption_model=args.model, service_tier=getattr(args, "service_tier", None))
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -150,7 +150,8 @@ def _confirm(line: str, args: argparse.Namespace) -> bool:
 def _print_outcome(progress: Progress, store: Store) -> None:
     print(f"Run #{progress.run_id} {progress.status}: {progress.done:,} done, {progress.failed:,} failed, "
           f"{progress.requests:,} requests, {progress.tokens_in:,} input + "
-          f"{progress.tokens_out + progress.tokens_thinking:,} output tokens, ${progress.cost_usd:,.4f}"
+          f"{progress.tokens_out + progress.tokens_thinking:,} output tokens, "
+          + (f"${progress.cost_usd:,.4f}" if progress.price_known else price_unknown(progress.model))
           + (" (simulated)" if progress.simulated else "") + ".")
     failures = store.run_failures(progress.run_id)
     for row in failures.to_dict("records"):

@@ -3,11 +3,16 @@
 Used by tests, benchmarks and the offline demo::
 
     with FakeGemini(rpm_quota=600) as fake:
-        client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=fake.base_url))
-        fake.inject("http_503")          # the next request is answered 503 UNAVAILABLE
+        client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=fake.base_url,
+                                                                          api_version="v1beta"))
+        fake.inject("daily_quota")       # the next request gets the real requests-per-day 429
         ...
 
-Run it on its own with `python -m labeling.fake_gemini --port 8765`.
+It is as strict as the real API: `/v1/` refuses the fields only `v1beta` has (systemInstruction,
+responseSchema, thinkingConfig, ...), and thinking settings a model family does not take are refused.
+Every answer shape in `FAULT_KINDS` reproduces a body Google was seen to send.
+
+Run it on its own with `python -m labeling.fake_gemini --port 8765 [--fault KIND[:RATE]] [--log FILE]`.
 """
 
 from labeling.fake_gemini.answers import OFF_LIST_VALUE

@@ -121,6 +121,19 @@ def mentioned_values(values: list[Any], prompt: str) -> list[Any]:
     return [v for v, n in zip(values, counts, strict=True) if n > base]
 
 
+def listed_values(prompt: str) -> list[str]:
+    """The names of a "Categories:"-style list in the prompt ("- name: definition" lines), in order."""
+    header = _LIST_HEADER.search(prompt)
+    if header is None:
+        return []
+    names = []
+    for line in prompt[header.end():].splitlines()[1:]:
+        if not line.startswith("- "):
+            break
+        names.append(line[2:].split(":", 1)[0].strip())
+    return [n for n in names if n]
+
+
 def _count_mentions(value: str, text: str) -> int:
     """Whole-word, case-insensitive occurrences of `value` in `text` ("street_scene" ~ "street scene")."""
     words = [w for w in re.split(r"[\s_\-]+", value) if w]
@@ -215,6 +228,13 @@ def _array(schema: dict[str, Any], root: dict[str, Any], ctx: AnswerContext, nam
     enum = _get(items, "enum")
     if enum:
         picks = _choose_values(enum, ctx, name, min_items, max_items)
+        if picks and ctx.take_off_list(in_array=True):
+            picks[0] = OFF_LIST_VALUE
+        return picks
+    listed = listed_values(ctx.prompt) if _type_of(items) in (None, "string") else []
+    if listed and name.lower() in ("categories", "labels", "tags"):
+        # Plain strings for a list the prompt spells out: the model follows the instructions, as Gemini does.
+        picks = _choose_values(listed, ctx, name, min_items, max_items)
         if picks and ctx.take_off_list(in_array=True):
             picks[0] = OFF_LIST_VALUE
         return picks

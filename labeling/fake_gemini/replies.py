@@ -95,6 +95,12 @@ def answer_reply(model: str, api_version: str, request: GenerateRequest, facts: 
     if fault == "max_tokens_thinking":
         thoughts = request.max_output_tokens or _DEFAULT_THINKING_LIMIT
         return Reply(200, _out_of_budget(model, prompt, thoughts, settings), fault=fault)
+    return _text_answer(model, request, facts, fault, prompt, settings)
+
+
+def _text_answer(model: str, request: GenerateRequest, facts: ImageFacts | None, fault: str | None,
+                 prompt: _Prompt, settings: AnswerSettings) -> Reply:
+    """A 200 with text, after thinking took its share of maxOutputTokens (on Gemini 3)."""
     thoughts = _thoughts(model, request, settings)
     if fault == "thoughts":
         thoughts = max(thoughts, text_tokens(_reasoning(facts)))
