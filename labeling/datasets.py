@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +71,17 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
     match: MatchResult | None = None
     if source is not None:
         keys = list(source.list_keys())
+        refused = dict(getattr(source, "refused", {}))  # named like images, but pipes, sockets, devices
         if names is None:
             # Every image the source holds, named by its relative path: no matching needed.
-            names = NameList(names=[key for key in keys if is_image_path(key)])
-            if not names.names:
+            names = NameList(names=[key for key in keys if is_image_path(key)],
+                             rejected=[(key, f"{reason}, not an image file") for key, reason in refused.items()])
+            if not names.names and not refused:
                 raise InputError(f"{source.uri} holds no images (jpg, png, webp, ...): check the folder.")
             match = MatchResult(found={key: key for key in names.names})
         else:
             match = KeyIndex(keys).match(names.names)
+            names, match = _refuse_special(names, match, refused)
     assert names is not None
     frame = _image_frame(names, match)
     dataset_id = store.save_dataset(dataset, label=label, source_kind=_source_kind(source),
@@ -91,6 +94,20 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
                         missing=int(counts.get("missing", 0)), ambiguous=int(counts.get("ambiguous", 0)),
                         rejected=int(counts.get("rejected", 0)), duplicates=names.duplicates,
                         unlinked=int(counts.get("unlinked", 0)), added=added)
+
+
+def _refuse_special(names: NameList, match: MatchResult, refused: dict[str, str]) -> tuple[NameList, MatchResult]:
+    """Listed names that are missing only because their file is a pipe, socket or device: rejected, saying so."""
+    if not refused:
+        return names, match
+    by_name = {key.rsplit("/", 1)[-1]: reason for key, reason in refused.items()} | refused
+    special = [name for name in match.missing if name in by_name]
+    if not special:
+        return names, match
+    rejected = [*names.rejected, *((name, f"{by_name[name]}, not an image file") for name in special)]
+    kept = set(special)
+    return (replace(names, names=[n for n in names.names if n not in kept], rejected=rejected),
+            replace(match, missing=[n for n in match.missing if n not in kept]))
 
 
 def _value(cell: Any) -> Any:

@@ -113,7 +113,7 @@ def prepare(
     _check_positive(max_size=max_size, thumb_size=thumb_size, max_pixels=max_pixels)
     if not 1 <= jpeg_quality <= 100:
         raise ValueError(f"jpeg_quality must be between 1 and 100, got {jpeg_quality}")
-    with _open(data, max_pixels) as img:
+    with _translate_errors(), _open(data, max_pixels) as img:
         fmt, original_size = img.format or "unknown", img.size  # before draft() shrinks img.size
         icc = img.info.get("icc_profile")
         as_is = _can_send_as_is(img, max_size, len(data))
@@ -151,7 +151,7 @@ def make_thumbnail(data: bytes, *, size: int = 320, max_pixels: int = 64_000_000
     Raises ImageError like `prepare`.
     """
     _check_positive(size=size, max_pixels=max_pixels)
-    with _open(data, max_pixels) as img:
+    with _translate_errors(), _open(data, max_pixels) as img:
         icc = img.info.get("icc_profile")
         pixels = _decode(img, size)
         small = _orient(_shrink(pixels, size, thumbnail=True), _orientation(_exif(img)))
@@ -164,7 +164,7 @@ def read_facts(data: bytes) -> ImageFacts:
     Images beyond Pillow's own decompression-bomb limit raise ImageError(kind="too_large"); other
     failures raise ImageError like `prepare`.
     """
-    with _open(data, max_pixels=None) as img:
+    with _translate_errors(), _open(data, max_pixels=None) as img:
         exif = _exif(img, header_only=True)
         orientation = _orientation(exif)
         width, height = _oriented(img.size, orientation)
@@ -214,9 +214,16 @@ def _open(data: bytes, max_pixels: int | None) -> ImageFile.ImageFile:
 
 @contextmanager
 def _translate_errors() -> Iterator[None]:
-    """Turn Pillow's many failure types into ImageError with a kind a run can group by."""
+    """Turn Pillow's many failure types into ImageError with a kind a run can group by.
+
+    The one place that enforces the rule: whatever goes wrong with one file is that file's failure. Pillow's
+    plugins raise more than OSError (a damaged AVIF RuntimeError, an unimplemented DDS format
+    NotImplementedError, a damaged TIFF TypeError), so anything that is not already an ImageError becomes one.
+    """
     try:
         yield
+    except ImageError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(
             f"The image is too large to decode safely ({error}): downscale it first.", kind="too_large"
@@ -237,6 +244,12 @@ def _translate_errors() -> Iterator[None]:
         raise ImageError(
             f"The image is corrupt ({type(error).__name__}: {error}): copy or download it again.", "corrupt"
         ) from error
+    except NotImplementedError as error:
+        raise ImageError(f"This image uses a feature the decoder does not implement ({error}): convert it to PNG.",
+                         "unsupported") from error
+    except Exception as error:
+        raise ImageError(f"The image cannot be decoded ({type(error).__name__}: {error}): it is probably damaged; "
+                         "copy or download it again, or convert it to PNG.", "corrupt") from error
 
 
 # (signature, what it is, Pillow's format id or None when Pillow never reads it)

@@ -27,7 +27,6 @@ import math
 import os
 import queue
 import random
-import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -45,6 +44,7 @@ from labeling.annotators.base import Annotation, Annotator, ResponseFailure, Ret
 from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset
 from labeling.annotators.models import family_for
 from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
+from labeling.files import write_atomically
 from labeling.settings import Settings
 from labeling.sources import ImageSource, source_for_dataset
 from labeling.store import Store
@@ -62,6 +62,7 @@ EMPTY_RETRIES = 2  # an empty answer is intermittent: a retry usually succeeds
 SHEDDING = ("quota", "overloaded")  # the service asks everyone to slow down: a shared hold, not a per-image retry
 DAILY_RESUME_MARGIN_SECONDS = 60.0  # resume a minute after midnight Pacific, once the quota has surely reset
 RATE_WINDOW_SECONDS = 30.0
+HOLD_POLL_SECONDS = 0.5
 THUMB_SIZE = 320
 
 AnnotatorFactory = Callable[[Settings, str, int], Annotator]
@@ -109,10 +110,17 @@ class RateLimiter:
         self._holds: dict[str, float] = {}  # reason -> monotonic end
 
     def acquire(self, stop: threading.Event) -> bool:
-        """Wait for this caller's slot; False if `stop` was set while waiting."""
-        with self._lock:
+        """Wait out any hold, then for this caller's slot; False if `stop` was set while waiting."""
+        while True:  # in short steps: a hold may be released (Resume) or extended while we wait
+            with self._lock:
+                held = self._hold_until - time.monotonic()
+            if held <= 0:
+                break
+            if stop.wait(min(held, HOLD_POLL_SECONDS)):
+                return False
+        with self._lock:  # holds never push the pacing schedule: a slot is reserved only once they are over
             now = time.monotonic()
-            slot = max(now, self._next, self._hold_until)
+            slot = max(now, self._next)
             if self.interval:
                 self._next = slot + self.interval
         wait = slot - time.monotonic()
@@ -318,9 +326,11 @@ class Job:
         self._paused_total = 0.0
         self._paused_at: float | None = None
         self._consecutive_transient = 0
+        self._consecutive_internal = 0
         self._shed_streak = 0  # quota/overload answers since the last success: the shared backoff grows with it
         self._shedding_since: float | None = None
         self._resume_timer: threading.Timer | None = None
+        self._auto_resumed = False  # resumed by the daily timer, and no answer since
         self._gate = threading.Event()  # set at the first answer: only then do the other workers start
         self._stop = threading.Event()  # cancel, interrupt or fatal: workers leave after their current call
         self._running = threading.Event()  # cleared while paused
@@ -340,11 +350,11 @@ class Job:
     def pause(self) -> None:
         """Workers finish their current request, then wait; nothing is lost."""
         with self._lock:
-            if self._status != "running":
+            if self._status != "running" or self._stop.is_set():  # a cancel or a fatal error came first
                 return
             self._status = "paused"
             self._paused_at = time.monotonic()
-        self._running.clear()
+            self._running.clear()  # under the lock: a cancel cannot set it in between and be undone
         self._set_db_status("paused")
 
     def resume(self) -> None:
@@ -357,6 +367,7 @@ class Job:
                 self._paused_total += time.monotonic() - self._paused_at
                 self._paused_at = None
             timer, self._resume_timer = self._resume_timer, None
+            self._shed_streak, self._shedding_since = 0, None  # time spent paused is not time overloaded
         if timer is not None:
             timer.cancel()
         self.limiter.release("daily_quota")
@@ -369,10 +380,10 @@ class Job:
             if self._end_status is None:
                 self._end_status = "interrupted" if interrupted else "cancelled"
             timer, self._resume_timer = self._resume_timer, None
+            self._stop.set()
+            self._running.set()
         if timer is not None:
             timer.cancel()
-        self._stop.set()
-        self._running.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has finished and written everything; False on timeout."""
@@ -465,8 +476,9 @@ class Job:
                 self._fatal = error
                 self._message = str(error)
         log.error("run %s stops: %s", self.run_id, error)
-        self._stop.set()
-        self._running.set()
+        with self._lock:
+            self._stop.set()
+            self._running.set()
         self._gate.set()
 
     # -- workers -------------------------------------------------------------------------------------
@@ -509,16 +521,20 @@ class Job:
             except AnnotatorError as exc:
                 self._set_fatal(exc)
                 return
-            except Exception as exc:  # a bug must stop the run loudly, not hang it
-                log.exception("worker failed on image %s", item.image_id)
-                self._set_fatal(LabelingError(f"Internal error on {item.name} ({type(exc).__name__}: {exc}): "
-                                              "the run stopped; run it again to resume, and report the bug."))
-                return
+            except Exception as exc:  # unexpected, but about this image: it fails alone, the run goes on
+                log.exception("unexpected error on image %s (%s)", item.image_id, item.name)
+                outcome = _Outcome(item.image_id, failure=("internal", "internal", (
+                    f"Unexpected error on {item.name} ({type(exc).__name__}: {exc}): the image was skipped; "
+                    "the traceback is in the log (run with -v); please report it.")))
+                if self._note_internal_failure(exc):
+                    return
             self._record(outcome)
 
     def _record(self, outcome: _Outcome) -> None:
         now = time.monotonic()
         with self._lock:
+            if outcome.failure is None or outcome.failure[1] != "internal":
+                self._consecutive_internal = 0
             self._counts["done" if outcome.done else "failed"] += 1
             self._completions.append(now)
             if outcome.failure is not None:
@@ -573,10 +589,7 @@ class Job:
     def _write_thumbnail(self, image_id: int, data: bytes) -> None:
         target = thumbnail_path(self.settings.cache_dir, image_id)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as handle:
-                handle.write(data)
-            os.replace(handle.name, target)  # atomic: the gallery never shows half a file
+            write_atomically(target, data)  # the gallery never shows half a file
         except OSError as exc:
             log.warning("could not write the thumbnail %s: %s", target, exc)
 
@@ -599,6 +612,17 @@ class Job:
         outcome.cost_usd += annotation.cost_usd
         outcome.annotations.append(annotation)
         return annotation
+
+    def _note_internal_failure(self, error: Exception) -> bool:
+        """The same unexpected error on many images in a row is a bug, not bad files: stop, and say so."""
+        with self._lock:
+            self._consecutive_internal += 1
+            streak = self._consecutive_internal
+        if streak < max(20, 4 * self._workers_count):
+            return False
+        self._set_fatal(LabelingError(f"The last {streak} images all failed with an unexpected error "
+                                      f"({type(error).__name__}: {error}): the run stopped; please report it."))
+        return True
 
     def _note_transient_failure(self, error: RetryableError) -> None:
         """Many images in a row giving up on transient errors means the service is down: stop, do not burn."""
@@ -629,9 +653,24 @@ class Job:
                 self._answered()
                 raise
             finally:
+                self._count_extra(outcome)
                 self._sleep_between_requests()
             self._answered()
             return annotation
+
+    def _resume_after_reset(self) -> None:
+        with self._lock:
+            self._auto_resumed = True
+        self.resume()
+
+    def _count_extra(self, outcome: _Outcome) -> None:
+        """Probes and re-sends the annotator made on its own count as requests, and cost what they cost."""
+        requests, usage, cost = self.annotator.drain_extra()
+        if requests:
+            outcome.requests += requests
+            self._count("requests", requests)
+        outcome.usage += usage
+        outcome.cost_usd += cost
 
     def _answered(self) -> None:
         """The service answered: open the gate for the other workers and end any shedding streak."""
@@ -639,13 +678,14 @@ class Job:
         with self._lock:
             self._shed_streak = 0
             self._shedding_since = None
+            self._auto_resumed = False
 
     def _before_retry(self, exc: RetryableError, attempts: Counter[str], image_id: int) -> None:
         """Wait as `exc` asks before the same request goes again, or raise when this image should give up."""
         if exc.kind in ("quota", "daily_quota"):
             self._count("rate_limited")
         if exc.kind == "daily_quota":
-            self._pause_for_daily_quota()
+            self._pause_for_daily_quota(exc)
             return
         if exc.kind in SHEDDING:
             self._count("retries")
@@ -670,7 +710,7 @@ class Job:
             streak = self._shed_streak
             since = self._shedding_since = self._shedding_since or now
         limit = self.settings.max_hold_minutes * 60
-        if limit and now - since > limit:
+        if limit and now - since > limit:  # 0: wait for as long as it takes
             self._set_fatal(AnnotatorError(
                 f"Gemini kept answering {exc.kind} for {limit / 60:.0f} minutes ({exc}): the run stopped; resume "
                 "it later, lower the workers or requests per minute, or choose the batch or flex tier."))
@@ -679,20 +719,30 @@ class Job:
         self.limiter.hold(delay, exc.kind)
         log.info("%s: every worker waits %.1f s (%s)", exc.kind, delay, exc)
 
-    def _pause_for_daily_quota(self) -> None:
+    def _pause_for_daily_quota(self, exc: RetryableError) -> None:
         """Pause the run until the daily quota resets (midnight Pacific), then resume by itself."""
         reset = next_daily_reset()
         message = daily_quota_message(self.annotator.model, reset)
         delay = max(reset.timestamp() - time.time(), 0.0) + DAILY_RESUME_MARGIN_SECONDS
         with self._lock:
-            if self._status != "running":
+            if self._status != "running" or self._stop.is_set():  # paused by another worker, or stopping
                 return
-            self._status, self._message = "paused", message
-            self._paused_at = time.monotonic()
-            timer = self._resume_timer = threading.Timer(delay, self.resume)
+            if self._auto_resumed and "limit: 0" in str(exc):
+                no_quota = True  # the quota is zero, not used up: waiting another day would not help
+            else:
+                no_quota = False
+                self._status, self._message = "paused", message
+                self._paused_at = time.monotonic()
+                self._shed_streak, self._shedding_since = 0, None
+                self._running.clear()  # before the hold: no worker reserves a slot at midnight
+                timer = self._resume_timer = threading.Timer(delay, self._resume_after_reset)
+        if no_quota:
+            self._set_fatal(AnnotatorError(
+                f"This key has no quota for {self.annotator.model} (the 429 still says limit: 0 after the daily "
+                f"reset: {exc}): enable billing for the key's project, or choose another model."))
+            raise _Stopped from exc
         timer.daemon = True
         self.limiter.hold(delay, "daily_quota")
-        self._running.clear()
         timer.start()
         log.warning("run %s: %s", self.run_id, message)
         self._set_db_status("paused", message)

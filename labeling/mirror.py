@@ -31,8 +31,9 @@ from typing import Any, TextIO
 import pandas as pd
 
 from labeling.errors import InputError, SourceError
+from labeling.files import is_temp_file, write_atomically
 from labeling.names import rejection_reason
-from labeling.s3 import S3Error, S3Source, is_temp_file, write_atomic
+from labeling.s3 import S3Error, S3Source
 from labeling.s3_analysis import PlannedFile, S3Analysis
 from labeling.sources import safe_join
 from labeling.store import Store
@@ -162,7 +163,7 @@ def _fetch(source: S3Source, targets: _Targets, item: PlannedFile, stop: threadi
             if not exc.transient or attempt == ITEM_RETRIES or stop.is_set():
                 raise
             time.sleep(2.0 * 2**attempt)
-    write_atomic(target, blob.data)
+    write_atomically(target, blob.data)
     return len(blob.data), blob.etag
 
 

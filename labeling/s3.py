@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from botocore.exceptions import (
 )
 
 from labeling.errors import InputError, SourceError
+from labeling.files import write_atomically
 from labeling.names import rejection_reason
 from labeling.sources import safe_join
 
@@ -115,24 +115,6 @@ def key_problem(key: str) -> str | None:
     if ".." not in key and key[0] != "/" and "\\" not in key and ":" not in key[:2] and key.isprintable():
         return None
     return rejection_reason(key)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder and a rename: no half file is ever seen."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.part"
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def is_temp_file(name: str) -> bool:
-    """A temp file `write_atomic` leaves behind only when the process was killed mid-write."""
-    return name.startswith(".") and name.endswith(".part")
 
 
 def configured_endpoint(explicit: str | None, configured: str | None) -> str | None:
@@ -342,7 +324,7 @@ class S3Source:
         data = self.get(key).data
         if path is not None:
             try:
-                write_atomic(path, data)
+                write_atomically(path, data)
             except OSError as exc:  # a full or read-only cache must not fail the read
                 log.warning("Cannot cache %s at %s (%s).", key, path, exc.strerror)
         return data

@@ -23,9 +23,10 @@ import pandas as pd
 
 from labeling.datasets import ImportReport, import_names, import_seed_output
 from labeling.errors import InputError
+from labeling.files import is_temp_file
 from labeling.matching import KeyIndex, is_image_path
 from labeling.names import NameList, parse_name_list
-from labeling.s3 import S3Object, S3Source, is_temp_file, key_problem
+from labeling.s3 import S3Object, S3Source, key_problem
 from labeling.seed_format import is_seed_output
 from labeling.store import Store
 

@@ -29,8 +29,9 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "gemini-3.5-flash": {"input": 1.50, "output": 9.00, "cached": 0.15},
     "gemini-3.8-flash": {"input": 0.75, "output": 3.75, "cached": 0.075},  # launch price until 2026-12-31
 }
-# What each service tier costs against the standard price: Flex is half price; Priority at least 75% more.
-TIER_PRICE_FACTORS: dict[str, float] = {"standard": 1.0, "flex": 0.5, "priority": 1.75}
+# What each service tier costs against the standard price: Flex is half; Priority 75-100% more (the upper end,
+# so an estimate is never below the bill).
+TIER_PRICE_FACTORS: dict[str, float] = {"standard": 1.0, "flex": 0.5, "priority": 2.0}
 API_VERSIONS = ("v1beta", "v1", "v1alpha")
 MEDIA_RESOLUTIONS = ("", "low", "medium", "high")
 
@@ -128,7 +129,7 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Timeout of one request on the flex tier, whose answers may take minutes."),
     SettingSpec("max_hold_minutes", ("processing", "max_hold_minutes"), ("LABELING_MAX_HOLD_MINUTES",), 30.0,
                 _non_negative_float,
-                "How long a run waits out constant quota or overload answers before it stops."),
+                "How long a run waits out constant quota or overload answers before it stops (0: no limit)."),
     SettingSpec("image_max_size", ("processing", "image_max_size"), ("LABELING_IMAGE_MAX_SIZE",), 768,
                 _positive_int, "Longest side, in pixels, of the image sent to the model."),
     SettingSpec("max_retries", ("processing", "max_retries"), ("LABELING_MAX_RETRIES",), 3, _non_negative_int,
@@ -209,7 +210,7 @@ class Settings:
 
     def price_for(self, model: str) -> dict[str, float] | None:
         """USD per 1M tokens for `model` at the configured service tier; None when the model has no price."""
-        base = self.prices.get(model)
+        base = self.prices.get(model.strip().removeprefix("models/"))
         if base is None:
             return None
         factor = TIER_PRICE_FACTORS.get(self.service_tier, 1.0)

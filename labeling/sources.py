@@ -7,12 +7,16 @@ always resolved inside the source's root: nothing outside it is ever read or wri
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labeling.errors import SourceError
+from labeling.matching import is_image_path
 from labeling.names import rejection_reason
+
+MAX_READ_BYTES = 512 * 2**20  # no image worth sending is larger; a bigger file is refused, not read into memory
 
 if TYPE_CHECKING:
     from labeling.settings import Settings
@@ -49,6 +53,7 @@ class LocalFolderSource:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
+        self.refused: dict[str, str] = {}  # key -> why, for entries named like images that are not files
 
     @property
     def uri(self) -> str:
@@ -64,24 +69,57 @@ class LocalFolderSource:
             raise SourceError(f"The image folder {self.root} cannot be read: check its permissions.")
 
     def list_keys(self) -> Iterator[str]:
+        """Regular files (and links to them); anything else named like an image lands in `refused`."""
         self.check()
-        root = str(self.root)
-        prefix_length = len(root.rstrip(os.sep)) + 1
-        for folder, subfolders, files in os.walk(root):
-            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-            relative = folder[prefix_length:].replace(os.sep, "/")
-            for filename in sorted(files):
-                if not filename.startswith("."):
-                    yield f"{relative}/{filename}" if relative else filename
+        self.refused = {}
+        yield from self._walk(str(self.root), "")
+
+    def _walk(self, folder: str, relative: str) -> Iterator[str]:
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as exc:
+            raise SourceError(f"Cannot list {folder} ({exc.strerror}): check its permissions.") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            key = f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    yield from self._walk(entry.path, key)
+                elif entry.is_file():  # d_type from the listing: no extra system call for a plain file
+                    yield key
+                elif is_image_path(key):
+                    self.refused[key] = special_file_reason(entry.path)
+            except OSError:  # a link to nothing, or a file gone since the listing
+                continue
 
     def read(self, key: str) -> bytes:
         path = safe_join(self.root, key)
         try:
+            # Only regular files are opened: a named pipe called x.jpg would block the read for ever.
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise SourceError(f"{path} {special_file_reason(path)}: only regular image files are read.")
+            if info.st_size > MAX_READ_BYTES:
+                raise SourceError(f"{path} is {info.st_size / 2**20:,.0f} MiB, over the limit of "
+                                  f"{MAX_READ_BYTES / 2**20:,.0f} MiB for one image: downscale it.")
             return path.read_bytes()
         except FileNotFoundError:
             raise SourceError(f"{path} is gone from the folder: re-import the dataset to refresh it.") from None
         except OSError as exc:
             raise SourceError(f"Cannot read {path} ({exc.strerror}).") from None
+
+
+def special_file_reason(path: str | os.PathLike[str]) -> str:
+    """Why a path that is not a regular file is refused, in words ("is a named pipe (FIFO)")."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "cannot be read (a broken link?)"
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder"))
+    return "is " + next((what for test, what in kinds if test(mode)), "not a regular file")
 
 
 def source_for_dataset(dataset: Mapping[str, Any], settings: Settings) -> ImageSource | None:

@@ -53,6 +53,7 @@ class GeminiSuggestions:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     dropped: list[str] = field(default_factory=list)  # proposals that were not usable names, and why
+    price_known: bool = True
 
     def frame(self) -> pd.DataFrame:
         """adopt, name, definition: the editable table the page shows."""
@@ -168,7 +169,8 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
         response_schema=suggestion_schema(max(1, min(5, high)), high), max_output_tokens=8192, candidate_count=1,
         # A creative task: a little warmer than captioning where the family lets us choose.
         temperature=0.4 if family.temperature is not None else None,
-        thinking_config=types.ThinkingConfig(**family.thinking), service_tier=types.ServiceTier(settings.service_tier))
+        thinking_config=types.ThinkingConfig(**family.thinking) if family.thinking else None,
+        service_tier=types.ServiceTier(settings.service_tier))
     client = make_client(settings)
     try:
         response = client.models.generate_content(model=model, contents=text, config=config)
@@ -189,7 +191,8 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
     categories, dropped = _clean(answer.get("categories") if isinstance(answer, dict) else None, high)
     if not categories:
         raise AnnotatorError("Gemini proposed no usable category names: try again or with a larger sample.")
-    return GeminiSuggestions(categories, len(sample), model, usage, usage.cost(settings.price_for(model)), dropped)
+    price = settings.price_for(model)
+    return GeminiSuggestions(categories, len(sample), model, usage, usage.cost(price), dropped, price is not None)
 
 
 def _user_error(error: Exception) -> AnnotatorError:

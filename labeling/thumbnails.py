@@ -12,7 +12,6 @@ import io
 import logging
 import mimetypes
 import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from labeling.errors import LabelingError
+from labeling.files import write_atomically
 from labeling.images import make_thumbnail
 from labeling.settings import Settings
 from labeling.sources import ImageSource, source_for_dataset
@@ -79,18 +79,6 @@ def placeholder(reason: str, size: int = THUMB_SIZE) -> Picture:
 def thumbnail_path(cache_dir: str | os.PathLike[str], image_id: int) -> Path:
     """Where the thumbnail of an image is cached (shared with the captioning runner)."""
     return Path(cache_dir) / "thumbs" / f"{int(image_id)}.jpg"
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class Pictures:
@@ -161,7 +149,7 @@ class Pictures:
         except LabelingError as exc:
             return placeholder(f"cannot be decoded: {exc}", min(size, _PLACEHOLDER_MAX))
         try:
-            _write_atomically(path, small)
+            write_atomically(path, small)
         except OSError:
             log.warning("Cannot cache %s", path, exc_info=True)
         return Picture(small, mime)

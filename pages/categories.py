@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from labeling import demo, recategorize, suggestions
+from labeling.jobs import price_unknown
 from labeling.settings import Settings
 from labeling.store.categories import TERMS_SAMPLE, Category, ListChange
 from labeling.taxonomy import (
@@ -250,13 +251,15 @@ def _suggestions_tab() -> None:
                 store, chosen_settings, datasets or None, sample_size=sample,
                 proposals=proposals))
         if result is not None:
-            st.session_state[SUGGESTED] = (result.frame(), result.sample_size, result.model, result.cost_usd,
-                                           simulated, result.dropped)
+            st.session_state[SUGGESTED] = (result.frame(), result.sample_size, result.model,
+                                           result.cost_usd if result.price_known else None, simulated,
+                                           result.dropped)
     suggested = st.session_state.get(SUGGESTED)
     if suggested is None:
         return
     frame, size, model, cost, was_simulated, dropped = suggested
-    st.caption(f"{model} proposed {len(frame)} categories from {size} descriptions (${cost:.4f})"
+    price = f"${cost:.4f}" if cost is not None else price_unknown(model)
+    st.caption(common.plain(f"{model} proposed {len(frame)} categories from {size} descriptions ({price})")
                + (" · simulated" if was_simulated else "") + ". Edit names and definitions, untick what you "
                "do not want, then adopt.")
     for note in dropped:
@@ -310,8 +313,8 @@ def _recategorize_tab() -> None:
         columns = st.columns(3)
         columns[0].metric("Requests (text only)", f"{plan.requests:,}")
         columns[1].metric("Expected tokens", f"{plan.tokens_in + plan.tokens_out:,}")
-        columns[2].metric("Expected cost", f"${plan.cost_usd:,.4f}")
-        st.caption(f"Estimate: {plan.line()}")
+        columns[2].metric("Expected cost", f"${plan.cost_usd:,.4f}" if plan.price_known else "unknown")
+        st.caption(common.plain(f"Estimate: {plan.line()}"))
         simulated = all(name in demo.EXAMPLE_DATASETS for name in datasets)
         can_start = simulated or settings.has_api_key
         if not (simulated or settings.has_api_key):

@@ -84,7 +84,7 @@ def run_or_error(action: Callable[[], T]) -> T | None:
     try:
         return action()
     except LabelingError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))  # messages quote servers and models: never markdown
         return None
 
 

@@ -222,3 +222,15 @@ def test_implicit_cache_hits_bill_at_the_cached_rate(fake: FakeGemini) -> None:
     assert usage.cached == 200
     expected = ((usage.prompt - 200) * 1.0 + 200 * 0.1 + usage.output * 10.0) / 1e6
     assert result.cost_usd == pytest.approx(expected)
+
+
+def test_a_bare_invalid_argument_on_a_text_request_with_the_enum_falls_back(annotator: GeminiAnnotator,
+                                                                            fake: FakeGemini) -> None:
+    """Gemini 3 lite models refuse a big enum with only "Request contains an invalid argument." (python-genai#2133)."""
+    fake.inject("http_400")
+    result = annotator.categorize({"summary": "a dog on a beach"}, CATEGORIES, 2)
+    assert result.categories and annotator.notices() == [PLAIN_CATEGORIES_NOTICE]
+    fake.inject("http_400")  # now that text requests have worked, the same answer is about this description
+    with pytest.raises(ResponseFailure) as caught:
+        annotator.categorize({"summary": "a cat"}, CATEGORIES, 2)
+    assert caught.value.kind == "invalid_argument"

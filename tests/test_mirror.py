@@ -18,9 +18,10 @@ import pytest
 from botocore.exceptions import UnauthorizedSSOTokenError
 
 from labeling.fake_s3 import LocalS3Server, object_body
+from labeling.files import is_temp_file
 from labeling.mirror import MirrorStopped, mirror, plan_batch
 from labeling.names import parse_name_list
-from labeling.s3 import S3Source, is_temp_file
+from labeling.s3 import S3Source
 from labeling.s3_analysis import analyze
 from labeling.store import Store
 from tests import s3_fixtures

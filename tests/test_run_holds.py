@@ -13,6 +13,7 @@ import pytest
 from labeling import jobs
 from labeling.fake_gemini import FakeGemini
 from labeling.jobs import Job, JobManager, JobRequest, Progress, estimate
+from labeling.settings import Settings
 from labeling.store import Store
 from tests.caption_support import add_dataset, fake_settings
 
@@ -75,7 +76,9 @@ def test_a_daily_quota_resumes_by_itself_after_the_reset(store: Store, fake: Fak
 
 def test_a_storm_of_503s_is_waited_out_and_the_run_completes(store: Store, fake: FakeGemini, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hundreds of 503s in a row (10 minutes' worth at a real backoff cap) fail no image and stop nothing."""
+    """Hundreds of 503s in a row fail no image and stop nothing: overload has no per-image retry budget, only
+    the time limit, which by default outlasts a 10-minute burst."""
+    assert Settings().max_hold_minutes >= 10
     monkeypatch.setattr(jobs, "MAX_BACKOFF_SECONDS", 0.02)  # the cap, scaled down to keep the test quick
     add_dataset(store, tmp_path, "REAL", 8)
     fake.fault_for(lambda request: True, "http_503", times=300)
@@ -147,6 +150,7 @@ def test_a_bad_image_first_in_the_list_fails_alone(store: Store, fake: FakeGemin
     done = _finish(JobManager(store, fake_settings(fake, tmp_path, num_workers=2)).start(JobRequest(("REAL",))))
     assert (done.status, done.done, done.failed, done.failures_by_kind) == ("completed", 3, 1,
                                                                            {"invalid_argument": 1})
+    assert done.requests == fake.request_count == 5  # the probe is counted (and billed) like any request
 
 
 def test_a_refused_category_enum_falls_back_for_the_whole_run(store: Store, fake: FakeGemini,
@@ -199,3 +203,42 @@ def test_image_tokens_in_the_estimate_follow_the_family(store: Store, fake: Fake
     assert done.done == 1
     assert {r.media_resolution for r in fake.records} == {f"MEDIA_RESOLUTION_{resolution.upper()}" if resolution
                                                           else None}
+
+
+def test_cancel_while_a_request_meets_the_daily_quota_ends_the_run(store: Store, tmp_path: Path) -> None:
+    with FakeGemini(latency_s=0.5) as fake:
+        add_dataset(store, tmp_path, "REAL", 3)
+        fake.inject("daily_quota")
+        job = JobManager(store, fake_settings(fake, tmp_path, num_workers=1)).start(JobRequest(("REAL",)))
+        _wait_for(job, lambda p: fake.request_count == 1)
+        job.cancel()  # before the 429 comes back: it must not pause a run that is stopping
+        done = _finish(job, timeout=10)
+    assert done.status == "cancelled" and done.holds == ()
+
+
+def test_time_spent_paused_does_not_count_as_overload(store: Store, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "MAX_BACKOFF_SECONDS", 0.02)
+    with FakeGemini(latency_s=0.2) as fake:
+        add_dataset(store, tmp_path, "REAL", 2)
+        fake.inject("http_503", times=2)
+        settings = fake_settings(fake, tmp_path, num_workers=1, retry_backoff_seconds=0.001,
+                                 max_hold_minutes=0.005)  # 0.3 s
+        job = JobManager(store, settings).start(JobRequest(("REAL",)))
+        _wait_for(job, lambda p: fake.request_count == 1)
+        job.pause()
+        time.sleep(0.6)  # longer than max_hold_minutes, while paused
+        job.resume()
+        done = _finish(job)
+    assert (done.status, done.done) == ("completed", 2)
+
+
+def test_a_limit_of_zero_that_survives_the_reset_stops_the_run(store: Store, fake: FakeGemini, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
+    monkeypatch.setattr(jobs, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
+    add_dataset(store, tmp_path, "REAL", 2)
+    fake.fault_for(lambda request: True, "quota_limit_zero")
+    done = _finish(JobManager(store, fake_settings(fake, tmp_path, num_workers=1)).start(JobRequest(("REAL",))))
+    assert done.status == "failed" and "This key has no quota for gemini-2.5-flash-lite" in done.message
+    assert fake.request_count == 2  # once before the reset, once after: never a loop

@@ -98,6 +98,10 @@ class Annotator(Protocol):
         """One-time messages for the user (say, a fallback the annotator took), oldest first."""
         ...
 
+    def drain_extra(self) -> tuple[int, Usage, float]:
+        """Requests the annotator sent on its own (probes, re-sends) since the last call: count, usage, cost."""
+        ...
+
     def describe(self, image: bytes, mime_type: str) -> Annotation:
         """The structured description of an image (no categories)."""
         ...

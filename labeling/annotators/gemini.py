@@ -118,6 +118,7 @@ class GeminiAnnotator:
         self._notices: list[str] = [w for w in [unknown_model_warning(self.model)] if w]
         self._proven: set[str] = set()  # request kinds that got an answer in this run
         self._plain_categories = False  # the API refused the category enum: send plain strings
+        self._extra_requests, self._extra_usage = 0, Usage()
         # Kept referenced for the annotator's lifetime: a dropped Client closes its pool mid-call.
         self._client = make_client(settings, max(max_workers or settings.num_workers, 1))
 
@@ -181,7 +182,8 @@ class GeminiAnnotator:
             system_instruction=system, response_mime_type="application/json",
             response_schema=types.Schema.model_validate_json(schema_json), temperature=family.temperature,
             max_output_tokens=family.output_limit(kind), candidate_count=1,
-            thinking_config=types.ThinkingConfig(**family.thinking), media_resolution=media,
+            thinking_config=types.ThinkingConfig(**family.thinking) if family.thinking else None,
+            media_resolution=media,
             service_tier=types.ServiceTier(settings.service_tier))
 
     def _generate(self, make_prompt: Callable[[bool], prompts.Prompt], image: bytes | None,
@@ -199,6 +201,7 @@ class GeminiAnnotator:
                     raise AnnotatorError(f"Gemini refused the response schema even without an enum ({outcome}): "
                                          "shorten the category names or definitions.") from exc
                 self._fall_back_to_plain_categories()
+                self._add_extra(requests=1)  # the same request goes again, plain
                 return self._generate(make_prompt, image, mime_type, probing=probing)
             if isinstance(outcome, AmbiguousRefusal) and not probing:
                 return self._find_the_fault(outcome, exc, shape, make_prompt, image, mime_type)
@@ -222,17 +225,38 @@ class GeminiAnnotator:
         place of the category enum tell the schema's; failing both, the request is wrong and the run stops.
         """
         if shape.has_image:
+            self._add_extra(requests=1)
             try:
-                self._generate(make_prompt, probe_image(), "image/jpeg", probing=True)
+                _, usage = self._generate(make_prompt, probe_image(), "image/jpeg", probing=True)
             except AmbiguousRefusal:
                 pass
+            except (ResponseFailure, RetryableError) as answered:  # an answer of any kind: the request is fine
+                self._add_extra(usage=answered.usage)
+                raise self._image_refused(cause) from None
             else:
-                raise ResponseFailure(f"Gemini refused the request for this image ({cause.message}).",
-                                      "invalid_argument")
+                self._add_extra(usage=usage)
+                raise self._image_refused(cause)
         if shape.has_enum:
             self._fall_back_to_plain_categories()
+            self._add_extra(requests=1)
             return self._generate(make_prompt, image, mime_type)
         raise refusal from cause
+
+    def _image_refused(self, cause: errors.APIError) -> ResponseFailure:
+        return ResponseFailure(f"Gemini refused the request for this image ({cause.message}).", "invalid_argument")
+
+    def _add_extra(self, requests: int = 0, usage: Usage | None = None) -> None:
+        """Requests this annotator sent on its own (a probe, a re-send): the runner counts them and their cost."""
+        with self._lock:
+            self._extra_requests += requests
+            self._extra_usage += usage or Usage()
+
+    def drain_extra(self) -> tuple[int, Usage, float]:
+        """Requests sent on the annotator's own since the last call, their usage and cost."""
+        with self._lock:
+            requests, usage = self._extra_requests, self._extra_usage
+            self._extra_requests, self._extra_usage = 0, Usage()
+        return requests, usage, usage.cost(self.price)
 
     def _fall_back_to_plain_categories(self) -> None:
         with self._lock:

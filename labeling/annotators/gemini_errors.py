@@ -179,8 +179,9 @@ def _client_error(error: errors.APIError, code: int, status: str, message: str, 
     if shape.has_image and any(known in texts for known in _IMAGE_MESSAGES):
         return ResponseFailure(f"Gemini could not use this image ({message}).", "image_rejected")
     if _GENERIC_INVALID in texts:
-        if shape.has_image and shape.proven:
-            return ResponseFailure(f"Gemini refused the request for this image ({message}).", "invalid_argument")
+        if shape.proven:  # requests like this one have worked: it is this image (or this description)
+            return ResponseFailure(f"Gemini refused the request for this {'image' if shape.has_image else 'item'} "
+                                   f"({message}).", "invalid_argument")
         if not shape.proven:  # Gemini 3 lite models refuse a big enum with only this, and so a bad image
             return AmbiguousRefusal(f"Gemini rejected the request ({code} {status}: {message}): check the model "
                                     "name and settings (`labeling check` tests them with one small request).")

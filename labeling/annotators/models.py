@@ -5,6 +5,7 @@ One table, matched top to bottom by model name (the README shows the same table)
 | models            | thinking                         | temperature   | output tokens (describe, fused, categorize) |
 |-------------------|----------------------------------|---------------|---------------------------------------------|
 | gemini-2.5-pro*   | thinking_budget 128 (the least)  | 0.2           | 4096, 4096, 1024                            |
+| gemini-2.0-*      | none (these models do not think) | 0.2           | 2048, 2048, 256                             |
 | gemini-2.*        | thinking_budget 0 (off)          | 0.2           | 2048, 2048, 256                             |
 | gemini-3+ *-pro*  | thinking_level low (no minimal)  | model default | 8192, 8192, 2048                            |
 | gemini-3+ others  | thinking_level minimal           | model default | 4096, 4096, 1024                            |
@@ -60,6 +61,7 @@ GEMINI3 = Family("Gemini 3 and later", {"thinking_level": "MINIMAL"}, None, _lim
 FAMILIES: tuple[tuple[re.Pattern[str], Family], ...] = (
     (re.compile(r"^gemini-2\.5-pro"), Family("Gemini 2.5 Pro", {"thinking_budget": 128}, 0.2, _limits(4096, 1024),
                                               tiled_images=True)),
+    (re.compile(r"^gemini-2\.0"), Family("Gemini 2.0", {}, 0.2, _limits(2048, 256), tiled_images=True)),
     (re.compile(r"^gemini-2\."), Family("Gemini 2.x", {"thinking_budget": 0}, 0.2, _limits(2048, 256),
                                         tiled_images=True)),
     (re.compile(r"^gemini-([3-9]|[1-9][0-9])(\.[0-9]+)?-.*pro"),

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from tqdm import tqdm
 from labeling.cli import context
 from labeling.datasets import SEED_IMPORT_MODEL, import_dataset, read_csv_file
 from labeling.errors import InputError, LabelingError
+from labeling.files import write_atomically
 from labeling.jobs import MODES, JobManager, JobRequest, Progress, estimate, iter_progress, price_unknown
 from labeling.seed_format import SeedRow, read_seed_rows, summary_of
 from labeling.settings import Settings
@@ -250,16 +250,11 @@ def run_categorize(args: argparse.Namespace) -> int:
 
 def _write_csv(path: str | os.PathLike[str], header: list[str], rows: list[list[str]]) -> None:
     """Write atomically: a reader never sees half a file, and an interrupted write leaves the old one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent, suffix=".tmp",
-                                     delete=False) as handle:
-        handle.write(buffer.getvalue())
-    os.replace(handle.name, target)
+    write_atomically(path, buffer.getvalue().encode("utf-8"))
 
 
 def _folder_dataset(store: Store, folder: Path, name: str | None) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pandas as pd
 from labeling import recategorize, suggestions
 from labeling.cli import context
 from labeling.datasets import read_csv_file
+from labeling.files import write_atomically
 from labeling.store import Store
 from labeling.store.categories import ListChange
 from labeling.taxonomy import (
@@ -135,11 +134,7 @@ def register(subparsers: Any) -> None:
 
 def _write(path: str, data: bytes) -> None:
     """Write atomically: an interrupted write leaves the old file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as handle:
-        handle.write(data)
-    os.replace(handle.name, target)
+    write_atomically(path, data)
 
 
 def _store(args: argparse.Namespace) -> Store:

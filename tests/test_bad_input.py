@@ -1,0 +1,165 @@
+"""One bad file fails that file, never the run: undecodable formats, named pipes, unexpected errors, and the
+permissions of what a run writes. Each bad input is made here, for real."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from labeling import images
+from labeling.annotators.gemini import GeminiAnnotator
+from labeling.datasets import import_dataset
+from labeling.errors import ImageError, SourceError
+from labeling.fake_gemini import FakeGemini
+from labeling.jobs import JobManager, JobRequest
+from labeling.settings import Settings
+from labeling.sources import LocalFolderSource
+from labeling.store import Store
+from tests.caption_support import fake_settings, make_folder
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    with FakeGemini() as server:
+        yield server
+
+
+def dds_with_unimplemented_format() -> bytes:
+    """A DDS header whose pixel format Pillow does not implement: NotImplementedError inside Image.open."""
+    header = b"DDS " + struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 0) + b"\0" * 44
+    return header + struct.pack("<2I", 32, 0x4) + b"ZZZZ" + b"\0" * 40 + b"\0" * 64
+
+
+def truncated_avif() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "AVIF")
+    data = buffer.getvalue()
+    return data[: len(data) - 10]
+
+
+@pytest.mark.parametrize(("data", "kind", "calls"), [
+    (dds_with_unimplemented_format(), "unsupported", (images.prepare, images.make_thumbnail, images.read_facts)),
+    (truncated_avif(), "corrupt", (images.prepare, images.make_thumbnail)),  # facts read the header only
+], ids=["dds", "avif"])
+def test_every_decoder_failure_is_an_image_error(data: bytes, kind: str, calls) -> None:  # type: ignore[no-untyped-def]
+    for call in calls:
+        with pytest.raises(ImageError) as caught:
+            call(data)
+        assert caught.value.kind == kind, call.__name__
+
+
+def _mkfifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def test_a_named_pipe_called_like_an_image_is_refused_at_import_with_a_reason(store: Store, tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "REAL", 3)
+    _mkfifo(folder / "pipe.jpg")
+    report = import_dataset(store, "REAL", label="REAL", images_dir=folder)
+    assert (report.found, report.rejected) == (3, 1)
+    rejected = store.fetch_all("SELECT name, detail FROM images WHERE status = 'rejected'")
+    assert rejected == [("pipe.jpg", "is a named pipe (FIFO), not an image file")]
+    listed = tmp_path / "list.csv"
+    listed.write_text("img000.jpg\npipe.jpg\n")
+    report = import_dataset(store, "LISTED", label="REAL", csv_data=listed.read_bytes(), csv_name="list.csv",
+                            images_dir=folder)
+    assert (report.found, report.missing, report.rejected) == (1, 0, 1)
+
+
+def test_reading_a_pipe_fails_at_once_instead_of_blocking(tmp_path: Path) -> None:
+    _mkfifo(tmp_path / "x.jpg")
+    result: list[BaseException] = []
+    reader = threading.Thread(target=lambda: _catch(lambda: LocalFolderSource(tmp_path).read("x.jpg"), result))
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "the read blocked on the pipe"
+    assert isinstance(result[0], SourceError) and "is a named pipe (FIFO)" in str(result[0])
+
+
+def _catch(call, found: list[BaseException]) -> None:  # type: ignore[no-untyped-def]
+    try:
+        call()
+    except BaseException as exc:
+        found.append(exc)
+
+
+def test_a_run_over_bad_files_completes_with_each_one_failed(store: Store, fake: FakeGemini, tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "REAL", 4)
+    (folder / "bad_dds.jpg").write_bytes(dds_with_unimplemented_format())
+    (folder / "bad_avif.avif").write_bytes(truncated_avif())
+    (folder / "swapped.jpg").write_bytes(b"")
+    import_dataset(store, "REAL", label="REAL", images_dir=folder)
+    (folder / "swapped.jpg").unlink()
+    _mkfifo(folder / "swapped.jpg")  # became a pipe after the import: the read refuses it
+    settings = fake_settings(fake, tmp_path, num_workers=2)
+    job = JobManager(store, settings).start(JobRequest(("REAL",)))
+    assert job.wait(60), "the run hung"
+    progress = job.progress()
+    assert (progress.status, progress.done, progress.failed) == ("completed", 4, 3)
+    assert progress.failures_by_kind == {"unsupported": 1, "corrupt": 1, "unreadable": 1}
+    assert fake.request_count == 4  # no bad file reached the model
+
+
+class _Exploding:
+    """A real annotator with a bug that shows on one image size: an unexpected exception inside a worker."""
+
+    def __init__(self, settings: Settings, model: str, workers: int) -> None:
+        self._inner = GeminiAnnotator(settings, model=model, max_workers=workers)
+        self.model, self.prompt_version, self.simulated = model, self._inner.prompt_version, False
+        self.price_known = self._inner.price_known
+
+    def describe_and_categorize(self, image: bytes, mime_type: str, categories, max_categories):  # type: ignore[no-untyped-def]
+        if Image.open(io.BytesIO(image)).size[0] == 101:
+            raise KeyError("a bug that only this image shows")
+        return self._inner.describe_and_categorize(image, mime_type, categories, max_categories)
+
+    def notices(self) -> list[str]:
+        return self._inner.notices()
+
+    def drain_extra(self):  # type: ignore[no-untyped-def]
+        return self._inner.drain_extra()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_an_unexpected_error_fails_that_image_and_the_run_goes_on(store: Store, fake: FakeGemini,
+                                                                   tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "REAL", 5)
+    import_dataset(store, "REAL", label="REAL", images_dir=folder)
+    manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=2))
+    for _ in range(2):  # the same error again on resume: still one failure, never a stopped run
+        job = manager.start(JobRequest(("REAL",)), annotator_factory=_Exploding)  # type: ignore[arg-type]
+        assert job.wait(30)
+        progress = job.progress()
+        assert progress.status == "completed" and progress.failures_by_kind == {"internal": 1}
+    failures = store.run_failures(progress.run_id)
+    assert "KeyError" in failures.iloc[0]["example"] and "please report it" in failures.iloc[0]["example"]
+    assert store.dataset_summary("REAL")["described"] == 4
+
+
+def test_outputs_get_the_normal_permissions(run_cli, fake: FakeGemini, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in fake.env("perm-key").items():
+        monkeypatch.setenv(name, value)
+    old = os.umask(0o022)
+    try:
+        folder = make_folder(tmp_path / "REAL", 2)
+        out = tmp_path / "out" / "descriptions.csv"
+        result = run_cli("generate-descriptions", "--images-dir", str(folder), "--output-csv", str(out), "--yes")
+        assert result.code == 0, result.err
+        categories = tmp_path / "out" / "unique_categories.csv"
+        assert run_cli("categories", "export", "--csv-file", str(categories)).code == 0
+    finally:
+        os.umask(old)
+    for path in (out, categories):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
