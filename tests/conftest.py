@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,3 +79,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], db_path: Path) -> Callable[..., 
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def as_shown(markdown: object) -> str:
+    """What a user reads of an element's markdown source: escaped characters (`\\-`, `\\.`) without the backslash."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))

@@ -16,7 +16,7 @@ from labeling.fake_gemini import FakeGemini
 from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 from tests.category_support import add_described, description, set_human
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_shown
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def described(db_path: Path) -> dict[str, int]:
 def texts(at: AppTest) -> str:
     parts = [e.value for e in (*at.markdown, *at.text, *at.caption, *at.title, *at.subheader)]
     parts += [e.value for e in (*at.error, *at.warning, *at.info, *at.success)]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(as_shown(p) for p in parts)
 
 
 def button(at: AppTest, label: str) -> Button:

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from labeling.fake_s3 import LocalS3Server
 from labeling.store import Store
 from tests import s3_fixtures
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_shown
 from tests.s3_fixtures import MIRROR_BUCKET, MIRROR_PREFIX
 
 # The S3 fixtures, used by name below.
@@ -80,5 +80,5 @@ def test_errors_show_as_one_line(app: AppTest, aws_env: LocalS3Server, tmp_path:
     app.text_input(key="s3_endpoint").input(aws_env.endpoint)
     app.text_input(key="s3_csv_path").input(str(csv_file))
     _click(app, "Analyze")
-    assert [element.value for element in app.error] == [
+    assert [as_shown(element.value) for element in app.error] == [
         "The bucket 'no-such-bucket-here' does not exist (at this endpoint): check --bucket or the S3 URI."]
