@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,16 @@ class ImportReport:
     added: int
     annotations_imported: int = 0
     seed_errors: int = 0
+    stem_matches: int = 0  # found only by the same stem with another extension
+    case_matches: int = 0  # found only ignoring case
+    notes: list[str] = field(default_factory=list)  # what reading the list decided or repaired
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# What a found image's detail says when it was matched by less than its exact name.
+_HOW = {"stem": "matched by stem (another extension)", "case": "matched ignoring case"}
 
 
 def _image_frame(names: NameList, match: MatchResult | None) -> pd.DataFrame:
@@ -46,7 +53,8 @@ def _image_frame(names: NameList, match: MatchResult | None) -> pd.DataFrame:
     if match is None:
         rows.extend((name, None, "unlinked", None) for name in names.names)
     else:
-        rows.extend((name, location, "found", None) for name, location in match.found.items())
+        rows.extend((name, location, "found", _HOW.get(match.how.get(name, ""))) for name, location
+                    in match.found.items())
         rows.extend((name, None, "ambiguous", json.dumps(candidates)) for name, candidates in match.ambiguous.items())
         rows.extend((name, None, "missing", None) for name in match.missing)
     rows.extend((name, None, "rejected", reason) for name, reason in names.rejected)
@@ -90,10 +98,12 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
     added = store.upsert_images(dataset_id, frame)
     store.set_duplicates(dataset_id, names.duplicates)
     counts = frame["status"].value_counts()
+    how = list(match.how.values()) if match is not None else []
     return ImportReport(dataset=dataset, listed=names.listed, found=int(counts.get("found", 0)),
                         missing=int(counts.get("missing", 0)), ambiguous=int(counts.get("ambiguous", 0)),
                         rejected=int(counts.get("rejected", 0)), duplicates=names.duplicates,
-                        unlinked=int(counts.get("unlinked", 0)), added=added)
+                        unlinked=int(counts.get("unlinked", 0)), added=added, stem_matches=how.count("stem"),
+                        case_matches=how.count("case"), notes=list(names.notes))
 
 
 def _refuse_special(names: NameList, match: MatchResult, refused: dict[str, str]) -> tuple[NameList, MatchResult]:

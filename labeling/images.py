@@ -13,6 +13,7 @@ inside `Image.open` (a warning above `Image.MAX_IMAGE_PIXELS`, an error above tw
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -196,6 +197,7 @@ def _open(data: bytes, max_pixels: int | None) -> ImageFile.ImageFile:
     """Open lazily (header only) and enforce the pixel limit before anything is decoded."""
     if not data:
         raise ImageError("The file is empty (0 bytes): check the source, or copy the file again.", "empty")
+    _register_plugins()
     with _translate_errors():
         try:
             img = Image.open(io.BytesIO(data))
@@ -205,11 +207,21 @@ def _open(data: bytes, max_pixels: int | None) -> ImageFile.ImageFile:
     if max_pixels is not None and width * height > max_pixels:
         img.close()
         raise ImageError(
-            f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the limit of "
-            f"{max_pixels / 1e6:g} megapixels: downscale it, or raise the pixel limit if you trust the file.",
+            f"The image is {width}x{height} ({width * height / 1e6:.1f} megapixels), over the limit of "
+            f"{max_pixels / 1e6:.1f} megapixels: downscale it, or raise the pixel limit if you trust the file.",
             kind="too_large",
         )
     return img
+
+
+@functools.cache
+def _register_plugins() -> None:
+    """HEIC/HEIF (phone photos, common in REAL datasets) through pillow-heif, loaded on the first image."""
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - a requirement; without it HEIC files fail as unsupported
+        return
+    pillow_heif.register_heif_opener()
 
 
 @contextmanager
@@ -298,7 +310,8 @@ def _unidentified(data: bytes) -> ImageError:
     name, pillow_id = sniffed
     if pillow_id is not None and pillow_id in Image.OPEN:
         return ImageError(
-            f"The file starts like a {name} image but its header is damaged: copy or download it again.",
+            f"The file starts like {_article(name)} {name} image but its header is damaged: copy or download it "
+            "again.",
             kind="corrupt",
         )
     hint = {
@@ -306,6 +319,10 @@ def _unidentified(data: bytes) -> ImageError:
         "SVG": "it is a vector drawing: export it as PNG",
     }.get(name, "convert it to PNG or JPEG")
     return ImageError(f"{name} images are not supported here: {hint}.", kind="unsupported")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].upper() in "AEFHILMNORSX" else "a"  # by sound: an AVIF, an HEIC, a JPEG, a PNG
 
 
 def _describe_start(data: bytes) -> str:

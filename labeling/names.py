@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import re
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 
 from labeling.errors import InputError
+from labeling.matching import IMAGE_EXTENSIONS
 
 # Header cells (lower-cased) that name the column holding image names.
 NAME_HEADERS = ("image_name", "imagename", "image name", "filename", "file_name", "file name", "file",
                 "name", "key", "s3_key", "object_key", "image", "image_path", "path", "filepath", "file_path")
-_SEPARATORS = ",;\t"
+_SEPARATORS = ",;\t|"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SEP_LINE = re.compile(r"sep=(.)")  # Excel's first line naming the delimiter
+_SAMPLE = 2000  # lines that decide the shape of a list
+
 
 
 @dataclass
@@ -25,6 +29,7 @@ class NameList:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (printable name, reason)
     duplicates: int = 0
     header: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the reader decided or repaired, for the report
 
     @property
     def listed(self) -> int:
@@ -50,20 +55,44 @@ def printable(name: str) -> str:
 
 def _decode(data: bytes, source: str) -> str:
     try:
-        return data.decode("utf-8-sig")  # utf-8-sig drops a BOM that Excel likes to write
-    except UnicodeDecodeError:
-        raise InputError(f"{source} is not UTF-8 text: save the list as a UTF-8 CSV and import again.") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{source} is not UTF-8 text: line {line:,} has the byte 0x{data[exc.start]:02X} "
+                         "(Latin-1 or Windows-1252?): save the list as a UTF-8 CSV and import again.") from None
+    return text.replace("\ufeff", "")  # a BOM anywhere (Excel writes one; concatenated files carry several)
 
 
-def _table(text: str) -> list[list[str]] | None:
-    """The rows of a multi-column (or quoted) CSV; None for a plain one-name-a-line list."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if not any(sep in first for sep in _SEPARATORS) and not first.lstrip().startswith('"'):
-        return None
-    dialect: type[csv.Dialect] | csv.Dialect = csv.excel
-    with contextlib.suppress(csv.Error):  # the sniffer gives up on one-cell lines; excel's dialect fits those
-        dialect = csv.Sniffer().sniff(first, delimiters=_SEPARATORS)
-    return [row for row in csv.reader(io.StringIO(text, newline=""), dialect) if any(c.strip() for c in row)]
+def _lines(text: str) -> list[str]:
+    """Lines ended by CR, LF or CRLF only: U+2028, U+0085 and friends are characters of a name, not breaks."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _fields(line: str, delimiter: str) -> list[str]:
+    """One line's cells; quotes never run on into the next line, so a stray one costs one line, not the file."""
+    if '"' not in line:
+        return line.split(delimiter)
+    return next(csv.reader([line], delimiter=delimiter), [""])
+
+
+def _delimiter(sample: list[str]) -> str | None:
+    """The delimiter that cuts nearly every sampled line into the same number (2+) of cells, else None."""
+    if len(sample) < 2:
+        return None  # one line cannot tell a table from a name with a comma
+    best: tuple[int, str] | None = None
+    for delimiter in _SEPARATORS:
+        if not any(delimiter in line for line in sample):
+            continue
+        counts = Counter(len(_fields(line, delimiter)) for line in sample)
+        width, lines = counts.most_common(1)[0]
+        if width >= 2 and lines >= 0.9 * len(sample) and (best is None or lines > best[0]):
+            best = (lines, delimiter)
+    return best[1] if best else None
+
+
+def _looks_like_image(cell: str) -> bool:
+    dot = cell.rfind(".")
+    return dot > 0 and cell[dot:].lower() in IMAGE_EXTENSIONS
 
 
 def _name_column(header: list[str]) -> int | None:
@@ -74,23 +103,71 @@ def _name_column(header: list[str]) -> int | None:
     return None
 
 
-def _cells(text: str, source: str) -> tuple[list[str], str | None]:
-    """The stripped, non-blank cells of the name column, and the header if the list has one."""
-    try:
-        table = _table(text)
-    except csv.Error as exc:
-        raise InputError(f"{source} is not a readable CSV ({exc}): keep one image name per line.") from None
-    if table is None:
-        cells = [cell for cell in (line.strip() for line in text.splitlines()) if cell]
-        if cells and _name_column([cells[0]]) is not None:
-            return cells[1:], cells[0]
-        return cells, None
-    column, header = 0, None
-    if table and (found := _name_column(table[0])) is not None:
-        column, header = found, table[0][found].strip()
-        table = table[1:]
-    cells = [row[column].strip() if column < len(row) else "" for row in table]
-    return [cell for cell in cells if cell], header
+def _unquote(cell: str, number: int, notes: list[str]) -> str:
+    """A one-column cell without its CSV quotes; a stray quote is reported with its line number."""
+    cell = cell.strip()
+    if '"' not in cell:
+        return cell
+    if cell.count('"') % 2:
+        notes.append(f"line {number:,} has an unmatched quote: read as {cell.strip(chr(34))!r}")
+        return cell.strip('"').strip()
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        return cell[1:-1].replace('""', '"').strip()
+    return cell
+
+
+def _cells(text: str, source: str) -> tuple[list[str], str | None, list[str]]:
+    """The non-blank cells of the name column, the header if there is one, and notes on what was decided."""
+    lines = _lines(text)
+    notes: list[str] = []
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    delimiter: str | None = None
+    if numbered and (sep := _SEP_LINE.fullmatch(numbered[0][1].strip())):
+        delimiter = sep.group(1)
+        notes.append(f"the first line {numbered[0][1].strip()!r} set the delimiter")
+        numbered = numbered[1:]
+    sample = [line for _, line in numbered[:_SAMPLE]]
+    delimiter = delimiter or _delimiter(sample)
+    if delimiter is None:
+        rows = [[_unquote(line, number, notes)] for number, line in numbered]
+    else:
+        rows = []
+        for number, line in numbered:
+            if line.count('"') % 2:
+                notes.append(f"line {number:,} has an unmatched quote: read on its own")
+            rows.append([cell.strip() for cell in _fields(line, delimiter)])
+    if not rows:
+        return [], None, notes
+    column = _name_column(rows[0])
+    header: str | None = None
+    if column is not None:
+        header = rows[0][column].strip()
+        rows = rows[1:]
+    else:
+        column = _image_column(rows[:_SAMPLE])
+        first = rows[0][column] if column < len(rows[0]) else ""
+        rest = [row[column] for row in rows[1:_SAMPLE] if column < len(row)]
+        if rest and not _looks_like_image(first) and sum(map(_looks_like_image, rest)) >= 0.8 * len(rest):
+            header = first
+            shown = delimiter.join(rows[0]) if delimiter else first
+            notes.append(f"first row {shown!r} taken as a header (it names no image; the rows after it do)")
+            rows = rows[1:]
+    cells = [row[column] if column < len(row) else "" for row in rows]
+    return [cell for cell in cells if cell], header, notes
+
+
+def _image_column(rows: list[list[str]]) -> int:
+    """Without a known header: the column whose cells most often end like image files."""
+    width = max(len(row) for row in rows)
+    scores = [sum(1 for row in rows if i < len(row) and _looks_like_image(row[i])) for i in range(width)]
+    return scores.index(max(scores))
+
+
+def _normalized(name: str) -> str:
+    """One spelling for one name: NFC (macOS writes NFD) and `/` for folders (Windows lists use `\\`)."""
+    if not name.isascii():
+        name = unicodedata.normalize("NFC", name)
+    return name.replace("\\", "/") if "\\" in name else name
 
 
 def _may_be_unsafe(name: str) -> bool:
@@ -99,15 +176,18 @@ def _may_be_unsafe(name: str) -> bool:
 
 
 def parse_name_list(data: bytes, source: str = "the CSV list") -> NameList:
-    """Parse a list of names: BOM, CRLF, blank lines, spaces and an optional header are all handled."""
-    cells, header = _cells(_decode(data, source), source)
+    """Parse a list of names: its shape (one column or a table, delimiter, quoting, header) is decided from a
+    sample of its lines, not the first one; what was decided or repaired is in `notes`."""
+    cells, header, notes = _cells(_decode(data, source), source)
     unique = list(dict.fromkeys(cells))  # first-seen order, each name once
-    result = NameList(names=unique, duplicates=len(cells) - len(unique), header=header)
-    suspects = [name for name in unique if _may_be_unsafe(name)]
-    if suspects:
-        rejected = {name: reason for name in suspects if (reason := rejection_reason(name))}
+    result = NameList(duplicates=len(cells) - len(unique), header=header, notes=notes)
+    rejected: dict[str, str] = {}
+    if any(_may_be_unsafe(name) for name in unique):
+        rejected = {name: reason for name in unique if _may_be_unsafe(name) and (reason := rejection_reason(name))}
         result.rejected = [(printable(name), reason) for name, reason in rejected.items()]
-        result.names = [name for name in unique if name not in rejected]
+    names = [_normalized(name) for name in unique if name not in rejected]
+    result.names = list(dict.fromkeys(names))
+    result.duplicates += len(names) - len(result.names)
     if not result.names and not result.rejected:
         raise InputError(f"{source} holds no image names: put one name per line (an `image_name` header "
                          "is optional).")

@@ -43,13 +43,18 @@ def _import_form() -> None:
 
 
 def _report(report: ImportReport) -> None:
-    st.success(f"Imported {report.dataset}: {report.added:,} new names.")
+    st.success(common.plain(f"Imported {report.dataset}: {report.added:,} new names."))
     columns = st.columns(6)
     for column, (title, value) in zip(columns, [
             ("Listed", report.listed), ("Found", report.found), ("Missing", report.missing),
             ("Ambiguous", report.ambiguous), ("Rejected", report.rejected), ("Duplicates", report.duplicates)],
             strict=True):
         column.metric(title, f"{value:,}")
+    if report.stem_matches or report.case_matches:
+        st.info(f"Found by a looser match: {report.stem_matches:,} by stem (another extension), "
+                f"{report.case_matches:,} ignoring case; the Found list's detail says which.")
+    for note in report.notes:
+        st.caption(common.plain(f"Note: {note}."))
     if report.annotations_imported or report.seed_errors:
         st.info(f"Seed results imported as model annotations: {report.annotations_imported:,}. "
                 f"Seed errors recorded as failures to retry: {report.seed_errors:,}.")

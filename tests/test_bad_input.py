@@ -163,3 +163,28 @@ def test_outputs_get_the_normal_permissions(run_cli, fake: FakeGemini, tmp_path:
         os.umask(old)
     for path in (out, categories):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_a_case_only_match_is_found_and_reported(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "REAL"
+    folder.mkdir()
+    Image.new("RGB", (40, 30)).save(folder / "IMG_0001.JPG")
+    Image.new("RGB", (40, 30)).save(folder / "photo.png")
+    report = import_dataset(store, "REAL", label="REAL", csv_data=b"img_0001.jpg\nphoto.jpg\n", csv_name="l.csv",
+                            images_dir=folder)
+    assert (report.found, report.case_matches, report.stem_matches) == (2, 1, 1)
+    rows = dict(store.fetch_all("SELECT name, detail FROM images WHERE status = 'found'"))
+    assert rows == {"img_0001.jpg": "matched ignoring case", "photo.jpg": "matched by stem (another extension)"}
+
+
+def test_heic_and_mpo_photos_are_imported_and_prepared(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "REAL"
+    folder.mkdir()
+    Image.new("RGB", (80, 60), (10, 120, 200)).save(folder / "phone.heic", "HEIF")
+    frames = [Image.new("RGB", (80, 60), (200, 20, 20)), Image.new("RGB", (80, 60), (20, 200, 20))]
+    frames[0].save(folder / "stereo.mpo", "MPO", save_all=True, append_images=frames[1:])
+    report = import_dataset(store, "REAL", label="REAL", images_dir=folder)
+    assert report.found == 2
+    for name in ("phone.heic", "stereo.mpo"):
+        prepared = images.prepare((folder / name).read_bytes())
+        assert prepared.mime_type == "image/jpeg" and (prepared.width, prepared.height) == (80, 60), name

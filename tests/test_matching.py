@@ -36,8 +36,28 @@ def test_missing_and_non_images_do_not_match_by_stem() -> None:
     assert result.missing == ["x.jpg", "nothing.jpg"]
 
 
-def test_stem_matching_is_case_sensitive_like_s3() -> None:
-    assert KeyIndex(["X.png"]).match(["x.jpg"]).missing == ["x.jpg"]
+def test_a_name_that_matches_only_ignoring_case_is_found_and_said_so() -> None:
+    result = KeyIndex(["IMG.JPG", "X.png", "sub/Photo.PNG"]).match(["img.jpg", "x.jpg", "sub/photo.png", "y.jpg"])
+    assert result.found == {"img.jpg": "IMG.JPG", "x.jpg": "X.png", "sub/photo.png": "sub/Photo.PNG"}
+    assert result.how == {"img.jpg": "case", "x.jpg": "case", "sub/photo.png": "case"}
+    assert result.missing == ["y.jpg"]
+
+
+def test_an_exact_match_wins_over_a_case_match() -> None:
+    result = KeyIndex(["a.jpg", "A.jpg"]).match(["a.jpg", "A.JPG"])
+    assert result.found == {"a.jpg": "a.jpg"} and result.ambiguous == {"A.JPG": ["A.jpg", "a.jpg"]}
+    assert result.how == {}
+
+
+def test_stem_matches_are_reported() -> None:
+    result = KeyIndex(["x.png"]).match(["x.jpg"])
+    assert result.found == {"x.jpg": "x.png"} and result.how == {"x.jpg": "stem"}
+
+
+def test_names_match_in_nfc_whatever_the_file_system_wrote() -> None:
+    nfd = "cafe\u0301.jpg"  # as macOS writes "café.jpg"
+    result = KeyIndex([nfd]).match(["caf\u00e9.jpg"])
+    assert result.found == {"caf\u00e9.jpg": nfd} and result.how == {}
 
 
 def test_listed_name_with_folder_must_match_its_folder() -> None:

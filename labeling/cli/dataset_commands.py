@@ -50,6 +50,11 @@ def _print_report(report: ImportReport) -> None:
     if report.annotations_imported or report.seed_errors:
         print(f"Imported {report.annotations_imported:,} seed results; {report.seed_errors:,} seed errors "
               "recorded as failures to retry.")
+    if report.stem_matches or report.case_matches:
+        print(f"Found by a looser match: {report.stem_matches:,} by stem (another extension), "
+              f"{report.case_matches:,} ignoring case; their detail says which.")
+    for note in report.notes:
+        print(f"Note: {note}.")
     if report.ambiguous or report.missing or report.rejected:
         print(f"List them with `labeling images --dataset {report.dataset} --status missing` (or ambiguous, "
               "rejected) or on the app's Datasets page.")
