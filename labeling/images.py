@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import io
 import struct
+import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ Image.init()
 _THUMB_QUALITY = 80
 # A JPEG that fits in pixels but is bigger than this in bytes is mostly metadata: re-encode, do not send it.
 _AS_IS_MAX_BYTES = 2 * 1024 * 1024
+DEFAULT_DECODE_BUDGET_MEGAPIXELS = 128.0  # two 64-MP decodes at once: 8 workers stay near 1.2 GB
 # Longest text kept per metadata entry (a Stable Diffusion `parameters` chunk can run to many kilobytes).
 _TEXT_LIMIT = 4000
 # An embedded ICC profile is copied into our JPEGs (colours stay right) unless it is unusually large.
@@ -118,17 +120,21 @@ def prepare(
         fmt, original_size = img.format or "unknown", img.size  # before draft() shrinks img.size
         icc = img.info.get("icc_profile")
         as_is = _can_send_as_is(img, max_size, len(data))
-        # Decode once, at the smallest JPEG scale that still covers what we need from it.
-        pixels = _decode(img, thumb_size if as_is else max_size)
-        # Read after decoding: a PNG may keep its eXIf chunk after the pixel data.
-        orientation = _orientation(_exif(img))
-        width, height = _oriented(original_size, orientation)
-        if as_is:
-            model_image, model_bytes = pixels, data
-        else:
-            model_image = _orient(_shrink(pixels, max_size), orientation)
-            model_bytes = _encode_jpeg(model_image, jpeg_quality, icc)
-        thumbnail = _encode_jpeg(_shrink(model_image, thumb_size, thumbnail=True), _THUMB_QUALITY, icc)
+        target = thumb_size if as_is else max_size
+        with DECODE_BUDGET.reserve(_decoded_pixels(img, target)):
+            # Decode once, at the smallest JPEG scale that still covers what we need from it.
+            pixels = _decode(img, target)
+            # Read after decoding: a PNG may keep its eXIf chunk after the pixel data.
+            orientation = _orientation(_exif(img))
+            width, height = _oriented(original_size, orientation)
+            if as_is:
+                model_image, model_bytes = pixels, data
+            else:
+                model_image = _orient(_shrink(pixels, max_size), orientation)
+                model_bytes = _encode_jpeg(model_image, jpeg_quality, icc)
+            thumbnail = _encode_jpeg(_shrink(model_image, thumb_size, thumbnail=True), _THUMB_QUALITY, icc)
+            del pixels
+            img.close()  # frees the decoded frame, the big allocation, before the budget is given back
     out_width, out_height = (width, height) if as_is else model_image.size
     return PreparedImage(
         data=model_bytes,
@@ -152,11 +158,14 @@ def make_thumbnail(data: bytes, *, size: int = 320, max_pixels: int = 64_000_000
     Raises ImageError like `prepare`.
     """
     _check_positive(size=size, max_pixels=max_pixels)
-    with _translate_errors(), _open(data, max_pixels) as img:
+    with _translate_errors(), _open(data, max_pixels) as img, DECODE_BUDGET.reserve(_decoded_pixels(img, size)):
         icc = img.info.get("icc_profile")
         pixels = _decode(img, size)
         small = _orient(_shrink(pixels, size, thumbnail=True), _orientation(_exif(img)))
-        return _encode_jpeg(small, _THUMB_QUALITY, icc), "image/jpeg"
+        encoded = _encode_jpeg(small, _THUMB_QUALITY, icc)
+        del pixels, small
+        img.close()  # frees the decoded frame before the budget is given back
+        return encoded, "image/jpeg"
 
 
 def read_facts(data: bytes) -> ImageFacts:
@@ -185,6 +194,50 @@ def read_facts(data: bytes) -> ImageFacts:
 
 
 # --- opening and error translation ----------------------------------------------------------------------
+
+
+class DecodeBudget:
+    """Megapixels being decoded at once, shared by every thread of the process, so memory stays bounded
+    whatever the images: a 64-megapixel PNG takes about 0.5 GB while it is decoded and converted."""
+
+    def __init__(self, megapixels: float) -> None:
+        self._limit = int(megapixels * 1_000_000)
+        self._used = 0
+        self._free = threading.Condition()
+
+    def resize(self, megapixels: float) -> None:
+        with self._free:
+            self._limit = int(megapixels * 1_000_000)
+            self._free.notify_all()
+
+    @contextmanager
+    def reserve(self, pixels: int) -> Iterator[None]:
+        """Wait until `pixels` fit (an image bigger than the whole budget waits until nothing else decodes)."""
+        with self._free:
+            self._free.wait_for(lambda: self._used == 0 or self._used + pixels <= self._limit)
+            self._used += pixels
+        try:
+            yield
+        finally:
+            with self._free:
+                self._used -= pixels
+                self._free.notify_all()
+
+
+DECODE_BUDGET = DecodeBudget(DEFAULT_DECODE_BUDGET_MEGAPIXELS)
+
+
+def _decoded_pixels(img: ImageFile.ImageFile, longest: int) -> int:
+    """Pixels the decode of the first frame will allocate: JPEGs shrink by 1/2, 1/4 or 1/8 while they cover
+    `longest` (as `draft` does), every other format decodes at full size."""
+    width, height = img.size
+    if img.format not in ("JPEG", "MPO"):
+        return width * height
+    fit_w, fit_h = _fit(img.size, longest)
+    scale = 1
+    while scale < 8 and width // (scale * 2) >= fit_w and height // (scale * 2) >= fit_h:
+        scale *= 2
+    return (width // scale) * (height // scale)
 
 
 def _check_positive(**values: int) -> None:

@@ -323,6 +323,7 @@ class Job:
         self._failure_kinds: Counter[str] = Counter()
         self._completions: deque[float] = deque()
         self._started = time.monotonic()
+        self._ended_at: float | None = None
         self._paused_total = 0.0
         self._paused_at: float | None = None
         self._consecutive_transient = 0
@@ -399,8 +400,8 @@ class Job:
         return self._fatal
 
     def progress(self) -> Progress:
-        now = time.monotonic()
         with self._lock:
+            now = self._ended_at or time.monotonic()  # a finished run's clock and rate stand still
             counts = dict(self._counts)
             paused = self._paused_total + (now - self._paused_at if self._paused_at is not None else 0.0)
             elapsed = max(now - self._started - paused, 0.0)
@@ -460,6 +461,7 @@ class Job:
                 message += " Retry the failed ones with \"retry failed\" (--retry-failed)."
         with self._lock:
             self._status, self._message = status, message
+            self._ended_at = time.monotonic()
         self._set_db_status(status, message)
         self._done.set()
 

@@ -50,9 +50,9 @@ class CheckReport:
         head = f"Gemini {self.model} on {self.api_version} at {self.endpoint}, {self.service_tier} tier"
         lines = [head, *(step.line() for step in self.steps)]
         if self.usage is not None:
-            cost = f"${self.cost_usd:.6f}" if self.cost_usd is not None else "price unknown"
+            cost = f"cost ${self.cost_usd:.6f}" if self.cost_usd is not None else f"price unknown for {self.model}"
             lines.append(f"Answer tokens: {self.usage.prompt:,} input ({self.usage.cached:,} cached), "
-                         f"{self.usage.candidates:,} output, {self.usage.thoughts:,} thinking; cost {cost}")
+                         f"{self.usage.candidates:,} output, {self.usage.thoughts:,} thinking; {cost}")
         if self.advice:
             lines.append(self.advice)
         return lines
@@ -81,6 +81,10 @@ def check_connection(settings: Settings, categories: Sequence[Category], max_cat
     except AnnotatorError as exc:
         return _with(report, [Step(key, True), Step(found, True), Step(schema, False)], str(exc))
     except RetryableError as exc:
+        if exc.kind in ("transport", "timeout"):
+            return _with(report, [Step(key, None, "Gemini could not be reached"), Step(found, None),
+                                  Step(schema, None)],
+                         f"{exc} Check the network and gemini_base_url, then test again.")
         return _with(report, [Step(key, None, "Gemini asked to wait"), Step(found, None), Step(schema, None)],
                      f"Gemini answered {exc.kind} ({exc}): the settings could not be checked; try again later.")
     except ResponseFailure as exc:

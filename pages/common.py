@@ -95,9 +95,13 @@ def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> N
 
 
 def plain(text: Any) -> str:
-    """User or model text made inert for markdown (file names, descriptions): no links, images or HTML."""
+    """User or model text made inert for markdown (file names, descriptions): no links, images or HTML.
+
+    `:` and `/` are escaped too: without them `http://...` becomes a link (with the escapes inside it) and
+    `:material/x:` or `:red[...]` a styled icon or text.
+    """
     escaped = str(text)
-    for char in "\\`*_{}[]()#+-.!|<>~$":
+    for char in "\\`*_{}[]()#+-.!|<>~$:/":
         escaped = escaped.replace(char, "\\" + char)
     return escaped
 

@@ -105,7 +105,9 @@ def _test_connection(run_settings: Settings) -> None:
             st.session_state["run_check_report"] = common.run_or_error(lambda: check_connection(
                 run_settings, ensure_categories(store), run_settings.max_categories))
     report = st.session_state.get("run_check_report")
-    if report is not None:
+    # A report is about the model and tier it tested: once either changes, it no longer says anything.
+    if report is not None and (report.model, report.service_tier) == (run_settings.caption_model,
+                                                                       run_settings.service_tier):
         show = st.success if report.ok else st.error
         show("\n\n".join(common.plain(line) for line in report.lines()))
 

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from labeling.fake_gemini import FakeGemini
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_shown
 
 
 @pytest.fixture
@@ -77,11 +77,22 @@ def test_the_run_page_tests_the_connection(fake: FakeGemini, db_path: Path, monk
         at.run()
         at.button(key="run_test_connection").click().run()
         assert not at.exception, at.exception
-        shown = "\n".join(str(e.value) for e in at.success)
+        shown = "\n".join(as_shown(e.value) for e in at.success)
         assert "Key accepted: ok" in shown and "Schema accepted: ok" in shown and fake.request_count == 1
         fake.valid_keys = {"another-key"}
         at.button(key="run_test_connection").click().run()
-        refused = "\n".join(str(e.value) for e in at.error)
+        refused = "\n".join(as_shown(e.value) for e in at.error)
         assert "Key accepted: FAILED" in refused
     finally:
         st.cache_resource.clear()
+
+
+def test_outside_text_on_a_page_has_no_links_icons_or_styles() -> None:
+    """What servers and models say is shown as typed: markdown sees only escaped characters."""
+    from pages.common import plain
+
+    for text in ("see https://aistudio.google.com/apikey.", ":material/home: :red[alert]", "![e](http://h/x)",
+                 "www.example.com", "<b>bold</b> *it*"):
+        shown = plain(text)
+        assert as_shown(shown) == text
+        assert "://" not in shown and ":red[" not in shown and "](" not in shown and "www." not in shown
