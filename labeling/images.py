@@ -201,14 +201,19 @@ class DecodeBudget:
     whatever the images: a 64-megapixel PNG takes about 0.5 GB while it is decoded and converted."""
 
     def __init__(self, megapixels: float) -> None:
-        self._limit = int(megapixels * 1_000_000)
+        self._limit = self._pixels(megapixels)
         self._used = 0
         self._free = threading.Condition()
 
     def resize(self, megapixels: float) -> None:
+        """A new limit (0: none), for the decodes that start from now on."""
         with self._free:
-            self._limit = int(megapixels * 1_000_000)
+            self._limit = self._pixels(megapixels)
             self._free.notify_all()
+
+    @staticmethod
+    def _pixels(megapixels: float) -> int:
+        return int(megapixels * 1_000_000) if megapixels > 0 else 2**62
 
     @contextmanager
     def reserve(self, pixels: int) -> Iterator[None]:

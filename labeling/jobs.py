@@ -427,6 +427,7 @@ class Job:
     # -- the run (job thread) ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        images.DECODE_BUDGET.resize(self.settings.decode_budget_megapixels)
         writer = threading.Thread(target=self._write_loop, name=f"job-{self.run_id}-writer", daemon=True)
         writer.start()
         with self._lock:

@@ -130,6 +130,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("max_hold_minutes", ("processing", "max_hold_minutes"), ("LABELING_MAX_HOLD_MINUTES",), 30.0,
                 _non_negative_float,
                 "How long a run waits out constant quota or overload answers before it stops (0: no limit)."),
+    SettingSpec("decode_budget_megapixels", ("processing", "decode_budget_megapixels"),
+                ("LABELING_DECODE_BUDGET_MP",), 128.0, _non_negative_float,
+                "Megapixels all workers may decode at once; bounds memory with huge images (about 8 MB a "
+                "megapixel; 0: no limit)."),
     SettingSpec("image_max_size", ("processing", "image_max_size"), ("LABELING_IMAGE_MAX_SIZE",), 768,
                 _positive_int, "Longest side, in pixels, of the image sent to the model."),
     SettingSpec("max_retries", ("processing", "max_retries"), ("LABELING_MAX_RETRIES",), 3, _non_negative_int,
@@ -181,6 +185,7 @@ class Settings:
     request_timeout_seconds: float = 60.0
     flex_request_timeout_seconds: float = 900.0
     max_hold_minutes: float = 30.0
+    decode_budget_megapixels: float = 128.0
     image_max_size: int = 768
     max_retries: int = 3
     retry_backoff_seconds: float = 2.0

@@ -188,3 +188,28 @@ def test_heic_and_mpo_photos_are_imported_and_prepared(store: Store, tmp_path: P
     for name in ("phone.heic", "stereo.mpo"):
         prepared = images.prepare((folder / name).read_bytes())
         assert prepared.mime_type == "image/jpeg" and (prepared.width, prepared.height) == (80, 60), name
+
+
+def test_the_decode_budget_holds_a_decode_back_until_there_is_room() -> None:
+    budget = images.DecodeBudget(1.0)  # one megapixel at once
+    first_in, second_in, release = threading.Event(), threading.Event(), threading.Event()
+
+    def decode(pixels: int, inside: threading.Event, hold: threading.Event | None) -> None:
+        with budget.reserve(pixels):
+            inside.set()
+            if hold is not None:
+                hold.wait(10)
+
+    first = threading.Thread(target=decode, args=(700_000, first_in, release))
+    first.start()
+    assert first_in.wait(10)
+    second = threading.Thread(target=decode, args=(700_000, second_in, None))
+    second.start()
+    assert not second_in.wait(0.3)  # 1.4 MP would not fit: it waits
+    release.set()
+    assert second_in.wait(10)  # and goes as soon as the first is done
+    first.join(10)
+    second.join(10)
+    lone = threading.Event()
+    decode(5_000_000, lone, None)  # bigger than the whole budget: goes alone rather than never
+    assert lone.is_set()
