@@ -5,6 +5,9 @@ Baselines measured in the same run:
   (no database): the floor for any Python implementation;
 - row-by-row INSERT (what a naive script does), timed on a sample and extrapolated to the full list.
 
+Peak memory: the import alone runs once more in a fresh process, which reports its peak RSS (goal < 400 MB for
+1,000,000 names), beside the peak of a process that only loads the same modules and opens a store.
+
 Run: .venv/bin/python bench/import_bench.py [--names 1000000] [--files 100000]
 """
 
@@ -12,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +29,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support import peak_rss_mib
 from labeling.datasets import import_dataset
 from labeling.store import Store
 
@@ -81,11 +87,36 @@ def row_by_row_rate(work: Path, rows: int = 20_000) -> float:
     return rows / elapsed
 
 
+def child(list_path: str, root: str, db: str, import_it: bool) -> dict[str, float]:
+    """In a fresh process: the import alone (or only opening the store), with the peak RSS it took."""
+    with Store(db) as store:
+        start = time.perf_counter()
+        if import_it:
+            import_dataset(store, "BENCH", csv_data=Path(list_path).read_bytes(), csv_name=list_path,
+                           images_dir=Path(root))
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "peak_mib": peak_rss_mib()}
+
+
+def run_child(list_path: Path, root: Path, db: Path, import_it: bool) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", str(list_path), str(root), str(db)]
+    out = subprocess.run([*command, "--import" if import_it else "--open-only"], check=True, capture_output=True,
+                         text=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--names", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--import", dest="import_it", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--open-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        list_path, root, db = args.child
+        print(json.dumps(child(list_path, root, db, import_it=args.import_it)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         root, list_path = work / "images", work / "list.csv"
@@ -109,6 +140,8 @@ def main() -> None:
             store.dataset_summaries()
             summary_ms = (time.perf_counter() - start) * 1000
         rate = row_by_row_rate(work)
+        fresh = run_child(list_path, root, work / "fresh.duckdb", import_it=True)
+        idle = run_child(list_path, root, work / "idle.duckdb", import_it=False)
 
     assert (report.found, report.missing, report.ambiguous) == \
         (baseline["found"], baseline["missing"], baseline["ambiguous"]), (report, baseline)
@@ -124,6 +157,8 @@ def main() -> None:
     print(f"row-by-row INSERT ({rate:,.0f} rows/s) would take {row_by_row_seconds:,.0f} s for the writes "
           f"alone   ratio = {row_by_row_seconds / import_seconds:.0f}x slower than import")
     print(f"dataset summary query after import:      {summary_ms:6.0f} ms")
+    print(f"import in a fresh process: {fresh['seconds']:.2f} s, peak RSS {fresh['peak_mib']:,.0f} MiB "
+          f"(a process that only opens the store: {idle['peak_mib']:,.0f} MiB); goal < 400 MB")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bench.support import cpu_model
+from bench.support import cpu_model, peak_rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +52,7 @@ def child(folder: str, workers: int, budget: float) -> dict[str, float]:
         job = JobManager(store, settings).start(JobRequest(("HUGE",)))
         job.wait()
         progress = job.progress()
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_mib = peak_rss_mib()
     return {"done": progress.done, "failed": progress.failed, "seconds": time.perf_counter() - start,
             "peak_mib": peak_mib}
 

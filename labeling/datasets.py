@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,21 +46,32 @@ class ImportReport:
         return asdict(self)
 
 
+UPSERT_ROWS = 100_000
 # What a found image's detail says when it was matched by less than its exact name.
 _HOW = {"stem": "matched by stem (another extension)", "case": "matched ignoring case"}
 
 
-def _image_frame(names: NameList, match: MatchResult | None) -> pd.DataFrame:
-    rows: list[tuple[str, str | None, str, str | None]] = []
+def _image_columns(names: NameList, match: MatchResult | None) -> dict[str, list[str | None]]:
+    """One row per listed name (name, location, status, detail), column by column: the names already exist
+    as strings, so a million rows cost a few lists of pointers, not a million tuples."""
+    columns: dict[str, list[str | None]] = {"name": [], "location": [], "status": [], "detail": []}
+
+    def add(rows: Collection[str], status: str, locations: Iterable[str | None] | None = None,
+            details: Iterable[str | None] | None = None) -> None:
+        count = len(rows)
+        columns["name"].extend(rows)
+        columns["location"].extend(locations if locations is not None else [None] * count)
+        columns["status"].extend([status] * count)
+        columns["detail"].extend(details if details is not None else [None] * count)
+
     if match is None:
-        rows.extend((name, None, "unlinked", None) for name in names.names)
+        add(names.names, "unlinked")
     else:
-        rows.extend((name, location, "found", _HOW.get(match.how.get(name, ""))) for name, location
-                    in match.found.items())
-        rows.extend((name, None, "ambiguous", json.dumps(candidates)) for name, candidates in match.ambiguous.items())
-        rows.extend((name, None, "missing", None) for name in match.missing)
-    rows.extend((name, None, "rejected", reason) for name, reason in names.rejected)
-    return pd.DataFrame(rows, columns=["name", "location", "status", "detail"], dtype="object")
+        add(match.found.keys(), "found", match.found.values(), [_HOW.get(match.how.get(n, "")) for n in match.found])
+        add(match.ambiguous.keys(), "ambiguous", details=[json.dumps(c) for c in match.ambiguous.values()])
+        add(match.missing, "missing")
+    add([name for name, _ in names.rejected], "rejected", details=[reason for _, reason in names.rejected])
+    return columns
 
 
 def _source_kind(source: ImageSource | None) -> str:
@@ -91,13 +104,17 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
             match = KeyIndex(keys).match(names.names)
             names, match = _refuse_special(names, match, refused)
     assert names is not None
-    frame = _image_frame(names, match)
+    columns = _image_columns(names, match)
     dataset_id = store.save_dataset(dataset, label=label, source_kind=_source_kind(source),
                                     source_uri=source.uri if source else "", source_options=source_options,
                                     list_file=list_file)
-    added = store.upsert_images(dataset_id, frame)
+    added = 0
+    for start in range(0, len(columns["name"]), UPSERT_ROWS):  # in slices: memory stays flat for big lists
+        frame = pd.DataFrame({key: pd.Series(values[start:start + UPSERT_ROWS], dtype="object")
+                              for key, values in columns.items()})
+        added += store.upsert_images(dataset_id, frame)
     store.set_duplicates(dataset_id, names.duplicates)
-    counts = frame["status"].value_counts()
+    counts = Counter(columns["status"])
     how = list(match.how.values()) if match is not None else []
     return ImportReport(dataset=dataset, listed=names.listed, found=int(counts.get("found", 0)),
                         missing=int(counts.get("missing", 0)), ambiguous=int(counts.get("ambiguous", 0)),

@@ -33,6 +33,9 @@ def is_image_path(path: str) -> bool:
     return _split(path)[2] in IMAGE_EXTENSIONS
 
 
+_NONE: list[str] = []  # what a lookup finds when nothing matches (shared, never changed)
+
+
 def _nfc(text: str) -> str:
     """One spelling of a name: macOS writes NFD file names, most lists are NFC."""
     return text if text.isascii() else unicodedata.normalize("NFC", text)
@@ -91,12 +94,20 @@ class KeyIndex:
 
     def match(self, names: Iterable[str]) -> MatchResult:
         result = MatchResult()
-        by_name = self._by_name
+        by_name, by_lower, by_stem, by_lower_stem = self._by_name, self._by_lower, self._by_stem, self._by_lower_stem
         for name in names:
-            # Fast path for the common case: a bare file name that exists under exactly that name.
-            candidates, how = (by_name.get(name, []), None) if "/" not in name else ([], None)
-            if not candidates:
+            if "/" in name or not name.isascii():
                 candidates, how = self._lookup(_nfc(name))
+            else:  # the common case, a bare ASCII file name, inlined: a million names go through here
+                candidates, how = by_name.get(name, _NONE), None
+                if not candidates:
+                    dot = name.rfind(".")
+                    stem = name[:dot] if dot > 0 else name
+                    candidates, how = by_lower.get(name.lower(), _NONE), "case"
+                    if not candidates:
+                        candidates, how = by_stem.get(stem, _NONE), "stem"
+                    if not candidates:
+                        candidates, how = by_lower_stem.get(stem.lower(), _NONE), "case"
             if len(candidates) == 1:
                 result.found[name] = candidates[0]
                 if how:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -17,6 +18,7 @@ NAME_HEADERS = ("image_name", "imagename", "image name", "filename", "file_name"
 _SEPARATORS = ",;\t|"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEP_LINE = re.compile(r"sep=(.)")  # Excel's first line naming the delimiter
+_CONTROL_IN_LIST = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # names joined by newlines: any other control
 _SAMPLE = 2000  # lines that decide the shape of a list
 
 
@@ -120,22 +122,25 @@ def _cells(text: str, source: str) -> tuple[list[str], str | None, list[str]]:
     """The non-blank cells of the name column, the header if there is one, and notes on what was decided."""
     lines = _lines(text)
     notes: list[str] = []
-    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
     delimiter: str | None = None
-    if numbered and (sep := _SEP_LINE.fullmatch(numbered[0][1].strip())):
+    if start < len(lines) and (sep := _SEP_LINE.fullmatch(lines[start].strip())):
         delimiter = sep.group(1)
-        notes.append(f"the first line {numbered[0][1].strip()!r} set the delimiter")
-        numbered = numbered[1:]
-    sample = [line for _, line in numbered[:_SAMPLE]]
+        notes.append(f"the first line {lines[start].strip()!r} set the delimiter")
+        start += 1
+    sample = list(itertools.islice((line for line in itertools.islice(lines, start, None) if line.strip()),
+                                   _SAMPLE))
     delimiter = delimiter or _delimiter(sample)
     if delimiter is None:
-        rows = [[_unquote(line, number, notes)] for number, line in numbered]
-    else:
-        rows = []
-        for number, line in numbered:
-            if line.count('"') % 2:
-                notes.append(f"line {number:,} has an unmatched quote: read on its own")
-            rows.append([cell.strip() for cell in _fields(line, delimiter)])
+        return _one_column(lines, start, '"' in text, notes)
+    rows = []
+    for number in range(start, len(lines)):
+        line = lines[number]
+        if not line.strip():
+            continue
+        if line.count('"') % 2:
+            notes.append(f"line {number + 1:,} has an unmatched quote: read on its own")
+        rows.append([cell.strip() for cell in _fields(line, delimiter)])
     if not rows:
         return [], None, notes
     column = _name_column(rows[0])
@@ -145,15 +150,39 @@ def _cells(text: str, source: str) -> tuple[list[str], str | None, list[str]]:
         rows = rows[1:]
     else:
         column = _image_column(rows[:_SAMPLE])
-        first = rows[0][column] if column < len(rows[0]) else ""
-        rest = [row[column] for row in rows[1:_SAMPLE] if column < len(row)]
-        if rest and not _looks_like_image(first) and sum(map(_looks_like_image, rest)) >= 0.8 * len(rest):
-            header = first
-            shown = delimiter.join(rows[0]) if delimiter else first
-            notes.append(f"first row {shown!r} taken as a header (it names no image; the rows after it do)")
+        column_cells = [row[column] if column < len(row) else "" for row in rows]
+        if _unknown_header(column_cells):
+            header = column_cells[0]
+            notes.append(f"first row {delimiter.join(rows[0])!r} taken as a header (it names no image; the rows "
+                         "after it do)")
             rows = rows[1:]
     cells = [row[column] if column < len(row) else "" for row in rows]
     return [cell for cell in cells if cell], header, notes
+
+
+def _one_column(lines: list[str], start: int, quoted: bool, notes: list[str]
+                ) -> tuple[list[str], str | None, list[str]]:
+    """One name a line, the common million-line case: plain strips, quote handling only where there are quotes."""
+    if quoted:
+        stripped = [_unquote(lines[i], i + 1, notes) if '"' in lines[i] else lines[i].strip()
+                    for i in range(start, len(lines))]
+    else:
+        stripped = [line.strip() for line in itertools.islice(lines, start, None)]
+    cells = [cell for cell in stripped if cell]
+    if not cells:
+        return [], None, notes
+    if _name_column([cells[0]]) is not None:
+        return cells[1:], cells[0], notes
+    if _unknown_header(cells):
+        notes.append(f"first row {cells[0]!r} taken as a header (it names no image; the rows after it do)")
+        return cells[1:], cells[0], notes
+    return cells, None, notes
+
+
+def _unknown_header(column: list[str]) -> bool:
+    """A first cell that names no image, above a sample of cells that nearly all do."""
+    rest = column[1:_SAMPLE]
+    return bool(rest) and not _looks_like_image(column[0]) and sum(map(_looks_like_image, rest)) >= 0.8 * len(rest)
 
 
 def _image_column(rows: list[list[str]]) -> int:
@@ -182,12 +211,18 @@ def parse_name_list(data: bytes, source: str = "the CSV list") -> NameList:
     unique = list(dict.fromkeys(cells))  # first-seen order, each name once
     result = NameList(duplicates=len(cells) - len(unique), header=header, notes=notes)
     rejected: dict[str, str] = {}
-    if any(_may_be_unsafe(name) for name in unique):
+    plain = "\n".join(unique)  # whole-list checks first: most million-name lists need no per-name work
+    suspect = ".." in plain or ":" in plain or "\n/" in plain or "\\" in plain or plain[:1] == "/" \
+        or _CONTROL_IN_LIST.search(plain) is not None
+    if suspect and any(_may_be_unsafe(name) for name in unique):
         rejected = {name: reason for name in unique if _may_be_unsafe(name) and (reason := rejection_reason(name))}
         result.rejected = [(printable(name), reason) for name, reason in rejected.items()]
-    names = [_normalized(name) for name in unique if name not in rejected]
-    result.names = list(dict.fromkeys(names))
-    result.duplicates += len(names) - len(result.names)
+    names = [name for name in unique if name not in rejected] if rejected else unique
+    if not plain.isascii() or "\\" in plain:
+        normalized = [_normalized(name) for name in names]
+        names = list(dict.fromkeys(normalized))  # two spellings of one name are one name
+        result.duplicates += len(normalized) - len(names)
+    result.names = names
     if not result.names and not result.rejected:
         raise InputError(f"{source} holds no image names: put one name per line (an `image_name` header "
                          "is optional).")
