@@ -387,8 +387,17 @@ class Job:
             timer.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job has finished and written everything; False on timeout."""
-        return self._done.wait(timeout)
+        """Block until the job has finished, written everything and its thread has ended; False on timeout.
+
+        The thread's end matters: its DuckDB cursor is destroyed as the thread exits, and a process that exits
+        while a daemon thread is inside that C++ destructor aborts ("FATAL: exception not rethrown", exit 134).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._done.wait(timeout):
+            return False
+        if threading.current_thread() is not self._thread:
+            self._thread.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+        return not self._thread.is_alive() or threading.current_thread() is self._thread
 
     @property
     def finished(self) -> bool:
@@ -478,7 +487,7 @@ class Job:
             if self._fatal is None:
                 self._fatal = error
                 self._message = str(error)
-        log.error("run %s stops: %s", self.run_id, error)
+        log.info("run %s stops: %s", self.run_id, error)  # the page or the CLI shows it; the log file keeps it
         with self._lock:
             self._stop.set()
             self._running.set()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 import streamlit as st
 
+from labeling import logs
 from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.settings import Settings, load_settings
@@ -38,7 +39,10 @@ _hand_over_to_the_frame()
 
 @st.cache_resource(show_spinner=False)
 def _settings() -> Settings:
-    return load_settings()
+    loaded = load_settings()
+    # Once per process: decoder warnings and tracebacks to logs/labeling.log, not the terminal running the app.
+    logs.configure(loaded.db_path)
+    return loaded
 
 
 @st.cache_resource(show_spinner=False)

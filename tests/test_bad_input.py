@@ -213,3 +213,35 @@ def test_the_decode_budget_holds_a_decode_back_until_there_is_room() -> None:
     lone = threading.Event()
     decode(5_000_000, lone, None)  # bigger than the whole budget: goes alone rather than never
     assert lone.is_set()
+
+
+def jpeg_with_corrupt_exif() -> bytes:
+    """A JPEG whose EXIF directory points past its end: Pillow warns (UserWarning) and reads on."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 5) + struct.pack("<HHII", 0x010F, 2, 50, 100)
+    app1 = b"Exif\x00\x00" + tiff
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
+
+
+def test_decoder_warnings_go_to_the_log_file_not_the_terminal(fake: FakeGemini, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    folder = make_folder(tmp_path / "REAL", 2)
+    (folder / "odd_exif.jpg").write_bytes(jpeg_with_corrupt_exif())
+    db = tmp_path / "db" / "labeling.duckdb"
+    env = {**os.environ, **fake.env("log-key"), "LABELING_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("GOOGLE_API_KEY", None)
+    for args in (["import", "--dataset", "REAL", "--images-dir", str(folder)], ["describe", "--dataset", "REAL",
+                                                                                "--yes"]):
+        done = subprocess.run([sys.executable, "-m", "labeling", "--db", str(db), *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "EXIF" not in done.stderr, done.stderr
+    logged = (tmp_path / "db" / "logs" / "labeling.log").read_text()
+    assert "Corrupt EXIF data" in logged and "py.warnings" in logged
+    assert "Run #1 completed: 3 done" in done.stdout

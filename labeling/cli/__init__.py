@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    context.configure_logging(args)
     try:
+        context.configure_logging(args)  # reads the settings: a bad config file is a one-line error too
         return int(args.handler(args) or 0)
     except LabelingError as exc:
         print(f"error: {exc}", file=sys.stderr)

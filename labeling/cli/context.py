@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
+from labeling import logs
 from labeling.settings import Settings, load_settings
 from labeling.store import Store
 
@@ -17,8 +17,8 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_logging(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Everything to logs/labeling.log beside the database; the terminal gets only what a person must see."""
+    logs.configure(settings(args).db_path, verbose=args.verbose)
 
 
 def settings(args: argparse.Namespace, **overrides: Any) -> Settings:
