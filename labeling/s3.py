@@ -39,7 +39,7 @@ from botocore.exceptions import (
 from labeling.errors import InputError, SourceError
 from labeling.files import write_atomically
 from labeling.names import rejection_reason
-from labeling.sources import safe_join
+from labeling.sources import MAX_READ_BYTES, safe_join
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,14 @@ class S3Source:
         """Fetch one object (no cache)."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            size = int(response.get("ContentLength") or 0)
+            if size > MAX_READ_BYTES:  # never read a file that size into memory
+                response["Body"].close()
+                raise S3Error(f"s3://{self.bucket}/{self.prefix}{key} is {size / 2**20:,.0f} MiB, over the limit of "
+                              f"{MAX_READ_BYTES / 2**20:,.0f} MiB for one image: downscale it.", fatal=False)
             data = response["Body"].read()
+        except S3Error:
+            raise
         except Exception as exc:
             raise self.error(exc, key) from None
         return S3Blob(data, str(response.get("ETag", "")).strip('"'))

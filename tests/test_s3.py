@@ -314,3 +314,23 @@ def test_analyze_s3_cli_writes_the_full_problem_list(aws_env: LocalS3Server, buc
     assert result.code == 0, result.err
     assert "missing                       30" in result.out and "and 20 more" in result.out
     assert len(problems.read_text().splitlines()) == 31
+
+
+def test_an_object_over_the_size_cap_is_refused_before_it_is_read(aws_env: LocalS3Server, bucket: str,
+                                                                  tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import labeling.s3
+    import labeling.sources
+    from labeling.sources import LocalFolderSource
+
+    monkeypatch.setattr(labeling.s3, "MAX_READ_BYTES", 1000)  # the cap, scaled down: the real one is 512 MiB
+    monkeypatch.setattr(labeling.sources, "MAX_READ_BYTES", 1000)
+    put(aws_env, bucket, {"p/small.jpg": b"x" * 10, "p/huge.jpg": b"x" * 5000})
+    s3 = source(aws_env, bucket, "p/")
+    assert s3.read("small.jpg") == b"x" * 10
+    with pytest.raises(SourceError, match="over the limit of 0 MiB for one image") as caught:
+        s3.read("huge.jpg")
+    assert not getattr(caught.value, "fatal", True)  # one object, not the run
+    (tmp_path / "huge.jpg").write_bytes(b"x" * 5000)
+    with pytest.raises(SourceError, match="over the limit"):
+        LocalFolderSource(tmp_path).read("huge.jpg")
