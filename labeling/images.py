@@ -302,7 +302,9 @@ def _translate_errors() -> Iterator[None]:
         raise ImageError("Not enough memory to decode this image: downscale it first.", "too_large") from error
     except OSError as error:
         message = str(error)
-        if "decoder" in message and "not available" in message:
+        lowered = message.lower()
+        if ("decoder" in message and "not available" in message) or "unsupported" in lowered \
+                or "unknown compression" in lowered or "not supported" in lowered:
             raise ImageError(
                 f"This image uses an encoding that cannot be decoded here ({message}): convert it to PNG.",
                 kind="unsupported",

@@ -245,3 +245,13 @@ def test_decoder_warnings_go_to_the_log_file_not_the_terminal(fake: FakeGemini, 
     logged = (tmp_path / "db" / "logs" / "labeling.log").read_text()
     assert "Corrupt EXIF data" in logged and "py.warnings" in logged
     assert "Run #1 completed: 3 done" in done.stdout
+
+
+def test_an_unsupported_compression_is_not_called_corrupt() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "BMP")
+    data = bytearray(buffer.getvalue())
+    data[30:34] = struct.pack("<I", 7)  # a BMP compression Pillow has no decoder for
+    with pytest.raises(ImageError) as caught:
+        images.prepare(bytes(data))
+    assert caught.value.kind == "unsupported" and "Unsupported BMP compression" in str(caught.value)
