@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,27 +52,29 @@ UPSERT_ROWS = 100_000
 _HOW = {"stem": "matched by stem (another extension)", "case": "matched ignoring case"}
 
 
-def _image_columns(names: NameList, match: MatchResult | None) -> dict[str, list[str | None]]:
-    """One row per listed name (name, location, status, detail), column by column: the names already exist
-    as strings, so a million rows cost a few lists of pointers, not a million tuples."""
-    columns: dict[str, list[str | None]] = {"name": [], "location": [], "status": [], "detail": []}
+_Row = tuple[str, str | None, str, str | None]  # name, location, status, detail
 
-    def add(rows: Collection[str], status: str, locations: Iterable[str | None] | None = None,
-            details: Iterable[str | None] | None = None) -> None:
-        count = len(rows)
-        columns["name"].extend(rows)
-        columns["location"].extend(locations if locations is not None else [None] * count)
-        columns["status"].extend([status] * count)
-        columns["detail"].extend(details if details is not None else [None] * count)
 
+def _image_rows(names: NameList, match: MatchResult | None) -> Iterator[_Row]:
+    """One row per listed name, made as it is written: a million-name list never exists as a million rows."""
     if match is None:
-        add(names.names, "unlinked")
+        yield from ((name, None, "unlinked", None) for name in names.names)
     else:
-        add(match.found.keys(), "found", match.found.values(), [_HOW.get(match.how.get(n, "")) for n in match.found])
-        add(match.ambiguous.keys(), "ambiguous", details=[json.dumps(c) for c in match.ambiguous.values()])
-        add(match.missing, "missing")
-    add([name for name, _ in names.rejected], "rejected", details=[reason for _, reason in names.rejected])
-    return columns
+        yield from ((name, location, "found", _HOW.get(match.how.get(name, ""))) for name, location
+                    in match.found.items())
+        yield from ((name, None, "ambiguous", json.dumps(found)) for name, found in match.ambiguous.items())
+        yield from ((name, None, "missing", None) for name in match.missing)
+    yield from ((name, None, "rejected", reason) for name, reason in names.rejected)
+
+
+def _write_rows(store: Store, dataset_id: int, rows: Iterator[_Row]) -> tuple[int, Counter[str]]:
+    """Upsert the rows in slices (memory stays flat for big lists); how many were new, and the statuses."""
+    added, statuses = 0, Counter[str]()
+    while chunk := list(itertools.islice(rows, UPSERT_ROWS)):
+        frame = pd.DataFrame(chunk, columns=["name", "location", "status", "detail"], dtype="object")
+        statuses.update(frame["status"])
+        added += store.upsert_images(dataset_id, frame)
+    return added, statuses
 
 
 def _source_kind(source: ImageSource | None) -> str:
@@ -104,17 +107,11 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
             match = KeyIndex(keys).match(names.names)
             names, match = _refuse_special(names, match, refused)
     assert names is not None
-    columns = _image_columns(names, match)
     dataset_id = store.save_dataset(dataset, label=label, source_kind=_source_kind(source),
                                     source_uri=source.uri if source else "", source_options=source_options,
                                     list_file=list_file)
-    added = 0
-    for start in range(0, len(columns["name"]), UPSERT_ROWS):  # in slices: memory stays flat for big lists
-        frame = pd.DataFrame({key: pd.Series(values[start:start + UPSERT_ROWS], dtype="object")
-                              for key, values in columns.items()})
-        added += store.upsert_images(dataset_id, frame)
+    added, counts = _write_rows(store, dataset_id, _image_rows(names, match))
     store.set_duplicates(dataset_id, names.duplicates)
-    counts = Counter(columns["status"])
     how = list(match.how.values()) if match is not None else []
     return ImportReport(dataset=dataset, listed=names.listed, found=int(counts.get("found", 0)),
                         missing=int(counts.get("missing", 0)), ambiguous=int(counts.get("ambiguous", 0)),

@@ -178,6 +178,9 @@ def test_a_case_only_match_is_found_and_reported(store: Store, tmp_path: Path) -
 
 
 def test_heic_and_mpo_photos_are_imported_and_prepared(store: Store, tmp_path: Path) -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()  # to write the test file; the product registers it for reading on its own
     folder = tmp_path / "REAL"
     folder.mkdir()
     Image.new("RGB", (80, 60), (10, 120, 200)).save(folder / "phone.heic", "HEIF")
