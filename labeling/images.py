@@ -265,8 +265,8 @@ def _open(data: bytes, max_pixels: int | None) -> ImageFile.ImageFile:
     if max_pixels is not None and width * height > max_pixels:
         img.close()
         raise ImageError(
-            f"The image is {width}x{height} ({width * height / 1e6:.1f} megapixels), over the limit of "
-            f"{max_pixels / 1e6:.1f} megapixels: downscale it, or raise the pixel limit if you trust the file.",
+            f"The image is {width}x{height} ({width * height / 1e6:.2f} megapixels), over the limit of "
+            f"{max_pixels / 1e6:g} megapixels: downscale it, or raise the pixel limit if you trust the file.",
             kind="too_large",
         )
     return img
@@ -579,8 +579,8 @@ def _clean_text(value: object) -> str | None:
 def _frame_count(img: Image.Image) -> int:
     try:
         return int(getattr(img, "n_frames", 1))
-    except (*_DECODE_ERRORS, OSError):
-        return 1  # a damaged later frame does not change what the header says
+    except Exception:  # a damaged later frame (a TIFF's TypeError "Missing dimensions") leaves the first usable
+        return 1
 
 
 def _text_metadata(img: Image.Image, exif: Image.Exif | None) -> dict[str, str]:

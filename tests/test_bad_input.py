@@ -258,3 +258,34 @@ def test_an_unsupported_compression_is_not_called_corrupt() -> None:
     with pytest.raises(ImageError) as caught:
         images.prepare(bytes(data))
     assert caught.value.kind == "unsupported" and "Unsupported BMP compression" in str(caught.value)
+
+
+def tiff_with_a_damaged_second_frame() -> bytes:
+    """A TIFF whose second directory has no dimensions: Pillow's n_frames raises TypeError."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack("<I", data[4:8])[0]
+    next_pointer = first + 2 + 12 * struct.unpack("<H", data[first:first + 2])[0]
+    second = len(data)
+    data += struct.pack("<H", 1) + struct.pack("<HHII", 258, 3, 1, 8) + struct.pack("<I", 0)
+    data[next_pointer:next_pointer + 4] = struct.pack("<I", second)
+    return bytes(data)
+
+
+def test_a_tiff_with_a_damaged_later_frame_still_gives_its_first() -> None:
+    data = tiff_with_a_damaged_second_frame()
+    with pytest.raises(TypeError):
+        _ = Image.open(io.BytesIO(data)).n_frames  # what used to escape from read_facts
+    facts = images.read_facts(data)
+    assert (facts.format, facts.width, facts.frames) == ("TIFF", 8, 1)
+    assert images.prepare(data).width == 8
+
+
+def test_a_png_just_over_the_pixel_limit_says_by_how_much() -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (8001, 8000)).save(buffer, "PNG", compress_level=1)
+    with pytest.raises(ImageError) as caught:
+        images.prepare(buffer.getvalue())
+    assert caught.value.kind == "too_large"
+    assert "8001x8000 (64.01 megapixels), over the limit of 64 megapixels" in str(caught.value)
