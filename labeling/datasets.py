@@ -106,6 +106,7 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
         else:
             match = KeyIndex(keys).match(names.names)
             names, match = _refuse_special(names, match, refused)
+            names, match = _unknown_header(names, match)
     assert names is not None
     dataset_id = store.save_dataset(dataset, label=label, source_kind=_source_kind(source),
                                     source_uri=source.uri if source else "", source_options=source_options,
@@ -118,6 +119,19 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
                         rejected=int(counts.get("rejected", 0)), duplicates=names.duplicates,
                         unlinked=int(counts.get("unlinked", 0)), added=added, stem_matches=how.count("stem"),
                         case_matches=how.count("case"), notes=list(names.notes))
+
+
+def _unknown_header(names: NameList, match: MatchResult) -> tuple[NameList, MatchResult]:
+    """A first row that matches nothing above rows that nearly all match is a header nobody named (`id`)."""
+    if names.header is not None or len(names.names) < 5 or names.names[0] not in match.missing[:1]:
+        return names, match
+    sample = names.names[1:2001]
+    if sum(name in match.found for name in sample) < 0.8 * len(sample):
+        return names, match
+    first = names.names[0]
+    note = f"first row {first!r} taken as a header (it matches no file; the rows after it do)"
+    return (replace(names, names=names.names[1:], header=first, notes=[*names.notes, note]),
+            replace(match, missing=match.missing[1:]))
 
 
 def _refuse_special(names: NameList, match: MatchResult, refused: dict[str, str]) -> tuple[NameList, MatchResult]:
@@ -209,6 +223,7 @@ def import_dataset(store: Store, dataset: str, *, label: str = "", csv_data: byt
     if csv_data is not None and is_seed_output(_first_row(csv_data)):
         return import_seed_output(store, dataset.strip(), csv_data, source, label=label, list_file=csv_name)
     names = parse_name_list(csv_data, csv_name or "the CSV list") if csv_data is not None else None
+    del csv_data  # a big list's bytes are not needed for the matching and writing that follow
     return import_names(store, dataset.strip(), names, source, label=label, list_file=csv_name)
 
 

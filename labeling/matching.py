@@ -65,12 +65,14 @@ class KeyIndex:
         self._by_stem: dict[str, list[str]] = defaultdict(list)
         self._by_lower: dict[str, list[str]] = defaultdict(list)
         self._by_lower_stem: dict[str, list[str]] = defaultdict(list)
+        self._loose: set[str] = set()  # every lower-cased stem: a name whose stem is not here matches nothing
         self.count = 0
         for path in paths:
             self.count += 1
             base, stem, extension = _split(_nfc(path))
             self._by_name[base].append(path)
             self._by_lower[base.lower()].append(path)
+            self._loose.add(stem.lower())
             if extension in IMAGE_EXTENSIONS:
                 self._by_stem[stem].append(path)
                 self._by_lower_stem[stem.lower()].append(path)
@@ -95,6 +97,7 @@ class KeyIndex:
     def match(self, names: Iterable[str]) -> MatchResult:
         result = MatchResult()
         by_name, by_lower, by_stem, by_lower_stem = self._by_name, self._by_lower, self._by_stem, self._by_lower_stem
+        loose = self._loose
         for name in names:
             if "/" in name or not name.isascii():
                 candidates, how = self._lookup(_nfc(name))
@@ -103,6 +106,9 @@ class KeyIndex:
                 if not candidates:
                     dot = name.rfind(".")
                     stem = name[:dot] if dot > 0 else name
+                    if stem.lower() not in loose:  # most missing names stop here, after two lookups
+                        result.missing.append(name)
+                        continue
                     candidates, how = by_lower.get(name.lower(), _NONE), "case"
                     if not candidates:
                         candidates, how = by_stem.get(stem, _NONE), "stem"

@@ -289,3 +289,15 @@ def test_a_png_just_over_the_pixel_limit_says_by_how_much() -> None:
         images.prepare(buffer.getvalue())
     assert caught.value.kind == "too_large"
     assert "8001x8000 (64.01 megapixels), over the limit of 64 megapixels" in str(caught.value)
+
+
+def test_a_header_nobody_named_is_found_by_matching(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "REAL"
+    folder.mkdir()
+    for i in range(10):
+        Image.new("RGB", (20, 20)).save(folder / f"photo_{i}.png")
+    listed = "ref\n" + "".join(f"photo_{i}\n" for i in range(10))  # names without extensions, found by stem
+    report = import_dataset(store, "REAL", label="REAL", csv_data=listed.encode(), csv_name="l.csv",
+                            images_dir=folder)
+    assert (report.listed, report.found, report.missing) == (10, 10, 0)
+    assert report.notes == ["first row 'ref' taken as a header (it matches no file; the rows after it do)"]

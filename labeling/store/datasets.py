@@ -85,18 +85,12 @@ class DatasetQueries(StoreBase):
                       AND (images.status IS DISTINCT FROM n.status
                            OR images.location IS DISTINCT FROM n.location
                            OR images.detail IS DISTINCT FROM n.detail)""", [dataset_id])
-            before = self._count_images(cur, dataset_id)
-            cur.execute("""
+            inserted = cur.execute("""
                     INSERT INTO images (dataset_id, name, location, status, detail)
                     SELECT ?, n.name, n.location, n.status, n.detail FROM incoming_images n
                     ANTI JOIN (SELECT name FROM images WHERE dataset_id = ?) i ON i.name = n.name""",
-                        [dataset_id, dataset_id])
-            return self._count_images(cur, dataset_id) - before
-
-    @staticmethod
-    def _count_images(cur: Any, dataset_id: int) -> int:
-        rows = cur.execute("SELECT count(*) FROM images WHERE dataset_id = ?", [dataset_id]).fetchall()
-        return int(rows[0][0])
+                                   [dataset_id, dataset_id]).fetchone()
+            return int(inserted[0]) if inserted else 0  # DuckDB answers an INSERT with its row count
 
     def dataset_summaries(self) -> pd.DataFrame:
         """One row per dataset with its counts: listed, found, missing, ..., described, categorized, reviewed."""
