@@ -368,6 +368,13 @@ def _unidentified(data: bytes) -> ImageError:
             kind="not_an_image",
         )
     name, pillow_id = sniffed
+    too_big = _declared_size(data) if name in ("AVIF", "HEIC/HEIF") else None
+    if too_big is not None:
+        width, height = too_big
+        return ImageError(
+            f"The {name} image is {width}x{height} ({width * height / 1e6:.2f} megapixels), more than its decoder "
+            f"accepts (libavif/libheif stop at {_HEIF_PIXEL_LIMIT / 1e6:.0f} megapixels): downscale it.",
+            kind="too_large")
     if pillow_id is not None and pillow_id in Image.OPEN:
         return ImageError(
             f"The file starts like {_article(name)} {name} image but its header is damaged: copy or download it "
@@ -379,6 +386,18 @@ def _unidentified(data: bytes) -> ImageError:
         "SVG": "it is a vector drawing: export it as PNG",
     }.get(name, "convert it to PNG or JPEG")
     return ImageError(f"{name} images are not supported here: {hint}.", kind="unsupported")
+
+
+_HEIF_PIXEL_LIMIT = 16384 * 16384  # libavif's and libheif's default image size limit
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """An AVIF/HEIF's size from its `ispe` box when it is over the decoders' limit (why it did not open)."""
+    at = data.find(b"ispe", 0, 1 << 16)
+    if at < 0 or len(data) < at + 16:
+        return None
+    width, height = struct.unpack(">II", data[at + 8:at + 16])  # after the box type: version+flags, w, h
+    return (width, height) if width * height > _HEIF_PIXEL_LIMIT else None
 
 
 def _article(word: str) -> str:

@@ -301,3 +301,13 @@ def test_a_header_nobody_named_is_found_by_matching(store: Store, tmp_path: Path
                             images_dir=folder)
     assert (report.listed, report.found, report.missing) == (10, 10, 0)
     assert report.notes == ["first row 'ref' taken as a header (it matches no file; the rows after it do)"]
+
+
+def test_an_avif_over_the_decoders_size_limit_says_so_rather_than_damaged() -> None:
+    ispe = struct.pack(">I", 20) + b"ispe" + b"\x00\x00\x00\x00" + struct.pack(">II", 17000, 17000)
+    ftyp = struct.pack(">I", 20) + b"ftypavif" + b"\x00\x00\x00\x00avif"
+    data = ftyp + struct.pack(">I", 8 + len(ispe)) + b"meta" + ispe + b"\x00" * 64
+    with pytest.raises(ImageError) as caught:
+        images.prepare(data)
+    assert caught.value.kind == "too_large"
+    assert "The AVIF image is 17000x17000 (289.00 megapixels), more than its decoder accepts" in str(caught.value)
