@@ -11,10 +11,19 @@ import logging
 import logging.handlers
 from pathlib import Path
 
+from labeling.redact import redact
+
 LOG_NAME = "labeling.log"
 _FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
 _MAX_BYTES, _BACKUPS = 10 * 2**20, 3
 _OURS = "labeling-logs"
+
+
+class _Redacting(logging.Formatter):
+    """Credentials inside URLs (an HTTP client logs the URL it calls) never reach a log line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class _NotForTheTerminal(logging.Filter):
@@ -44,12 +53,12 @@ def configure(db_path: str, *, verbose: bool = False, terminal: bool = True) -> 
                                                        backupCount=_BACKUPS, encoding="utf-8")
     except OSError:  # a read-only folder must not stop the command: the terminal still gets what matters
         path, to_file = None, logging.NullHandler()
-    to_file.setFormatter(logging.Formatter(_FORMAT))
+    to_file.setFormatter(_Redacting(_FORMAT))
     handlers: list[logging.Handler] = [to_file]
     if terminal:
         to_terminal = logging.StreamHandler()
         to_terminal.setLevel(logging.INFO if verbose else logging.WARNING)
-        to_terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        to_terminal.setFormatter(_Redacting("%(levelname)s %(name)s: %(message)s"))
         if not verbose:
             to_terminal.addFilter(_NotForTheTerminal())
         handlers.append(to_terminal)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from labeling.annotators.base import ResponseFailure, RetryableError, Usage
 from labeling.annotators.gemini_errors import KeyRejected, ModelNotFound
 from labeling.errors import AnnotatorError
+from labeling.redact import redact
 from labeling.settings import Settings
 from labeling.store.categories import Category
 
@@ -65,7 +66,7 @@ def check_connection(settings: Settings, categories: Sequence[Category], max_cat
 
     name = (model or settings.caption_model).strip()
     report = CheckReport(name, settings.gemini_api_version, settings.service_tier,
-                         settings.gemini_base_url or "https://generativelanguage.googleapis.com")
+                         redact(settings.gemini_base_url) or "https://generativelanguage.googleapis.com")
     key, found = "Key accepted", f"Model found on {settings.gemini_api_version}"
     schema, tier = "Schema accepted", Step("Service tier", True, f"{settings.service_tier} requested")
     try:

@@ -39,6 +39,7 @@ from botocore.exceptions import (
 from labeling.errors import InputError, SourceError
 from labeling.files import write_atomically
 from labeling.names import rejection_reason
+from labeling.redact import without_userinfo
 from labeling.sources import MAX_READ_BYTES, safe_join
 
 log = logging.getLogger(__name__)
@@ -240,14 +241,15 @@ class S3Source:
     @property
     def options(self) -> dict[str, str]:
         """Profile, region and endpoint as stored with a dataset: never credentials."""
-        values = {"profile": self.profile, "region": self.region, "endpoint_url": self.endpoint_url}
+        endpoint = without_userinfo(self.endpoint_url) if self.endpoint_url else None
+        values = {"profile": self.profile, "region": self.region, "endpoint_url": endpoint}
         return {name: value for name, value in values.items() if value}
 
     def _cache_root(self, cache_dir: Path) -> Path:
         root = cache_dir / "s3"
         if self.endpoint_url:
             # Two stores may hold buckets of the same name: keep their caches apart.
-            host = urlsplit(self.endpoint_url).netloc or self.endpoint_url
+            host = urlsplit(without_userinfo(self.endpoint_url)).netloc or self.endpoint_url
             root = root / re.sub(r"[^A-Za-z0-9._-]", "_", host)
         return root / self.bucket
 

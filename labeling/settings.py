@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from labeling.errors import ConfigError
+from labeling.redact import redact_values
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     # USD per 1M tokens at the standard tier (list prices, 2026-10); thinking tokens bill as output; `cached` is
@@ -209,9 +210,9 @@ class Settings:
 
     def public_dict(self) -> dict[str, Any]:
         """The settings safe to store with a run or show on a page: secrets left out."""
-        return {
+        return redact_values({
             spec.name: getattr(self, spec.name) for spec in SPECS if not spec.secret
-        } | {"api_key_set": self.has_api_key}
+        }) | {"api_key_set": self.has_api_key}
 
     def price_for(self, model: str) -> dict[str, float] | None:
         """USD per 1M tokens for `model` at the configured service tier; None when the model has no price."""

@@ -1,0 +1,64 @@
+"""Credentials inside URLs never reach the database, a log line, an error message or the check report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labeling.errors import LabelingError
+from labeling.fake_gemini import FakeGemini
+from labeling.redact import redact, without_userinfo
+from labeling.s3 import S3Source
+from labeling.settings import Settings
+from labeling.store import Store
+from tests.caption_support import make_folder
+from tests.conftest import ROOT
+
+SECRET = "hunter2-secret"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    with FakeGemini() as server:
+        yield server
+
+
+def test_userinfo_is_redacted_wherever_it_hides() -> None:
+    assert redact(f"calling http://bob:{SECRET}@host:8/v1beta now") == "calling http://***@host:8/v1beta now"
+    assert redact(f"https://{SECRET}@example.com and s3://b/k") == "https://***@example.com and s3://b/k"
+    assert redact("user@example.com wrote") == "user@example.com wrote"  # not a URL: left alone
+    assert without_userinfo(f"http://u:{SECRET}@minio:9000/") == "http://minio:9000/"
+    assert SECRET not in str(LabelingError(f"Cannot reach http://u:{SECRET}@host/: check it."))
+    assert SECRET not in json.dumps(Settings(gemini_base_url=f"http://u:{SECRET}@h").public_dict())
+
+
+def test_a_stored_s3_endpoint_keeps_no_credentials() -> None:
+    source = S3Source("bucket", "p/", endpoint_url=f"http://key:{SECRET}@127.0.0.1:9000")
+    assert source.options == {"endpoint_url": "http://127.0.0.1:9000"}
+
+
+def test_a_run_with_credentials_in_the_base_url_stores_and_prints_none(fake: FakeGemini, tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "REAL", 2)
+    db = tmp_path / "labeling.duckdb"
+    base = fake.base_url.replace("http://", f"http://bob:{SECRET}@")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOOGLE_GEMINI_BASE_URL": base,
+           "GEMINI_API_KEY": "redact-key", "LABELING_CACHE_DIR": str(tmp_path / "cache")}
+    outputs = []
+    for args in (["import", "--dataset", "REAL", "--images-dir", str(folder)],
+                 ["-v", "describe", "--dataset", "REAL", "--yes"], ["check"]):
+        done = subprocess.run([sys.executable, "-m", "labeling", "--db", str(db), *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout + done.stderr)
+    assert "HTTP Request: POST http://***@127.0.0.1" in outputs[1]  # -v shows the request, without the secret
+    assert "Key accepted: ok" in outputs[2]
+    assert all(SECRET not in output for output in outputs)
+    with Store(db) as store:
+        stored = json.dumps(store.fetch_all("SELECT settings::VARCHAR, message FROM runs"))
+    assert "***@127.0.0.1" in stored and SECRET not in stored
+    assert SECRET not in (db.parent / "logs" / "labeling.log").read_text()
