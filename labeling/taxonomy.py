@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labeling.errors import InputError
+from labeling.spreadsheet import restore_cell, safe_rows
 from labeling.store import Store
 from labeling.store.categories import UNKNOWN, Category, ListChange, clean_category_name
 
@@ -51,14 +52,14 @@ def parse_category_csv(data: bytes, source: str = "the category CSV") -> list[Ca
                          "(optionally `Category,Definition`).")
     categories: dict[str, Category] = {}
     for row in reader:
-        raw = (row.get(fields["category"]) or "").strip()
+        raw = restore_cell((row.get(fields["category"]) or "").strip())  # our exports quote formula cells
         if not raw or raw.lower() == UNKNOWN or raw.lower() in categories:
             continue
         try:
             name = clean_category_name(raw)
         except InputError as exc:
             raise InputError(f"{source}, line {reader.line_num}: {exc}") from None
-        definition = (row.get(fields["definition"]) or "").strip() if "definition" in fields else ""
+        definition = restore_cell((row.get(fields["definition"]) or "").strip()) if "definition" in fields else ""
         categories[name.lower()] = Category(name, definition)
     if not categories:
         raise InputError(f"{source} lists no categories.")
@@ -68,7 +69,7 @@ def parse_category_csv(data: bytes, source: str = "the category CSV") -> list[Ca
 def _write_rows(rows: Sequence[Sequence[str]]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)  # the seed's writer: minimal quoting, "\r\n" line ends
-    writer.writerows(rows)
+    writer.writerows(safe_rows(rows))
     return buffer.getvalue().encode("utf-8")
 
 

@@ -13,6 +13,7 @@ from labeling import logs
 from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.settings import Settings, load_settings
+from labeling.spreadsheet import frame_csv
 from labeling.store import Store
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def run_or_error(action: Callable[[], T]) -> T | None:
 
 def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
     """A download button for a frame as UTF-8 CSV."""
-    st.download_button(label, frame.to_csv(index=False).encode("utf-8"), file_name=file_name,
+    st.download_button(label, frame_csv(frame), file_name=file_name,
                        mime="text/csv", key=key)
 
 

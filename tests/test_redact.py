@@ -62,3 +62,19 @@ def test_a_run_with_credentials_in_the_base_url_stores_and_prints_none(fake: Fak
         stored = json.dumps(store.fetch_all("SELECT settings::VARCHAR, message FROM runs"))
     assert "***@127.0.0.1" in stored and SECRET not in stored
     assert SECRET not in (db.parent / "logs" / "labeling.log").read_text()
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\t=x", "\r=x", "\uff1d1+1", "\uff0b1",
+                                  "\uff0d1", "\uff20x"])
+def test_every_csv_the_product_writes_is_formula_safe_and_reads_back(cell: str) -> None:
+    import pandas as pd
+
+    from labeling.spreadsheet import frame_csv, neutralise_cell, restore_cell
+    from labeling.store.categories import Category
+    from labeling.taxonomy import category_csv, parse_category_csv
+
+    assert neutralise_cell(cell) == "'" + cell and restore_cell(neutralise_cell(cell)) == cell
+    assert frame_csv(pd.DataFrame({"name": [cell]})).decode().splitlines()[1].lstrip('"').startswith("'")
+    written = category_csv([Category("plain"), Category("defined", cell)], definitions=True)
+    assert "'" + cell in written.decode()
+    assert [c.definition for c in parse_category_csv(written)] == ["", cell]  # the quote comes off again

@@ -24,6 +24,7 @@ from labeling.files import write_atomically
 from labeling.jobs import MODES, JobManager, JobRequest, Progress, estimate, iter_progress, price_unknown
 from labeling.seed_format import SeedRow, read_seed_rows, summary_of
 from labeling.settings import Settings
+from labeling.spreadsheet import safe_rows
 from labeling.store import Store
 from labeling.store.categories import Category
 from labeling.taxonomy import DEFAULT_CATEGORIES_FILE, ensure_categories, parse_category_csv
@@ -253,7 +254,7 @@ def _write_csv(path: str | os.PathLike[str], header: list[str], rows: list[list[
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(safe_rows(rows))  # seed CSVs too: the importers take the added quote off again
     write_atomically(path, buffer.getvalue().encode("utf-8"))
 
 

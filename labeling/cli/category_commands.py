@@ -14,6 +14,7 @@ from labeling import recategorize, suggestions
 from labeling.cli import context
 from labeling.datasets import read_csv_file
 from labeling.files import write_atomically
+from labeling.spreadsheet import frame_csv
 from labeling.store import Store
 from labeling.store.categories import ListChange
 from labeling.taxonomy import (
@@ -269,7 +270,7 @@ def run_suggest(args: argparse.Namespace) -> int:
         print("No image has a description yet: describe some images first.")
         return 0
     if args.output_csv:
-        _write(args.output_csv, frame.to_csv(index=False).encode("utf-8"))
+        _write(args.output_csv, frame_csv(frame))
         print(f"Wrote {len(frame)} terms to {args.output_csv}.")
         return 0
     shown = frame.assign(share=[f"{s:.0%}" for s in frame["share"]],
@@ -288,7 +289,7 @@ def run_affected(args: argparse.Namespace) -> int:
     if args.output_csv:
         frame = found.images.assign(categories=[", ".join(c) if c is not None and len(c) else ""
                                                 for c in found.images["categories"]])
-        _write(args.output_csv, frame[["dataset", "name", "categories", "reason"]].to_csv(index=False).encode())
+        _write(args.output_csv, frame_csv(frame[["dataset", "name", "categories", "reason"]]))
         print(f"Wrote the list to {args.output_csv}.")
     return 0
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from labeling.cli import context
 from labeling.datasets import ImportReport, import_dataset, read_csv_file
+from labeling.files import write_atomically
+from labeling.spreadsheet import frame_csv
 from labeling.store import IMAGE_STATUSES
 
 SUMMARY_FIELDS = ("name", "label", "source_kind", "source_uri", "listed", "found", "missing", "ambiguous",
@@ -80,8 +82,7 @@ def run_images(args: argparse.Namespace) -> int:
     store = context.store(args)
     frame = store.images_with_status(store.dataset_id(args.dataset), args.status)
     if args.output_csv:
-        Path(args.output_csv).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.output_csv, index=False)
+        write_atomically(args.output_csv, frame_csv(frame))
         print(f"Wrote {len(frame):,} {args.status} names to {args.output_csv}.")
     else:
         for name, detail in zip(frame["name"], frame["detail"], strict=True):

@@ -12,11 +12,13 @@ from typing import Any
 from labeling.cli import context
 from labeling.datasets import import_names, read_csv_file
 from labeling.errors import InputError
+from labeling.files import write_atomically
 from labeling.mirror import DEFAULT_PREFIX_TEMPLATE, DEFAULT_WORKERS, MirrorReport, mirror, plan_batch
 from labeling.names import NameList, parse_name_list
 from labeling.s3 import S3Source, configured_endpoint, parse_s3_uri
 from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
 from labeling.sources import LocalFolderSource
+from labeling.spreadsheet import frame_csv
 
 FIRST = 10  # missing names printed; the full list goes to a CSV
 
@@ -107,8 +109,7 @@ def _confirm(question: str, auto: bool) -> bool:
 
 
 def _write_problems(analysis: S3Analysis, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    analysis.problems_frame().to_csv(path, index=False)
+    write_atomically(path, frame_csv(analysis.problems_frame()))
 
 
 def _print_analysis(analysis: S3Analysis, problems_file: Path | None) -> None:
