@@ -16,7 +16,7 @@ import pandas as pd
 
 from labeling.errors import InputError
 from labeling.matching import KeyIndex, MatchResult, is_image_path
-from labeling.names import NameList, parse_name_list
+from labeling.names import MAX_NAME_LENGTH, NameList, parse_name_list
 from labeling.seed_format import SeedRow, is_seed_output, read_seed_rows, summary_of
 from labeling.sources import ImageSource, LocalFolderSource
 from labeling.store import Store
@@ -213,7 +213,8 @@ def _first_row(data: bytes) -> list[str]:
 
 
 def import_dataset(store: Store, dataset: str, *, label: str = "", csv_data: bytes | None = None,
-                   csv_name: str | None = None, images_dir: str | Path | None = None) -> ImportReport:
+                   csv_name: str | None = None, images_dir: str | Path | None = None,
+                   max_name_length: int = MAX_NAME_LENGTH) -> ImportReport:
     """The one entry point of the app and CLI: a list, a folder, or both; seed output CSVs are recognised."""
     if not dataset.strip():
         raise InputError("Give the dataset a name (for example REAL or GEN).")
@@ -222,7 +223,8 @@ def import_dataset(store: Store, dataset: str, *, label: str = "", csv_data: byt
         source.check()
     if csv_data is not None and is_seed_output(_first_row(csv_data)):
         return import_seed_output(store, dataset.strip(), csv_data, source, label=label, list_file=csv_name)
-    names = parse_name_list(csv_data, csv_name or "the CSV list") if csv_data is not None else None
+    names = (parse_name_list(csv_data, csv_name or "the CSV list", max_length=max_name_length)
+             if csv_data is not None else None)
     del csv_data  # a big list's bytes are not needed for the matching and writing that follow
     return import_names(store, dataset.strip(), names, source, label=label, list_file=csv_name)
 

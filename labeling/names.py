@@ -20,6 +20,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEP_LINE = re.compile(r"sep=(.)")  # Excel's first line naming the delimiter
 _CONTROL_IN_LIST = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # names joined by newlines: any other control
 _SAMPLE = 2000  # lines that decide the shape of a list
+MAX_NAME_LENGTH = 1024  # default of the max_name_length setting
 
 
 
@@ -48,6 +49,12 @@ def rejection_reason(name: str) -> str | None:
     if ".." in normalized and ".." in normalized.split("/"):  # the substring test keeps the common case cheap
         return "contains a `..` path component"
     return None
+
+
+def _shown(name: str, max_length: int) -> str:
+    """A rejected name as it is stored and shown: escaped, and cut when it is too long to be a name."""
+    shown = printable(name)
+    return shown if len(shown) <= max_length else shown[:200] + f"... ({len(name):,} characters)"
 
 
 def printable(name: str) -> str:
@@ -204,19 +211,25 @@ def _may_be_unsafe(name: str) -> bool:
     return ".." in name or name[:1] in "/\\" or name[1:2] == ":" or _CONTROL.search(name) is not None
 
 
-def parse_name_list(data: bytes, source: str = "the CSV list") -> NameList:
+def parse_name_list(data: bytes, source: str = "the CSV list", *,
+                    max_length: int = MAX_NAME_LENGTH) -> NameList:
     """Parse a list of names: its shape (one column or a table, delimiter, quoting, header) is decided from a
-    sample of its lines, not the first one; what was decided or repaired is in `notes`."""
+    sample of its lines, not the first one; what was decided or repaired is in `notes`. Names longer than
+    `max_length` characters are rejected (a 50 MB "name" froze the Review page)."""
     cells, header, notes = _cells(_decode(data, source), source)
     unique = list(dict.fromkeys(cells))  # first-seen order, each name once
     result = NameList(duplicates=len(cells) - len(unique), header=header, notes=notes)
     rejected: dict[str, str] = {}
+    if max(map(len, unique), default=0) > max_length:
+        rejected = {name: f"is longer than {max_length:,} characters ({len(name):,})" for name in unique
+                    if len(name) > max_length}
     plain = "\n".join(unique)  # whole-list checks first: most million-name lists need no per-name work
     suspect = ".." in plain or ":" in plain or "\n/" in plain or "\\" in plain or plain[:1] == "/" \
         or _CONTROL_IN_LIST.search(plain) is not None
     if suspect and any(_may_be_unsafe(name) for name in unique):
-        rejected = {name: reason for name in unique if _may_be_unsafe(name) and (reason := rejection_reason(name))}
-        result.rejected = [(printable(name), reason) for name, reason in rejected.items()]
+        rejected |= {name: reason for name in unique
+                     if name not in rejected and _may_be_unsafe(name) and (reason := rejection_reason(name))}
+    result.rejected = [(_shown(name, max_length), reason) for name, reason in rejected.items()]
     names = [name for name in unique if name not in rejected] if rejected else unique
     if not plain.isascii() or "\\" in plain:
         normalized = [_normalized(name) for name in names]

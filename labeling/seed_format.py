@@ -55,6 +55,10 @@ class SeedRow:
     error: str | None
 
 
+SEED_FIELD_LIMIT = 4 * 2**20  # a real description is a few thousand characters; csv's default limit is 131,072
+csv.field_size_limit(max(csv.field_size_limit(), SEED_FIELD_LIMIT))
+
+
 def read_seed_rows(data: bytes, source: str) -> list[SeedRow]:
     """Rows of a seed output CSV; "ERROR: ..." descriptions become errors, never descriptions."""
     try:
@@ -84,6 +88,9 @@ def read_seed_rows(data: bytes, source: str) -> list[SeedRow]:
             else:
                 rows.append(SeedRow(name, None, categories, None))
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise InputError(f"{source}, line {reader.line_num:,}: a field is longer than {SEED_FIELD_LIMIT:,} "
+                             "characters, more than any description: check that its quotes are closed.") from None
         raise InputError(f"{source} is not a readable CSV near line {reader.line_num} ({exc}): "
                          "check its quoting.") from None
     return rows

@@ -151,6 +151,8 @@ SPECS: tuple[SettingSpec, ...] = (
                 _non_negative_int, "Shared request-rate limit across workers, per minute (0: no limit)."),
     SettingSpec("max_categories", ("processing", "max_categories"), ("LABELING_MAX_CATEGORIES",), 2,
                 _positive_int, "Most categories one image may carry."),
+    SettingSpec("max_name_length", ("max_name_length",), ("LABELING_MAX_NAME_LENGTH",), 1024, _positive_int,
+                "Longest image name a list may hold; longer ones are rejected at import with the reason."),
     SettingSpec("db_path", ("database",), ("LABELING_DB",), "data/labeling.duckdb", _text,
                 "The DuckDB file that holds every dataset, annotation and human label."),
     SettingSpec("cache_dir", ("cache_dir",), ("LABELING_CACHE_DIR",), "data/cache", _text,
@@ -194,6 +196,7 @@ class Settings:
     num_workers: int = 8
     requests_per_minute: int = 0
     max_categories: int = 2
+    max_name_length: int = 1024
     db_path: str = "data/labeling.duckdb"
     cache_dir: str = "data/cache"
     reviewer: str = ""

@@ -36,7 +36,7 @@ def _import_form() -> None:
     with st.spinner("Matching names to files ..."):
         report = common.run_or_error(lambda: import_dataset(
             store, name, label=label or "", csv_data=csv_data, csv_name=csv_name,
-            images_dir=images_dir.strip() or None))
+            images_dir=images_dir.strip() or None, max_name_length=common.settings().max_name_length))
     if report is not None:
         st.session_state["last_import"] = report
         st.session_state["inspect"] = report.dataset

@@ -78,3 +78,25 @@ def test_every_csv_the_product_writes_is_formula_safe_and_reads_back(cell: str) 
     written = category_csv([Category("plain"), Category("defined", cell)], definitions=True)
     assert "'" + cell in written.decode()
     assert [c.definition for c in parse_category_csv(written)] == ["", cell]  # the quote comes off again
+
+
+def test_a_huge_name_is_rejected_with_its_length(store: Store, tmp_path: Path) -> None:
+    from labeling.datasets import import_dataset
+
+    listed = "a.jpg\n" + "x" * 50_000 + ".jpg\nb.jpg\n"
+    report = import_dataset(store, "REAL", csv_data=listed.encode(), csv_name="l.csv")
+    assert (report.listed, report.rejected) == (3, 1)
+    name, detail = store.fetch_all("SELECT name, detail FROM images WHERE status = 'rejected'")[0]
+    assert detail == "is longer than 1,024 characters (50,004)" and len(name) < 300
+
+
+def test_a_seed_csv_holds_real_descriptions_and_refuses_a_runaway_field(tmp_path: Path) -> None:
+    from labeling.errors import InputError
+    from labeling.seed_format import read_seed_rows
+
+    long = "word " * 40_000  # 200,000 characters: over csv's default field limit, as a long description can be
+    rows = read_seed_rows(f'image_name,description\na.jpg,"{long}"\n'.encode(), "seed.csv")
+    assert rows[0].description is not None
+    runaway = 'image_name,description\na.jpg,"never closed\n' + "b.jpg,x\n" * 700_000
+    with pytest.raises(InputError, match="a field is longer than 4,194,304 characters"):
+        read_seed_rows(runaway.encode(), "seed.csv")

@@ -70,7 +70,7 @@ def run_import(args: argparse.Namespace) -> int:
     csv_data = read_csv_file(args.csv_file) if args.csv_file else None
     report = import_dataset(context.store(args), args.dataset, label=args.label, csv_data=csv_data,
                             csv_name=str(Path(args.csv_file)) if args.csv_file else None,
-                            images_dir=args.images_dir)
+                            images_dir=args.images_dir, max_name_length=context.settings(args).max_name_length)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
