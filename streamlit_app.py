@@ -63,7 +63,7 @@ def _running_jobs() -> None:
 try:
     common.store()
 except LabelingError as exc:
-    st.error(str(exc))
+    st.error(common.plain(str(exc)))  # a damaged or locked database: one line that says what to do
     st.stop()
 _sidebar()
 page.run()

@@ -100,3 +100,29 @@ def test_a_seed_csv_holds_real_descriptions_and_refuses_a_runaway_field(tmp_path
     runaway = 'image_name,description\na.jpg,"never closed\n' + "b.jpg,x\n" * 700_000
     with pytest.raises(InputError, match="a field is longer than 4,194,304 characters"):
         read_seed_rows(runaway.encode(), "seed.csv")
+
+
+def test_a_damaged_database_is_one_line_in_the_cli_and_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import as_shown
+
+    db = tmp_path / "half.duckdb"
+    with Store(db):
+        pass
+    with db.open("r+b") as handle:
+        handle.truncate(db.stat().st_size // 2)
+    done = subprocess.run([sys.executable, "-m", "labeling", "--db", str(db), "datasets"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {db} is damaged and cannot be read") and "restore a backup" in done.stderr
+    monkeypatch.setenv("LABELING_DB", str(db))
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30).run()
+        assert not at.exception
+        assert any("is damaged and cannot be read" in as_shown(e.value) for e in at.error)
+    finally:
+        st.cache_resource.clear()

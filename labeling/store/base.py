@@ -47,6 +47,10 @@ class StoreBase:
         self._con = self._connect(self.path)
         try:
             self._migrate(migrations)
+        except duckdb.Error as exc:  # a damaged file (say, truncated) opens, then fails on its first read
+            self._con.close()
+            raise StoreError(f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc}): restore a "
+                             "backup, or point --db / LABELING_DB at a new file.") from None
         except BaseException:
             self._con.close()
             raise
