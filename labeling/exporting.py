@@ -102,6 +102,10 @@ def export_dataset(store: Store, dataset: str, path: str | Path, *, source: str 
     label_source = checked_source(source)
     chosen = export_format(path, fmt)
     target = Path(path).expanduser()
+    database = store.path.expanduser().resolve()
+    if target.resolve() in {database, database.with_name(database.name + ".wal")}:
+        raise InputError(f"{target} is the database itself: give the export another file name, such as "
+                         f"{database.parent / default_export_name(dataset, label_source, chosen)}.")
     if target.is_dir():
         raise InputError(f"{target} is a folder: give a file name such as "
                          f"{target / default_export_name(dataset, label_source, chosen)}.")

@@ -126,3 +126,16 @@ def test_a_damaged_database_is_one_line_in_the_cli_and_the_app(tmp_path: Path, m
         assert any("is damaged and cannot be read" in as_shown(e.value) for e in at.error)
     finally:
         st.cache_resource.clear()
+
+
+def test_an_export_onto_the_database_itself_is_refused(store: Store, tmp_path: Path) -> None:
+    from labeling.datasets import import_dataset
+    from labeling.errors import InputError
+    from labeling.exporting import export_dataset
+
+    import_dataset(store, "REAL", csv_data=b"a.jpg\n", csv_name="l.csv")
+    before = store.path.read_bytes()
+    for target in (store.path, Path(str(store.path) + ".wal")):
+        with pytest.raises(InputError, match="is the database itself"):
+            export_dataset(store, "REAL", target, fmt="csv")
+    assert store.path.read_bytes() == before and store.dataset_names() == ["REAL"]
