@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -99,16 +100,21 @@ def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> N
                        mime="text/csv", key=key)
 
 
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def plain(text: Any) -> str:
     """User or model text made inert for markdown (file names, descriptions): no links, images or HTML.
 
     `:` and `/` are escaped too: without them `http://...` becomes a link (with the escapes inside it) and
     `:material/x:` or `:red[...]` a styled icon or text.
+    Bidirectional controls (a right-to-left override reverses the rest of the line) are shown as their code
+    points, e.g. `<U+202E>`, instead of acting.
     """
     escaped = str(text)
     for char in "\\`*_{}[]()#+-.!|<>~$:/":
         escaped = escaped.replace(char, "\\" + char)
-    return escaped
+    return _BIDI.sub(lambda found: f"\\<U+{ord(found.group()):04X}\\>", escaped)
 
 
 def duration(seconds: float | None) -> str:

@@ -96,3 +96,11 @@ def test_outside_text_on_a_page_has_no_links_icons_or_styles() -> None:
         shown = plain(text)
         assert as_shown(shown) == text
         assert "://" not in shown and ":red[" not in shown and "](" not in shown and "www." not in shown
+
+
+def test_bidirectional_controls_are_shown_not_obeyed() -> None:
+    from pages.common import plain
+
+    shown = as_shown(plain("cat\u202egnp.exe and \u2067x\u2069"))
+    assert shown == "cat<U+202E>gnp.exe and <U+2067>x<U+2069>"
+    assert not any(0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 for c in plain("a\u202eb"))
