@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from labeling.redact import redact
+
 
 class LabelingError(Exception):
     """Base of every error the core raises on purpose; its message is shown to the user as is, except for
     credentials inside URLs (a server message may quote the URL it was called with)."""
 
     def __init__(self, *args: object) -> None:
-        from labeling.redact import redact
-
         super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 

@@ -256,11 +256,10 @@ def _open(data: bytes, max_pixels: int | None) -> ImageFile.ImageFile:
     if not data:
         raise ImageError("The file is empty (0 bytes): check the source, or copy the file again.", "empty")
     _register_plugins()
-    with _translate_errors():
-        try:
-            img = Image.open(io.BytesIO(data))
-        except Image.UnidentifiedImageError as error:
-            raise _unidentified(data) from error
+    try:  # every caller translates other failures (`_translate_errors`)
+        img = Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError as error:
+        raise _unidentified(data) from error
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:
         img.close()
@@ -475,8 +474,7 @@ def _decode(img: ImageFile.ImageFile, longest: int) -> Image.Image:
     """
     if img.format in ("JPEG", "MPO"):
         img.draft("RGB", _fit(img.size, longest))
-    with _translate_errors():
-        img.load()
+    img.load()
     try:
         return _flatten(img)
     except ValueError as error:

@@ -41,7 +41,7 @@ import pandas as pd
 from labeling import images
 from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError, Usage
-from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset
+from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset, quota_is_zero
 from labeling.annotators.models import family_for
 from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
 from labeling.files import write_atomically
@@ -739,10 +739,9 @@ class Job:
         with self._lock:
             if self._status != "running" or self._stop.is_set():  # paused by another worker, or stopping
                 return
-            if self._auto_resumed and "limit: 0" in str(exc):
-                no_quota = True  # the quota is zero, not used up: waiting another day would not help
-            else:
-                no_quota = False
+            # A quota of zero that is still there after the reset is not used up: another day would not help.
+            no_quota = self._auto_resumed and quota_is_zero(str(exc))
+            if not no_quota:
                 self._status, self._message = "paused", message
                 self._paused_at = time.monotonic()
                 self._shed_streak, self._shedding_since = 0, None
@@ -756,7 +755,7 @@ class Job:
         timer.daemon = True
         self.limiter.hold(delay, "daily_quota")
         timer.start()
-        log.warning("run %s: %s", self.run_id, message)
+        log.info("run %s: %s", self.run_id, message)  # the page and the CLI show it
         self._set_db_status("paused", message)
 
     def _sleep_between_requests(self) -> None:

@@ -37,32 +37,28 @@ def log_path(db_path: str) -> Path:
     return Path(db_path).expanduser().resolve().parent / "logs" / LOG_NAME
 
 
-def configure(db_path: str, *, verbose: bool = False, terminal: bool = True) -> Path | None:
-    """Route logging for this process; returns the log file (None when it cannot be written)."""
+def configure(db_path: str, *, verbose: bool = False) -> None:
+    """Route logging for this process: the log file beside the database, and the terminal."""
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == _OURS]:
         root.removeHandler(handler)
         handler.close()
     logging.captureWarnings(True)  # warnings.warn(...) become log records of "py.warnings"
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    path: Path | None = log_path(db_path)
+    path = log_path(db_path)
     to_file: logging.Handler
     try:
-        log_path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        to_file = logging.handlers.RotatingFileHandler(log_path(db_path), maxBytes=_MAX_BYTES,
-                                                       backupCount=_BACKUPS, encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.handlers.RotatingFileHandler(path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS,
+                                                       encoding="utf-8")
     except OSError:  # a read-only folder must not stop the command: the terminal still gets what matters
-        path, to_file = None, logging.NullHandler()
+        to_file = logging.NullHandler()
     to_file.setFormatter(_Redacting(_FORMAT))
-    handlers: list[logging.Handler] = [to_file]
-    if terminal:
-        to_terminal = logging.StreamHandler()
-        to_terminal.setLevel(logging.INFO if verbose else logging.WARNING)
-        to_terminal.setFormatter(_Redacting("%(levelname)s %(name)s: %(message)s"))
-        if not verbose:
-            to_terminal.addFilter(_NotForTheTerminal())
-        handlers.append(to_terminal)
-    for handler in handlers:
+    to_terminal = logging.StreamHandler()
+    to_terminal.setLevel(logging.INFO if verbose else logging.WARNING)
+    to_terminal.setFormatter(_Redacting("%(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        to_terminal.addFilter(_NotForTheTerminal())
+    for handler in (to_file, to_terminal):
         handler.set_name(_OURS)  # ours, to replace on the next configure (tests configure many times)
         root.addHandler(handler)
-    return path

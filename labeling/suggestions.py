@@ -19,7 +19,7 @@ import pandas as pd
 from google.genai import errors, types
 
 from labeling.annotators.base import ResponseFailure, RetryableError, Usage
-from labeling.annotators.gemini_client import make_client
+from labeling.annotators.gemini_client import generation_config, make_client
 from labeling.annotators.gemini_errors import RequestShape, SchemaTooComplex, classify
 from labeling.annotators.models import family_for
 from labeling.errors import AnnotatorError, InputError
@@ -164,13 +164,11 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
     high = max(1, min(proposals, MAX_PROPOSALS))
     system, text = suggestion_prompt([s["description"] for s in sample], store.categories(), high)
     family, _ = family_for(model)
-    config = types.GenerateContentConfig(
-        system_instruction=system, response_mime_type="application/json",
-        response_schema=suggestion_schema(max(1, min(5, high)), high), max_output_tokens=8192, candidate_count=1,
+    config = generation_config(
+        settings, model, system_instruction=system, max_output_tokens=8192,
+        response_schema=suggestion_schema(max(1, min(5, high)), high),
         # A creative task: a little warmer than captioning where the family lets us choose.
-        temperature=0.4 if family.temperature is not None else None,
-        thinking_config=types.ThinkingConfig(**family.thinking) if family.thinking else None,
-        service_tier=types.ServiceTier(settings.service_tier))
+        temperature=0.4 if family.temperature is not None else None)
     client = make_client(settings)
     try:
         response = client.models.generate_content(model=model, contents=text, config=config)

@@ -16,7 +16,6 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from labeling.errors import LabelingError
 from labeling.fake_gemini import OFF_LIST_VALUE, FakeGemini, GenerateRequest
+from tests.fake_gemini_fixtures import *  # noqa: F403 - the shared fake and server fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "gemini-2.5-flash-lite"
@@ -81,23 +81,6 @@ class Tagged(BaseModel):
 
 
 # -- fixtures and helpers ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeGemini) -> Iterator[FakeGemini]:
-    """The shared server, clean for each test and with default settings restored afterwards."""
-    server.reset()
-    yield server
-    server.reset()
-    server.latency_s, server.rpm_quota, server.hang_s, server.thoughts_tokens = 0.0, 0, 30.0, None
-    server.valid_keys = server.known_models = None
-    server.bad_key_status, server.retry_delay_s, server.cached_tokens, server.max_schema_states = 400, 1.0, 0, 0
 
 
 def make_client(fake: FakeGemini, *, key: str = "k", timeout_ms: int = 5000, api_version: str | None = "v1beta"

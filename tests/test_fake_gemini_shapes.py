@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from PIL import Image
 
 from labeling.fake_gemini import FAULT_KINDS, FakeGemini
 from labeling.fake_gemini.__main__ import _parser
+from tests.fake_gemini_fixtures import *  # noqa: F403 - the shared fake and server fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 LITE = "gemini-2.5-flash-lite"
@@ -35,22 +36,6 @@ RPC = "type.googleapis.com/google.rpc."
 SCHEMA = {"type": "OBJECT", "properties": {"category": {"type": "STRING", "enum": ["animals", "food", "people"]}},
           "required": ["category"]}
 TOO_MANY_STATES = "The specified schema produces a constraint that has too many states for serving."
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeGemini) -> Iterator[FakeGemini]:
-    """The shared server, clean for each test and with default settings restored afterwards."""
-    server.reset()
-    yield server
-    server.reset()
-    server.thoughts_tokens, server.cached_tokens, server.max_schema_states, server.retry_delay_s = None, 0, 0, 1.0
-    server.hang_s = 30.0
 
 
 @functools.cache  # building a Client costs ~0.2 s: reuse them

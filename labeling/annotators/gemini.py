@@ -20,7 +20,7 @@ from PIL import Image
 
 from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, ResponseFailure, RetryableError, Usage
-from labeling.annotators.gemini_client import make_client
+from labeling.annotators.gemini_client import generation_config, make_client
 from labeling.annotators.gemini_errors import AmbiguousRefusal, RequestShape, SchemaTooComplex, classify
 from labeling.annotators.models import family_for, unknown_model_warning
 from labeling.errors import AnnotatorError
@@ -176,15 +176,10 @@ class GeminiAnnotator:
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - one annotator a run; the SDK copies the config per call
     def _config(self, kind: str, system: str, schema_json: str) -> types.GenerateContentConfig:
-        family, settings = self.family, self.settings
-        media = _MEDIA_RESOLUTIONS.get(settings.media_resolution) if kind != "categorize" else None
-        return types.GenerateContentConfig(
-            system_instruction=system, response_mime_type="application/json",
-            response_schema=types.Schema.model_validate_json(schema_json), temperature=family.temperature,
-            max_output_tokens=family.output_limit(kind), candidate_count=1,
-            thinking_config=types.ThinkingConfig(**family.thinking) if family.thinking else None,
-            media_resolution=media,
-            service_tier=types.ServiceTier(settings.service_tier))
+        media = _MEDIA_RESOLUTIONS.get(self.settings.media_resolution) if kind != "categorize" else None
+        return generation_config(self.settings, self.model, system_instruction=system,
+                                 response_schema=types.Schema.model_validate_json(schema_json),
+                                 max_output_tokens=self.family.output_limit(kind), media_resolution=media)
 
     def _generate(self, make_prompt: Callable[[bool], prompts.Prompt], image: bytes | None,
                   mime_type: str | None, *, probing: bool = False) -> tuple[Any, Usage]:

@@ -6,10 +6,13 @@ never reaches the SDK's default `v1`, which refuses system instructions and stru
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
 from google import genai
 from google.genai import types
 
+from labeling.annotators.models import family_for
 from labeling.errors import AnnotatorError
 from labeling.settings import Settings
 
@@ -36,3 +39,13 @@ def make_client(settings: Settings, workers: int = 1) -> genai.Client:
         raise AnnotatorError(f"No Gemini API key is set: {KEY_HELP}. To try the app without one, use "
                              "\"Create an example project\" on the Run page (simulated).")
     return genai.Client(api_key=settings.gemini_api_key, http_options=http_options(settings, workers))
+
+
+def generation_config(settings: Settings, model: str, **fields: Any) -> types.GenerateContentConfig:
+    """A JSON-answer config for `model`: its family's thinking and temperature, the tier, plus `fields`."""
+    family, _ = family_for(model)
+    base: dict[str, Any] = {
+        "response_mime_type": "application/json", "candidate_count": 1, "temperature": family.temperature,
+        "thinking_config": types.ThinkingConfig(**family.thinking) if family.thinking else None,
+        "service_tier": types.ServiceTier(settings.service_tier)}
+    return types.GenerateContentConfig(**{**base, **fields})

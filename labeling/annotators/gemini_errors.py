@@ -100,7 +100,12 @@ def is_daily_quota(error: errors.APIError) -> bool:
         for violation in failure.get("violations") or []:
             if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):
                 return True
-    return bool(_LIMIT_ZERO.search(error.message or ""))
+    return quota_is_zero(error.message or "")
+
+
+def quota_is_zero(message: str) -> bool:
+    """The 429 says `limit: 0`: the key has no quota for the model at all (or none left today)."""
+    return bool(_LIMIT_ZERO.search(message))
 
 
 def next_daily_reset(now: dt.datetime | None = None) -> dt.datetime:
