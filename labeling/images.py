@@ -168,6 +168,12 @@ def make_thumbnail(data: bytes, *, size: int = 320, max_pixels: int = 64_000_000
         return encoded, "image/jpeg"
 
 
+def check_decodes(data: bytes, *, max_pixels: int = 64_000_000) -> None:
+    """Decode the first frame fully (a truncated or corrupt body fails only here); raises ImageError."""
+    with _translate_errors(), _open(data, max_pixels) as img, DECODE_BUDGET.reserve(img.size[0] * img.size[1]):
+        img.load()
+
+
 def read_facts(data: bytes) -> ImageFacts:
     """Read format, dimensions, mode, frame count and metadata from the header, without decoding pixels.
 

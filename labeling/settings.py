@@ -90,6 +90,16 @@ def _choice(options: tuple[str, ...], aliases: Mapping[str, str] | None = None) 
     return parse
 
 
+def _paths(value: Any) -> tuple[str, ...]:
+    """A list of folders: a YAML list, or one string with them separated by the OS path separator (`:`)."""
+    if value is None:
+        return ()
+    items = value.split(os.pathsep) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("must be a list of folders")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
 def _prices(value: Any) -> dict[str, dict[str, float]]:
     if not isinstance(value, Mapping):
         raise ValueError("must be a mapping of model name to {input: USD per 1M tokens, output: ...}")
@@ -157,6 +167,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 "The DuckDB file that holds every dataset, annotation and human label."),
     SettingSpec("cache_dir", ("cache_dir",), ("LABELING_CACHE_DIR",), "data/cache", _text,
                 "Folder for thumbnails and images fetched from S3."),
+    SettingSpec("allowed_paths", ("allowed_paths",), ("LABELING_ALLOWED_PATHS",), (), _paths,
+                "Folders the app's pages may read and write when it is shared on a network (bound to anything "
+                "but loopback); empty: no server paths, uploads and downloads only. On 127.0.0.1 any path works."),
     SettingSpec("reviewer", ("reviewer",), ("LABELING_REVIEWER",), "", _text,
                 "Name recorded with human edits (the app's sidebar can change it)."),
     SettingSpec("aws_profile", ("s3", "profile"), ("AWS_PROFILE",), "", _text,
@@ -199,6 +212,7 @@ class Settings:
     max_name_length: int = 1024
     db_path: str = "data/labeling.duckdb"
     cache_dir: str = "data/cache"
+    allowed_paths: tuple[str, ...] = ()
     reviewer: str = ""
     aws_profile: str = ""
     aws_region: str = ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import mimetypes
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from labeling.errors import LabelingError
 from labeling.files import write_atomically
-from labeling.images import make_thumbnail
+from labeling.images import check_decodes, make_thumbnail, read_facts
 from labeling.settings import Settings
 from labeling.sources import ImageSource, source_for_dataset
 
@@ -33,6 +32,8 @@ log = logging.getLogger(__name__)
 THUMB_SIZE = 320
 PREVIEW_SIZE = 1280
 _PLACEHOLDER_MAX = 480  # a placeholder need not be as large as the preview it stands for
+_ORIGINAL_MAX = 8192  # longest side of the JPEG made for a file a browser cannot show as it is
+_BROWSER_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 
 _STATUS_REASONS = {
     "missing": "not found in the dataset's folder or bucket when it was imported",
@@ -183,9 +184,21 @@ class Pictures:
         return self._shrunk(image, path, size)
 
     def original(self, image: Mapping[Any, Any]) -> Picture:
-        """The original file's bytes (full resolution, shown only on request), or a placeholder."""
+        """The original file's bytes (full resolution, shown only on request), or a placeholder.
+
+        A file a browser cannot show (TIFF, HEIF) or would show sideways (an EXIF rotation) comes as a
+        full-size JPEG of it; a file that does not decode to the end is a placeholder saying why.
+        """
         data = self._read(image)
         if isinstance(data, Picture):
             return placeholder(data.reason, _PLACEHOLDER_MAX)
-        mime = mimetypes.guess_type(str(image.get("location") or ""))[0] or "application/octet-stream"
-        return Picture(data, mime)
+        try:
+            facts = read_facts(data)
+            mime = _BROWSER_FORMATS.get(facts.format)
+            if mime is not None and facts.orientation == 1:
+                check_decodes(data)
+                return Picture(data, mime)
+            full, mime = make_thumbnail(data, size=min(max(facts.width, facts.height), _ORIGINAL_MAX))
+        except LabelingError as exc:
+            return placeholder(f"cannot be decoded: {exc}", _PLACEHOLDER_MAX)
+        return Picture(full, mime)

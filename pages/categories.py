@@ -84,10 +84,10 @@ def _header() -> None:
     flash = st.session_state.pop(FLASH, None)
     if flash is not None:
         kind, message = flash
-        (st.success if kind == "success" else st.info)(message)
+        (st.success if kind == "success" else st.info)(common.plain(message))  # notes quote names
     plan = list_plan(active)
     if plan.message:
-        st.warning(plan.message)
+        st.warning(common.plain(plan.message))
 
 
 def _list_tab() -> None:
@@ -129,20 +129,20 @@ def _change_tab() -> None:
             _apply(lambda: store.add_category(name, definition))
     with right.form("rename_category"):
         st.markdown("**Rename** (human labels and model labels follow)")
-        old = st.selectbox("Category", names, key="rename_old")
+        old = st.selectbox("Category", names, format_func=common.visible, key="rename_old")
         new = st.text_input("New name", key="rename_new")
         if st.form_submit_button("Rename"):
             _apply(lambda: store.rename_category(str(old), new, reviewer=reviewer))
     left, right = st.columns(2)
     with left.form("merge_categories"):
         st.markdown("**Merge** (the sources leave the list; their labels become the target)")
-        sources = st.multiselect("Merge these", names, key="merge_sources")
-        target = st.selectbox("into", names, key="merge_target")
+        sources = st.multiselect("Merge these", names, format_func=common.visible, key="merge_sources")
+        target = st.selectbox("into", names, format_func=common.visible, key="merge_target")
         if st.form_submit_button("Merge"):
             _apply(lambda: store.merge_categories(sources, str(target), reviewer=reviewer))
     with right.form("toggle_delete"):
         st.markdown("**Deactivate, activate or delete**")
-        chosen = st.selectbox("Category", names, key="toggle_name")
+        chosen = st.selectbox("Category", names, format_func=common.visible, key="toggle_name")
         action = st.radio("Action", ["deactivate", "activate", "delete"], horizontal=True, key="toggle_action",
                           help="Deactivate: left out of the prompt, definition kept. Delete: removed with its "
                                "definition (older versions keep it). Labels carrying it stay until re-categorized.")
@@ -152,7 +152,7 @@ def _change_tab() -> None:
             else:
                 _apply(lambda: store.set_category_active(str(chosen), action == "activate"))
     if reviewer:
-        st.caption(f"Human labels rewritten by a rename or merge are logged as edits by {reviewer}.")
+        st.caption(f"Human labels rewritten by a rename or merge are logged as edits by {common.plain(reviewer)}.")
 
 
 def _history_tab() -> None:
@@ -197,7 +197,7 @@ def _import_export_tab() -> None:
     if overview is not None:
         found = common.run_or_error(lambda: extract_categories(overview.getvalue(), overview.name))
         if found is not None:
-            st.text(f"{len(found)} unique categories: " + ", ".join(found))
+            st.text(common.visible(f"{len(found)} unique categories: " + ", ".join(found)))
             st.download_button("unique_categories.csv", unique_categories_csv(found), "unique_categories.csv",
                                "text/csv", key="extract_download")
             if st.button("Add them to the list", key="extract_adopt"):
@@ -214,7 +214,7 @@ def _suggestion_settings(datasets: list[str]) -> tuple[Settings, bool]:
 
 def _suggestions_tab() -> None:
     names = store.dataset_names()
-    datasets = st.multiselect("Datasets", names, default=names, key="suggest_datasets")
+    datasets = st.multiselect("Datasets", names, default=names, format_func=common.visible, key="suggest_datasets")
     st.markdown("**What the descriptions mention** (counted in the database, no API)")
     described = store.described_count([store.dataset_id(n) for n in datasets] if datasets else None)
     if described > TERMS_SAMPLE:
@@ -228,7 +228,7 @@ def _suggestions_tab() -> None:
                      column_config={"share": st.column_config.ProgressColumn("share", format="percent",
                                                                              min_value=0.0, max_value=1.0)})
         new_terms = sorted({str(t) for t in terms[~terms["in_list"]]["term"]})
-        picked = st.multiselect("Add terms as categories", new_terms, key="suggest_terms")
+        picked = st.multiselect("Add terms as categories", new_terms, format_func=common.visible, key="suggest_terms")
         if st.button("Add", key="suggest_terms_add", disabled=not picked):
             _apply(lambda: import_categories(store, [Category(t) for t in picked], mode="add",
                                              source="description terms"))
@@ -288,7 +288,7 @@ def _recategorize_tab() -> None:
     if not names:
         st.info("No datasets yet: import one on the Datasets page.")
         return
-    datasets = st.multiselect("Datasets", names, default=names, key="recat_datasets")
+    datasets = st.multiselect("Datasets", names, default=names, format_func=common.visible, key="recat_datasets")
     every = st.checkbox("Every image not categorized against this list (not only the affected ones)",
                         key="recat_every")
     if not datasets:

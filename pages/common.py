@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -13,6 +14,7 @@ import streamlit as st
 from labeling import logs
 from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
+from labeling.path_policy import PathPolicy, path_policy
 from labeling.settings import Settings, load_settings
 from labeling.spreadsheet import frame_csv
 from labeling.store import Store
@@ -85,6 +87,26 @@ def job_manager() -> JobManager:
     return _job_manager(settings().db_path)
 
 
+def paths() -> PathPolicy:
+    """Which server paths the pages may use: any on loopback, only `allowed_paths` once the app is shared."""
+    return path_policy(st.get_option("server.address"), settings().allowed_paths, settings().db_path)
+
+
+def path_help(text: str) -> str:
+    """A path field's help, saying where paths may lie when the app is shared."""
+    policy = paths()
+    if not policy.shared:
+        return text
+    if not policy.allows_paths:
+        return text + " Off: the app is shared on the network and allowed_paths is empty."
+    return text + " The app is shared: paths must lie inside " + plain(", ".join(map(str, policy.roots or ()))) + "."
+
+
+def server_path(path: str, what: str) -> Path | None:
+    """`path` if a page may use it for `what`; else an `st.error` saying why, and None."""
+    return run_or_error(lambda: paths().check(path, what))
+
+
 def run_or_error(action: Callable[[], T]) -> T | None:
     """Run a core call; a LabelingError becomes an `st.error` with its message, never a traceback."""
     try:
@@ -100,21 +122,29 @@ def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> N
                        mime="text/csv", key=key)
 
 
+_AUTOLINK = re.compile(r"(?i)://|www\.|[\w.+-]@")
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(text: Any) -> str:
     """User or model text made inert for markdown (file names, descriptions): no links, images or HTML.
 
-    `:` and `/` are escaped too: without them `http://...` becomes a link (with the escapes inside it) and
-    `:material/x:` or `:red[...]` a styled icon or text.
-    Bidirectional controls (a right-to-left override reverses the rest of the line) are shown as their code
-    points, e.g. `<U+202E>`, instead of acting.
+    Every Markdown character is escaped (`:` too, or `:material/x:` and `:red[...]` become an icon or styled
+    text); bare URLs and e-mail addresses get an invisible word joiner, because GFM links them after resolving
+    escapes. Bidirectional controls (a right-to-left override reverses the rest of the line) are shown as their
+    code points, e.g. `<U+202E>`, instead of acting.
     """
-    escaped = str(text)
+    # GFM links bare URLs and e-mail addresses after escapes are resolved: a word joiner breaks the pattern.
+    escaped = _AUTOLINK.sub(lambda found: found.group()[:-1] + "\u2060" + found.group()[-1], str(text))
     for char in "\\`*_{}[]()#+-.!|<>~$:/":
         escaped = escaped.replace(char, "\\" + char)
     return _BIDI.sub(lambda found: f"\\<U+{ord(found.group()):04X}\\>", escaped)
+
+
+def visible(text: Any) -> str:
+    """Outside text for a plain-text element (st.text, an option of a select box): bidirectional controls are
+    shown as their code points, e.g. `<U+202E>`, so one name cannot reverse the rest of its line."""
+    return _BIDI.sub(lambda found: f"<U+{ord(found.group()):04X}>", str(text))
 
 
 def duration(seconds: float | None) -> str:
@@ -128,9 +158,9 @@ def progress_card(job: Job, progress: Progress) -> None:
     """One run's live progress with Pause / Resume / Cancel; shared by the Run and Categories pages."""
     from labeling.jobs import price_unknown
     with st.container(border=True):
-        simulated = " · simulated" if progress.simulated else ""
         st.markdown(f"**Run #{progress.run_id}** · {progress.mode} · {plain(', '.join(progress.datasets))}"
-                    f" · {progress.model} · **{progress.status}**{simulated}")
+                    f" · {plain(progress.model)} · **{progress.status}**"
+                    f"{' · simulated' if progress.simulated else ''}")
         if progress.simulated:
             st.caption("Simulated: answers come from the built-in fake Gemini server, not from a real model.")
         handled = progress.done + progress.failed
@@ -157,7 +187,7 @@ def progress_card(job: Job, progress: Progress) -> None:
         elif progress.message and (progress.finished or progress.status == "paused"):
             st.info(plain(progress.message))
         if progress.failures_by_kind:
-            st.caption("Failures: " + ", ".join(f"{kind} {count:,}"
+            st.caption("Failures: " + ", ".join(f"{plain(kind)} {count:,}"
                                                 for kind, count in sorted(progress.failures_by_kind.items())))
         buttons = st.columns(6)
         # Callbacks run before the next render, so the card already shows the new status.
@@ -174,7 +204,7 @@ def simulated_notice(datasets: list[str]) -> None:
     """Say plainly when what a page shows comes from the fake Gemini server rather than a real model."""
     simulated = store().simulated_datasets(datasets)
     if simulated:
-        st.warning(f"Simulated: {', '.join(simulated)} hold labels made by the built-in fake Gemini server "
+        st.warning(f"Simulated: {plain(', '.join(simulated))} hold labels made by the built-in fake Gemini server "
                    "(example project), not by a real model.", icon=":material/science:")
 
 
@@ -184,5 +214,8 @@ def chosen_csv(upload: Any, path: str) -> tuple[bytes | None, str | None] | None
         return upload.getvalue(), upload.name
     if not path.strip():
         return None, None
-    data = run_or_error(lambda: read_csv_file(path.strip()))
+    checked = server_path(path.strip(), "a CSV list")
+    if checked is None:
+        return None
+    data = run_or_error(lambda: read_csv_file(checked))
     return None if data is None else (data, path.strip())

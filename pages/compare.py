@@ -42,7 +42,8 @@ class View(NamedTuple):
 
 def _controls(names: list[str], defaults: list[str]) -> View | None:
     top = st.columns([3, 2, 2])
-    chosen = top[0].multiselect("Datasets", names, default=defaults, key="compare_datasets",
+    chosen = top[0].multiselect("Datasets", names, default=defaults, format_func=common.visible,
+                                key="compare_datasets",
                                 help="Any number; the first is the default reference.")
     source = top[1].radio("Label source", LABEL_SOURCES, format_func=SOURCE_NAMES.__getitem__, horizontal=True,
                           key="compare_source", help="Human-reviewed only counts reviewed images.")
@@ -51,7 +52,7 @@ def _controls(names: list[str], defaults: list[str]) -> View | None:
         st.info("Choose at least one dataset.")
         return None
     bottom = st.columns([2, 2, 2, 2])
-    reference = bottom[0].selectbox("Reference dataset", chosen, key="compare_reference",
+    reference = bottom[0].selectbox("Reference dataset", chosen, format_func=common.visible, key="compare_reference",
                                     help="Differences and log2 lifts are measured against it.")
     rank = bottom[1].radio("Rank categories by", ["All datasets", "Reference"], horizontal=True,
                            key="compare_rank", help="Whose counts pick the top N and the count order.")

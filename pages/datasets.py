@@ -23,8 +23,11 @@ def _import_form() -> None:
         label = right.selectbox("Label", ["REAL", "GEN", "other"], index=None, placeholder="REAL, GEN, ...",
                                 accept_new_options=True)
         upload = st.file_uploader("CSV list of image names (or a seed output CSV)", type=["csv", "txt"])
-        csv_path = st.text_input("... or the CSV's path on this machine", placeholder="csv_real_gen/real.csv")
-        images_dir = st.text_input("Folder of images (searched recursively)", placeholder="REAL/")
+        no_paths = not common.paths().allows_paths
+        csv_path = st.text_input("... or the CSV's path on this machine", placeholder="csv_real_gen/real.csv",
+                                 disabled=no_paths, help=common.path_help("A CSV file on the app's machine."))
+        images_dir = st.text_input("Folder of images (searched recursively)", placeholder="REAL/", disabled=no_paths,
+                                   help=common.path_help("A folder on the app's machine."))
         st.caption("A list alone records names; a folder alone takes every image in it; both match the list "
                    "against the folder by exact name, then by the same name with another extension.")
         if not st.form_submit_button("Import", type="primary"):
@@ -33,6 +36,8 @@ def _import_form() -> None:
     if chosen is None:
         return
     csv_data, csv_name = chosen
+    if images_dir.strip() and common.server_path(images_dir.strip(), "an images folder") is None:
+        return
     with st.spinner("Matching names to files ..."):
         report = common.run_or_error(lambda: import_dataset(
             store, name, label=label or "", csv_data=csv_data, csv_name=csv_name,
@@ -73,7 +78,7 @@ def _inspect(dataset: str) -> None:
             frame = store.images_with_status(dataset_id, status)
             if len(frame) > LIST_LIMIT:
                 st.caption(f"Showing the first {LIST_LIMIT:,} of {len(frame):,}; the download has all.")
-            st.dataframe(frame.head(LIST_LIMIT), hide_index=True, use_container_width=True,
+            st.dataframe(frame.head(LIST_LIMIT), hide_index=True, width="stretch",
                          column_config={"location": "Path in the source", "detail": "Detail"})
             common.csv_download(f"Download {STATUS_LABELS[status].lower()} as CSV", frame,
                                 f"{dataset}_{status}.csv", key=f"download_{dataset}_{status}")
@@ -81,7 +86,7 @@ def _inspect(dataset: str) -> None:
 
 def _delete(names: list[str]) -> None:
     with st.expander("Delete a dataset"):
-        doomed = st.selectbox("Dataset to delete", names, index=None, key="delete_name")
+        doomed = st.selectbox("Dataset to delete", names, index=None, format_func=common.visible, key="delete_name")
         sure = st.checkbox("Also delete its annotations and human labels: this cannot be undone",
                            key="delete_sure")
         if st.button("Delete", disabled=not (doomed and sure), key="delete_button") and doomed:
@@ -89,7 +94,7 @@ def _delete(names: list[str]) -> None:
             st.session_state.pop("last_import", None)
             if st.session_state.get("inspect") == doomed:
                 st.session_state.pop("inspect", None)
-            st.toast(f"Deleted {doomed}")
+            st.toast(f"Deleted {common.plain(doomed)}")
             st.rerun()
 
 
@@ -103,12 +108,12 @@ st.subheader("All datasets")
 if summaries.empty:
     st.info("No datasets yet: import a CSV list and/or a folder above.")
 else:
-    st.dataframe(summaries.drop(columns=["id", "created_at"]), hide_index=True, use_container_width=True,
+    st.dataframe(summaries.drop(columns=["id", "created_at"]), hide_index=True, width="stretch",
                  key="dataset_table")
     names = list(summaries["name"])
     current = st.session_state.get("inspect")
     chosen = st.selectbox("Inspect a dataset", names, index=names.index(current) if current in names else 0,
-                          key="inspect_choice")
+                          format_func=common.visible, key="inspect_choice")
     if chosen:
         _inspect(chosen)
     _delete(names)

@@ -50,8 +50,10 @@ def _form(store: Store) -> None:
         prefix = right.text_input("Prefix", placeholder="datalake_training/REAL/", key="s3_prefix")
         upload = st.file_uploader("CSV list of image names (optional: without one, every image under the prefix)",
                                   type=["csv", "txt"], key="s3_upload")
+        no_paths = not common.paths().allows_paths
         csv_path = st.text_input("... or the CSV's path on this machine", placeholder="csv_real_gen/real.csv",
-                                 key="s3_csv_path")
+                                 key="s3_csv_path", disabled=no_paths,
+                                 help=common.path_help("A CSV file on the app's machine."))
         first, second, third = st.columns(3)
         profile = first.text_input("AWS profile", value=settings.aws_profile, key="s3_profile",
                                    help="Credentials come from boto3's chain (profiles, SSO, environment). "
@@ -60,13 +62,16 @@ def _form(store: Store) -> None:
         endpoint = third.text_input("Endpoint URL (S3-compatible stores)", value=settings.s3_endpoint_url,
                                     key="s3_endpoint")
         output_dir = st.text_input("Local folder to mirror into (optional: also counts what is already there)",
-                                   placeholder="REAL", key="s3_output_dir")
+                                   placeholder="REAL", key="s3_output_dir", disabled=no_paths,
+                                   help=common.path_help("A folder on the app's machine."))
         if not st.form_submit_button("Analyze", type="primary"):
             return
     chosen = common.chosen_csv(upload, csv_path)
     if chosen is None:
         return
     csv_data, csv_name = chosen
+    if output_dir.strip() and common.server_path(output_dir.strip(), "a mirror folder") is None:
+        return
     options = {"bucket": bucket.strip(), "prefix": prefix.strip(), "profile": profile.strip(),
                "region": region.strip(), "endpoint_url": endpoint.strip(), "output_dir": output_dir.strip()}
 
@@ -86,8 +91,8 @@ def _form(store: Store) -> None:
 
 def _summary(analysis: S3Analysis) -> None:
     counts = analysis.counts()
-    st.text(f"Analysis of {analysis.uri}: {counts['listed_objects']:,} objects listed in "
-            f"{analysis.list_seconds:.1f} s, matched in {analysis.match_seconds:.2f} s")
+    st.text(common.visible(f"Analysis of {analysis.uri}: {counts['listed_objects']:,} objects listed in "
+            f"{analysis.list_seconds:.1f} s, matched in {analysis.match_seconds:.2f} s"))
     metrics = [("Names listed", counts["names_listed"]), ("Available", counts["available"]),
                ("Missing", counts["missing"]), ("Ambiguous", counts["ambiguous"]), ("Rejected", counts["rejected"]),
                ("Refused keys", counts["refused_keys"])]
@@ -121,7 +126,7 @@ def _create(store: Store, analyzed: _Analyzed) -> None:
         store, name, _source(analyzed.options), csv_data=analyzed.csv_data, csv_name=analyzed.csv_name,
         label=label or "", objects=analyzed.objects))
     if report is not None:
-        st.success(f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found in S3, "
+        st.success(f"Dataset {common.plain(report.dataset)}: {report.listed:,} listed, {report.found:,} found in S3, "
                    f"{report.missing:,} missing, {report.ambiguous:,} ambiguous, {report.rejected:,} rejected.")
 
 
@@ -135,7 +140,8 @@ def _mirror(store: Store, analyzed: _Analyzed) -> None:
         return
     workers = st.number_input("Parallel downloads", min_value=1, max_value=128, value=DEFAULT_WORKERS,
                               key="s3_workers")
-    if not st.button(f"Mirror {len(analysis.to_fetch):,} files to {analysis.output_dir}", key="s3_mirror"):
+    if not st.button(f"Mirror {len(analysis.to_fetch):,} files to {common.plain(analysis.output_dir)}",
+                     key="s3_mirror"):
         return
     bar = st.progress(0.0, text="Starting ...")
 
@@ -149,15 +155,15 @@ def _mirror(store: Store, analyzed: _Analyzed) -> None:
         report = mirror(_source(analyzed.options, int(workers)), analysis, store=store, workers=int(workers),
                         progress=show)
     except MirrorStopped as stopped:
-        st.error(str(stopped))
+        st.error(common.plain(stopped))
         report = stopped.report
     except LabelingError as exc:
-        st.error(str(exc))
+        st.error(common.plain(exc))
         return
     st.session_state.pop(STATE, None)  # the folder changed: the next analysis counts it again
     st.success(f"Fetched {report.fetched:,} files ({report.bytes_fetched / 1e6:,.1f} MB) in {report.seconds:.1f} s; "
                f"{report.failed:,} failed. Run again to retry failures.")
-    st.text(f"Log: {report.log_file}")
+    st.text(common.visible(f"Log: {report.log_file}"))
     if report.failures:
         st.dataframe([{"key": key, "error": message} for key, message in report.failures[:FIRST]],
                      hide_index=True, width="stretch", key="s3_failures")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 
 from labeling.exporting import (
@@ -30,7 +32,7 @@ def _page() -> None:
         st.info("No datasets yet: create one on the Datasets page first.")
         return
     left, middle, right = st.columns([2, 3, 2])
-    dataset = left.selectbox("Dataset", names, key="export_dataset")
+    dataset = left.selectbox("Dataset", names, format_func=common.visible, key="export_dataset")
     source = middle.radio("Label source", LABEL_SOURCES, format_func=SOURCE_NAMES.__getitem__, horizontal=True,
                           key="export_source")
     fmt = right.radio("Format", EXPORT_FORMATS, format_func=FORMAT_NAMES.__getitem__, horizontal=True,
@@ -55,19 +57,41 @@ def _page() -> None:
             st.caption(f"The first {len(preview):,} rows of {rows:,}.")
 
     if rows <= DOWNLOAD_LIMIT:
-        st.download_button(f"Download {file_name}", type="primary", key="export_download", on_click="ignore",
+        st.download_button(f"Download {common.plain(file_name)}", type="primary", key="export_download",
+                           on_click="ignore",
                            data=lambda: export_bytes(store, dataset, source=source, fmt=fmt, extra_columns=extra),
                            file_name=file_name, mime=mime_type(fmt))
     else:
         st.info(f"{rows:,} rows are too many to download through the browser: write the file to a path below.")
 
-    with st.form("export_write"):
-        path = st.text_input("Write to a path on this machine", value=f"reports/{file_name}")
-        if st.form_submit_button("Write file"):
-            result = common.run_or_error(lambda: export_dataset(store, dataset, path.strip(), source=source,
-                                                                fmt=fmt, extra_columns=extra))
-            if result is not None:
-                st.success(common.plain(result.summary()))
+    _write_form(dataset, source, fmt, extra, file_name)
 
+
+def _write_form(dataset: str, source: str, fmt: str, extra: bool, file_name: str) -> None:
+    policy = common.paths()
+    if not policy.allows_paths:
+        st.caption("Writing to a path on the server is off while the app is shared on the network (allowed_paths "
+                   "is empty): use the download above.")
+        return
+    with st.form("export_write"):
+        path = st.text_input("Write to a path on this machine", value=str(policy.default_folder() / "reports" /
+                                                                          file_name),
+                             help=common.path_help("Missing folders are created."))
+        replace = st.checkbox("Replace the file if it already exists", key="export_replace")
+        if not st.form_submit_button("Write file"):
+            return
+    target = common.server_path(path.strip(), "the export")
+    if target is None:
+        return
+    if target.is_file() and not replace:
+        changed = dt.datetime.fromtimestamp(target.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        st.warning(common.plain(f"{target.resolve()} already exists ({target.stat().st_size:,} bytes, changed "
+                                f"{changed}): tick \"Replace the file if it already exists\" and write again, or "
+                                "give another name."))
+        return
+    result = common.run_or_error(lambda: export_dataset(store, dataset, target, source=source, fmt=fmt,
+                                                        extra_columns=extra))
+    if result is not None:
+        st.success(common.plain(result.summary()))
 
 _page()

@@ -160,10 +160,10 @@ def _filters(names: list[str], categories: list[str]) -> ReviewFilter:
     if state.get("rv_category") not in options:
         state["rv_category"] = ANY
     top = st.columns([2, 2, 2, 2, 3, 2])
-    top[0].selectbox("Dataset", names, key="rv_dataset", on_change=_reset_page)
+    top[0].selectbox("Dataset", names, format_func=common.visible, key="rv_dataset", on_change=_reset_page)
     top[1].selectbox("Status", list(STATE_LABELS), format_func=STATE_LABELS.__getitem__, key="rv_state",
                      on_change=_reset_page)
-    top[2].selectbox("Category", options, key="rv_category", on_change=_reset_page)
+    top[2].selectbox("Category", options, format_func=common.visible, key="rv_category", on_change=_reset_page)
     top[3].selectbox("Category by", list(CATEGORY_SOURCES), format_func=SOURCE_LABELS.__getitem__,
                      key="rv_source", on_change=_reset_page)
     top[4].text_input("Search names and descriptions", key="rv_text", on_change=_reset_page,
@@ -211,7 +211,7 @@ def _bulk_bar(store: Any, who: str, page_ids: list[int], categories: list[str], 
             if st.button("Clear selection", key="rv_clear_selection", disabled=not selected):
                 selected.clear()
                 st.rerun()
-        choice = st.selectbox("Category", categories, key="rv_bulk_category")
+        choice = st.selectbox("Category", categories, format_func=common.visible, key="rv_bulk_category")
         actions = st.columns(4)
         action: tuple[str, Callable[[], int]] | None = None
         ids = sorted(selected)
@@ -256,7 +256,7 @@ def _tile(row: dict[str, Any], picture: Any) -> None:
         status = "✓ reviewed" + (f" by {row['reviewer']}" if row.get("reviewer") else "") if row["reviewed"] \
             else "not reviewed"
         lines.append(status + (" · failed" if row.get("failed") else ""))
-        st.text("\n".join(lines))
+        st.text(common.visible("\n".join(lines)))
         _state()[f"rv_sel_{image_id}"] = image_id in _state().setdefault("rv_selected", set())
         left, right = st.columns(2)
         left.checkbox("Select", key=f"rv_sel_{image_id}", on_change=_toggle_selected, args=(image_id,))
@@ -344,7 +344,7 @@ def _focus(store: Any, names: list[str], who: str) -> None:
     assert record is not None
     flt = _saved_filter(names)
     prefix = f"rv_{record.image_id}_{record.version}"
-    st.text(f"{record.dataset} / {record.name}")
+    st.text(common.visible(f"{record.dataset} / {record.name}"))
     fresh = common.run_or_error(lambda: review.focus(store, record.image_id))
     if fresh is not None and fresh.version != record.version and "rv_conflict" not in state:
         st.warning(common.plain(f"{fresh.reviewer or 'Someone'} saved this image after you opened it (version "
@@ -369,11 +369,11 @@ def _focus(store: Any, names: list[str], who: str) -> None:
         if picture.placeholder:
             st.warning(common.plain(f"Image unavailable: {picture.reason}"))
         for failure in record.failures:
-            st.text(f"Failed at {failure['stage']} ({failure['kind']}): {failure['message']}")
+            st.text(common.visible(f"Failed at {failure['stage']} ({failure['kind']}): {failure['message']}"))
         st.caption("What the model said, beside what the reviewer set")
         st.dataframe(review.comparison(record), hide_index=True, width="stretch")
         if record.model_name:
-            st.text(f"Model: {record.model_name}")
+            st.text(common.visible(f"Model: {record.model_name}"))
     with form_side:
         _focus_form(store, record, flt, who, prefix)
         with st.expander("History of this image"):
@@ -385,13 +385,13 @@ def _focus_form(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pr
     options = review.category_options(store, record.categories, record.model_categories)
     status = (f"Reviewed by {record.reviewer or 'someone'}" if record.reviewed else "Not reviewed yet") + \
         (f" · human label version {record.version}" if record.version else " · model output only")
-    st.text(status)
+    st.text(common.visible(status))
     with st.form(f"{prefix}_form", enter_to_submit=False, border=False):
         for i, (key, text) in enumerate(review.description_fields(record.description)):
             st.text_area(common.plain(key), value=text, key=f"{prefix}_field_{i}",
                          height=120 if key == review.SUMMARY else 80)
         st.multiselect("Categories", options, default=[c for c in record.categories or [] if c in options],
-                       key=f"{prefix}_cats")
+                       format_func=common.visible, key=f"{prefix}_cats")
         st.checkbox("Mark as reviewed", value=True, key=f"{prefix}_reviewed")
         with st.container(horizontal=True):
             save = st.form_submit_button("Save", shortcut=SHORTCUTS["save"], type="primary")
@@ -467,7 +467,7 @@ def _history(store: Any, who: str, *, dataset: str | None = None, image_id: int 
     undoable = history[~history["undone"].astype(bool)]
     if undoable.empty:
         return
-    labels = {int(edit_id): f"#{edit_id} {image}: {change}"
+    labels = {int(edit_id): common.visible(f"#{edit_id} {image}: {change}")
               for edit_id, image, change in zip(undoable["id"], undoable["image"], undoable["change"], strict=True)}
     key = f"rv_undo_{image_id if image_id is not None else 'all'}"
     chosen = st.selectbox("Edit to undo", list(labels), format_func=labels.__getitem__, key=key)
@@ -483,7 +483,7 @@ def _history(store: Any, who: str, *, dataset: str | None = None, image_id: int 
 def _dataset_picker(names: list[str]) -> str:
     """The dataset selector alone (progress and edit-log views), kept in step with the gallery's filter."""
     state = _state()
-    dataset = str(st.selectbox("Dataset", names, key="rv_dataset", on_change=_reset_page))
+    dataset = str(st.selectbox("Dataset", names, format_func=common.visible, key="rv_dataset", on_change=_reset_page))
     state["rv_filter"] = {**(state.get("rv_filter") or {}), "rv_dataset": dataset}
     return dataset
 

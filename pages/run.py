@@ -63,7 +63,8 @@ def _start_form(names: list[str]) -> None:
     with st.container(border=True):
         st.subheader("Start a run")
         example_only = [n for n in names if n not in demo.EXAMPLE_DATASETS]
-        datasets = st.multiselect("Datasets", names, default=example_only[:1] or names[:1], key="run_datasets")
+        datasets = st.multiselect("Datasets", names, default=example_only[:1] or names[:1], format_func=common.visible,
+                                  key="run_datasets")
         mode = st.radio("Mode", MODES, format_func=MODE_LABELS.__getitem__, key="run_mode")
         left, middle, right = st.columns(3)
         model = left.text_input("Model", value=settings.caption_model, key="run_model").strip()
@@ -130,8 +131,8 @@ def _resume_stopped() -> None:
     stopped = history[history["status"].isin(RESUMABLE) & ~history["id"].isin(running)]
     if stopped.empty:
         return
-    labels = {int(row["id"]): f"#{row['id']} {row['kind']} on {row['datasets']} ({row['status']}, "
-                               f"{row['done']:,}/{row['total']:,})" + (" simulated" if row["simulated"] else "")
+    labels = {int(row["id"]): common.visible(f"#{row['id']} {row['kind']} on {row['datasets']} ({row['status']}, "
+                               f"{row['done']:,}/{row['total']:,})" + (" simulated" if row["simulated"] else ""))
               for row in stopped.to_dict("records")}
     left, right = st.columns([3, 1])
     chosen = left.selectbox("Resume a stopped run", list(labels), format_func=labels.__getitem__,
@@ -147,7 +148,7 @@ def _resume_stopped() -> None:
 
 def _failures(names: list[str]) -> None:
     st.subheader("Failures")
-    chosen = st.multiselect("Datasets", names, default=names, key="failure_datasets")
+    chosen = st.multiselect("Datasets", names, default=names, format_func=common.visible, key="failure_datasets")
     if not chosen:
         return
     ids = [store.dataset_id(name) for name in chosen]

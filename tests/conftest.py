@@ -82,5 +82,6 @@ def run_cli(capsys: pytest.CaptureFixture[str], db_path: Path) -> Callable[..., 
 
 
 def as_shown(markdown: object) -> str:
-    """What a user reads of an element's markdown source: escaped characters (`\\-`, `\\.`) without the backslash."""
-    return re.sub(r"\\(.)", r"\1", str(markdown))
+    """What a user reads of an element's markdown source: escaped characters (`\\-`, `\\.`) without the backslash,
+    and without the invisible word joiners that keep a URL from becoming a link."""
+    return re.sub(r"\\(.)", r"\1", str(markdown)).replace("\u2060", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,10 +93,13 @@ def test_outside_text_on_a_page_has_no_links_icons_or_styles() -> None:
     from pages.common import plain
 
     for text in ("see https://aistudio.google.com/apikey.", ":material/home: :red[alert]", "![e](http://h/x)",
-                 "www.example.com", "<b>bold</b> *it*"):
+                 "www.example.com", "<b>bold</b> *it*", "mail ops@example.com"):
         shown = plain(text)
         assert as_shown(shown) == text
         assert "://" not in shown and ":red[" not in shown and "](" not in shown and "www." not in shown
+        # GFM links bare URLs and addresses in the text that remains once escapes are resolved
+        unescaped = re.sub(r"\\(.)", r"\1", shown)
+        assert not re.search(r"https?://|www\.|\w@\w", unescaped), unescaped
 
 
 def test_bidirectional_controls_are_shown_not_obeyed() -> None:

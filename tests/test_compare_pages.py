@@ -13,7 +13,7 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from labeling.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_shown
 from tests.test_analytics import add_dataset, annotate, review
 from tests.test_compare_cli import GEN_CATS, REAL_CATS
 
@@ -153,7 +153,7 @@ def test_export_page_preview_download_and_write(app: AppTest, labelled_db: Path,
     assert list(preview.columns) == ["image_name", "description", "categories"]
     assert len(preview) == 20
     assert any("40 images of REAL" in c.value for c in at.caption)
-    assert [b.label for b in at.get("download_button")] == ["Download REAL_effective_categorized.csv"]
+    assert [as_shown(b.label) for b in at.get("download_button")] == ["Download REAL_effective_categorized.csv"]
 
     at.radio(key="export_source").set_value("human").run()
     assert len(at.dataframe[0].value) == 1
@@ -161,7 +161,7 @@ def test_export_page_preview_download_and_write(app: AppTest, labelled_db: Path,
     at.toggle(key="export_extra").set_value(True).run()
     assert "label_source" in at.dataframe[0].value.columns
     at.radio(key="export_format").set_value("parquet").run()
-    assert [b.label for b in at.get("download_button")] == ["Download REAL_human_categorized.parquet"]
+    assert [as_shown(b.label) for b in at.get("download_button")] == ["Download REAL_human_categorized.parquet"]
 
     target = tmp_path / "out" / "real.parquet"
     at.text_input[0].set_value(str(target))

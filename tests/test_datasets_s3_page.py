@@ -29,7 +29,7 @@ def app(db_path: Path, monkeypatch: pytest.MonkeyPatch, aws_env: LocalS3Server) 
 
 
 def _click(at: AppTest, label: str) -> None:
-    next(button for button in at.button if button.label == label).click()
+    next(button for button in at.button if as_shown(button.label) == label).click()
     at.run()
     assert not at.exception, at.exception
 
@@ -59,7 +59,7 @@ def test_analyze_create_and_mirror(app: AppTest, aws_env: LocalS3Server, tmp_pat
 
     app.text_input(key="s3_dataset").input("REAL_S3")
     _click(app, "Create dataset")
-    assert any("Dataset REAL_S3: 5 listed, 3 found in S3" in element.value for element in app.success)
+    assert any("Dataset REAL_S3: 5 listed, 3 found in S3" in as_shown(element.value) for element in app.success)
 
     _click(app, "Mirror 3 files to " + str(out.resolve()))
     assert any("Fetched 3 files" in element.value for element in app.success)

@@ -231,3 +231,11 @@ def test_edit_log_undo_and_progress_views(app: AppTest) -> None:
     progress, agreement = app.dataframe[0].value, app.dataframe[1].value
     assert progress.set_index("dataset").loc["REAL", "reviewed"] == 1
     assert agreement.set_index("category").loc["animals", "precision"] == 1.0
+
+
+def test_full_resolution_of_a_file_that_does_not_decode_is_a_placeholder(app: AppTest, tmp_path: Path) -> None:
+    (tmp_path / "imgs" / "a.jpg").write_bytes((tmp_path / "imgs" / "a.jpg").read_bytes()[:400])  # cut short
+    open_review(app, dataset="REAL", image="a.jpg")
+    app.toggle(key=next(t.key for t in app.toggle if t.label == "Full resolution")).set_value(True).run()
+    assert not app.exception, app.exception
+    assert any("Image unavailable: cannot be decoded" in str(w.value).replace("\\", "") for w in app.warning)

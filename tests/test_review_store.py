@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from labeling import review
 from labeling.datasets import import_dataset
@@ -407,3 +408,19 @@ def test_search_index_follows_new_annotations_and_deleted_datasets(real: Store) 
     real.delete_dataset("GEN")
     assert names(real, text="salad") == ["d.jpg"]
     assert real.gallery(ReviewFilter(text="generated")).total == 0
+
+
+def test_originals_a_browser_cannot_show_come_as_full_size_jpegs(real: Store, images_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    settings = load_settings(env={"LABELING_CACHE_DIR": str(tmp_path / "cache")})
+    pictures = Pictures(real, settings)
+    rows = {r["name"]: r for r in real.gallery(ReviewFilter(dataset="REAL"), page_size=100).rows.to_dict("records")}
+    whole = (images_dir / "a.jpg").read_bytes()
+    (images_dir / "a.jpg").write_bytes(whole[: len(whole) // 2])  # the header reads, the body is cut
+    cut = pictures.original(rows["a.jpg"])
+    assert cut.placeholder and "cannot be decoded" in cut.reason
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: a browser shows the raw bytes as stored
+    Image.new("RGB", (64, 32), (10, 20, 30)).save(images_dir / "b.jpg", exif=exif)
+    turned = pictures.original(rows["b.jpg"])
+    assert turned.mime_type == "image/jpeg" and Image.open(io.BytesIO(turned.data)).size == (32, 64)
