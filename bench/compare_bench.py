@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from labeling.exporting import export_dataset
 from labeling.store import Store
-from labeling.store.analytics import LABEL_SOURCES, LabelSource
+from labeling.vocabulary import LABEL_SOURCES, LabelSource
 
 CATEGORIES = ["people", "animals", "food", "landscapes", "cityscapes", "architecture", "vehicles", "plants",
               "objects", "sports", "art", "text and documents", "night", "abstract"]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from labeling.errors import LabelingError, NotFoundError
 from labeling.stats import complete_distribution, dataset_order
+from labeling.vocabulary import SOURCE_TEXT
 
 __all__ = [
     "FRAME_COLUMNS",
@@ -44,11 +45,6 @@ PALETTE = ["#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 
 FRAME_COLUMNS = ["category", "dataset", "count", "total", "percent", "value", "label"]
 
-_LABEL_SOURCES = {
-    "model": "model labels",
-    "human": "human labels (reviewed images only)",
-    "effective": "effective labels (human where set, otherwise model)",
-}
 _GEN_WORDS = {"gen", "generated", "synthetic", "fake"}
 _WIDTH = 520
 _BAR_PX = 16
@@ -311,7 +307,7 @@ def _selection_note(top_n: int | None, reference: str | None, sort: SortOrder, d
 
 
 def _describe_source(label_source: str) -> str:
-    return _LABEL_SOURCES.get(label_source, label_source)
+    return SOURCE_TEXT.get(label_source, label_source)
 
 
 def _role(name: str, labels: Mapping[str, str] | None) -> str | None:

@@ -22,14 +22,8 @@ import pandas as pd
 
 from labeling.errors import InputError
 from labeling.store import Store
-from labeling.store.analytics import (
-    EXPORT_COLUMNS,
-    EXPORT_EXTRA_COLUMNS,
-    EXPORT_FORMATS,
-    LABEL_SOURCES,
-    LabelSource,
-)
-from labeling.store.analytics import _checked_source as checked_source
+from labeling.store.analytics import EXPORT_COLUMNS, EXPORT_EXTRA_COLUMNS
+from labeling.vocabulary import EXPORT_FORMATS, LABEL_SOURCES, SOURCE_TEXT, LabelSource, checked_source
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -47,11 +41,6 @@ __all__ = [
 
 _SUFFIXES = {"csv": ".csv", "parquet": ".parquet"}
 _MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
-SOURCE_TEXT = {
-    "model": "model labels",
-    "human": "human labels (reviewed images only)",
-    "effective": "effective labels (human where set, else model)",
-}
 
 
 @dataclass(frozen=True)

@@ -43,17 +43,17 @@ from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError, Usage
 from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset, quota_is_zero
 from labeling.annotators.models import family_for
+from labeling.categories import Category
 from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
 from labeling.files import write_atomically
 from labeling.settings import Settings
 from labeling.sources import ImageSource, source_for_dataset
 from labeling.store import Store
-from labeling.store.categories import Category
 from labeling.taxonomy import ensure_categories
+from labeling.vocabulary import MODES
 
 log = logging.getLogger(__name__)
 
-MODES = ("fused", "two-pass", "categorize")
 FLUSH_SECONDS = 0.5  # results reach DuckDB at most about this long after they arrive
 MAX_BATCH = 500
 WRITE_ATTEMPTS = 5

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from labeling.annotators.base import ResponseFailure, RetryableError, Usage
 from labeling.annotators.gemini_errors import KeyRejected, ModelNotFound
+from labeling.categories import Category
 from labeling.errors import AnnotatorError
 from labeling.redact import redact
 from labeling.settings import Settings
-from labeling.store.categories import Category
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from labeling.annotators import prompts
+from labeling.categories import UNKNOWN, Category
 from labeling.errors import InputError
 from labeling.jobs import Job, JobManager, JobRequest, price_unknown
 from labeling.settings import Settings
 from labeling.store import Store
-from labeling.store.categories import UNKNOWN, Category
 from labeling.taxonomy import ensure_categories
 
 NOT_CATEGORIZED = "not categorized yet"

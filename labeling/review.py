@@ -18,7 +18,6 @@ import pandas as pd
 from labeling.errors import InputError
 from labeling.store import Store
 from labeling.store.review import (
-    CATEGORY_SOURCES,
     NO_CATEGORY,
     REVIEW_STATES,
     SORTS,
@@ -33,17 +32,14 @@ STATE_LABELS = {"all": "All", "not_reviewed": "Not reviewed", "reviewed": "Revie
                 "missing_image": "Image missing"}
 SORT_LABELS = {"name": "Name A-Z", "name_desc": "Name Z-A", "recently_edited": "Recently edited",
                "listed": "Import order"}
-SOURCE_LABELS = {"effective": "Effective (human over model)", "model": "Model", "human": "Human"}
 SUMMARY = "summary"
 _LIST_SEPARATOR = ", "
 
 __all__ = [
-    "CATEGORY_SOURCES",
     "NO_CATEGORY",
     "REVIEW_STATES",
     "SORTS",
     "SORT_LABELS",
-    "SOURCE_LABELS",
     "STATE_LABELS",
     "FocusRecord",
     "GalleryPage",

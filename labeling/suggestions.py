@@ -22,10 +22,11 @@ from labeling.annotators.base import ResponseFailure, RetryableError, Usage
 from labeling.annotators.gemini_client import generation_config, make_client
 from labeling.annotators.gemini_errors import RequestShape, SchemaTooComplex, classify
 from labeling.annotators.models import family_for
+from labeling.categories import UNKNOWN, Category, clean_category_name
 from labeling.errors import AnnotatorError, InputError
 from labeling.settings import Settings
 from labeling.store import Store
-from labeling.store.categories import TERMS_SAMPLE, UNKNOWN, Category, clean_category_name
+from labeling.store.categories import TERMS_SAMPLE
 
 DEFAULT_SAMPLE = 60
 DEFAULT_PROPOSALS = 15

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from labeling.categories import UNKNOWN, Category, ListChange, clean_category_name
 from labeling.errors import InputError
 from labeling.spreadsheet import restore_cell, safe_rows
 from labeling.store import Store
-from labeling.store.categories import UNKNOWN, Category, ListChange, clean_category_name
 
 DEFAULT_CATEGORIES_FILE = Path(__file__).resolve().parent.parent / "data" / "default_categories.csv"
 IMPORT_MODES = ("replace", "add")

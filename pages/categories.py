@@ -9,9 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from labeling import demo, recategorize, suggestions
+from labeling.categories import Category, ListChange
 from labeling.jobs import price_unknown
 from labeling.settings import Settings
-from labeling.store.categories import TERMS_SAMPLE, Category, ListChange
+from labeling.store.categories import TERMS_SAMPLE
 from labeling.taxonomy import (
     IMPORT_MODES,
     apply_table_edit,

@@ -10,10 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from labeling.comparison import Comparison, chart_bytes, compare, format_p, stats_csv_bytes
-from labeling.exporting import LABEL_SOURCES
+from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES
 from pages import common
 
-SOURCE_NAMES = {"effective": "Effective (human over model)", "model": "Model", "human": "Human-reviewed only"}
 SORT_NAMES = {"count": "Count", "difference": "Difference"}
 
 st.title("Compare")
@@ -45,7 +44,7 @@ def _controls(names: list[str], defaults: list[str]) -> View | None:
     chosen = top[0].multiselect("Datasets", names, default=defaults, format_func=common.visible,
                                 key="compare_datasets",
                                 help="Any number; the first is the default reference.")
-    source = top[1].radio("Label source", LABEL_SOURCES, format_func=SOURCE_NAMES.__getitem__, horizontal=True,
+    source = top[1].radio("Label source", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__, horizontal=True,
                           key="compare_source", help="Human-reviewed only counts reviewed images.")
     scale = top[2].radio("Bars", ["Raw counts", "% of images"], horizontal=True, key="compare_scale")
     if not chosen:
@@ -111,7 +110,7 @@ def _page() -> None:
     if dist is None:
         return
     if int(dist.drop_duplicates("dataset")["total"].sum()) == 0:
-        st.info(f"No labelled images under the {SOURCE_NAMES[view.source].lower()} source yet: "
+        st.info(f"No labelled images under the {SOURCE_TITLES[view.source].lower()} source yet: "
                 "categorize the datasets (Run page) or review some images (Review page).")
         return
     result = common.run_or_error(lambda: compare(

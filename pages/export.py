@@ -9,16 +9,15 @@ import streamlit as st
 from labeling.exporting import (
     EXPORT_EXTRA_COLUMNS,
     EXPORT_FORMATS,
-    LABEL_SOURCES,
     default_export_name,
     export_bytes,
     export_dataset,
     export_preview,
     mime_type,
 )
+from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES
 from pages import common
 
-SOURCE_NAMES = {"effective": "Effective (human over model)", "model": "Model", "human": "Human-reviewed only"}
 FORMAT_NAMES = {"csv": "CSV (seed format)", "parquet": "Parquet"}
 DOWNLOAD_LIMIT = 250_000  # rows: bigger exports are better written to a path than held in the browser session
 
@@ -33,7 +32,7 @@ def _page() -> None:
         return
     left, middle, right = st.columns([2, 3, 2])
     dataset = left.selectbox("Dataset", names, format_func=common.visible, key="export_dataset")
-    source = middle.radio("Label source", LABEL_SOURCES, format_func=SOURCE_NAMES.__getitem__, horizontal=True,
+    source = middle.radio("Label source", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__, horizontal=True,
                           key="export_source")
     fmt = right.radio("Format", EXPORT_FORMATS, format_func=FORMAT_NAMES.__getitem__, horizontal=True,
                       key="export_format")
@@ -48,7 +47,7 @@ def _page() -> None:
         return
     file_name = default_export_name(dataset, source, fmt)
     st.caption(common.plain(
-        f"{rows:,} images of {dataset} have a description or categories under the {SOURCE_NAMES[source].lower()} "
+        f"{rows:,} images of {dataset} have a description or categories under the {SOURCE_TITLES[source].lower()} "
         "source. Cells that a spreadsheet would run as a formula get a leading ' (taken off again on import)."))
     preview = common.run_or_error(lambda: export_preview(store, dataset, source=source, extra_columns=extra))
     if preview is not None:

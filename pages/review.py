@@ -15,15 +15,14 @@ import streamlit as st
 from labeling import review
 from labeling.errors import ConflictError, LabelingError, NotFoundError
 from labeling.review import (
-    CATEGORY_SOURCES,
     NO_CATEGORY,
     SORT_LABELS,
-    SOURCE_LABELS,
     STATE_LABELS,
     FocusRecord,
     ReviewFilter,
 )
 from labeling.thumbnails import Pictures
+from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES
 from pages import common
 
 ANY = "(any)"
@@ -164,7 +163,7 @@ def _filters(names: list[str], categories: list[str]) -> ReviewFilter:
     top[1].selectbox("Status", list(STATE_LABELS), format_func=STATE_LABELS.__getitem__, key="rv_state",
                      on_change=_reset_page)
     top[2].selectbox("Category", options, format_func=common.visible, key="rv_category", on_change=_reset_page)
-    top[3].selectbox("Category by", list(CATEGORY_SOURCES), format_func=SOURCE_LABELS.__getitem__,
+    top[3].selectbox("Category by", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__,
                      key="rv_source", on_change=_reset_page)
     top[4].text_input("Search names and descriptions", key="rv_text", on_change=_reset_page,
                       placeholder="words in a file name, summary or description")

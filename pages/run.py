@@ -9,10 +9,11 @@ from __future__ import annotations
 import streamlit as st
 
 from labeling import demo
-from labeling.jobs import MODES, Estimate, JobRequest, estimate
+from labeling.jobs import Estimate, JobRequest, estimate
 from labeling.preflight import check_connection
 from labeling.settings import Settings
 from labeling.taxonomy import ensure_categories
+from labeling.vocabulary import MODES
 from pages import common
 
 MODE_LABELS = {

@@ -9,10 +9,10 @@ import pytest
 
 from labeling.annotators import GeminiAnnotator, ResponseFailure, RetryableError, prompts
 from labeling.annotators.gemini import normalize_categories
+from labeling.categories import Category
 from labeling.errors import AnnotatorError
 from labeling.fake_gemini import OFF_LIST_VALUE, FakeGemini
 from labeling.settings import Settings
-from labeling.store.categories import Category
 from tests.conftest import image_bytes
 
 CATEGORIES = [Category("animals", "pets and wildlife"), Category("food", "dishes"),

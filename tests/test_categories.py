@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from labeling.categories import Category
 from labeling.errors import ConflictError, InputError, NotFoundError
 from labeling.store import Store
-from labeling.store.categories import Category
 from labeling.taxonomy import (
     ENUM_MAX_NAMES,
     UNKNOWN,

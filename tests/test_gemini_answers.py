@@ -16,10 +16,10 @@ import pytest
 from labeling.annotators import GeminiAnnotator, ResponseFailure, RetryableError
 from labeling.annotators.gemini import PLAIN_CATEGORIES_NOTICE
 from labeling.annotators.gemini_errors import KeyRejected
+from labeling.categories import Category
 from labeling.errors import AnnotatorError
 from labeling.fake_gemini import FakeGemini
 from labeling.settings import Settings
-from labeling.store.categories import Category
 from tests.conftest import image_bytes
 
 CATEGORIES = [Category("animals"), Category("food"), Category("landscapes"), Category("people")]

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from labeling.annotators import PROMPT_VERSION
+from labeling.categories import Category
 from labeling.fake_gemini import FakeGemini, GenerateRequest
 from labeling.jobs import JobManager, JobRequest, RateLimiter, backoff_delay, estimate, thumbnail_path
 from labeling.store import Store
-from labeling.store.categories import Category
 from labeling.taxonomy import ensure_categories
 from tests.caption_support import add_dataset, fake_settings
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from labeling import recategorize
+from labeling.categories import Category
 from labeling.errors import InputError
 from labeling.fake_gemini import FakeGemini
 from labeling.jobs import JobManager
 from labeling.settings import Settings
 from labeling.store import Store
-from labeling.store.categories import Category
 from labeling.taxonomy import import_categories
 from tests.category_support import (
     add_described,

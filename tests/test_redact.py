@@ -69,8 +69,8 @@ def test_a_run_with_credentials_in_the_base_url_stores_and_prints_none(fake: Fak
 def test_every_csv_the_product_writes_is_formula_safe_and_reads_back(cell: str) -> None:
     import pandas as pd
 
+    from labeling.categories import Category
     from labeling.spreadsheet import frame_csv, neutralise_cell, restore_cell
-    from labeling.store.categories import Category
     from labeling.taxonomy import category_csv, parse_category_csv
 
     assert neutralise_cell(cell) == "'" + cell and restore_cell(neutralise_cell(cell)) == cell

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from labeling.categories import Category
 from labeling.errors import AnnotatorError, InputError
 from labeling.fake_gemini import FakeGemini, GenerateRequest
 from labeling.settings import Settings
 from labeling.store import Store
-from labeling.store.categories import Category
 from labeling.suggestions import suggest_with_gemini, suggestion_prompt, term_counts
 from labeling.taxonomy import import_categories
 from tests.category_support import add_described, description

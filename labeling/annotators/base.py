@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from labeling.store.categories import Category
+from labeling.categories import Category
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from labeling.annotators.base import Annotation, ResponseFailure, RetryableError
 from labeling.annotators.gemini_client import generation_config, make_client
 from labeling.annotators.gemini_errors import AmbiguousRefusal, RequestShape, SchemaTooComplex, classify
 from labeling.annotators.models import family_for, unknown_model_warning
+from labeling.categories import Category
 from labeling.errors import AnnotatorError
 from labeling.settings import Settings
-from labeling.store.categories import Category
 from labeling.taxonomy import UNKNOWN
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 
 from google.genai import types
 
-from labeling.store.categories import Category
+from labeling.categories import Category
 from labeling.taxonomy import UNKNOWN, schema_enum
 
 PROMPT_VERSION = "2026-12.1"

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from labeling.categories import Category
 from labeling.cli import context
 from labeling.datasets import SEED_IMPORT_MODEL, import_dataset, read_csv_file
 from labeling.errors import InputError, LabelingError
@@ -26,7 +27,6 @@ from labeling.seed_format import SeedRow, read_seed_rows, summary_of
 from labeling.settings import Settings
 from labeling.spreadsheet import safe_rows
 from labeling.store import Store
-from labeling.store.categories import Category
 from labeling.taxonomy import DEFAULT_CATEGORIES_FILE, ensure_categories, parse_category_csv
 
 INTERRUPTED = 130

@@ -11,12 +11,12 @@ from typing import Any
 import pandas as pd
 
 from labeling import recategorize, suggestions
+from labeling.categories import ListChange
 from labeling.cli import context
 from labeling.datasets import read_csv_file
 from labeling.files import write_atomically
 from labeling.spreadsheet import frame_csv
 from labeling.store import Store
-from labeling.store.categories import ListChange
 from labeling.taxonomy import (
     IMPORT_MODES,
     category_csv,

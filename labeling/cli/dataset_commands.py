@@ -11,7 +11,7 @@ from labeling.cli import context
 from labeling.datasets import ImportReport, import_dataset, read_csv_file
 from labeling.files import write_atomically
 from labeling.spreadsheet import frame_csv
-from labeling.store import IMAGE_STATUSES
+from labeling.vocabulary import IMAGE_STATUSES
 
 SUMMARY_FIELDS = ("name", "label", "source_kind", "source_uri", "listed", "found", "missing", "ambiguous",
                   "rejected", "unlinked", "duplicates", "described", "categorized", "reviewed", "failed")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from labeling.categories import Category
 from labeling.store.analytics import AnalyticsQueries
 from labeling.store.annotations import AnnotationQueries
 from labeling.store.base import StoreBase
-from labeling.store.categories import Category, CategoryQueries
-from labeling.store.datasets import IMAGE_STATUSES, DatasetQueries
+from labeling.store.categories import CategoryQueries
+from labeling.store.datasets import DatasetQueries
 from labeling.store.mirror import MirrorQueries
 from labeling.store.review import ReviewQueries
 from labeling.store.runs import RunQueries
@@ -17,4 +18,4 @@ class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, Mirr
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 
 
-__all__ = ["IMAGE_STATUSES", "Category", "Store", "StoreBase"]
+__all__ = ["Category", "Store", "StoreBase"]

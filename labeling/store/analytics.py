@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -32,12 +32,10 @@ import pandas as pd
 from labeling.errors import InputError, NotFoundError
 from labeling.spreadsheet import FORMULA_PATTERN
 from labeling.store.base import StoreBase
+from labeling.vocabulary import EXPORT_FORMATS, LabelSource, checked_source
 
-LabelSource = Literal["effective", "model", "human"]
-LABEL_SOURCES: tuple[LabelSource, ...] = ("effective", "model", "human")
 EXPORT_COLUMNS = ("image_name", "description", "categories")
 EXPORT_EXTRA_COLUMNS = ("dataset", "label_source", "reviewed", "model_categories", "human_categories", "reviewer")
-EXPORT_FORMATS = ("csv", "parquet")
 
 # One sync at a time per process: two threads updating the tally at once would count a change twice.
 _SYNC_LOCK = threading.Lock()
@@ -249,7 +247,7 @@ class AnalyticsQueries(StoreBase):
         image adds one to each of its distinct categories.
         """
         names, ids = self._dataset_ids(datasets)
-        categories, labelled = _TALLY_SOURCE[_checked_source(source)]
+        categories, labelled = _TALLY_SOURCE[checked_source(source)]
         self.sync_label_tally()
         sql = _DISTRIBUTION_SQL.format(categories=categories, labelled=labelled)
         return self.fetch_df(sql, {"names": names, "ids": ids}).astype({"count": "int64", "total": "int64"})
@@ -261,7 +259,7 @@ class AnalyticsQueries(StoreBase):
         The reference the tally is checked against (tests, benchmark); seconds at a million images.
         """
         names, ids = self._dataset_ids(datasets)
-        sql = _VIEW_DISTRIBUTION_SQL.format(labels=_VIEW_LABELS_SQL[_checked_source(source)])
+        sql = _VIEW_DISTRIBUTION_SQL.format(labels=_VIEW_LABELS_SQL[checked_source(source)])
         return self.fetch_df(sql, {"names": names, "ids": ids}).astype({"count": "int64", "total": "int64"})
 
     # ---- the tally ---------------------------------------------------------------------------------------------
@@ -342,7 +340,7 @@ class AnalyticsQueries(StoreBase):
         in the file's key-value metadata. Rows: the images with a description or at least one category under
         `source`, by image name.
         """
-        source = _checked_source(source)
+        source = checked_source(source)
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"Unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}.")
         _, ids = self._dataset_ids([dataset])
@@ -365,7 +363,7 @@ class AnalyticsQueries(StoreBase):
     def export_frame(self, dataset: str, *, source: LabelSource = "effective", extra_columns: bool = False,
                      csv: bool = True, limit: int | None = None) -> pd.DataFrame:
         """The rows `export_labels` writes (the first `limit` of them), as a DataFrame: previews and tests."""
-        source = _checked_source(source)
+        source = checked_source(source)
         _, ids = self._dataset_ids([dataset])
         self.sync_label_tally()
         select = _export_select(source, csv=csv, extra_columns=extra_columns)
@@ -377,7 +375,7 @@ class AnalyticsQueries(StoreBase):
 
     def export_row_count(self, dataset: str, source: LabelSource = "effective") -> int:
         """How many rows an export of the dataset under `source` holds (labelled or described images)."""
-        source = _checked_source(source)
+        source = checked_source(source)
         _, ids = self._dataset_ids([dataset])
         self.sync_label_tally()
         row = self.fetch_one(f"SELECT count(*) FROM ({_EXPORT_LABELS_SQL[source]}) labelled WHERE {_EXPORTED}",
@@ -407,10 +405,3 @@ class AnalyticsQueries(StoreBase):
 def _used(params: dict[str, Any], sql: str) -> dict[str, Any]:
     """Only the named parameters the statement uses: DuckDB refuses extra ones."""
     return {name: value for name, value in params.items() if f"${name}" in sql}
-
-
-def _checked_source(source: str) -> LabelSource:
-    for known in LABEL_SOURCES:
-        if source == known:
-            return known
-    raise InputError(f"Unknown label source {source!r}: use one of {', '.join(LABEL_SOURCES)}.")

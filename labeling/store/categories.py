@@ -10,52 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from labeling.categories import Category, ListChange, clean_category_name
 from labeling.errors import ConflictError, InputError, NotFoundError
 from labeling.store.base import StoreBase, registered
 
-UNKNOWN = "unknown"  # what the model answers when nothing in the list fits; never a list entry itself
-MAX_NAME_LENGTH = 80
 HUMAN_EDITOR = "category list"  # the edit-log reviewer when the person changing the list gave no name
 TERMS_SAMPLE = 20_000  # described images whose terms are counted (a sample beyond)
-
-
-@dataclass(frozen=True)
-class Category:
-    name: str
-    definition: str = ""
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class ListChange:
-    """What one change of the list did."""
-
-    version: int
-    note: str
-    human_labels_changed: int = 0  # human labels rewritten by a rename or merge
-
-
-def clean_category_name(name: str) -> str:
-    """A usable category name, trimmed; raises InputError saying what is wrong."""
-    cleaned = " ".join(str(name).split())
-    if not cleaned:
-        raise InputError("A category needs a name.")
-    if "," in cleaned:
-        # The seed's CSVs join categories with ", ": a comma inside a name would split it in two.
-        raise InputError(f"Category names cannot contain commas ({cleaned!r}): the CSV formats separate "
-                         "categories with commas. Use 'and' or a slash instead.")
-    if cleaned.lower() == UNKNOWN:
-        raise InputError(f"{UNKNOWN!r} is reserved: the model answers it when nothing in the list fits.")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InputError(f"The category name {cleaned[:40]!r}... is {len(cleaned)} characters long: keep names "
-                         f"under {MAX_NAME_LENGTH} and put the detail in the definition.")
-    return cleaned
 
 
 def _snapshot(categories: Sequence[Category]) -> str:

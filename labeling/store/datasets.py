@@ -10,8 +10,6 @@ import pandas as pd
 from labeling.errors import NotFoundError
 from labeling.store.base import StoreBase, registered
 
-IMAGE_STATUSES = ("found", "missing", "ambiguous", "rejected", "unlinked")
-
 _SUMMARY_SQL = """
 WITH failed AS (SELECT DISTINCT image_id FROM failures WHERE NOT resolved),
 per_image AS (

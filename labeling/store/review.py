@@ -21,8 +21,8 @@ import pandas as pd
 
 from labeling.errors import ConflictError, InputError, NotFoundError
 from labeling.store.base import StoreBase
+from labeling.vocabulary import LABEL_SOURCES
 
-CATEGORY_SOURCES = ("effective", "model", "human")
 REVIEW_STATES = ("all", "not_reviewed", "reviewed", "failed", "missing_image")
 _UNKNOWN = "unknown"  # labeling.taxonomy.UNKNOWN (importing taxonomy here would be circular)
 NO_CATEGORY = "(none)"  # category filter value: images without any category under the chosen source
@@ -50,9 +50,9 @@ class ReviewFilter:
     sort: str = "name"  # one of SORTS
 
     def __post_init__(self) -> None:
-        if self.category_source not in CATEGORY_SOURCES:
+        if self.category_source not in LABEL_SOURCES:
             raise InputError(f"Unknown category source {self.category_source!r}: use one of "
-                             f"{', '.join(CATEGORY_SOURCES)}.")
+                             f"{', '.join(LABEL_SOURCES)}.")
         if self.state not in REVIEW_STATES:
             raise InputError(f"Unknown review state {self.state!r}: use one of {', '.join(REVIEW_STATES)}.")
         if self.sort not in SORTS:
@@ -201,12 +201,11 @@ class _Query:
         return " WHERE " + " AND ".join(clauses) if clauses else ""
 
     def category(self, source: str, category: str) -> None:
+        # the same meanings as Compare and Export (labeling.vocabulary): human = reviewed images only
+        having = f"SELECT image_id FROM label_state WHERE {self.state_scope} "
         if source == "human":
-            having = "SELECT image_id FROM human_labels WHERE "
-            column = "categories"
-        else:
-            having = f"SELECT image_id FROM label_state WHERE {self.state_scope} "
-            column = "model_categories" if source == "model" else "coalesce(human_categories, model_categories)"
+            having += "reviewed AND "
+        column = "model_categories" if source == "model" else "coalesce(human_categories, model_categories)"
         if category == NO_CATEGORY:
             self.add(f"image_id NOT IN ({having} coalesce(len({column}), 0) > 0)")
         else:

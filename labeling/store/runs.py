@@ -9,8 +9,8 @@ import pandas as pd
 
 from labeling.errors import NotFoundError
 from labeling.store.base import StoreBase
+from labeling.vocabulary import RUN_STATUSES
 
-RUN_STATUSES = ("running", "paused", "cancelled", "completed", "failed", "interrupted")
 FINISHED_STATUSES = ("cancelled", "completed", "failed", "interrupted")
 
 
