@@ -164,12 +164,12 @@ def per_image(tmp: Path, images: int) -> dict[str, dict[str, float]]:
             settings = settings_for(fake, tmp, num_workers=8)
             progress, _, _ = run(store, settings, JobRequest(("BENCH",), mode=mode))
             run_row = store.run(progress.run_id)
-            done = int(run_row["done"])
+            done = run_row.done
             results[mode] = {
-                "images": done, "requests_per_image": int(run_row["requests"]) / done,
-                "input_per_image": int(run_row["tokens_in"]) / done,
-                "output_per_image": (int(run_row["tokens_out"]) + int(run_row["tokens_thinking"])) / done,
-                "cost_per_1000": float(run_row["cost_usd"]) / done * 1000,
+                "images": done, "requests_per_image": run_row.requests / done,
+                "input_per_image": run_row.tokens_in / done,
+                "output_per_image": (run_row.tokens_out + run_row.tokens_thinking) / done,
+                "cost_per_1000": run_row.cost_usd / done * 1000,
             }
             store.close()
     finally:

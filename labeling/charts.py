@@ -20,6 +20,7 @@ import altair as alt
 import pandas as pd
 
 from labeling.errors import LabelingError, NotFoundError
+from labeling.plain_text import visible
 from labeling.stats import complete_distribution, dataset_order
 from labeling.vocabulary import SOURCE_TEXT
 
@@ -218,6 +219,10 @@ def _grouped_bars(
     title: str,
     subtitle: list[str],
 ) -> alt.LayerChart:
+    # names come from outside: a bidirectional control in one would reverse its legend or axis label
+    frame = frame.assign(category=frame["category"].map(visible), dataset=frame["dataset"].map(visible))
+    colors = {visible(name): color for name, color in colors.items()}
+    datasets, title = [visible(name) for name in datasets], visible(title)
     categories = list(pd.unique(frame["category"]))
     top = float(frame["value"].max()) if len(frame) else 0.0
     # Headroom past the longest bar so its value label is not clipped at the chart edge.

@@ -46,6 +46,7 @@ from labeling.annotators.models import family_for
 from labeling.categories import Category
 from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
 from labeling.files import write_atomically
+from labeling.records import Dataset
 from labeling.settings import Settings
 from labeling.sources import ImageSource, source_for_dataset
 from labeling.store import Store
@@ -854,7 +855,7 @@ class Job:
 # --- planning -----------------------------------------------------------------------------------------
 
 
-def _dataset_rows(store: Store, names: Sequence[str]) -> list[dict[str, Any]]:
+def _dataset_rows(store: Store, names: Sequence[str]) -> list[Dataset]:
     return [store.dataset(name) for name in dict.fromkeys(names)]
 
 
@@ -867,13 +868,13 @@ def _work_items(frame: pd.DataFrame) -> list[_WorkItem]:
 
 
 def plan(store: Store, request: JobRequest, *, simulated: bool = False
-         ) -> tuple[list[dict[str, Any]], pd.DataFrame, int]:
+         ) -> tuple[list[Dataset], pd.DataFrame, int]:
     """The datasets, the work list and the category-list version a run on `request` would use."""
     request.check()
     rows = _dataset_rows(store, request.datasets)
     ensure_categories(store)
     list_version = store.category_list_version()
-    work = store.work_list([int(r["id"]) for r in rows], request.mode, prompts.PROMPT_VERSION, list_version,
+    work = store.work_list([r.id for r in rows], request.mode, prompts.PROMPT_VERSION, list_version,
                            skip_failed_in_run=request.resume_run, only_failed=request.retry_failed,
                            simulated=simulated, image_ids=request.image_ids)
     return rows, work, list_version
@@ -939,7 +940,7 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
         f"typical sizes, {image_tokens:,} tokens an image")
     without = 0
     if request.mode == "categorize":
-        described = store.work_list([int(r["id"]) for r in _dataset_rows(store, request.datasets)], "fused",
+        described = store.work_list([r.id for r in _dataset_rows(store, request.datasets)], "fused",
                                     prompts.PROMPT_VERSION, store.category_list_version(), simulated=simulated)
         without = int((described["needs"] == "fused").sum()) if not described.empty else 0
     return Estimate(images=len(work), requests=sum(requests.values()), tokens_in=round(tokens_in),
@@ -973,7 +974,7 @@ class JobManager:
         """Plan and start a run; raises ConflictError if a running job already works on one of the datasets."""
         settings = settings or self.settings
         rows, work, list_version = plan(self.store, request, simulated=simulated)
-        names = {str(r["name"]) for r in rows}
+        names = {r.name for r in rows}
         with self._lock:
             for job in self._jobs.values():
                 busy = names & set(job.request.datasets)
@@ -988,32 +989,32 @@ class JobManager:
                 annotator.simulated = True
             counts = self._counts_for(request, rows, len(work), annotator, list_version, workers, rpm, settings)
             run_id = int(counts.pop("run_id"))
-            sources = {int(r["id"]): source_for_dataset(r, settings) for r in rows}
+            sources = {r.id: source_for_dataset(r, settings) for r in rows}
             job = Job(self.store, settings, request, annotator, run_id, _work_items(work), sources,
                       self.store.active_categories(), list_version, counts)
             self._jobs[run_id] = job
         return job.start()
 
-    def _counts_for(self, request: JobRequest, rows: list[dict[str, Any]], work: int, annotator: Annotator,
+    def _counts_for(self, request: JobRequest, rows: list[Dataset], work: int, annotator: Annotator,
                     list_version: int, workers: int, rpm: int, settings: Settings) -> dict[str, Any]:
         """Create the run row (or reopen the resumed one) and return its starting counters."""
         if request.resume_run is not None:
             run = self.store.run(request.resume_run)
-            previous = {k: run[k] for k in ("done", "failed", "requests", "tokens_in", "tokens_out",
-                                              "tokens_thinking", "cost_usd")}
-            total = int(run["done"]) + int(run["failed"]) + work
+            previous = {k: getattr(run, k) for k in ("done", "failed", "requests", "tokens_in", "tokens_out",
+                                                   "tokens_thinking", "cost_usd")}
+            total = run.done + run.failed + work
             self.store.set_run_total(request.resume_run, total)
             return {**previous, "total": total, "run_id": request.resume_run}
         public = settings.public_dict()
         run_settings = {
-            "mode": request.mode, "model": annotator.model, "datasets": [r["name"] for r in rows],
+            "mode": request.mode, "model": annotator.model, "datasets": [r.name for r in rows],
             "num_workers": workers, "requests_per_minute": rpm, "retry_failed": request.retry_failed,
             "image_ids": list(request.image_ids) if request.image_ids is not None else None,
             "prompt_version": annotator.prompt_version, "category_list_version": list_version,
             "max_categories": settings.max_categories, "image_max_size": settings.image_max_size,
             "gemini_base_url": public.get("gemini_base_url", ""), "simulated": annotator.simulated,
         }
-        run_id = self.store.create_run(request.mode, [int(r["id"]) for r in rows], run_settings, total=work,
+        run_id = self.store.create_run(request.mode, [r.id for r in rows], run_settings, total=work,
                                        simulated=annotator.simulated, status="running")
         return {"total": work, "run_id": run_id}
 
@@ -1025,8 +1026,8 @@ class JobManager:
             job.resume()
             return job
         run = self.store.run(run_id)
-        stored = run["settings"]
-        request = JobRequest(datasets=tuple(stored.get("datasets") or ()), mode=str(stored.get("mode", run["kind"])),
+        stored = run.settings
+        request = JobRequest(datasets=tuple(stored.get("datasets") or ()), mode=str(stored.get("mode", run.kind)),
                              model=stored.get("model"), num_workers=stored.get("num_workers"),
                              requests_per_minute=stored.get("requests_per_minute"),
                              retry_failed=bool(stored.get("retry_failed")), resume_run=run_id,

@@ -37,13 +37,12 @@ from labeling.s3 import S3Error, S3Source
 from labeling.s3_analysis import PlannedFile, S3Analysis
 from labeling.sources import safe_join
 from labeling.store import Store
+from labeling.vocabulary import DATALAKE_PREFIX_TEMPLATE, MIRROR_WORKERS
 
-DEFAULT_WORKERS = 16
 ITEM_RETRIES = 2  # on top of botocore's own retries: a throttled or dropped object is tried again after a pause
 FLUSH_SECONDS = 2.0
 FLUSH_ITEMS = 2000
 PROGRESS_SECONDS = 0.2  # progress callbacks (a page's bar) at most this often, and once at the end
-DEFAULT_PREFIX_TEMPLATE = "datalake_training/{label}/"
 BATCH_LABELS = ("REAL", "GEN")
 
 
@@ -186,7 +185,7 @@ def _worker(source: S3Source, targets: _Targets, pending: deque[PlannedFile], st
         results.put(None)  # this worker is done
 
 
-def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None, workers: int = DEFAULT_WORKERS,
+def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None, workers: int = MIRROR_WORKERS,
            progress: Callable[[MirrorProgress], None] | None = None, show_bar: bool = False,
            cancel: threading.Event | None = None, dataset_ids: list[int] | None = None) -> MirrorReport:
     """Fetch `analysis.to_fetch` into `analysis.output_dir` with `workers` threads.
@@ -369,7 +368,7 @@ _BATCH_NAME = re.compile(r"^(?P<label>REAL|GEN)_(?P<rest>.+)\.(csv|txt)$", re.IG
 
 
 def plan_batch(csv_dir: str | os.PathLike[str], output_root: str | os.PathLike[str] = ".",
-               prefix_template: str = DEFAULT_PREFIX_TEMPLATE) -> tuple[list[BatchJob], list[str]]:
+               prefix_template: str = DATALAKE_PREFIX_TEMPLATE) -> tuple[list[BatchJob], list[str]]:
     """Jobs for every `REAL_*.csv` / `GEN_*.csv` in `csv_dir` (sorted), and the names of the files skipped."""
     folder = Path(csv_dir).expanduser()
     if not folder.is_dir():

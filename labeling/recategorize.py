@@ -117,7 +117,7 @@ def affected_images(store: Store, datasets: Sequence[str], *, every: bool = Fals
     if not datasets:
         raise InputError("Choose at least one dataset.")
     ensure_categories(store)
-    names_by_id = {int(store.dataset(name)["id"]): name for name in dict.fromkeys(datasets)}
+    names_by_id = {store.dataset(name).id: name for name in dict.fromkeys(datasets)}
     ids = list(names_by_id)
     version = store.category_list_version()
     now = _active(store.categories())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from labeling.errors import SourceError
 from labeling.matching import is_image_path
@@ -19,6 +19,7 @@ from labeling.names import rejection_reason
 MAX_READ_BYTES = 512 * 2**20  # no image worth sending is larger; a bigger file is refused, not read into memory
 
 if TYPE_CHECKING:
+    from labeling.records import Dataset
     from labeling.settings import Settings
 
 
@@ -122,20 +123,19 @@ def special_file_reason(path: str | os.PathLike[str]) -> str:
     return "is " + next((what for test, what in kinds if test(mode)), "not a regular file")
 
 
-def source_for_dataset(dataset: Mapping[str, Any], settings: Settings) -> ImageSource | None:
+def source_for_dataset(dataset: Dataset, settings: Settings) -> ImageSource | None:
     """The source a stored dataset reads from: its folder, its S3 prefix (read through the local cache), or None.
 
-    `dataset` is a row of `Store.dataset(name)`: source_kind 'local' | 's3' | 'none', source_uri, and
-    source_options {profile, region, endpoint_url} (settings fill what the dataset left empty).
+    Settings fill the S3 options (profile, region, endpoint) the dataset left empty.
     """
-    kind = dataset.get("source_kind")
-    uri = str(dataset.get("source_uri") or "")
+    kind = dataset.source_kind
+    uri = dataset.source_uri
     if kind == "local" and uri:
         return LocalFolderSource(uri)
     if kind == "s3" and uri:
         from labeling.s3 import S3Source, configured_endpoint  # boto3 loads only for S3 datasets
 
-        options = dict(dataset.get("source_options") or {})
+        options = dataset.source_options
         return S3Source.from_uri(
             uri, profile=options.get("profile") or settings.aws_profile or None,
             region=options.get("region") or settings.aws_region or None,

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Shared with the SQL of labeling/store/analytics.py (DuckDB's RE2 reads the same pattern). The fullwidth
 # forms count too: spreadsheets fold ＝ ＋ － ＠ to their ASCII twins when they parse a cell.
@@ -37,6 +39,8 @@ def restore_cell(value: str) -> str:
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy whose text cells are neutralised: what every CSV the product writes or offers is made from."""
+    import pandas as pd
+
     out = frame.copy()
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):

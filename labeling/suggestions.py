@@ -27,9 +27,8 @@ from labeling.errors import AnnotatorError, InputError
 from labeling.settings import Settings
 from labeling.store import Store
 from labeling.store.categories import TERMS_SAMPLE
+from labeling.vocabulary import SUGGEST_PROPOSALS, SUGGEST_SAMPLE
 
-DEFAULT_SAMPLE = 60
-DEFAULT_PROPOSALS = 15
 MAX_PROPOSALS = 40
 _CHARS_PER_DESCRIPTION = 400  # keeps a sample of 60 around 25k characters (~6k tokens)
 SUGGEST_PROMPT_VERSION = "suggest-2026-11.1"
@@ -145,7 +144,7 @@ def _clean(proposals: Any, limit: int) -> tuple[list[Category], list[str]]:
 
 
 def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str] | None = None, *,
-                        sample_size: int = DEFAULT_SAMPLE, proposals: int = DEFAULT_PROPOSALS,
+                        sample_size: int = SUGGEST_SAMPLE, proposals: int = SUGGEST_PROPOSALS,
                         model: str | None = None, seed: int = 0) -> GeminiSuggestions:
     """Ask Gemini for a category list from a sample of stored descriptions (one text-only request).
 

@@ -18,9 +18,9 @@ from labeling.categories import UNKNOWN, Category, ListChange, clean_category_na
 from labeling.errors import InputError
 from labeling.spreadsheet import restore_cell, safe_rows
 from labeling.store import Store
+from labeling.vocabulary import CATEGORY_IMPORT_MODES
 
 DEFAULT_CATEGORIES_FILE = Path(__file__).resolve().parent.parent / "data" / "default_categories.csv"
-IMPORT_MODES = ("replace", "add")
 
 # Gemini answers 400 "too many states" for schemas whose enums are too big (~100+ values or long strings):
 # beyond either bound the categories go out as plain strings, checked against the list on our side.
@@ -118,8 +118,8 @@ def import_categories(store: Store, categories: Sequence[Category], *, mode: str
     deactivated (definitions kept, so they can come back). add: only names not in the list yet are appended.
     A definition left empty keeps the one the list has.
     """
-    if mode not in IMPORT_MODES:
-        raise InputError(f"Unknown import mode {mode!r}: use one of {', '.join(IMPORT_MODES)}.")
+    if mode not in CATEGORY_IMPORT_MODES:
+        raise InputError(f"Unknown import mode {mode!r}: use one of {', '.join(CATEGORY_IMPORT_MODES)}.")
     ensure_categories(store)
     current = store.categories(include_inactive=True)
     by_key = {c.name.lower(): c for c in current}

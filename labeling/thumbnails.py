@@ -95,7 +95,7 @@ class Pictures:
     def source(self, dataset: str) -> ImageSource | None:
         """The source of a dataset by name (None when it has none); SourceError/NotFoundError if unusable."""
         record = self._store.dataset(dataset)
-        key = (dataset, f"{record.get('source_kind')}:{record.get('source_uri')}:{record.get('source_options')}")
+        key = (dataset, f"{record.source_kind}:{record.source_uri}:{record.source_options}")
         with self._lock:
             if key not in self._sources:
                 self._sources[key] = source_for_dataset(record, self._settings)

@@ -31,3 +31,10 @@ def checked_source(source: str) -> LabelSource:
         if source == known:
             return known
     raise InputError(f"Unknown label source {source!r}: use one of {', '.join(LABEL_SOURCES)}.")
+
+# Defaults the CLI shows in --help before any command module loads.
+CATEGORY_IMPORT_MODES = ("replace", "add")  # what importing a category list does to the list in force
+MIRROR_WORKERS = 16  # parallel S3 downloads
+DATALAKE_PREFIX_TEMPLATE = "datalake_training/{label}/"  # the seed's batch-download layout
+SUGGEST_SAMPLE = 60  # descriptions sent when asking the model for categories
+SUGGEST_PROPOSALS = 15

@@ -14,7 +14,6 @@ from labeling.jobs import price_unknown
 from labeling.settings import Settings
 from labeling.store.categories import TERMS_SAMPLE
 from labeling.taxonomy import (
-    IMPORT_MODES,
     apply_table_edit,
     category_csv,
     ensure_categories,
@@ -24,6 +23,7 @@ from labeling.taxonomy import (
     parse_category_csv,
     unique_categories_csv,
 )
+from labeling.vocabulary import CATEGORY_IMPORT_MODES, SUGGEST_PROPOSALS, SUGGEST_SAMPLE
 from pages import common
 
 FLASH = "categories_flash"
@@ -187,7 +187,7 @@ def _import_export_tab() -> None:
     with right:
         st.markdown("**Import** a `Category[,Definition]` CSV")
         upload = st.file_uploader("Category CSV", type=["csv"], key="import_file")
-        mode = st.radio("Mode", IMPORT_MODES, format_func=MODE_HELP.__getitem__, key="import_mode")
+        mode = st.radio("Mode", CATEGORY_IMPORT_MODES, format_func=MODE_HELP.__getitem__, key="import_mode")
         if st.button("Import", key="import_button", disabled=upload is None) and upload is not None:
             data, name = upload.getvalue(), upload.name
             _apply(lambda: import_categories(store, parse_category_csv(data, name), mode=str(mode), source=name))
@@ -238,9 +238,9 @@ def _suggestions_tab() -> None:
     chosen_settings, simulated = _suggestion_settings(datasets)
     left, right = st.columns(2)
     sample = int(left.number_input("Descriptions to send", min_value=5, max_value=500,
-                                   value=suggestions.DEFAULT_SAMPLE, key="suggest_sample"))
+                                   value=SUGGEST_SAMPLE, key="suggest_sample"))
     proposals = int(right.number_input("At most this many categories", min_value=3,
-                                       max_value=suggestions.MAX_PROPOSALS, value=suggestions.DEFAULT_PROPOSALS,
+                                       max_value=suggestions.MAX_PROPOSALS, value=SUGGEST_PROPOSALS,
                                        key="suggest_proposals"))
     if simulated:
         st.caption("Only example datasets are chosen: the built-in fake Gemini answers (simulated).")
@@ -268,7 +268,7 @@ def _suggestions_tab() -> None:
     edited = st.data_editor(frame, key="suggest_editor", hide_index=True,
                             num_rows="dynamic",
                             column_config={"definition": st.column_config.TextColumn("definition", width="large")})
-    mode = st.radio("Adopt as", IMPORT_MODES, format_func=MODE_HELP.__getitem__, key="suggest_mode")
+    mode = st.radio("Adopt as", CATEGORY_IMPORT_MODES, format_func=MODE_HELP.__getitem__, key="suggest_mode")
     if st.button("Adopt", key="suggest_adopt", type="primary"):
         rows = [Category(str(r["name"] or ""), str(r["definition"] or ""))
                 for r in edited.to_dict("records") if r.get("adopt") and str(r.get("name") or "").strip()]

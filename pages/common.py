@@ -15,6 +15,8 @@ from labeling import logs
 from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.path_policy import PathPolicy, path_policy
+from labeling.plain_text import BIDI_CONTROLS
+from labeling.plain_text import visible as visible  # plain-text widgets (st.text, options) use it
 from labeling.settings import Settings, load_settings
 from labeling.spreadsheet import frame_csv
 from labeling.store import Store
@@ -123,7 +125,6 @@ def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> N
 
 
 _AUTOLINK = re.compile(r"(?i)://|www\.|[\w.+-]@")
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(text: Any) -> str:
@@ -138,13 +139,7 @@ def plain(text: Any) -> str:
     escaped = _AUTOLINK.sub(lambda found: found.group()[:-1] + "\u2060" + found.group()[-1], str(text))
     for char in "\\`*_{}[]()#+-.!|<>~$:/":
         escaped = escaped.replace(char, "\\" + char)
-    return _BIDI.sub(lambda found: f"\\<U+{ord(found.group()):04X}\\>", escaped)
-
-
-def visible(text: Any) -> str:
-    """Outside text for a plain-text element (st.text, an option of a select box): bidirectional controls are
-    shown as their code points, e.g. `<U+202E>`, so one name cannot reverse the rest of its line."""
-    return _BIDI.sub(lambda found: f"<U+{ord(found.group()):04X}>", str(text))
+    return BIDI_CONTROLS.sub(lambda found: f"\\<U+{ord(found.group()):04X}\\>", escaped)
 
 
 def duration(seconds: float | None) -> str:

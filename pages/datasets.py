@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from labeling.datasets import ImportReport, import_dataset
@@ -67,12 +68,13 @@ def _report(report: ImportReport) -> None:
 
 def _inspect(dataset: str) -> None:
     summary = store.dataset_summary(dataset)
-    dataset_id = int(summary["id"])
-    statuses = [status for status in STATUS_LABELS if summary[status]]
+    dataset_id = summary.id
+    counts = summary.as_dict()
+    statuses = [status for status in STATUS_LABELS if counts[status]]
     if not statuses:
         st.info("This dataset lists no images.")
         return
-    tabs = st.tabs([f"{STATUS_LABELS[status]} ({summary[status]:,})" for status in statuses])
+    tabs = st.tabs([f"{STATUS_LABELS[status]} ({counts[status]:,})" for status in statuses])
     for tab, status in zip(tabs, statuses, strict=True):
         with tab:
             frame = store.images_with_status(dataset_id, status)
@@ -105,12 +107,12 @@ if isinstance(last, ImportReport) and last.dataset in store.dataset_names():
 
 summaries = store.dataset_summaries()
 st.subheader("All datasets")
-if summaries.empty:
+if not summaries:
     st.info("No datasets yet: import a CSV list and/or a folder above.")
 else:
-    st.dataframe(summaries.drop(columns=["id", "created_at"]), hide_index=True, width="stretch",
-                 key="dataset_table")
-    names = list(summaries["name"])
+    table = pd.DataFrame([summary.as_dict() for summary in summaries]).drop(columns=["id", "created_at"])
+    st.dataframe(table, hide_index=True, width="stretch", key="dataset_table")
+    names = [summary.name for summary in summaries]
     current = st.session_state.get("inspect")
     chosen = st.selectbox("Inspect a dataset", names, index=names.index(current) if current in names else 0,
                           format_func=common.visible, key="inspect_choice")

@@ -12,11 +12,12 @@ from typing import Any
 import streamlit as st
 
 from labeling.errors import LabelingError
-from labeling.mirror import DEFAULT_WORKERS, MirrorProgress, MirrorReport, MirrorStopped, mirror
+from labeling.mirror import MirrorProgress, MirrorReport, MirrorStopped, mirror
 from labeling.names import parse_name_list
 from labeling.s3 import S3Object, S3Source, configured_endpoint
 from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
 from labeling.store import Store
+from labeling.vocabulary import MIRROR_WORKERS
 from pages import common
 
 FIRST = 20
@@ -34,7 +35,7 @@ class _Analyzed:
     analysis: S3Analysis
 
 
-def _source(options: dict[str, Any], workers: int = DEFAULT_WORKERS) -> S3Source:
+def _source(options: dict[str, Any], workers: int = MIRROR_WORKERS) -> S3Source:
     settings = common.settings()
     return S3Source(options["bucket"], options["prefix"], profile=options["profile"] or None,
                     region=options["region"] or None,
@@ -138,7 +139,7 @@ def _mirror(store: Store, analyzed: _Analyzed) -> None:
     if not analysis.to_fetch:
         st.info("Every available image is already in the folder.")
         return
-    workers = st.number_input("Parallel downloads", min_value=1, max_value=128, value=DEFAULT_WORKERS,
+    workers = st.number_input("Parallel downloads", min_value=1, max_value=128, value=MIRROR_WORKERS,
                               key="s3_workers")
     if not st.button(f"Mirror {len(analysis.to_fetch):,} files to {common.plain(analysis.output_dir)}",
                      key="s3_mirror"):

@@ -81,7 +81,7 @@ def test_datasets_page_imports_a_list_and_folder(app: AppTest, tmp_path: Path, d
     assert any("REAL" in list(frame.value.get("name", [])) for frame in app.dataframe)
     st.cache_resource.clear()
     with Store(db_path) as store:
-        assert store.dataset_summary("REAL")["found"] == 2
+        assert store.dataset_summary("REAL").found == 2
 
 
 def test_datasets_page_shows_errors_without_traceback(app: AppTest, tmp_path: Path) -> None:

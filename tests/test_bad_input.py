@@ -144,7 +144,7 @@ def test_an_unexpected_error_fails_that_image_and_the_run_goes_on(store: Store, 
         assert progress.status == "completed" and progress.failures_by_kind == {"internal": 1}
     failures = store.run_failures(progress.run_id)
     assert "KeyError" in failures.iloc[0]["example"] and "please report it" in failures.iloc[0]["example"]
-    assert store.dataset_summary("REAL")["described"] == 4
+    assert store.dataset_summary("REAL").described == 4
 
 
 def test_outputs_get_the_normal_permissions(run_cli, fake: FakeGemini, tmp_path: Path,

@@ -68,7 +68,7 @@ def test_analyze_create_and_mirror(app: AppTest, aws_env: LocalS3Server, tmp_pat
     st.cache_resource.clear()
     with Store(db_path) as store:
         dataset = store.dataset("REAL_S3")
-        assert (dataset["source_kind"], dataset["source_uri"]) == ("s3", f"s3://{MIRROR_BUCKET}/{MIRROR_PREFIX}")
+        assert (dataset.source_kind, dataset.source_uri) == ("s3", f"s3://{MIRROR_BUCKET}/{MIRROR_PREFIX}")
         assert len(store.mirror_done(str(out.resolve()))) == 3
 
 

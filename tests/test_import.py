@@ -78,7 +78,7 @@ def test_list_alone_records_names_without_a_source(store: Store) -> None:
     report = import_dataset(store, "GEN", label="GEN", csv_data=(FIXTURES / "GEN_example.csv").read_bytes())
     assert report.unlinked == report.listed == 10
     summary = store.dataset_summary("GEN")
-    assert summary["listed"] == 10 and summary["label"] == "GEN" and summary["source_kind"] == "none"
+    assert summary.listed == 10 and summary.label == "GEN" and summary.source_kind == "none"
 
 
 def test_missing_folder_and_empty_input_are_clear_errors(store: Store, tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_seed_output_csv_becomes_model_annotations(store: Store, folder: Path) -
     assert pd.isna(current.loc["d.jpg", "categories"])
     assert "c.jpg" not in current.index  # a seed error is a failure to retry, never a description
     summary = store.dataset_summary("SEED")
-    assert (summary["described"], summary["categorized"], summary["failed"]) == (3, 2, 1)
+    assert (summary.described, summary.categorized, summary.failed) == (3, 2, 1)
 
 
 def test_seed_output_reimport_adds_no_history(store: Store) -> None:

@@ -51,15 +51,15 @@ def test_fused_run_sends_one_request_per_image_and_stores_everything(
     assert all(r["prompt_version"] == PROMPT_VERSION and r["categories"] for r in rows)
     assert all(r["category_list_version"] == store.category_list_version() for r in rows)
     run = store.run(progress.run_id)
-    assert (run["status"], run["done"], run["requests"]) == ("completed", 12, 12)
-    assert run["tokens_in"] == sum(int(r["tokens_in"]) for r in rows) == progress.tokens_in
-    assert "gemini_api_key" not in json.dumps(run["settings"]) and "test-key" not in json.dumps(run["settings"])
+    assert (run.status, run.done, run.requests) == ("completed", 12, 12)
+    assert run.tokens_in == sum(int(r["tokens_in"]) for r in rows) == progress.tokens_in
+    assert "gemini_api_key" not in json.dumps(run.settings) and "test-key" not in json.dumps(run.settings)
     facts = store.fetch_all("SELECT format, width, height, size_bytes FROM images ORDER BY name")
     assert facts[0][:3] == ("JPEG", 100, 60) and facts[0][3] > 0
     image_ids = [r[0] for r in store.fetch_all("SELECT id FROM images")]
     assert all(thumbnail_path(settings.cache_dir, i).is_file() for i in image_ids)
     summary = store.dataset_summary("REAL")
-    assert (summary["described"], summary["categorized"], summary["failed"]) == (12, 12, 0)
+    assert (summary.described, summary.categorized, summary.failed) == (12, 12, 0)
 
 
 def test_a_second_run_finds_nothing_to_do(store: Store, fake: FakeGemini, tmp_path: Path) -> None:
@@ -177,7 +177,7 @@ def test_fatal_errors_stop_the_whole_run_at_once(store: Store, fake: FakeGemini,
     # the workers stopped after the requests already in flight: nothing else was sent
     assert fake.request_count <= 5 + workers
     run = store.run(progress.run_id)
-    assert run["status"] == "failed" and message in run["message"]
+    assert run.status == "failed" and message in run.message
     assert len(_annotations(store)) == progress.done <= 5
     # the images not reached are not failures: the next run (with the problem fixed) does them
     assert store.failure_counts([store.dataset_id("REAL")]).empty
@@ -199,7 +199,7 @@ def test_unusable_answers_fail_one_image_and_are_never_stored_as_descriptions(
     assert not any("ERROR" in str(r["description"]) for r in rows)
     failures = store.open_failures([store.dataset_id("REAL")])
     assert failures["kind"].tolist() == [kind] and failures["stage"].tolist() == ["model"]
-    assert store.run(progress.run_id)["tokens_in"] > 0  # the failed request was billed and is counted
+    assert store.run(progress.run_id).tokens_in > 0  # the failed request was billed and is counted
 
 
 def test_retry_failed_sends_only_the_failed_images_and_resolves_them(
@@ -211,7 +211,7 @@ def test_retry_failed_sends_only_the_failed_images_and_resolves_them(
     fake.reset()
     retried = _run(manager, "REAL", retry_failed=True)
     assert (retried.total, retried.done, fake.request_count) == (2, 2, 2)
-    assert store.dataset_summary("REAL")["failed"] == 0
+    assert store.dataset_summary("REAL").failed == 0
     assert store.fetch_one("SELECT count(*) FROM failures WHERE NOT resolved") == (0,)
 
 
@@ -245,7 +245,7 @@ def test_pause_resume_and_cancel_leave_a_resumable_run(store: Store, fake: FakeG
     while job.progress().done < 2:
         time.sleep(0.02)
     job.pause()
-    assert store.run(job.run_id)["status"] == "paused"
+    assert store.run(job.run_id).status == "paused"
     time.sleep(0.3)  # let the request in flight land
     sent = fake.request_count
     time.sleep(0.4)
@@ -257,7 +257,7 @@ def test_pause_resume_and_cancel_leave_a_resumable_run(store: Store, fake: FakeG
     assert job.wait(10)
     progress = job.progress()
     assert progress.status == "cancelled" and 0 < progress.done < 20
-    assert store.run(job.run_id)["status"] == "cancelled"
+    assert store.run(job.run_id).status == "cancelled"
     assert len(_annotations(store)) == progress.done  # everything finished was written
 
     resumed = manager.resume(job.run_id)
@@ -282,7 +282,7 @@ def test_resuming_a_run_does_not_retry_its_own_failures(store: Store, fake: Fake
 def test_runs_left_running_by_a_dead_process_are_marked_interrupted(store: Store, tmp_path: Path) -> None:
     run_id = store.create_run("fused", [], {"mode": "fused"})
     JobManager(store, fake_settings(FakeGemini(), tmp_path))
-    assert store.run(run_id)["status"] == "interrupted"
+    assert store.run(run_id).status == "interrupted"
 
 
 def test_two_jobs_never_work_on_the_same_dataset(store: Store, fake: FakeGemini, tmp_path: Path) -> None:
@@ -304,7 +304,7 @@ def test_one_run_covers_several_datasets_and_simulated_runs_are_marked(
     job = manager.start(JobRequest(("REAL", "GEN")), simulated=True)
     assert job.wait(10)
     assert job.progress().done == 5
-    assert store.run(job.run_id)["simulated"]
+    assert store.run(job.run_id).simulated
     assert all(r["simulated"] for r in _annotations(store))
     assert store.runs()["datasets"].iloc[0] == "GEN, REAL"
 

@@ -111,7 +111,7 @@ def test_shared_datasets_page_refuses_a_path_outside_and_takes_one_inside(
     st.cache_resource.clear()
     with Store(db_path) as store:
         assert store.dataset_names() == ["REAL"]
-        assert store.dataset_summary("REAL")["found"] == 1
+        assert store.dataset_summary("REAL").found == 1
 
 
 def _exportable(db_path: Path) -> None:

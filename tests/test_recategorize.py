@@ -170,7 +170,7 @@ def test_recategorize_only_affected_images(store: Store, real: dict[str, int], f
     assert versions[real["meal.jpg"]] == versions[real["none.jpg"]] == store.category_list_version()
     assert versions[real["dog.jpg"]] < store.category_list_version()  # not sent again
     assert model_categories(store, real["dog.jpg"]) == ["animals"]
-    assert store.run(job.run_id)["settings"]["image_ids"] == ids
+    assert store.run(job.run_id).settings["image_ids"] == ids
     again = manager.resume(job.run_id)  # a resumed run keeps its image filter
     assert again.request.image_ids == tuple(ids)
     assert again.wait(30) and len(fake.records) == 2

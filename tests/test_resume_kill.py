@@ -100,7 +100,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path, db_pa
             run = store.run(1)
         # Ctrl+C waits for the requests in flight and writes them: everything answered is stored
         answered = {r.image_width for r in fake.records if r.status == 200}
-        assert run["status"] == "interrupted" and run["done"] == sum(stored.values()), run
+        assert run.status == "interrupted" and run.done == sum(stored.values()), run
         assert set(stored) == answered, (sorted(set(stored) ^ answered), err)
 
         fake.reset()

@@ -52,9 +52,9 @@ def test_a_daily_quota_pauses_the_run_at_once_and_resume_continues(store: Store,
     assert reset <= paused.holds[0].until <= reset + 120  # the hold ends just after midnight Pacific
     assert fake.request_count == 1  # no retry storm: the request that hit the quota was the only one
     deadline = time.monotonic() + 10
-    while store.run(paused.run_id)["status"] != "paused" and time.monotonic() < deadline:
+    while store.run(paused.run_id).status != "paused" and time.monotonic() < deadline:
         time.sleep(0.02)  # the database follows the in-memory status a moment later
-    assert store.run(paused.run_id)["status"] == "paused"
+    assert store.run(paused.run_id).status == "paused"
     job.resume()
     done = _finish(job)
     assert (done.status, done.done, done.failed) == ("completed", 6, 0)

@@ -138,7 +138,7 @@ def test_pause_resume_cancel_and_resume_a_stopped_run(app: AppTest, fake: FakeGe
     app.run()
     app.button(key=f"pause_{job.run_id}").click().run()
     assert job.progress().status == "paused"
-    assert common.store().run(job.run_id)["status"] == "paused"
+    assert common.store().run(job.run_id).status == "paused"
     app.button(key=f"resume_{job.run_id}").click().run()
     assert job.progress().status == "running"
     app.button(key=f"cancel_{job.run_id}").click().run()

@@ -139,10 +139,10 @@ def test_s3_dataset_reads_through_the_cache(aws_env: LocalS3Server, bucket: str,
 
     with Store(db_path) as store:
         dataset = store.dataset("REAL_S3")
-        locations = dict(store.images_with_status(int(dataset["id"]), "found")[["name", "location"]].values)
-    assert dataset["source_options"]["endpoint_url"] == aws_env.endpoint
-    assert set(dataset["source_options"]) <= {"profile", "region", "endpoint_url"}  # never credentials
-    assert "testing" not in json.dumps(dataset["source_options"])
+        locations = dict(store.images_with_status(int(dataset.id), "found")[["name", "location"]].values)
+    assert dataset.source_options["endpoint_url"] == aws_env.endpoint
+    assert set(dataset.source_options) <= {"profile", "region", "endpoint_url"}  # never credentials
+    assert "testing" not in json.dumps(dataset.source_options)
     assert locations == {"one.jpg": "one.jpg", "two.jpg": "sub/two.png"}
 
     settings = load_settings()  # cache_dir is the test's temp dir (conftest)
@@ -164,7 +164,7 @@ def test_import_after_analysis_does_not_list_again(aws_env: LocalS3Server, bucke
     report = import_s3_dataset(store, "S", s3, csv_data=b"a.jpg\nb.jpg\nc.jpg\n", objects=objects)
     assert (report.found, report.missing) == (2, 1)
     assert aws_env.requests(start) == []
-    assert store.dataset("S")["source_options"] == {"region": "us-east-1", "endpoint_url": aws_env.endpoint}
+    assert store.dataset("S").source_options == {"region": "us-east-1", "endpoint_url": aws_env.endpoint}
 
 
 # ---- errors: each one clear line -------------------------------------------------------------------------------

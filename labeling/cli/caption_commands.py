@@ -13,21 +13,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
-from labeling.categories import Category
 from labeling.cli import context
-from labeling.datasets import SEED_IMPORT_MODEL, import_dataset, read_csv_file
 from labeling.errors import InputError, LabelingError
-from labeling.files import write_atomically
-from labeling.jobs import MODES, JobManager, JobRequest, Progress, estimate, iter_progress, price_unknown
-from labeling.seed_format import SeedRow, read_seed_rows, summary_of
-from labeling.settings import Settings
-from labeling.spreadsheet import safe_rows
-from labeling.store import Store
-from labeling.taxonomy import DEFAULT_CATEGORIES_FILE, ensure_categories, parse_category_csv
+from labeling.vocabulary import MODES
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from labeling.categories import Category
+    from labeling.jobs import JobRequest, Progress
+    from labeling.seed_format import SeedRow
+    from labeling.settings import Settings
+    from labeling.store import Store
 
 INTERRUPTED = 130
 
@@ -134,6 +133,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _categories_for_check(args: argparse.Namespace) -> list[Category]:
     """The list in force, or the default list when the database cannot be opened (say, the app holds it)."""
+    from labeling.taxonomy import DEFAULT_CATEGORIES_FILE, ensure_categories, parse_category_csv
+
     try:
         return ensure_categories(context.store(args))
     except LabelingError:
@@ -149,6 +150,8 @@ def _confirm(line: str, args: argparse.Namespace) -> bool:
 
 
 def _print_outcome(progress: Progress, store: Store) -> None:
+    from labeling.jobs import price_unknown
+
     print(f"Run #{progress.run_id} {progress.status}: {progress.done:,} done, {progress.failed:,} failed, "
           f"{progress.requests:,} requests, {progress.tokens_in:,} input + "
           f"{progress.tokens_out + progress.tokens_thinking:,} output tokens, "
@@ -163,6 +166,10 @@ def _print_outcome(progress: Progress, store: Store) -> None:
 
 def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     """Estimate, confirm, run with a progress bar; Ctrl+C stops cleanly (a second one quits at once)."""
+    from tqdm import tqdm
+
+    from labeling.jobs import JobManager, estimate, iter_progress
+
     store = context.store(args)
     settings = _settings(args)
     plan = estimate(store, settings, request)
@@ -223,6 +230,8 @@ def _clock(epoch: float) -> str:
 
 def _say_once(bar: tqdm, progress: Progress, said: set[str]) -> None:
     """Notices, holds and a pause message, each printed once above the bar."""
+    from labeling.jobs import price_unknown
+
     lines = [*progress.notices, *(f"{h.message} until {_clock(h.until)}" for h in progress.holds)]
     if progress.status == "paused" and progress.message:
         lines.append(progress.message)
@@ -235,12 +244,16 @@ def _say_once(bar: tqdm, progress: Progress, said: set[str]) -> None:
 
 
 def run_describe(args: argparse.Namespace) -> int:
+    from labeling.jobs import JobRequest
+
     return run_job(args, JobRequest(tuple(args.dataset), mode=args.mode, model=args.model,
                                     num_workers=args.num_workers, requests_per_minute=args.rpm,
                                     retry_failed=args.retry_failed))
 
 
 def run_categorize(args: argparse.Namespace) -> int:
+    from labeling.jobs import JobRequest
+
     return run_job(args, JobRequest(tuple(args.dataset), mode="categorize", model=args.model,
                                     num_workers=args.num_workers, requests_per_minute=args.rpm,
                                     retry_failed=args.retry_failed))
@@ -251,6 +264,9 @@ def run_categorize(args: argparse.Namespace) -> int:
 
 def _write_csv(path: str | os.PathLike[str], header: list[str], rows: list[list[str]]) -> None:
     """Write atomically: a reader never sees half a file, and an interrupted write leaves the old one."""
+    from labeling.files import write_atomically
+    from labeling.spreadsheet import safe_rows
+
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -259,6 +275,8 @@ def _write_csv(path: str | os.PathLike[str], header: list[str], rows: list[list[
 
 
 def _folder_dataset(store: Store, folder: Path, name: str | None) -> str:
+    from labeling.datasets import import_dataset
+
     if not folder.is_dir():
         raise InputError(f"The image folder {folder} does not exist or is not a folder: check --images-dir.")
     dataset = name or folder.resolve().name
@@ -266,15 +284,17 @@ def _folder_dataset(store: Store, folder: Path, name: str | None) -> str:
     label = dataset.upper() if dataset.upper() in ("REAL", "GEN") else ""
     if dataset in known:
         row = store.dataset(dataset)
-        if row["source_kind"] != "local" or Path(str(row["source_uri"])).resolve() != folder.resolve():
-            raise InputError(f"A dataset named {dataset!r} already reads from {row['source_uri'] or 'no folder'}: "
+        if row.source_kind != "local" or Path(row.source_uri).resolve() != folder.resolve():
+            raise InputError(f"A dataset named {dataset!r} already reads from {row.source_uri or 'no folder'}: "
                              "pass --dataset with another name for this folder.")
-        label = str(row["label"])
+        label = row.label
     import_dataset(store, dataset, label=label, images_dir=folder)
     return dataset
 
 
 def run_generate_descriptions(args: argparse.Namespace) -> int:
+    from labeling.jobs import JobRequest
+
     store = context.store(args)
     dataset = _folder_dataset(store, Path(args.images_dir), args.dataset)
     request = JobRequest((dataset,), mode=args.mode, model=args.model, num_workers=args.num_workers,
@@ -305,6 +325,8 @@ def _same_description(stored: Any, row: SeedRow) -> bool:
 
 def _dataset_for_rows(store: Store, rows: list[SeedRow], csv_name: str, data: bytes) -> str:
     """The dataset these rows came from (every name in it, most descriptions equal), else a new one."""
+    from labeling.datasets import import_dataset
+
     names = {row.image_name for row in rows}
     best: tuple[int, str] | None = None
     for dataset in store.dataset_names():
@@ -320,7 +342,7 @@ def _dataset_for_rows(store: Store, rows: list[SeedRow], csv_name: str, data: by
         _import_changed_descriptions(store, best[1], rows)
         return best[1]
     name = Path(csv_name).stem
-    if name in store.dataset_names() and store.dataset(name)["source_kind"] != "none":
+    if name in store.dataset_names() and store.dataset(name).source_kind != "none":
         raise InputError(f"A dataset named {name!r} already exists with its own images and not all of these "
                          "names: rename the input CSV, or import it with `labeling import --dataset NEW`.")
     import_dataset(store, name, csv_data=data, csv_name=csv_name)
@@ -329,6 +351,9 @@ def _dataset_for_rows(store: Store, rows: list[SeedRow], csv_name: str, data: by
 
 def _import_changed_descriptions(store: Store, dataset: str, rows: list[SeedRow]) -> None:
     """Descriptions edited in the CSV since they were stored become new (imported) annotations."""
+    from labeling.datasets import SEED_IMPORT_MODEL
+    from labeling.seed_format import summary_of
+
     dataset_id = store.dataset_id(dataset)
     ids = {str(r["name"]): int(r["image_id"]) for r in store.image_ids_by_name(dataset_id).to_dict("records")}
     stored = {str(r["name"]): r["description"] for r in store.current_annotations_of([dataset_id]).to_dict("records")}
@@ -347,6 +372,9 @@ def _import_changed_descriptions(store: Store, dataset: str, rows: list[SeedRow]
 
 
 def _apply_category_csv(store: Store, path: str) -> None:
+    from labeling.datasets import read_csv_file
+    from labeling.taxonomy import ensure_categories, parse_category_csv
+
     wanted = parse_category_csv(read_csv_file(path), path)
     active = ensure_categories(store)
     if [(c.name, c.definition) for c in wanted] != [(c.name, c.definition) for c in active]:
@@ -355,6 +383,10 @@ def _apply_category_csv(store: Store, path: str) -> None:
 
 
 def run_categorize_descriptions(args: argparse.Namespace) -> int:
+    from labeling.datasets import read_csv_file
+    from labeling.jobs import JobRequest
+    from labeling.seed_format import read_seed_rows
+
     store = context.store(args)
     data = read_csv_file(args.input_csv)
     rows = read_seed_rows(data, args.input_csv)

@@ -6,30 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from labeling import recategorize, suggestions
-from labeling.categories import ListChange
 from labeling.cli import context
-from labeling.datasets import read_csv_file
-from labeling.files import write_atomically
-from labeling.spreadsheet import frame_csv
-from labeling.store import Store
-from labeling.taxonomy import (
-    IMPORT_MODES,
-    category_csv,
-    ensure_categories,
-    extract_categories,
-    import_categories,
-    list_plan,
-    parse_category_csv,
-    unique_categories_csv,
-)
+from labeling.vocabulary import CATEGORY_IMPORT_MODES, SUGGEST_PROPOSALS, SUGGEST_SAMPLE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labeling.categories import ListChange
+    from labeling.store import Store
 
 
 def register(subparsers: Any) -> None:
+
     extract = subparsers.add_parser(
         "extract-categories", help="the seed's command: unique categories of a categorized CSV",
         description="Reads the `Categories` column (comma-separated names) and writes its unique, trimmed "
@@ -51,7 +41,7 @@ def register(subparsers: Any) -> None:
 
     importing = verbs.add_parser("import", help="adopt a Category[,Definition] CSV (unique_categories.csv)")
     importing.add_argument("--csv-file", required=True)
-    importing.add_argument("--mode", choices=IMPORT_MODES, default="replace",
+    importing.add_argument("--mode", choices=CATEGORY_IMPORT_MODES, default="replace",
                            help="replace: the file becomes the active list, others are deactivated (default); "
                                 "add: append the names not in the list yet")
     importing.set_defaults(handler=run_import)
@@ -107,8 +97,8 @@ def register(subparsers: Any) -> None:
     suggest.add_argument("--dataset", action="append", metavar="NAME", help="only these datasets (repeatable)")
     suggest.add_argument("--top", type=int, default=20, help="terms per field (counts; default 20)")
     suggest.add_argument("--gemini", action="store_true", help="ask Gemini for a list")
-    suggest.add_argument("--sample", type=int, default=suggestions.DEFAULT_SAMPLE, help="descriptions to send")
-    suggest.add_argument("--proposals", type=int, default=suggestions.DEFAULT_PROPOSALS,
+    suggest.add_argument("--sample", type=int, default=SUGGEST_SAMPLE, help="descriptions to send")
+    suggest.add_argument("--proposals", type=int, default=SUGGEST_PROPOSALS,
                          help="at most this many categories")
     suggest.add_argument("--model", help="Gemini model (default: caption_model)")
     suggest.add_argument("--output-csv", help="write Category,Definition (Gemini) or the counts here")
@@ -135,10 +125,14 @@ def register(subparsers: Any) -> None:
 
 def _write(path: str, data: bytes) -> None:
     """Write atomically: an interrupted write leaves the old file."""
+    from labeling.files import write_atomically
+
     write_atomically(path, data)
 
 
 def _store(args: argparse.Namespace) -> Store:
+    from labeling.taxonomy import ensure_categories
+
     store = context.store(args)
     ensure_categories(store)
     return store
@@ -149,6 +143,8 @@ def _reviewer(args: argparse.Namespace) -> str:
 
 
 def _report(store: Store, change: ListChange) -> int:
+    from labeling.taxonomy import list_plan
+
     if change.note == "unchanged":
         print("Nothing changed.")
         return 0
@@ -163,6 +159,9 @@ def _report(store: Store, change: ListChange) -> int:
 
 
 def run_extract(args: argparse.Namespace) -> int:
+    from labeling.datasets import read_csv_file
+    from labeling.taxonomy import extract_categories, unique_categories_csv
+
     names = extract_categories(read_csv_file(args.input_csv), args.input_csv)
     _write(args.output_csv, unique_categories_csv(names))
     print(f"Successfully created {args.output_csv} with {len(names)} unique categories.")
@@ -170,6 +169,8 @@ def run_extract(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from labeling.taxonomy import list_plan
+
     store = _store(args)
     items = store.categories(include_inactive=args.all)
     if args.json:
@@ -188,12 +189,17 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from labeling.datasets import read_csv_file
+    from labeling.taxonomy import import_categories, parse_category_csv
+
     store = _store(args)
     items = parse_category_csv(read_csv_file(args.csv_file), args.csv_file)
     return _report(store, import_categories(store, items, mode=args.mode, source=Path(args.csv_file).name))
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from labeling.taxonomy import category_csv
+
     store = _store(args)
     items = store.categories(include_inactive=args.all)
     _write(args.csv_file, category_csv(items, definitions=args.definitions))
@@ -248,6 +254,10 @@ def _print_frame(frame: pd.DataFrame) -> None:
 
 
 def run_suggest(args: argparse.Namespace) -> int:
+    from labeling import suggestions
+    from labeling.spreadsheet import frame_csv
+    from labeling.taxonomy import category_csv
+
     store = _store(args)
     if args.gemini:
         settings = context.settings(args, caption_model=args.model)
@@ -280,6 +290,9 @@ def run_suggest(args: argparse.Namespace) -> int:
 
 
 def run_affected(args: argparse.Namespace) -> int:
+    from labeling import recategorize
+    from labeling.spreadsheet import frame_csv
+
     store = _store(args)
     found = recategorize.affected_images(store, args.dataset, every=args.all)
     print(f"{len(found.images):,} of {found.described:,} described images may change with list version "
@@ -295,6 +308,7 @@ def run_affected(args: argparse.Namespace) -> int:
 
 
 def run_recategorize(args: argparse.Namespace) -> int:
+    from labeling import recategorize
     from labeling.cli.caption_commands import run_job
     from labeling.jobs import JobRequest
 

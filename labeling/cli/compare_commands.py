@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from labeling.charts import save_chart
 from labeling.cli import context
-from labeling.comparison import (
-    Comparison,
-    SeedDistribution,
-    compare,
-    read_seed_distribution,
-    seed_dataset_name,
-    stats_csv_bytes,
-)
 from labeling.errors import InputError
-from labeling.exporting import EXPORT_FORMATS, LABEL_SOURCES, default_export_name, export_dataset, export_format
+from labeling.vocabulary import EXPORT_FORMATS, LABEL_SOURCES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labeling.comparison import Comparison, SeedDistribution
 
 SEED_OUTPUTS = {
     "single": "reports/category_distribution.png",
@@ -91,6 +85,9 @@ def _add_view_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _print_comparison(result: Comparison, chart_path: Path, stats_csv: str | None) -> None:
+    from labeling.charts import save_chart
+    from labeling.comparison import stats_csv_bytes
+
     save_chart(result.chart(), chart_path)
     print(f"Wrote {chart_path}")
     if stats_csv:
@@ -107,6 +104,9 @@ def _print_comparison(result: Comparison, chart_path: Path, stats_csv: str | Non
 
 
 def run_plot_single(args: argparse.Namespace) -> int:
+    from labeling.charts import save_chart
+    from labeling.comparison import compare, read_seed_distribution, seed_dataset_name
+
     name = args.dataset_name or seed_dataset_name(args.csv_path)
     seed = read_seed_distribution(args.csv_path, name)
     print(seed.summary())
@@ -118,11 +118,17 @@ def run_plot_single(args: argparse.Namespace) -> int:
 
 
 def _seed_pair(real_csv: str, gen_csv: str) -> tuple[pd.DataFrame, list[SeedDistribution]]:
+    import pandas as pd
+
+    from labeling.comparison import read_seed_distribution
+
     seeds = [read_seed_distribution(real_csv, "REAL"), read_seed_distribution(gen_csv, "GEN")]
     return pd.concat([seed.frame for seed in seeds], ignore_index=True), seeds
 
 
 def run_plot_pair(args: argparse.Namespace) -> int:
+    from labeling.comparison import compare
+
     dist, seeds = _seed_pair(args.real_csv, args.gen_csv)
     for seed in seeds:
         print(seed.summary())
@@ -135,9 +141,11 @@ def run_plot_pair(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    from labeling.comparison import compare
+
     store = context.store(args)
     dist = store.category_distribution(args.datasets, args.source)
-    labels = {name: str(store.dataset(name)["label"] or "") for name in dict.fromkeys(args.datasets)}
+    labels = {name: store.dataset(name).label for name in dict.fromkeys(args.datasets)}
     result = compare(dist, reference=args.reference, rank_by=args.reference, normalized=args.normalized,
                      top_n=args.top, sort=args.sort,
                      label_source=args.source, labels=labels)
@@ -150,6 +158,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from labeling.exporting import default_export_name, export_dataset, export_format
+
     fmt = export_format(args.output, args.format)
     output = args.output or str(Path("reports") / default_export_name(args.dataset, args.source, fmt))
     result = export_dataset(context.store(args), args.dataset, output, source=args.source, fmt=fmt,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labeling import logs
 from labeling.settings import Settings, load_settings
-from labeling.store import Store
+
+if TYPE_CHECKING:
+    from labeling.store import Store
 
 
 def add_global_flags(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,8 @@ def store(args: argparse.Namespace) -> Store:
     """The store for this command, opened once and closed when the command ends."""
     opened: Store | None = getattr(args, "_store", None)
     if opened is None:
+        from labeling.store import Store  # DuckDB and pandas load only for commands that open the database
+
         opened = Store(settings(args).db_path)
         args._store = opened
     return opened

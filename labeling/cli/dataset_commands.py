@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labeling.cli import context
-from labeling.datasets import ImportReport, import_dataset, read_csv_file
-from labeling.files import write_atomically
-from labeling.spreadsheet import frame_csv
 from labeling.vocabulary import IMAGE_STATUSES
+
+if TYPE_CHECKING:
+    from labeling.datasets import ImportReport
 
 SUMMARY_FIELDS = ("name", "label", "source_kind", "source_uri", "listed", "found", "missing", "ambiguous",
                   "rejected", "unlinked", "duplicates", "described", "categorized", "reviewed", "failed")
@@ -63,6 +63,8 @@ def _print_report(report: ImportReport) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from labeling.datasets import import_dataset, read_csv_file
+
     if args.s3_uri:
         from labeling.cli.s3_commands import run_s3_import  # boto3 loads only for S3 imports
 
@@ -79,6 +81,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_images(args: argparse.Namespace) -> int:
+    from labeling.files import write_atomically
+    from labeling.spreadsheet import frame_csv
+
     store = context.store(args)
     frame = store.images_with_status(store.dataset_id(args.dataset), args.status)
     if args.output_csv:
@@ -92,7 +97,7 @@ def run_images(args: argparse.Namespace) -> int:
 
 def run_datasets(args: argparse.Namespace) -> int:
     summaries = context.store(args).dataset_summaries()
-    records = [{field: _plain(row[field]) for field in SUMMARY_FIELDS} for _, row in summaries.iterrows()]
+    records = [{field: getattr(summary, field) for field in SUMMARY_FIELDS} for summary in summaries]
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
@@ -106,12 +111,3 @@ def run_datasets(args: argparse.Namespace) -> int:
     for record in records:
         print("  ".join(f"{record[column]}".ljust(widths[column]) for column in columns))
     return 0
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and NaN as JSON-ready Python values."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value

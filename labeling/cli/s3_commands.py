@@ -7,35 +7,36 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labeling.cli import context
-from labeling.datasets import import_names, read_csv_file
 from labeling.errors import InputError
-from labeling.files import write_atomically
-from labeling.mirror import DEFAULT_PREFIX_TEMPLATE, DEFAULT_WORKERS, MirrorReport, mirror, plan_batch
-from labeling.names import NameList, parse_name_list
-from labeling.s3 import S3Source, configured_endpoint, parse_s3_uri
-from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
-from labeling.sources import LocalFolderSource
-from labeling.spreadsheet import frame_csv
+from labeling.vocabulary import DATALAKE_PREFIX_TEMPLATE, MIRROR_WORKERS
+
+if TYPE_CHECKING:
+    from labeling.mirror import MirrorReport
+    from labeling.names import NameList
+    from labeling.s3 import S3Source
+    from labeling.s3_analysis import S3Analysis
 
 FIRST = 10  # missing names printed; the full list goes to a CSV
 
 
 def add_s3_flags(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
     """--bucket, --profile, --region, --endpoint-url (and --num-workers): shared by every S3 command."""
+
     parser.add_argument("--bucket", help="S3 bucket (default: s3.bucket in config.yaml or LABELING_S3_BUCKET)")
     parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / s3.profile); credentials come only "
                                           "from boto3's standard chain")
     parser.add_argument("--region", help="AWS region of the bucket (default: AWS_REGION / s3.region)")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL / s3.endpoint_url)")
     if workers:
-        parser.add_argument("--num-workers", type=int, default=DEFAULT_WORKERS,
-                            help=f"parallel downloads (default {DEFAULT_WORKERS})")
+        parser.add_argument("--num-workers", type=int, default=MIRROR_WORKERS,
+                            help=f"parallel downloads (default {MIRROR_WORKERS})")
 
 
 def register(subparsers: Any) -> None:
+
     download = subparsers.add_parser(
         "download", help="mirror the S3 objects named in a CSV list to a local folder (resumable)",
         description="Analyze first (listed, available, missing, ambiguous, already there, to fetch), ask, then "
@@ -56,8 +57,8 @@ def register(subparsers: Any) -> None:
                     "folder OUTPUT_ROOT/REAL/; GEN_*.csv likewise. Other files are skipped.")
     batch.add_argument("--csv-dir", required=True, help="folder holding REAL_*.csv and GEN_*.csv lists")
     batch.add_argument("--output-root", default=".", help="folder under which REAL/ and GEN/ are created")
-    batch.add_argument("--prefix-template", default=DEFAULT_PREFIX_TEMPLATE,
-                       help=f"S3 prefix per label (default {DEFAULT_PREFIX_TEMPLATE!r})")
+    batch.add_argument("--prefix-template", default=DATALAKE_PREFIX_TEMPLATE,
+                       help=f"S3 prefix per label (default {DATALAKE_PREFIX_TEMPLATE!r})")
     batch.add_argument("--auto-confirm", action="store_true", help="do not ask before downloading")
     batch.add_argument("--no-datasets", action="store_true", help="only download; do not create the datasets")
     add_s3_flags(batch)
@@ -74,8 +75,10 @@ def register(subparsers: Any) -> None:
     analyzing.set_defaults(handler=run_analyze)
 
 
-def make_source(args: argparse.Namespace, prefix: str, *, workers: int = DEFAULT_WORKERS) -> S3Source:
+def make_source(args: argparse.Namespace, prefix: str, *, workers: int = MIRROR_WORKERS) -> S3Source:
     """The S3 source of a command: flags first, then settings (config.yaml, environment)."""
+    from labeling.s3 import S3Source, configured_endpoint, parse_s3_uri
+
     settings = context.settings(args)
     bucket = getattr(args, "bucket", None) or ""
     if prefix.startswith("s3://"):
@@ -94,6 +97,9 @@ def make_source(args: argparse.Namespace, prefix: str, *, workers: int = DEFAULT
 
 
 def _read_names(csv_file: str) -> NameList:
+    from labeling.datasets import read_csv_file
+    from labeling.names import parse_name_list
+
     return parse_name_list(read_csv_file(csv_file), csv_file)
 
 
@@ -109,6 +115,9 @@ def _confirm(question: str, auto: bool) -> bool:
 
 
 def _write_problems(analysis: S3Analysis, path: Path) -> None:
+    from labeling.files import write_atomically
+    from labeling.spreadsheet import frame_csv
+
     write_atomically(path, frame_csv(analysis.problems_frame()))
 
 
@@ -137,6 +146,9 @@ def _problems_path(output_dir: str) -> Path:
 
 def _import_mirrored(args: argparse.Namespace, dataset: str, label: str, names: NameList, csv_file: str,
                      source: S3Source, output_dir: str) -> None:
+    from labeling.datasets import import_names
+    from labeling.sources import LocalFolderSource
+
     report = import_names(context.store(args), dataset, names, LocalFolderSource(output_dir), label=label,
                           list_file=csv_file, source_options={"mirrored_from": source.uri, **source.options})
     print(f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found in {output_dir}, "
@@ -145,6 +157,9 @@ def _import_mirrored(args: argparse.Namespace, dataset: str, label: str, names: 
 
 
 def run_download(args: argparse.Namespace) -> int:
+    from labeling.mirror import mirror
+    from labeling.s3_analysis import analyze
+
     names = _read_names(args.csv_file)
     source = make_source(args, args.s3_prefix, workers=args.num_workers)
     store = context.store(args)
@@ -167,6 +182,9 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_batch_download(args: argparse.Namespace) -> int:
+    from labeling.mirror import mirror, plan_batch
+    from labeling.s3_analysis import analyze
+
     jobs, skipped = plan_batch(args.csv_dir, args.output_root, args.prefix_template)
     if skipped:
         print(f"Skipped (names must start with REAL_ or GEN_): {', '.join(skipped)}")
@@ -205,6 +223,8 @@ def run_batch_download(args: argparse.Namespace) -> int:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    from labeling.s3_analysis import analyze
+
     names = _read_names(args.csv_file) if args.csv_file else None
     source = make_source(args, args.s3_prefix)
     analysis = analyze(source, names, output_dir=args.output_dir, store=context.store(args))
@@ -221,6 +241,9 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def run_s3_import(args: argparse.Namespace, print_report: Any) -> int:
     """`labeling import --s3-uri s3://bucket/prefix/ [--csv-file LIST]`: a dataset whose images stay in S3."""
+    from labeling.datasets import read_csv_file
+    from labeling.s3_analysis import import_s3_dataset
+
     if args.images_dir:
         raise InputError("Give either --images-dir or --s3-uri, not both.")
     csv_data = read_csv_file(args.csv_file) if args.csv_file else None

@@ -24,10 +24,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from labeling.errors import InputError, NotFoundError
 from labeling.spreadsheet import FORMULA_PATTERN

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from labeling.errors import NotFoundError
+from labeling.records import Dataset, DatasetSummary
 from labeling.store.base import StoreBase, registered
 
 _SUMMARY_SQL = """
@@ -37,6 +39,7 @@ SELECT d.id, d.name, d.label, d.source_kind, d.source_uri, d.list_file,
        count(*) FILTER (WHERE p.failed)::BIGINT AS failed,
        d.created_at, d.updated_at
 FROM datasets d LEFT JOIN per_image p ON p.dataset_id = d.id
+{where}
 GROUP BY ALL
 ORDER BY d.name
 """
@@ -90,16 +93,15 @@ class DatasetQueries(StoreBase):
                                    [dataset_id, dataset_id]).fetchone()
             return int(inserted[0]) if inserted else 0  # DuckDB answers an INSERT with its row count
 
-    def dataset_summaries(self) -> pd.DataFrame:
-        """One row per dataset with its counts: listed, found, missing, ..., described, categorized, reviewed."""
-        return self.fetch_df(_SUMMARY_SQL)
+    def dataset_summaries(self) -> list[DatasetSummary]:
+        """Every dataset with its counts (listed, found, missing, ..., described, categorized, reviewed), by name."""
+        return [DatasetSummary.from_row(row) for row in self.fetch_all(_SUMMARY_SQL.format(where=""))]
 
-    def dataset_summary(self, name: str) -> dict[str, Any]:
-        summaries = self.dataset_summaries()
-        rows = summaries[summaries["name"] == name]
-        if rows.empty:
+    def dataset_summary(self, name: str) -> DatasetSummary:
+        rows = self.fetch_all(_SUMMARY_SQL.format(where="WHERE d.name = ?"), [name])
+        if not rows:
             raise self._unknown_dataset(name)
-        return dict(rows.iloc[0])
+        return DatasetSummary.from_row(rows[0])
 
     def dataset_id(self, name: str) -> int:
         row = self.fetch_one("SELECT id FROM datasets WHERE name = ?", [name])
@@ -107,14 +109,12 @@ class DatasetQueries(StoreBase):
             raise self._unknown_dataset(name)
         return int(row[0])
 
-    def dataset(self, name: str) -> dict[str, Any]:
-        """The dataset's row (id, name, label, source_kind, source_uri, source_options as a dict, ...)."""
-        frame = self.fetch_df("SELECT * FROM datasets WHERE name = ?", [name])
-        if frame.empty:
+    def dataset(self, name: str) -> Dataset:
+        """The dataset named `name`; NotFoundError listing the known ones when there is none."""
+        row = self.fetch_one(f"SELECT {Dataset.columns()} FROM datasets WHERE name = ?", [name])
+        if row is None:
             raise self._unknown_dataset(name)
-        record = dict(frame.iloc[0])
-        record["source_options"] = json.loads(record["source_options"]) if record["source_options"] else {}
-        return record
+        return Dataset.from_row(row)
 
     def dataset_names(self) -> list[str]:
         return [row[0] for row in self.fetch_all("SELECT name FROM datasets ORDER BY name")]

@@ -14,14 +14,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from labeling.errors import ConflictError, InputError, NotFoundError
 from labeling.store.base import StoreBase
 from labeling.vocabulary import LABEL_SOURCES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REVIEW_STATES = ("all", "not_reviewed", "reviewed", "failed", "missing_image")
 _UNKNOWN = "unknown"  # labeling.taxonomy.UNKNOWN (importing taxonomy here would be circular)
@@ -439,6 +441,8 @@ class ReviewQueries(StoreBase):
         """image_id, dataset, name, status, location of some images (what a thumbnail needs)."""
         ids = [int(i) for i in image_ids]
         if not ids:
+            import pandas as pd
+
             return pd.DataFrame(columns=["image_id", "dataset", "name", "status", "location"])
         return self.fetch_df("SELECT i.id AS image_id, d.name AS dataset, i.name, i.status, i.location "
                              "FROM images i JOIN datasets d ON d.id = i.dataset_id "
@@ -607,6 +611,8 @@ class ReviewQueries(StoreBase):
 
     def _bulk(self, image_ids: Iterable[int], reviewer: str, field_name: str, select: str,
               params: list[Any]) -> int:
+        import pandas as pd
+
         ids = pd.DataFrame({"image_id": sorted({int(i) for i in image_ids})}, dtype="int64")
         if ids.empty:
             return 0

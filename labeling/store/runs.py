@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from labeling.errors import NotFoundError
+from labeling.records import Run
 from labeling.store.base import StoreBase
 from labeling.vocabulary import RUN_STATUSES
 
@@ -46,15 +48,12 @@ class RunQueries(StoreBase):
         self.cursor().execute("UPDATE runs SET total = ?, updated_at = current_timestamp WHERE id = ?",
                               [total, run_id])
 
-    def run(self, run_id: int) -> dict[str, Any]:
-        """One run's row, settings parsed."""
-        frame = self.fetch_df("SELECT * FROM runs WHERE id = ?", [run_id])
-        if frame.empty:
+    def run(self, run_id: int) -> Run:
+        """One run, settings parsed."""
+        row = self.fetch_one(f"SELECT {Run.columns()} FROM runs WHERE id = ?", [run_id])
+        if row is None:
             raise NotFoundError(f"There is no run #{run_id}: pick one from the run history.")
-        record = dict(frame.iloc[0])
-        record["settings"] = json.loads(record["settings"]) if record["settings"] else {}
-        record["dataset_ids"] = [int(i) for i in record["dataset_ids"]]
-        return record
+        return Run.from_row(row)
 
     def runs(self, limit: int = 100, kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
         """Run history, newest first, with the dataset names."""
