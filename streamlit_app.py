@@ -26,6 +26,7 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 
+from labeling.annotators.providers import provider_for  # noqa: E402
 from labeling.errors import LabelingError  # noqa: E402
 from pages import common  # noqa: E402
 
@@ -37,10 +38,11 @@ def _sidebar() -> None:
         st.text(settings.db_path)
         st.text_input("Reviewer", value=settings.reviewer, key=common.REVIEWER_KEY, placeholder="your name",
                       help="Recorded with every human edit (default: `reviewer` in config.yaml or LABELING_REVIEWER).")
-        if settings.has_api_key:
-            st.success("Gemini API key: set", icon=":material/key:")
+        provider = provider_for(settings)
+        if provider.has_key(settings):
+            st.success(common.plain(provider.key_status(settings)), icon=":material/key:")
         else:
-            st.warning("Gemini API key: not set (GEMINI_API_KEY or config.yaml)", icon=":material/key_off:")
+            st.warning(common.plain(provider.key_status(settings)), icon=":material/key_off:")
         _running_jobs()
 
 

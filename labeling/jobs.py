@@ -43,12 +43,14 @@ from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError, Usage
 from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset, quota_is_zero
 from labeling.annotators.models import family_for
+from labeling.annotators.providers import create_annotator
 from labeling.categories import Category
+from labeling.dataset_sources import source_for_dataset
 from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
 from labeling.files import write_atomically
 from labeling.records import Dataset
 from labeling.settings import Settings
-from labeling.sources import ImageSource, source_for_dataset
+from labeling.sources import ImageSource
 from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 from labeling.vocabulary import MODES
@@ -949,9 +951,8 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
 
 
 def default_annotator(settings: Settings, model: str, workers: int) -> Annotator:
-    from labeling.annotators.gemini import GeminiAnnotator
-
-    return GeminiAnnotator(settings, model=model, max_workers=workers)
+    """The configured provider's annotator (the provider's SDK loads here, when a run starts)."""
+    return create_annotator(settings, model=model, workers=workers)
 
 
 # --- the manager --------------------------------------------------------------------------------------

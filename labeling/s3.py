@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
@@ -41,6 +41,9 @@ from labeling.files import write_atomically
 from labeling.names import rejection_reason
 from labeling.redact import without_userinfo
 from labeling.sources import MAX_READ_BYTES, safe_join
+
+if TYPE_CHECKING:
+    from labeling.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,17 @@ def key_problem(key: str) -> str | None:
     if ".." not in key and key[0] != "/" and "\\" not in key and ":" not in key[:2] and key.isprintable():
         return None
     return rejection_reason(key)
+
+
+def s3_source(bucket: str, prefix: str, settings: Settings, *, profile: str | None = None,
+              region: str | None = None, endpoint_url: str | None = None, workers: int | None = None) -> S3Source:
+    """The one way an S3Source is made from what a user chose (a flag, a form, a stored dataset): each option
+    left empty falls back to settings (config.yaml, environment); the pool fits `workers` threads."""
+    return S3Source(bucket, prefix, profile=profile or settings.aws_profile or None,
+                    region=region or settings.aws_region or None,
+                    endpoint_url=configured_endpoint(endpoint_url if endpoint_url != settings.s3_endpoint_url
+                                                     else None, settings.s3_endpoint_url),
+                    cache_dir=settings.cache_dir, max_pool_connections=max(10, workers or settings.num_workers))
 
 
 def configured_endpoint(explicit: str | None, configured: str | None) -> str | None:

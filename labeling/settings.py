@@ -117,6 +117,8 @@ def _prices(value: Any) -> dict[str, dict[str, float]]:
 SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("gemini_api_key", ("gemini_api_key",), ("GOOGLE_API_KEY", "GEMINI_API_KEY"), "", _text,
                 "Gemini API key. Kept in memory only: never stored, logged, exported or shown.", secret=True),
+    SettingSpec("provider", ("provider",), ("LABELING_PROVIDER",), "gemini", _choice(("gemini",)),
+                "Which model service describes and categorizes (the annotator provider)."),
     SettingSpec("caption_model", ("caption_model",), ("LABELING_MODEL",), "gemini-2.5-flash-lite", _text,
                 "Gemini model used for describing and categorizing."),
     SettingSpec("gemini_base_url", ("gemini_base_url",), ("GOOGLE_GEMINI_BASE_URL",), "", _text,
@@ -193,6 +195,7 @@ class Settings:
     """Every setting the app and CLI use, resolved once. Build it with `load_settings`."""
 
     gemini_api_key: str = field(default="", repr=False)
+    provider: str = "gemini"
     caption_model: str = "gemini-2.5-flash-lite"
     gemini_base_url: str = ""
     gemini_api_version: str = "v1beta"

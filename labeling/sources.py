@@ -19,8 +19,7 @@ from labeling.names import rejection_reason
 MAX_READ_BYTES = 512 * 2**20  # no image worth sending is larger; a bigger file is refused, not read into memory
 
 if TYPE_CHECKING:
-    from labeling.records import Dataset
-    from labeling.settings import Settings
+    pass
 
 
 class ImageSource(Protocol):
@@ -121,24 +120,3 @@ def special_file_reason(path: str | os.PathLike[str]) -> str:
     kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
              (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder"))
     return "is " + next((what for test, what in kinds if test(mode)), "not a regular file")
-
-
-def source_for_dataset(dataset: Dataset, settings: Settings) -> ImageSource | None:
-    """The source a stored dataset reads from: its folder, its S3 prefix (read through the local cache), or None.
-
-    Settings fill the S3 options (profile, region, endpoint) the dataset left empty.
-    """
-    kind = dataset.source_kind
-    uri = dataset.source_uri
-    if kind == "local" and uri:
-        return LocalFolderSource(uri)
-    if kind == "s3" and uri:
-        from labeling.s3 import S3Source, configured_endpoint  # boto3 loads only for S3 datasets
-
-        options = dataset.source_options
-        return S3Source.from_uri(
-            uri, profile=options.get("profile") or settings.aws_profile or None,
-            region=options.get("region") or settings.aws_region or None,
-            endpoint_url=configured_endpoint(options.get("endpoint_url"), settings.s3_endpoint_url),
-            cache_dir=settings.cache_dir, max_pool_connections=max(10, settings.num_workers))
-    return None

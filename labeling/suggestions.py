@@ -9,19 +9,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 import pandas as pd
-from google.genai import errors, types
 
 from labeling.annotators.base import ResponseFailure, RetryableError, Usage
-from labeling.annotators.gemini_client import generation_config, make_client
-from labeling.annotators.gemini_errors import RequestShape, SchemaTooComplex, classify
-from labeling.annotators.models import family_for
+from labeling.annotators.prompts import Prompt, Schema
+from labeling.annotators.providers import create_annotator, provider_for
 from labeling.categories import UNKNOWN, Category, clean_category_name
 from labeling.errors import AnnotatorError, InputError
 from labeling.settings import Settings
@@ -97,19 +93,18 @@ def _compact(description: dict[str, Any]) -> str:
     return " ".join(text.split())[:_CHARS_PER_DESCRIPTION]
 
 
-def suggestion_schema(low: int, high: int) -> types.Schema:
-    """An object with `categories`: low..high items of {name, definition}."""
-    properties = {"name": types.Schema(type=types.Type.STRING, description="1-3 lowercase words"),
-                  "definition": types.Schema(type=types.Type.STRING, description="what belongs in the category")}
-    item = types.Schema(type=types.Type.OBJECT, properties=properties, required=["name", "definition"],
-                        property_ordering=["name", "definition"])
-    return types.Schema(type=types.Type.OBJECT, required=["categories"], properties={
-        "categories": types.Schema(type=types.Type.ARRAY, items=item, min_items=low, max_items=high)})
+def suggestion_schema(low: int, high: int) -> Schema:
+    """An object with `categories`: low..high items of {name, definition} (the REST responseSchema form)."""
+    item = {"type": "OBJECT", "required": ["name", "definition"], "propertyOrdering": ["name", "definition"],
+            "properties": {"name": {"type": "STRING", "description": "1-3 lowercase words"},
+                           "definition": {"type": "STRING", "description": "what belongs in the category"}}}
+    return {"type": "OBJECT", "required": ["categories"],
+            "properties": {"categories": {"type": "ARRAY", "items": item, "minItems": low, "maxItems": high}}}
 
 
 def suggestion_prompt(descriptions: Sequence[dict[str, Any]], current: Sequence[Category], proposals: int
-                      ) -> tuple[str, str]:
-    """(system instruction, user text) for a sample of descriptions."""
+                      ) -> Prompt:
+    """The text-only request for a sample of descriptions: instructions, the descriptions, the schema."""
     high = max(1, min(proposals, MAX_PROPOSALS))
     low = max(1, min(5, high))
     system = _INSTRUCTIONS.format(low=low, high=high)
@@ -118,7 +113,7 @@ def suggestion_prompt(descriptions: Sequence[dict[str, Any]], current: Sequence[
     if current:
         text += ("\n\nThe team's current list, for reference (keep, rename, merge or drop its entries as the "
                  "data suggests):\n" + "\n".join(f"- {c.name}" for c in current if c.active))
-    return system, text
+    return Prompt("suggest", system, text, suggestion_schema(low, high))
 
 
 def _clean(proposals: Any, limit: int) -> tuple[list[Category], list[str]]:
@@ -151,46 +146,30 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
     Uses the annotator's client settings (API key, gemini_base_url, request timeout). Raises AnnotatorError
     with what to do when there is no key, no description, or the request fails.
     """
-    if not settings.gemini_api_key:
-        raise AnnotatorError("No Gemini API key is set: set GEMINI_API_KEY (or gemini_api_key in config.yaml), "
-                             "or use the counts from the descriptions, which need no API.")
+    provider = provider_for(settings)
+    if not provider.has_key(settings):
+        raise AnnotatorError(f"No {provider.title} API key is set: set {provider.key_missing_hint}, or use the "
+                             "counts from the descriptions, which need no API.")
     if sample_size < 1:
         raise InputError("The sample needs at least one description.")
     sample = store.description_sample(_dataset_ids(store, datasets), sample_size, seed)
     if not sample:
         raise InputError("No image has a description yet: describe some images first (Run page or "
                          "`labeling describe`).")
-    model = (model or settings.caption_model).strip()
     high = max(1, min(proposals, MAX_PROPOSALS))
-    system, text = suggestion_prompt([s["description"] for s in sample], store.categories(), high)
-    family, _ = family_for(model)
-    config = generation_config(
-        settings, model, system_instruction=system, max_output_tokens=8192,
-        response_schema=suggestion_schema(max(1, min(5, high)), high),
-        # A creative task: a little warmer than captioning where the family lets us choose.
-        temperature=0.4 if family.temperature is not None else None)
-    client = make_client(settings)
+    prompt = suggestion_prompt([s["description"] for s in sample], store.categories(), high)
+    annotator = create_annotator(settings, model=(model or settings.caption_model).strip())
     try:
-        response = client.models.generate_content(model=model, contents=text, config=config)
-    except errors.APIError as exc:
-        shape = RequestShape(model, settings.gemini_api_version, has_image=False, has_enum=False, proven=False)
-        raise _user_error(classify(exc, shape)) from None
-    except (httpx2.TransportError, OSError) as exc:
-        raise AnnotatorError(f"Could not reach Gemini ({type(exc).__name__}: {exc}): check the network and "
-                             "gemini_base_url, then try again.") from None
+        answer, usage = annotator.ask(prompt)
+    except (RetryableError, ResponseFailure, AnnotatorError) as exc:
+        raise _user_error(exc) from None
     finally:
-        client.close()
-    meta = response.usage_metadata
-    usage = Usage(prompt=(meta.prompt_token_count or 0) if meta else 0,
-                  candidates=(meta.candidates_token_count or 0) if meta else 0,
-                  thoughts=(meta.thoughts_token_count or 0) if meta else 0,
-                  cached=(meta.cached_content_token_count or 0) if meta else 0)
-    answer = _answer(response)
+        annotator.close()
     categories, dropped = _clean(answer.get("categories") if isinstance(answer, dict) else None, high)
     if not categories:
         raise AnnotatorError("Gemini proposed no usable category names: try again or with a larger sample.")
-    price = settings.price_for(model)
-    return GeminiSuggestions(categories, len(sample), model, usage, usage.cost(price), dropped, price is not None)
+    return GeminiSuggestions(categories, len(sample), annotator.model, usage, usage.cost(annotator.price),
+                             dropped, annotator.price_known)
 
 
 def _user_error(error: Exception) -> AnnotatorError:
@@ -199,25 +178,9 @@ def _user_error(error: Exception) -> AnnotatorError:
     if isinstance(error, RetryableError) and error.kind == "daily_quota":
         return AnnotatorError(f"The daily quota is used up ({error}): it resets at midnight Pacific; try again "
                               "then, or use the counts from the descriptions, which need no API.")
-    if isinstance(error, SchemaTooComplex):
-        return AnnotatorError(f"Gemini refused the response schema ({error}): ask for fewer proposals.")
     if isinstance(error, RetryableError):
         wait = f" in {error.retry_after:.0f} s" if error.retry_after else " in a minute"
         return AnnotatorError(f"Gemini is busy or over quota ({error}): try again{wait}.")
     if isinstance(error, ResponseFailure):
         return AnnotatorError(f"Gemini could not answer ({error}): try again with another sample.")
     return AnnotatorError(str(error))
-
-
-def _answer(response: types.GenerateContentResponse) -> Any:
-    candidate = response.candidates[0] if response.candidates else None
-    finish = getattr(getattr(candidate, "finish_reason", None), "value", None) or "STOP"
-    if candidate is None or finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
-        raise AnnotatorError(f"Gemini gave no usable answer (finishReason {finish if candidate else 'none'}): "
-                             "try again, or with a smaller sample.")
-    text = "".join(part.text for part in (candidate.content.parts or []) if part.text and not part.thought) \
-        if candidate.content else ""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise AnnotatorError("Gemini's answer was not valid JSON: try again.") from None

@@ -11,10 +11,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from labeling.categories import UNKNOWN, Category, ListChange, clean_category_name
+from labeling.categories import (
+    UNKNOWN,
+    Category,
+    ListChange,
+    clean_category_name,
+)
 from labeling.errors import InputError
 from labeling.spreadsheet import restore_cell, safe_rows
 from labeling.store import Store
@@ -22,14 +26,8 @@ from labeling.vocabulary import CATEGORY_IMPORT_MODES
 
 DEFAULT_CATEGORIES_FILE = Path(__file__).resolve().parent.parent / "data" / "default_categories.csv"
 
-# Gemini answers 400 "too many states" for schemas whose enums are too big (~100+ values or long strings):
-# beyond either bound the categories go out as plain strings, checked against the list on our side.
-ENUM_MAX_NAMES = 60
-ENUM_MAX_CHARS = 1500
-
-__all__ = ["DEFAULT_CATEGORIES_FILE", "ENUM_MAX_CHARS", "ENUM_MAX_NAMES", "UNKNOWN", "SchemaPlan",
-           "apply_table_edit", "category_csv", "ensure_categories", "extract_categories", "import_categories",
-           "parse_category_csv", "schema_enum", "schema_plan", "unique_categories_csv"]
+__all__ = ["DEFAULT_CATEGORIES_FILE", "apply_table_edit", "category_csv", "ensure_categories", "extract_categories",
+           "import_categories", "parse_category_csv", "unique_categories_csv"]
 
 
 def _text(data: bytes, source: str) -> str:
@@ -164,46 +162,3 @@ def apply_table_edit(store: Store, edited: Sequence[Category]) -> ListChange:
     return ListChange(store.save_category_list(result, note), note)
 
 
-# ---- the response schema ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SchemaPlan:
-    """How the allowed categories go into a response schema."""
-
-    names: tuple[str, ...]  # the allowed answers (active names, then unknown)
-    enum: bool  # True: a JSON-schema enum; False: plain strings validated against `names` on our side
-
-    @property
-    def message(self) -> str:
-        """What to tell the user ("" when the enum is used)."""
-        if self.enum:
-            return ""
-        chars = sum(len(n) for n in self.names)
-        return (f"The list has {len(self.names) - 1} categories ({chars:,} characters): too long for one enum in "
-                f"Gemini's structured output (limit here {ENUM_MAX_NAMES} names or {ENUM_MAX_CHARS:,} characters), "
-                "so categories are requested as plain text and checked against the list; an answer outside the "
-                "list becomes a per-image failure (off_list) to retry. Shorten or merge categories to go back to "
-                "the enum.")
-
-
-def schema_plan(names: Sequence[str]) -> SchemaPlan:
-    """An enum while the list is short enough, else validated strings (Gemini's "too many states" limit)."""
-    allowed = tuple(dict.fromkeys(names))
-    fits = len(allowed) <= ENUM_MAX_NAMES + 1 and sum(len(n) for n in allowed) <= ENUM_MAX_CHARS
-    return SchemaPlan(allowed, fits)
-
-
-def schema_enum(names: Sequence[str]) -> list[str] | None:
-    """The enum to put in a response schema for these allowed names, or None for plain (validated) strings.
-
-    The hook for `labeling.annotators.prompts`: `enum=schema_enum(category_names(categories))`.
-    """
-    plan = schema_plan(names)
-    return list(plan.names) if plan.enum else None
-
-
-def list_plan(categories: Sequence[Category]) -> SchemaPlan:
-    """The schema plan for a list of categories (active ones, then unknown)."""
-    names = [c.name for c in categories if c.active and c.name.lower() != UNKNOWN]
-    return schema_plan([*names, UNKNOWN])

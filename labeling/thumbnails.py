@@ -21,11 +21,12 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from labeling.dataset_sources import source_for_dataset
 from labeling.errors import LabelingError
 from labeling.files import write_atomically
 from labeling.images import check_decodes, make_thumbnail, read_facts
 from labeling.settings import Settings
-from labeling.sources import ImageSource, source_for_dataset
+from labeling.sources import ImageSource
 
 log = logging.getLogger(__name__)
 

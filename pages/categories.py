@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from labeling import demo, recategorize, suggestions
-from labeling.categories import Category, ListChange
+from labeling.categories import Category, ListChange, list_plan
 from labeling.jobs import price_unknown
 from labeling.settings import Settings
 from labeling.store.categories import TERMS_SAMPLE
@@ -19,7 +19,6 @@ from labeling.taxonomy import (
     ensure_categories,
     extract_categories,
     import_categories,
-    list_plan,
     parse_category_csv,
     unique_categories_csv,
 )
@@ -244,9 +243,9 @@ def _suggestions_tab() -> None:
                                        key="suggest_proposals"))
     if simulated:
         st.caption("Only example datasets are chosen: the built-in fake Gemini answers (simulated).")
-    elif not settings.has_api_key:
+    elif not common.has_key(settings):
         st.caption("No Gemini API key is set (GEMINI_API_KEY or config.yaml): use the counts above.")
-    if st.button("Ask Gemini", key="suggest_ask", disabled=not (simulated or settings.has_api_key)):
+    if st.button("Ask Gemini", key="suggest_ask", disabled=not (simulated or common.has_key(settings))):
         with st.spinner("Asking Gemini ..."):
             result = common.run_or_error(lambda: suggestions.suggest_with_gemini(
                 store, chosen_settings, datasets or None, sample_size=sample,
@@ -317,8 +316,8 @@ def _recategorize_tab() -> None:
         columns[2].metric("Expected cost", f"${plan.cost_usd:,.4f}" if plan.price_known else "unknown")
         st.caption(common.plain(f"Estimate: {plan.line()}"))
         simulated = all(name in demo.EXAMPLE_DATASETS for name in datasets)
-        can_start = simulated or settings.has_api_key
-        if not (simulated or settings.has_api_key):
+        can_start = simulated or common.has_key(settings)
+        if not (simulated or common.has_key(settings)):
             st.caption("No Gemini API key is set (GEMINI_API_KEY or config.yaml).")
         if st.button("Re-categorize", key="recat_start", type="primary", disabled=not can_start):
             run_settings = demo.simulated_settings(settings) if simulated else settings

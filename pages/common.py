@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from labeling import logs
+from labeling.annotators.providers import provider_for
 from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.path_policy import PathPolicy, path_policy
@@ -107,6 +108,12 @@ def path_help(text: str) -> str:
 def server_path(path: str, what: str) -> Path | None:
     """`path` if a page may use it for `what`; else an `st.error` saying why, and None."""
     return run_or_error(lambda: paths().check(path, what))
+
+
+def has_key(chosen: Settings | None = None) -> bool:
+    """Whether the configured provider has what it needs to answer (its API key): the provider says."""
+    chosen = chosen or settings()
+    return provider_for(chosen).has_key(chosen)
 
 
 def run_or_error(action: Callable[[], T]) -> T | None:

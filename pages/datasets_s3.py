@@ -14,7 +14,7 @@ import streamlit as st
 from labeling.errors import LabelingError
 from labeling.mirror import MirrorProgress, MirrorReport, MirrorStopped, mirror
 from labeling.names import parse_name_list
-from labeling.s3 import S3Object, S3Source, configured_endpoint
+from labeling.s3 import S3Object, S3Source, s3_source
 from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
 from labeling.store import Store
 from labeling.vocabulary import MIRROR_WORKERS
@@ -36,11 +36,8 @@ class _Analyzed:
 
 
 def _source(options: dict[str, Any], workers: int = MIRROR_WORKERS) -> S3Source:
-    settings = common.settings()
-    return S3Source(options["bucket"], options["prefix"], profile=options["profile"] or None,
-                    region=options["region"] or None,
-                    endpoint_url=configured_endpoint(None, options["endpoint_url"] or None),
-                    cache_dir=settings.cache_dir, max_pool_connections=max(10, workers))
+    return s3_source(options["bucket"], options["prefix"], common.settings(), profile=options["profile"],
+                     region=options["region"], endpoint_url=options["endpoint_url"], workers=workers)
 
 
 def _form(store: Store) -> None:

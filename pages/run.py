@@ -87,13 +87,13 @@ def _start_form(names: list[str]) -> None:
         if plan is None:
             return
         _show_estimate(plan, mode)
-        if not settings.has_api_key:
+        if not common.has_key(settings):
             st.warning("No Gemini API key is set: set GEMINI_API_KEY (or gemini_api_key in config.yaml) and "
                        "restart the app. The example project above runs without one (simulated).")
         nothing = plan.images == 0
         if nothing:
             st.success("Nothing to do: every image is done for the current prompt and category list.")
-        if st.button("Start", type="primary", key="run_start", disabled=nothing or not settings.has_api_key):
+        if st.button("Start", type="primary", key="run_start", disabled=nothing or not common.has_key(settings)):
             job = common.run_or_error(lambda: manager.start(request, settings=run_settings))
             if job is not None:
                 st.toast(f"Run #{job.run_id} started")
@@ -101,7 +101,7 @@ def _start_form(names: list[str]) -> None:
 
 def _test_connection(run_settings: Settings) -> None:
     """One small real request with the real schema; the report stays until the next test."""
-    if st.button("Test connection", key="run_test_connection", disabled=not run_settings.has_api_key,
+    if st.button("Test connection", key="run_test_connection", disabled=not common.has_key(run_settings),
                  help="Sends one tiny request (a 64x64 image) with the real schema: costs a fraction of a cent."):
         with st.spinner("Sending one small request ..."):
             st.session_state["run_check_report"] = common.run_or_error(lambda: check_connection(
@@ -160,12 +160,12 @@ def _failures(names: list[str]) -> None:
     st.dataframe(grouped, hide_index=True, width="stretch", key="failure_groups",
                  column_config={"images": "Images", "example": "Example message", "last_seen": "Last seen"})
     mode = st.radio("Retry with", MODES, format_func=MODE_LABELS.__getitem__, key="retry_mode", horizontal=True)
-    if st.button("Retry failed", key="retry_failed", disabled=not settings.has_api_key):
+    if st.button("Retry failed", key="retry_failed", disabled=not common.has_key(settings)):
         request = JobRequest(tuple(chosen), mode=mode, retry_failed=True)
         job = common.run_or_error(lambda: manager.start(request))
         if job is not None:
             st.toast(f"Run #{job.run_id} retries {job.progress().total:,} images")
-    if not settings.has_api_key:
+    if not common.has_key(settings):
         st.caption("Retrying needs a Gemini API key.")
     with st.expander("Every open failure"):
         common.csv_download("Download failures as CSV", store.open_failures(ids), "failures.csv",

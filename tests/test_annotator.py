@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from labeling.annotators import GeminiAnnotator, ResponseFailure, RetryableError, prompts
-from labeling.annotators.gemini import normalize_categories
+from labeling.annotators import ResponseFailure, RetryableError, prompts
+from labeling.annotators.gemini import GeminiAnnotator, normalize_categories
 from labeling.categories import Category
 from labeling.errors import AnnotatorError
 from labeling.fake_gemini import OFF_LIST_VALUE, FakeGemini
@@ -44,13 +44,24 @@ def test_fused_call_returns_description_and_listed_categories_in_one_request(fak
 
 
 def test_schema_constrains_categories_to_the_list_plus_unknown_and_max_categories() -> None:
-    schema = prompts.fused_schema(CATEGORIES, 3).model_dump(exclude_none=True)
+    schema = prompts.fused_schema(CATEGORIES, 3)
     categories = schema["properties"]["categories"]
     assert categories["items"]["enum"] == ["animals", "food", "landscapes", "people", "unknown"]
     # minItems/maxItems count toward the API's "too many states" limit: the count is checked locally instead
-    assert "min_items" not in categories and "max_items" not in categories
-    assert schema["property_ordering"][-1] == "categories"
-    assert set(prompts.describe_schema().model_dump()["properties"]) == set(prompts.DESCRIPTION_FIELDS)
+    assert "minItems" not in categories and "maxItems" not in categories
+    assert schema["propertyOrdering"][-1] == "categories"
+    assert set(prompts.describe_schema()["properties"]) == set(prompts.DESCRIPTION_FIELDS)
+
+
+def test_schemas_are_plain_data_that_the_sdk_reads_as_sent() -> None:
+    from google.genai import types
+
+    schema = prompts.fused_schema(CATEGORIES, 2)
+    json.dumps(schema)  # plain data: a batch file carries it as it is
+    sdk = types.Schema.model_validate(schema)
+    assert sdk.property_ordering == schema["propertyOrdering"]
+    assert sdk.properties is not None and sdk.properties["categories"].items is not None
+    assert sdk.properties["categories"].items.enum == ["animals", "food", "landscapes", "people", "unknown"]
 
 
 def test_describe_sends_no_categories_and_categorize_sends_no_image(fake: FakeGemini) -> None:

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from labeling.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_shown
 
 PAGE_FILES = ["datasets", "run", "review", "categories", "compare", "export"]
 
@@ -27,7 +27,7 @@ def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
 def _texts(at: AppTest) -> str:
     parts = [e.value for e in (*at.markdown, *at.text, *at.caption, *at.title, *at.subheader)]
     parts += [e.value for e in (*at.error, *at.warning, *at.info, *at.success)]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(as_shown(p) for p in parts)
 
 
 def test_frame_shows_db_path_and_key_status_without_the_key(app: AppTest, db_path: Path,

@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from labeling.categories import Category
+from labeling.categories import ENUM_MAX_NAMES, Category, list_plan, schema_enum
 from labeling.errors import ConflictError, InputError, NotFoundError
 from labeling.store import Store
 from labeling.taxonomy import (
-    ENUM_MAX_NAMES,
     UNKNOWN,
     apply_table_edit,
     ensure_categories,
     import_categories,
-    list_plan,
-    schema_enum,
 )
 from tests.category_support import add_described, description, effective_categories, model_categories, set_human
 

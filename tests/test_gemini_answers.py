@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from labeling.annotators import GeminiAnnotator, ResponseFailure, RetryableError
-from labeling.annotators.gemini import PLAIN_CATEGORIES_NOTICE
+from labeling.annotators import ResponseFailure, RetryableError
+from labeling.annotators.gemini import PLAIN_CATEGORIES_NOTICE, GeminiAnnotator
 from labeling.annotators.gemini_errors import KeyRejected
 from labeling.categories import Category
 from labeling.errors import AnnotatorError

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import UnauthorizedSSOTokenError
 
+from labeling.dataset_sources import source_for_dataset
 from labeling.errors import InputError, SourceError
 from labeling.fake_s3 import LocalS3Server, object_body
 from labeling.names import parse_name_list
 from labeling.s3 import S3Error, S3Source, normalize_prefix, parse_s3_uri
 from labeling.s3_analysis import analyze, import_s3_dataset
 from labeling.settings import load_settings
-from labeling.sources import source_for_dataset
 from labeling.store import Store
 from tests import s3_fixtures
 from tests.conftest import image_bytes

@@ -125,7 +125,8 @@ def test_gemini_suggestion_errors_say_what_to_do(store: Store, fake: FakeGemini,
 
 def test_prompt_keeps_each_description_short() -> None:
     long = description("word " * 500, ["thing"] * 30, "place")
-    system, text = suggestion_prompt([long, description("short")], [], 12)
+    prompt = suggestion_prompt([long, description("short")], [], 12)
+    system, text = prompt.system, prompt.text
     first, second = text.splitlines()[1:3]
     assert len(first) <= 410 and second.startswith("2. short")
     assert "between 5 and 12 categories" in system

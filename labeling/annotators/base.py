@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from labeling.categories import Category
+
+if TYPE_CHECKING:
+    from labeling.annotators.prompts import Prompt
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class Annotator(Protocol):
     model: str
     prompt_version: str
     simulated: bool
+    price: dict[str, float] | None  # USD per 1M tokens (input, output, cached); None: the model has no price
     price_known: bool
 
     def notices(self) -> list[str]:
@@ -114,6 +118,10 @@ class Annotator(Protocol):
     def describe_and_categorize(self, image: bytes, mime_type: str, categories: Sequence[Category],
                                 max_categories: int) -> Annotation:
         """Description and categories in one request."""
+        ...
+
+    def ask(self, prompt: Prompt) -> tuple[Any, Usage]:
+        """A text-only request answered as JSON in `prompt.schema` (say, category suggestions)."""
         ...
 
     def close(self) -> None:

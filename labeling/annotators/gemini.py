@@ -23,10 +23,9 @@ from labeling.annotators.base import Annotation, ResponseFailure, RetryableError
 from labeling.annotators.gemini_client import generation_config, make_client
 from labeling.annotators.gemini_errors import AmbiguousRefusal, RequestShape, SchemaTooComplex, classify
 from labeling.annotators.models import family_for, unknown_model_warning
-from labeling.categories import Category
+from labeling.categories import UNKNOWN, Category
 from labeling.errors import AnnotatorError
 from labeling.settings import Settings
-from labeling.taxonomy import UNKNOWN
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +35,7 @@ _BLOCKED_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_
 _MEDIA_RESOLUTIONS = {"low": types.MediaResolution.MEDIA_RESOLUTION_LOW,
                       "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
                       "high": types.MediaResolution.MEDIA_RESOLUTION_HIGH}
+_SUGGEST_OUTPUT_TOKENS = 8192  # fifty names with definitions, plus thinking on the families that must think
 PLAIN_CATEGORIES_NOTICE = ("Gemini refused the category list as an enum in the response schema (too many states): "
                            "this run asks for plain strings instead and checks them against the list itself.")
 
@@ -153,6 +153,11 @@ class GeminiAnnotator:
                              usage)
         return self._annotation("fused", description, names, usage)
 
+    def ask(self, prompt: prompts.Prompt) -> tuple[Any, Usage]:
+        """A text-only request answered as JSON in `prompt.schema` (category suggestions): the parsed answer and
+        its usage; raises the three error kinds like the calls above."""
+        return self._generate(lambda enum: prompt, None, None)
+
     def probe(self, categories: Sequence[Category], max_categories: int) -> Annotation:
         """One small real request with the real fused schema: checks key, model, version and schema."""
         return self.describe_and_categorize(probe_image(), "image/jpeg", categories, max_categories)
@@ -176,10 +181,14 @@ class GeminiAnnotator:
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - one annotator a run; the SDK copies the config per call
     def _config(self, kind: str, system: str, schema_json: str) -> types.GenerateContentConfig:
-        media = _MEDIA_RESOLUTIONS.get(self.settings.media_resolution) if kind != "categorize" else None
+        media = _MEDIA_RESOLUTIONS.get(self.settings.media_resolution) if kind in ("describe", "fused") else None
+        extra: dict[str, Any] = {}
+        if kind == "suggest":  # a creative task: a little warmer than captioning where the family lets us choose
+            extra = {"temperature": 0.4 if self.family.temperature is not None else None}
+        limit = _SUGGEST_OUTPUT_TOKENS if kind == "suggest" else self.family.output_limit(kind)
         return generation_config(self.settings, self.model, system_instruction=system,
-                                 response_schema=types.Schema.model_validate_json(schema_json),
-                                 max_output_tokens=self.family.output_limit(kind), media_resolution=media)
+                                 response_schema=types.Schema.model_validate(json.loads(schema_json)),
+                                 max_output_tokens=limit, media_resolution=media, **extra)
 
     def _generate(self, make_prompt: Callable[[bool], prompts.Prompt], image: bytes | None,
                   mime_type: str | None, *, probing: bool = False) -> tuple[Any, Usage]:
@@ -194,7 +203,8 @@ class GeminiAnnotator:
             if isinstance(outcome, SchemaTooComplex):
                 if not shape.has_enum:
                     raise AnnotatorError(f"Gemini refused the response schema even without an enum ({outcome}): "
-                                         "shorten the category names or definitions.") from exc
+                                         "shorten the category names or definitions, or ask for fewer "
+                                         "suggestions.") from exc
                 self._fall_back_to_plain_categories()
                 self._add_extra(requests=1)  # the same request goes again, plain
                 return self._generate(make_prompt, image, mime_type, probing=probing)
@@ -267,7 +277,7 @@ class GeminiAnnotator:
             contents.append(types.Part.from_bytes(data=image, mime_type=mime_type or "image/jpeg"))
         if prompt.text:
             contents.append(prompt.text)
-        config = self._config(prompt.kind, prompt.system, prompt.schema.model_dump_json(exclude_none=True))
+        config = self._config(prompt.kind, prompt.system, json.dumps(prompt.schema))
         return self._client.models.generate_content(model=self.model, contents=contents, config=config)
 
     def _answer(self, response: types.GenerateContentResponse, usage: Usage) -> Any:

@@ -6,6 +6,8 @@ count as not described for the new one (their annotations stay in the history).
 The description has the seed's fields: summary, objects (name, attributes), scene (indoor_outdoor,
 environment), style (genre, lighting, colors), camera (shot, fov, lens), text, quality (aesthetic, issues).
 Categories are an enum of the active list plus `unknown`, 1..max_categories of them.
+Schemas are plain data in the REST API's `responseSchema` form (an OpenAPI subset: "type": "STRING", ...):
+the Gemini module turns them into SDK types, a batch file carries them as they are.
 """
 
 from __future__ import annotations
@@ -16,10 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.genai import types
-
-from labeling.categories import Category
-from labeling.taxonomy import UNKNOWN, schema_enum
+from labeling.categories import UNKNOWN, Category, schema_enum
 
 PROMPT_VERSION = "2026-12.1"
 
@@ -41,29 +40,31 @@ _CATEGORIZE_INSTRUCTIONS = """Choose the categories that best fit the image, fro
 Give between 1 and {max_categories} categories, the best fit first. Answer "unknown" alone when none fits."""
 
 
-def _string(description: str) -> types.Schema:
-    return types.Schema(type=types.Type.STRING, description=description)
+Schema = dict[str, Any]
 
 
-def _strings(description: str) -> types.Schema:
-    return types.Schema(type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING), description=description)
+def _string(description: str) -> Schema:
+    return {"type": "STRING", "description": description}
 
 
-def _object(properties: dict[str, types.Schema]) -> types.Schema:
+def _strings(description: str) -> Schema:
+    return {"type": "ARRAY", "items": {"type": "STRING"}, "description": description}
+
+
+def _object(properties: dict[str, Schema]) -> Schema:
     names = list(properties)
-    return types.Schema(type=types.Type.OBJECT, properties=properties, required=names, property_ordering=names)
+    return {"type": "OBJECT", "properties": properties, "required": names, "propertyOrdering": names}
 
 
-def _description_properties() -> dict[str, types.Schema]:
+def _description_properties() -> dict[str, Schema]:
     return {
         "summary": _string("One or two sentences about the whole image."),
-        "objects": types.Schema(
-            type=types.Type.ARRAY,
-            items=_object({"name": _string("What the object is."),
-                           "attributes": _strings("Visual attributes: colour, material, size, state.")}),
-            description="The main objects."),
+        "objects": {"type": "ARRAY",
+                    "items": _object({"name": _string("What the object is."),
+                                      "attributes": _strings("Visual attributes: colour, material, size, state.")}),
+                    "description": "The main objects."},
         "scene": _object({
-            "indoor_outdoor": types.Schema(type=types.Type.STRING, enum=["indoor", "outdoor", "unclear"]),
+            "indoor_outdoor": {"type": "STRING", "enum": ["indoor", "outdoor", "unclear"]},
             "environment": _string("The setting in a few words.")}),
         "style": _object({"genre": _string("photo, illustration, 3D render, painting, screenshot, ..."),
                           "lighting": _string("The lighting in a few words."),
@@ -83,32 +84,34 @@ def category_names(categories: Sequence[Category]) -> list[str]:
     return [*names, UNKNOWN]
 
 
-def _categories_schema(categories: Sequence[Category], max_categories: int, enum: bool) -> types.Schema:
+def _categories_schema(categories: Sequence[Category], max_categories: int, enum: bool) -> Schema:
     # No minItems/maxItems: they count toward the API's "too many states" limit; the count is checked locally.
     # Too long a list for one enum, or one the API refused: plain strings, checked on our side.
+    item: Schema = {"type": "STRING"}
     allowed = schema_enum(category_names(categories)) if enum else None
-    return types.Schema(type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING, enum=allowed),
-                        description=f"1 to {max_categories} categories from the list, or just unknown.")
+    if allowed is not None:
+        item["enum"] = allowed
+    return {"type": "ARRAY", "items": item,
+            "description": f"1 to {max_categories} categories from the list, or just unknown."}
 
 
-def has_category_enum(schema: types.Schema) -> bool:
+def has_category_enum(schema: Schema) -> bool:
     """Whether the categories of this schema are an enum (what a "too many states" refusal is about)."""
-    found = (schema.properties or {}).get("categories")
-    return bool(found is not None and found.items is not None and found.items.enum)
+    return bool(schema.get("properties", {}).get("categories", {}).get("items", {}).get("enum"))
 
 
-def describe_schema() -> types.Schema:
+def describe_schema() -> Schema:
     """The description alone (two-pass mode's first request)."""
     return _object(_description_properties())
 
 
-def fused_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> types.Schema:
+def fused_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> Schema:
     """Description and categories in one answer; categories come last so the model describes first."""
     return _object({**_description_properties(),
                     "categories": _categories_schema(categories, max_categories, enum)})
 
 
-def categorize_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> types.Schema:
+def categorize_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> Schema:
     """Categories alone (from a stored description, no image)."""
     return _object({"categories": _categories_schema(categories, max_categories, enum)})
 
@@ -128,7 +131,7 @@ class Prompt:
     kind: str  # describe | fused | categorize: the output limit depends on it
     system: str
     text: str
-    schema: types.Schema
+    schema: Schema
 
 
 _CategoryKey = tuple[tuple[str, str, bool], ...]

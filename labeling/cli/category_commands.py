@@ -143,7 +143,7 @@ def _reviewer(args: argparse.Namespace) -> str:
 
 
 def _report(store: Store, change: ListChange) -> int:
-    from labeling.taxonomy import list_plan
+    from labeling.categories import list_plan
 
     if change.note == "unchanged":
         print("Nothing changed.")
@@ -169,7 +169,7 @@ def run_extract(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from labeling.taxonomy import list_plan
+    from labeling.categories import list_plan
 
     store = _store(args)
     items = store.categories(include_inactive=args.all)

@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
 
 def make_source(args: argparse.Namespace, prefix: str, *, workers: int = MIRROR_WORKERS) -> S3Source:
     """The S3 source of a command: flags first, then settings (config.yaml, environment)."""
-    from labeling.s3 import S3Source, configured_endpoint, parse_s3_uri
+    from labeling.s3 import parse_s3_uri, s3_source
 
     settings = context.settings(args)
     bucket = getattr(args, "bucket", None) or ""
@@ -90,10 +90,8 @@ def make_source(args: argparse.Namespace, prefix: str, *, workers: int = MIRROR_
     if not bucket:
         raise InputError("No S3 bucket given: pass --bucket, write the prefix as s3://bucket/prefix/, or set "
                          "s3.bucket in config.yaml (or LABELING_S3_BUCKET).")
-    return S3Source(bucket, prefix, profile=args.profile or settings.aws_profile or None,
-                    region=args.region or settings.aws_region or None,
-                    endpoint_url=configured_endpoint(args.endpoint_url, settings.s3_endpoint_url),
-                    cache_dir=settings.cache_dir, max_pool_connections=max(10, workers))
+    return s3_source(bucket, prefix, settings, profile=args.profile, region=args.region,
+                     endpoint_url=args.endpoint_url, workers=workers)
 
 
 def _read_names(csv_file: str) -> NameList:
