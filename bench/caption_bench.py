@@ -31,7 +31,8 @@ from PIL import Image, ImageDraw
 
 from bench.support import cpu_model
 from labeling.datasets import import_dataset
-from labeling.jobs import JobManager, JobRequest, Progress
+from labeling.jobs import JobManager, Progress
+from labeling.planning import JobRequest
 from labeling.settings import Settings
 from labeling.store import Store
 

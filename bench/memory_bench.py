@@ -38,7 +38,8 @@ def child(folder: str, workers: int, budget: float) -> dict[str, float]:
     """One run in this process: import, describe, and report the peak RSS."""
     from labeling.datasets import import_dataset
     from labeling.fake_gemini import FakeGemini
-    from labeling.jobs import JobManager, JobRequest
+    from labeling.jobs import JobManager
+    from labeling.planning import JobRequest
     from labeling.settings import Settings
     from labeling.store import Store
 

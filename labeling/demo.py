@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from labeling.datasets import import_dataset
 from labeling.fake_gemini import FakeGemini
-from labeling.jobs import Job, JobManager, JobRequest
+from labeling.jobs import Job, JobManager
+from labeling.planning import JobRequest
 from labeling.settings import Settings
 from labeling.store import Store
 

@@ -37,6 +37,10 @@ class ConflictError(LabelingError):
     """A save was based on a stale version: somebody else changed the same thing first."""
 
 
+class WriteConflict(ConflictError):
+    """Two writers changed the same rows at once; the later one's transaction was rolled back: try it again."""
+
+
 class ImageError(LabelingError):
     """One image cannot be decoded or prepared; a per-image failure, never fatal for a run."""
 

@@ -3,9 +3,9 @@
 A `Job` works through a list of images derived from the database (`Store.work_list`): every image found
 without a description for the current prompt version, or without categories for the current category list.
 Workers read each image through its dataset's `ImageSource`, prepare it (`labeling.images.prepare`), write
-the review thumbnail, and call the annotator. Results go to one writer thread that commits them in batches
-at most `FLUSH_SECONDS` apart, together with the run's counters: a process killed at any moment loses only
-the last batch, and the next run derives its work from what was committed, so nothing stored is sent again.
+the review thumbnail, and call the annotator. Each image's outcome goes to the run's `Recorder`
+(labeling.recorder), which commits them in batches; planning and estimates live in labeling.planning, the
+shared rate limit and backoff in labeling.pacing.
 
 Errors: quota (429) and overload (503) answers put a shared hold on every worker (the server's delay, else a
 capped exponential backoff) for as long as they last, up to `max_hold_minutes`; a daily quota pauses the run
@@ -20,175 +20,43 @@ pause, resume, cancel and poll a job that outlives the page, the session and the
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import math
-import os
-import queue
-import random
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-import duckdb
-import pandas as pd
-
 from labeling import images
-from labeling.annotators import prompts
-from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError, Usage
+from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError
 from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset, quota_is_zero
-from labeling.annotators.models import family_for
 from labeling.annotators.providers import create_annotator
 from labeling.categories import Category
 from labeling.dataset_sources import source_for_dataset
-from labeling.errors import AnnotatorError, ConfigError, ConflictError, ImageError, LabelingError, SourceError
-from labeling.files import write_atomically
+from labeling.errors import AnnotatorError, ConflictError, ImageError, LabelingError, SourceError
+from labeling.pacing import Hold, RateLimiter, backoff_delay
+from labeling.planning import JobRequest, WorkItem, plan, work_items
+from labeling.recorder import Outcome, Recorder
 from labeling.records import Dataset
 from labeling.settings import Settings
 from labeling.sources import ImageSource
 from labeling.store import Store
-from labeling.taxonomy import ensure_categories
+from labeling.thumbnails import THUMB_SIZE, write_thumbnail
 from labeling.vocabulary import MODES
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.5  # results reach DuckDB at most about this long after they arrive
-MAX_BATCH = 500
-WRITE_ATTEMPTS = 5
-MAX_BACKOFF_SECONDS = 60.0
 EMPTY_RETRIES = 2  # an empty answer is intermittent: a retry usually succeeds
 SHEDDING = ("quota", "overloaded")  # the service asks everyone to slow down: a shared hold, not a per-image retry
 DAILY_RESUME_MARGIN_SECONDS = 60.0  # resume a minute after midnight Pacific, once the quota has surely reset
 RATE_WINDOW_SECONDS = 30.0
-HOLD_POLL_SECONDS = 0.5
-THUMB_SIZE = 320
 
 AnnotatorFactory = Callable[[Settings, str, int], Annotator]
 
 
-def thumbnail_path(cache_dir: str | os.PathLike[str], image_id: int) -> Path:
-    """Where the review thumbnail of an image is kept (written when the image is first sent to the model)."""
-    return Path(cache_dir) / "thumbs" / f"{int(image_id)}.jpg"
-
-
-# --- rate limit and backoff ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Every worker waits until `until` (epoch seconds) because the service said so."""
-
-    reason: str  # quota | overloaded | daily_quota
-    until: float
-    message: str
-
-    def line(self) -> str:
-        """"Waiting: ... until 14:03:07 (in 25 s)" in local time."""
-        left = max(self.until - time.time(), 0.0)
-        clock = dt.datetime.fromtimestamp(self.until).strftime("%H:%M:%S" if left < 86_400 else "%Y-%m-%d %H:%M")
-        span = f"{left:.0f} s" if left < 120 else (f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h")
-        return f"Waiting: {self.message} until {clock} (in {span})."
-
-
-HOLD_MESSAGES = {"quota": "the per-minute quota is used up", "overloaded": "Gemini is overloaded",
-                 "daily_quota": "the daily quota is used up"}
-
-
-class RateLimiter:
-    """One request every 60/rpm seconds across all workers (no bursts), plus holds the server can impose.
-
-    `rpm` 0 means no pacing; holds (429 retry delays, overload backoff) apply either way.
-    """
-
-    def __init__(self, requests_per_minute: int) -> None:
-        self.interval = 60.0 / requests_per_minute if requests_per_minute > 0 else 0.0
-        self._lock = threading.Lock()
-        self._next = 0.0
-        self._hold_until = 0.0
-        self._holds: dict[str, float] = {}  # reason -> monotonic end
-
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait out any hold, then for this caller's slot; False if `stop` was set while waiting."""
-        while True:  # in short steps: a hold may be released (Resume) or extended while we wait
-            with self._lock:
-                held = self._hold_until - time.monotonic()
-            if held <= 0:
-                break
-            if stop.wait(min(held, HOLD_POLL_SECONDS)):
-                return False
-        with self._lock:  # holds never push the pacing schedule: a slot is reserved only once they are over
-            now = time.monotonic()
-            slot = max(now, self._next)
-            if self.interval:
-                self._next = slot + self.interval
-        wait = slot - time.monotonic()
-        return not (wait > 0 and stop.wait(wait)) and not stop.is_set()
-
-    def hold(self, seconds: float, reason: str = "quota") -> None:
-        """No new request from any worker for `seconds` (the server said when to come back)."""
-        with self._lock:
-            end = time.monotonic() + seconds
-            self._hold_until = max(self._hold_until, end)
-            self._holds[reason] = max(self._holds.get(reason, 0.0), end)
-
-    def release(self, reason: str) -> None:
-        """End the hold for `reason` now (a person pressed Resume)."""
-        with self._lock:
-            self._holds.pop(reason, None)
-            self._hold_until = max(self._holds.values(), default=0.0)
-
-    def holding(self, reason: str) -> bool:
-        """Whether a hold for `reason` is still in force."""
-        with self._lock:
-            return self._holds.get(reason, 0.0) > time.monotonic()
-
-    def holds(self) -> list[Hold]:
-        """The holds in force, with their end as wall-clock time."""
-        now, wall = time.monotonic(), time.time()
-        with self._lock:
-            return [Hold(reason, wall + end - now, HOLD_MESSAGES.get(reason, reason))
-                    for reason, end in sorted(self._holds.items()) if end > now]
-
-
-def backoff_delay(attempt: int, base: float, server_delay: float | None) -> float:
-    """Seconds before retry number `attempt` (1, 2, ...): exponential with jitter, never below the server's."""
-    if server_delay is not None:
-        # Google rounds retryDelay down to whole seconds: add up to a second so the retry lands after it.
-        return server_delay + random.uniform(0.05, 1.0)
-    exponential = min(base * (2 ** (attempt - 1)), MAX_BACKOFF_SECONDS)
-    return exponential * random.uniform(0.5, 1.5)
-
-
 # --- requests and progress ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """What to run. Unset numbers come from the settings."""
-
-    datasets: tuple[str, ...]
-    mode: str = "fused"  # fused | two-pass | categorize
-    model: str | None = None
-    num_workers: int | None = None
-    requests_per_minute: int | None = None
-    retry_failed: bool = False  # only images with open failures
-    resume_run: int | None = None  # continue this run (its failures are not retried)
-    image_ids: tuple[int, ...] | None = None  # only these images (re-categorize after a list change)
-
-    def check(self) -> None:
-        if not self.datasets:
-            raise ConfigError("Choose at least one dataset to run on.")
-        if self.mode not in MODES:
-            raise ConfigError(f"Unknown mode {self.mode!r}: use one of {', '.join(MODES)}.")
-        if self.num_workers is not None and self.num_workers < 1:
-            raise ConfigError("The number of workers must be 1 or more.")
-        if self.requests_per_minute is not None and self.requests_per_minute < 0:
-            raise ConfigError("The request rate must be 0 (no limit) or more.")
 
 
 @dataclass(frozen=True)
@@ -229,69 +97,10 @@ class Progress:
         return max(self.total - self.done - self.failed, 0)
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """What a run is expected to send and cost, before it starts."""
-
-    images: int
-    requests: int
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    model: str
-    basis: str  # where the per-request token figures come from
-    without_description: int = 0  # categorize mode: images that need describing first
-    price_known: bool = True
-    service_tier: str = "standard"
-
-    @property
-    def cost_text(self) -> str:
-        return f"${self.cost_usd:,.4f}" if self.price_known else price_unknown(self.model)
-
-    def line(self) -> str:
-        tier = f", {self.service_tier} tier" if self.service_tier != "standard" else ""
-        cost = f"about {self.cost_text}" if self.price_known else self.cost_text
-        return (f"{self.images:,} images, {self.requests:,} requests, about {self.tokens_in:,} input + "
-                f"{self.tokens_out:,} output tokens, {cost} with {self.model}{tier} ({self.basis}).")
-
-
-def price_unknown(model: str) -> str:
-    """What the estimate and the run say instead of a cost when the model has no price."""
-    return f"price unknown: set prices.{model} in config.yaml"
-
-
-@dataclass
-class _WorkItem:
-    image_id: int
-    dataset_id: int
-    name: str
-    location: str | None
-    needs: str  # fused | describe | categorize
-    description: str | None
-
-
-@dataclass
-class _Outcome:
-    """Everything one image produced, handed to the writer in one piece."""
-
-    image_id: int
-    annotations: list[Annotation] = field(default_factory=list)
-    failure: tuple[str, str, str] | None = None  # stage, kind, message
-    facts: tuple[int, str, int, int] | None = None  # size_bytes, format, width, height
-    requests: int = 0
-    usage: Usage = field(default_factory=Usage)
-    cost_usd: float = 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.failure is None
-
-
 class _Stopped(Exception):
     """The job is stopping: leave the current image unrecorded (it stays in the work list)."""
 
 
-_STOP_WRITER = object()
 
 
 # --- the job ------------------------------------------------------------------------------------------
@@ -301,7 +110,7 @@ class Job:
     """One run over one or more datasets. Create it through `JobManager.start`."""
 
     def __init__(self, store: Store, settings: Settings, request: JobRequest, annotator: Annotator,
-                 run_id: int, items: list[_WorkItem], sources: dict[int, ImageSource | None],
+                 run_id: int, items: list[WorkItem], sources: dict[int, ImageSource | None],
                  categories: Sequence[Category], list_version: int, counts: dict[str, Any]) -> None:
         self.store = store
         self.settings = settings
@@ -341,7 +150,8 @@ class Job:
         self._running.set()
         self._fatal: LabelingError | None = None
         self._end_status: str | None = None
-        self._results: queue.Queue[Any] = queue.Queue()
+        self._recorder = Recorder(store, run_id, list_version=list_version, simulated=self.simulated,
+                                  db_lock=self._db_lock, written=self._written, failed=self._fail_write)
         self._thread = threading.Thread(target=self._run, name=f"job-{run_id}", daemon=True)
         self._done = threading.Event()
 
@@ -440,8 +250,7 @@ class Job:
 
     def _run(self) -> None:
         images.DECODE_BUDGET.resize(self.settings.decode_budget_megapixels)
-        writer = threading.Thread(target=self._write_loop, name=f"job-{self.run_id}-writer", daemon=True)
-        writer.start()
+        self._recorder.start()
         with self._lock:
             self._status = "running"
         self._set_db_status("running")
@@ -451,8 +260,7 @@ class Job:
             worker.start()
         for worker in workers:
             worker.join()
-        self._results.put(_STOP_WRITER)
-        writer.join()
+        self._recorder.close()
         try:
             self.annotator.close()
         except Exception:  # closing a pool must never hide the run's outcome
@@ -498,7 +306,7 @@ class Job:
 
     # -- workers -------------------------------------------------------------------------------------
 
-    def _take(self) -> _WorkItem | None:
+    def _take(self) -> WorkItem | None:
         with self._lock:
             if self._next_item >= len(self._items):
                 return None
@@ -538,14 +346,14 @@ class Job:
                 return
             except Exception as exc:  # unexpected, but about this image: it fails alone, the run goes on
                 log.exception("unexpected error on image %s (%s)", item.image_id, item.name)
-                outcome = _Outcome(item.image_id, failure=("internal", "internal", (
+                outcome = Outcome(item.image_id, failure=("internal", "internal", (
                     f"Unexpected error on {item.name} ({type(exc).__name__}: {exc}): the image was skipped; "
                     "the traceback is in the log (run with -v); please report it.")))
                 if self._note_internal_failure(exc):
                     return
             self._record(outcome)
 
-    def _record(self, outcome: _Outcome) -> None:
+    def _record(self, outcome: Outcome) -> None:
         now = time.monotonic()
         with self._lock:
             if outcome.failure is None or outcome.failure[1] != "internal":
@@ -554,10 +362,21 @@ class Job:
             self._completions.append(now)
             if outcome.failure is not None:
                 self._failure_kinds[outcome.failure[1]] += 1
-        self._results.put(outcome)
+        self._recorder.put(outcome)
 
-    def _process(self, item: _WorkItem) -> _Outcome:
-        outcome = _Outcome(item.image_id)
+    def _written(self, counts: Counter[str], cost: float) -> None:
+        """A batch reached the database: its tokens and cost count from now on (done/failed already did)."""
+        with self._lock:
+            for name in ("tokens_in", "tokens_out", "tokens_thinking"):
+                self._counts[name] += counts[name]
+            self._cost += cost
+
+    def _fail_write(self, error: Exception) -> None:
+        self._set_fatal(LabelingError(f"Results could not be written to the database ({error}): the run stopped; "
+                                      "fix the problem and run again to resume."))
+
+    def _process(self, item: WorkItem) -> Outcome:
+        outcome = Outcome(item.image_id)
         if item.needs == "categorize":
             description = json.loads(item.description or "{}")
             self._annotate(outcome, "categorize", lambda: self.annotator.categorize(
@@ -578,7 +397,7 @@ class Job:
                 description, self._categories, self.settings.max_categories))
         return outcome
 
-    def _prepare(self, item: _WorkItem, outcome: _Outcome) -> images.PreparedImage | None:
+    def _prepare(self, item: WorkItem, outcome: Outcome) -> images.PreparedImage | None:
         source = self._sources.get(item.dataset_id)
         if source is None or not item.location:
             outcome.failure = ("read", "no_source", "The dataset has no image source for this name: import it "
@@ -598,17 +417,10 @@ class Job:
             return None
         outcome.facts = (prepared.size_bytes, prepared.original_format, prepared.original_width,
                          prepared.original_height)
-        self._write_thumbnail(item.image_id, prepared.thumbnail)
+        write_thumbnail(self.settings.cache_dir, item.image_id, prepared.thumbnail)
         return prepared
 
-    def _write_thumbnail(self, image_id: int, data: bytes) -> None:
-        target = thumbnail_path(self.settings.cache_dir, image_id)
-        try:
-            write_atomically(target, data)  # the gallery never shows half a file
-        except OSError as exc:
-            log.warning("could not write the thumbnail %s: %s", target, exc)
-
-    def _annotate(self, outcome: _Outcome, stage: str, call: Callable[[], Annotation]) -> Annotation | None:
+    def _annotate(self, outcome: Outcome, stage: str, call: Callable[[], Annotation]) -> Annotation | None:
         """One model call with retries; its result or failure goes into `outcome`."""
         try:
             annotation = self._call(outcome, call)
@@ -649,7 +461,7 @@ class Job:
                 f"Gemini kept failing for {streak} images in a row ({error.kind}: {error}): check the network, "
                 "the quota and https://aistudio.google.com/status, then run again to resume."))
 
-    def _call(self, outcome: _Outcome, call: Callable[[], Annotation]) -> Annotation:
+    def _call(self, outcome: Outcome, call: Callable[[], Annotation]) -> Annotation:
         attempts: Counter[str] = Counter()
         while True:
             self._running.wait()
@@ -678,7 +490,7 @@ class Job:
             self._auto_resumed = True
         self.resume()
 
-    def _count_extra(self, outcome: _Outcome) -> None:
+    def _count_extra(self, outcome: Outcome) -> None:
         """Probes and re-sends the annotator made on its own count as requests, and cost what they cost."""
         requests, usage, cost = self.annotator.drain_extra()
         if requests:
@@ -711,7 +523,8 @@ class Job:
         if attempts[budget] > (EMPTY_RETRIES if budget == "empty" else self.settings.max_retries):
             raise exc
         self._count("retries")
-        delay = backoff_delay(attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after)
+        delay = backoff_delay(attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after,
+                              self.settings.max_backoff_seconds)
         log.info("retrying image %s in %.1f s after %s", image_id, delay, exc)
         if self._stop.wait(delay):
             raise _Stopped from exc
@@ -730,7 +543,8 @@ class Job:
                 f"Gemini kept answering {exc.kind} for {limit / 60:.0f} minutes ({exc}): the run stopped; resume "
                 "it later, lower the workers or requests per minute, or choose the batch or flex tier."))
             raise _Stopped from exc
-        delay = backoff_delay(streak, self.settings.retry_backoff_seconds, exc.retry_after)
+        delay = backoff_delay(streak, self.settings.retry_backoff_seconds, exc.retry_after,
+                              self.settings.max_backoff_seconds)
         self.limiter.hold(delay, exc.kind)
         log.info("%s: every worker waits %.1f s (%s)", exc.kind, delay, exc)
 
@@ -769,186 +583,6 @@ class Job:
     def _count(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[name] += amount
-
-    # -- the writer ----------------------------------------------------------------------------------
-
-    def _write_loop(self) -> None:
-        pending: list[_Outcome] = []
-        last_flush = time.monotonic()
-        while True:
-            try:
-                item = self._results.get(timeout=0.1)
-            except queue.Empty:
-                item = None
-            stopping = item is _STOP_WRITER
-            if isinstance(item, _Outcome):
-                pending.append(item)
-            if pending and (stopping or len(pending) >= MAX_BATCH
-                            or time.monotonic() - last_flush >= FLUSH_SECONDS):
-                self._flush(pending)
-                pending = []
-                last_flush = time.monotonic()
-            if stopping:
-                return
-
-    def _flush(self, outcomes: list[_Outcome]) -> None:
-        annotations, failures, facts = [], [], []
-        counts: Counter[str] = Counter()
-        cost = 0.0
-        for outcome in outcomes:
-            for annotation in outcome.annotations:
-                annotations.append(self._annotation_row(outcome.image_id, annotation))
-            if outcome.failure is not None:
-                stage, kind, message = outcome.failure
-                failures.append({"image_id": outcome.image_id, "run_id": self.run_id, "stage": stage,
-                                 "kind": kind, "message": message[:2000]})
-            if outcome.facts is not None:
-                size, fmt, width, height = outcome.facts
-                facts.append({"image_id": outcome.image_id, "size_bytes": size, "format": fmt, "width": width,
-                              "height": height})
-            counts["done" if outcome.done else "failed"] += 1
-            counts["requests"] += outcome.requests
-            counts["tokens_in"] += outcome.usage.prompt
-            counts["tokens_out"] += outcome.usage.candidates
-            counts["tokens_thinking"] += outcome.usage.thoughts
-            cost += outcome.cost_usd
-        frame = pd.DataFrame(annotations)
-        if not frame.empty:
-            frame["categories"] = frame["categories"].astype("object")
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                with self._db_lock:
-                    self.store.record_batch(self.run_id, frame, pd.DataFrame(failures), pd.DataFrame(facts),
-                                            {**counts, "cost_usd": cost})
-                break
-            except duckdb.TransactionException as exc:
-                # Another writer touched the same rows (say, a re-import updating these images): try again.
-                if attempt == WRITE_ATTEMPTS:
-                    self._fail_write(exc)
-                    return
-                time.sleep(0.1 * attempt)
-            except Exception as exc:
-                self._fail_write(exc)
-                return
-        with self._lock:
-            for name in ("tokens_in", "tokens_out", "tokens_thinking"):
-                self._counts[name] += counts[name]
-            self._cost += cost
-
-    def _fail_write(self, error: Exception) -> None:
-        log.error("writing results of run %s failed", self.run_id, exc_info=error)
-        self._set_fatal(LabelingError(f"Results could not be written to the database ({error}): the run stopped; "
-                                      "fix the problem and run again to resume."))
-
-    def _annotation_row(self, image_id: int, annotation: Annotation) -> dict[str, Any]:
-        return {
-            "image_id": image_id, "run_id": self.run_id, "kind": annotation.kind, "model": annotation.model,
-            "prompt_version": annotation.prompt_version,
-            "category_list_version": self._list_version if annotation.categories is not None else None,
-            "description": json.dumps(annotation.description, ensure_ascii=False)
-            if annotation.description is not None else None,
-            "summary": annotation.summary, "categories": annotation.categories,
-            "tokens_in": annotation.usage.prompt, "tokens_out": annotation.usage.candidates,
-            "tokens_thinking": annotation.usage.thoughts, "cost_usd": annotation.cost_usd,
-            "simulated": self.simulated,
-        }
-
-
-# --- planning -----------------------------------------------------------------------------------------
-
-
-def _dataset_rows(store: Store, names: Sequence[str]) -> list[Dataset]:
-    return [store.dataset(name) for name in dict.fromkeys(names)]
-
-
-def _work_items(frame: pd.DataFrame) -> list[_WorkItem]:
-    def text(value: Any) -> str | None:
-        return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-    return [_WorkItem(int(row["image_id"]), int(row["dataset_id"]), str(row["name"]), text(row["location"]),
-                      str(row["needs"]), text(row["description"])) for row in frame.to_dict("records")]
-
-
-def plan(store: Store, request: JobRequest, *, simulated: bool = False
-         ) -> tuple[list[Dataset], pd.DataFrame, int]:
-    """The datasets, the work list and the category-list version a run on `request` would use."""
-    request.check()
-    rows = _dataset_rows(store, request.datasets)
-    ensure_categories(store)
-    list_version = store.category_list_version()
-    work = store.work_list([r.id for r in rows], request.mode, prompts.PROMPT_VERSION, list_version,
-                           skip_failed_in_run=request.resume_run, only_failed=request.retry_failed,
-                           simulated=simulated, image_ids=request.image_ids)
-    return rows, work, list_version
-
-
-# Typical tokens per request when the database has no history for the model yet: prompt text (from the
-# prompt's length), one image as the model family bills it, and a description of about 250 tokens.
-_TYPICAL_OUTPUT = {"fused": 270, "describe": 250, "categorize": 8}
-_TYPICAL_IMAGE = (768, 576)  # a 4:3 picture at the default image_max_size
-
-
-def typical_image_tokens(settings: Settings, model: str) -> int:
-    """Input tokens of one prepared image for `model` at the configured media resolution."""
-    family, _ = family_for(model)
-    side = settings.image_max_size
-    width, height = side, round(side * _TYPICAL_IMAGE[1] / _TYPICAL_IMAGE[0])
-    return family.image_tokens(settings.media_resolution, width, height)
-
-
-def _typical_input(kind: str, categories: Sequence[Category], max_categories: int, image_tokens: int) -> int:
-    if kind == "fused":
-        prompt = prompts.fused_prompt(categories, max_categories)
-        return math.ceil(len(prompt.system + prompt.text) / 4) + image_tokens
-    if kind == "describe":
-        prompt = prompts.describe_prompt()
-        return math.ceil(len(prompt.system + prompt.text) / 4) + image_tokens
-    prompt = prompts.categorize_prompt({"summary": "x" * 1000}, categories, max_categories)
-    return math.ceil(len(prompt.system + prompt.text) / 4)
-
-
-def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated: bool = False) -> Estimate:
-    """Images x expected tokens x price, from the work list and past usage of the model (or typical sizes)."""
-    _, work, _ = plan(store, request, simulated=simulated)
-    model = request.model or settings.caption_model
-    categories = store.active_categories()
-    history: dict[str, dict[Any, Any]] = {
-        str(row["kind"]): row for row in store.usage_averages(model).to_dict("records")}
-    counts = work["needs"].value_counts().to_dict() if not work.empty else {}
-    requests: Counter[str] = Counter()
-    requests["fused"] = int(counts.get("fused", 0))
-    requests["describe"] = int(counts.get("describe", 0))
-    # two-pass: every described image is then categorized from its description
-    requests["categorize"] = int(counts.get("categorize", 0)) + requests["describe"]
-    tokens_in = tokens_out = 0.0
-    image_tokens = typical_image_tokens(settings, model)
-    from_history = []
-    for kind, n in requests.items():
-        if not n:
-            continue
-        past = history.get(kind)
-        if past is not None and int(past["n"]) >= 5:
-            per_in = float(past["tokens_in"])
-            per_out = float(past["tokens_out"]) + float(past["tokens_thinking"])
-            from_history.append(kind)
-        else:
-            per_in = _typical_input(kind, categories, settings.max_categories, image_tokens)
-            per_out = _TYPICAL_OUTPUT[kind]
-        tokens_in += n * per_in
-        tokens_out += n * per_out
-    price = settings.price_for(model)
-    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000 if price else 0.0
-    basis = ("averages of past " + ", ".join(from_history) + " annotations") if from_history else (
-        f"typical sizes, {image_tokens:,} tokens an image")
-    without = 0
-    if request.mode == "categorize":
-        described = store.work_list([r.id for r in _dataset_rows(store, request.datasets)], "fused",
-                                    prompts.PROMPT_VERSION, store.category_list_version(), simulated=simulated)
-        without = int((described["needs"] == "fused").sum()) if not described.empty else 0
-    return Estimate(images=len(work), requests=sum(requests.values()), tokens_in=round(tokens_in),
-                    tokens_out=round(tokens_out), cost_usd=cost, model=model, basis=basis,
-                    without_description=without, price_known=price is not None, service_tier=settings.service_tier)
-
 
 def default_annotator(settings: Settings, model: str, workers: int) -> Annotator:
     """The configured provider's annotator (the provider's SDK loads here, when a run starts)."""
@@ -991,7 +625,7 @@ class JobManager:
             counts = self._counts_for(request, rows, len(work), annotator, list_version, workers, rpm, settings)
             run_id = int(counts.pop("run_id"))
             sources = {r.id: source_for_dataset(r, settings) for r in rows}
-            job = Job(self.store, settings, request, annotator, run_id, _work_items(work), sources,
+            job = Job(self.store, settings, request, annotator, run_id, work_items(work), sources,
                       self.store.active_categories(), list_version, counts)
             self._jobs[run_id] = job
         return job.start()

@@ -16,22 +16,20 @@ Human labels are never touched by a run; the effective label keeps the reviewer'
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from labeling.annotators import prompts
 from labeling.categories import UNKNOWN, Category
 from labeling.errors import InputError
-from labeling.jobs import Job, JobManager, JobRequest, price_unknown
+from labeling.jobs import Job, JobManager
+from labeling.planning import JobRequest, cost_of, per_request, price_unknown
 from labeling.settings import Settings
 from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 
 NOT_CATEGORIZED = "not categorized yet"
-_TYPICAL_OUTPUT_TOKENS = 8  # a categorize answer: {"categories": ["name", "name"]}
 
 
 @dataclass(frozen=True)
@@ -162,25 +160,12 @@ def affected_images(store: Store, datasets: Sequence[str], *, every: bool = Fals
 def estimate(store: Store, settings: Settings, images: int, *, model: str | None = None) -> RecategorizeEstimate:
     """Cost of `images` categorize requests (text only): past averages of the model, else the prompt's size."""
     model = (model or settings.caption_model).strip()
-    history = store.usage_averages(model)
-    past = history[history["kind"] == "categorize"] if not history.empty else history
-    if not past.empty and int(past.iloc[0]["n"]) >= 5:
-        per_in = float(past.iloc[0]["tokens_in"])
-        per_out = float(past.iloc[0]["tokens_out"]) + float(past.iloc[0]["tokens_thinking"])
-        basis = "averages of past categorize requests"
-    else:
-        categories = store.active_categories()
-        sample = store.description_sample(None, 20)
-        descriptions = [item["description"] for item in sample] or [{"summary": "x" * 1000}]
-        sizes = [len(p.system + p.text) for p in (prompts.categorize_prompt(d, categories, settings.max_categories)
-                                                  for d in descriptions)]
-        per_in = math.ceil(sum(sizes) / len(sizes) / 4)  # ~4 characters per token
-        per_out = _TYPICAL_OUTPUT_TOKENS
-        basis = "typical sizes"
-    price = settings.price_for(model)
-    tokens_in, tokens_out = round(images * per_in), round(images * per_out)
-    cost = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000 if price else 0.0
-    return RecategorizeEstimate(images, images, tokens_in, tokens_out, cost, model, basis, price is not None)
+    sample = [item["description"] for item in store.description_sample(None, 20)]
+    figures = per_request(store, settings, model, "categorize", store.active_categories(), descriptions=sample)
+    basis = "averages of past categorize requests" if figures.from_history else "typical sizes"
+    tokens_in, tokens_out = round(images * figures.tokens_in), round(images * figures.tokens_out)
+    cost = cost_of(settings, model, tokens_in, tokens_out)
+    return RecategorizeEstimate(images, images, tokens_in, tokens_out, cost or 0.0, model, basis, cost is not None)
 
 
 def start(manager: JobManager, datasets: Sequence[str], image_ids: Sequence[int] | None, *,

@@ -154,6 +154,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("retry_backoff_seconds", ("processing", "retry_backoff_seconds"), ("LABELING_RETRY_BACKOFF",),
                 2.0, _non_negative_float,
                 "First retry delay; doubles each retry (with jitter) unless the server names a delay."),
+    SettingSpec("max_backoff_seconds", ("processing", "max_backoff_seconds"), ("LABELING_MAX_BACKOFF",), 60.0,
+                _non_negative_float, "Longest wait between retries when the server names no delay."),
     SettingSpec("per_request_sleep_seconds", ("processing", "per_request_sleep_seconds"),
                 ("LABELING_PER_REQUEST_SLEEP",), 0.0, _non_negative_float,
                 "Pause of each worker after each request (the seed's throttle; prefer requests_per_minute)."),
@@ -208,6 +210,7 @@ class Settings:
     image_max_size: int = 768
     max_retries: int = 3
     retry_backoff_seconds: float = 2.0
+    max_backoff_seconds: float = 60.0
     per_request_sleep_seconds: float = 0.0
     num_workers: int = 8
     requests_per_minute: int = 0

@@ -83,6 +83,15 @@ def thumbnail_path(cache_dir: str | os.PathLike[str], image_id: int) -> Path:
     return Path(cache_dir) / "thumbs" / f"{int(image_id)}.jpg"
 
 
+def write_thumbnail(cache_dir: str | os.PathLike[str], image_id: int, data: bytes) -> None:
+    """Cache the thumbnail the runner made while preparing the image; a failure is logged, never raised."""
+    target = thumbnail_path(cache_dir, image_id)
+    try:
+        write_atomically(target, data)  # the gallery never shows half a file
+    except OSError as exc:
+        log.warning("could not write the thumbnail %s: %s", target, exc)
+
+
 class Pictures:
     """Reads thumbnails, previews and originals of stored images. One per process: it keeps each dataset's
     source (an S3 client is costly to make). Safe to share between threads."""

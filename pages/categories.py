@@ -10,7 +10,7 @@ import streamlit as st
 
 from labeling import demo, recategorize, suggestions
 from labeling.categories import Category, ListChange, list_plan
-from labeling.jobs import price_unknown
+from labeling.planning import price_unknown
 from labeling.settings import Settings
 from labeling.store.categories import TERMS_SAMPLE
 from labeling.taxonomy import (

@@ -158,7 +158,7 @@ def duration(seconds: float | None) -> str:
 
 def progress_card(job: Job, progress: Progress) -> None:
     """One run's live progress with Pause / Resume / Cancel; shared by the Run and Categories pages."""
-    from labeling.jobs import price_unknown
+    from labeling.planning import price_unknown
     with st.container(border=True):
         st.markdown(f"**Run #{progress.run_id}** · {progress.mode} · {plain(', '.join(progress.datasets))}"
                     f" · {plain(progress.model)} · **{progress.status}**"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from labeling import demo
-from labeling.jobs import Estimate, JobRequest, estimate
+from labeling.planning import Estimate, JobRequest, estimate
 from labeling.preflight import check_connection
 from labeling.settings import Settings
 from labeling.taxonomy import ensure_categories

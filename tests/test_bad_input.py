@@ -19,7 +19,8 @@ from labeling.annotators.gemini import GeminiAnnotator
 from labeling.datasets import import_dataset
 from labeling.errors import ImageError, SourceError
 from labeling.fake_gemini import FakeGemini
-from labeling.jobs import JobManager, JobRequest
+from labeling.jobs import JobManager
+from labeling.planning import JobRequest
 from labeling.settings import Settings
 from labeling.sources import LocalFolderSource
 from labeling.store import Store

@@ -14,9 +14,12 @@ import pytest
 from labeling.annotators import PROMPT_VERSION
 from labeling.categories import Category
 from labeling.fake_gemini import FakeGemini, GenerateRequest
-from labeling.jobs import JobManager, JobRequest, RateLimiter, backoff_delay, estimate, thumbnail_path
+from labeling.jobs import JobManager
+from labeling.pacing import RateLimiter, backoff_delay
+from labeling.planning import JobRequest, estimate
 from labeling.store import Store
 from labeling.taxonomy import ensure_categories
+from labeling.thumbnails import thumbnail_path
 from tests.caption_support import add_dataset, fake_settings
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from labeling import jobs
 from labeling.fake_gemini import FakeGemini
-from labeling.jobs import Job, JobManager, JobRequest, Progress, estimate
+from labeling.jobs import Job, JobManager, Progress
+from labeling.planning import JobRequest, estimate
 from labeling.settings import Settings
 from labeling.store import Store
 from tests.caption_support import add_dataset, fake_settings
@@ -79,10 +80,10 @@ def test_a_storm_of_503s_is_waited_out_and_the_run_completes(store: Store, fake:
     """Hundreds of 503s in a row fail no image and stop nothing: overload has no per-image retry budget, only
     the time limit, which by default outlasts a 10-minute burst."""
     assert Settings().max_hold_minutes >= 10
-    monkeypatch.setattr(jobs, "MAX_BACKOFF_SECONDS", 0.02)  # the cap, scaled down to keep the test quick
     add_dataset(store, tmp_path, "REAL", 8)
     fake.fault_for(lambda request: True, "http_503", times=300)
-    settings = fake_settings(fake, tmp_path, num_workers=4, retry_backoff_seconds=0.001, max_retries=1)
+    settings = fake_settings(fake, tmp_path, num_workers=4, retry_backoff_seconds=0.001,
+                             max_backoff_seconds=0.02, max_retries=1)
     done = _finish(JobManager(store, settings).start(JobRequest(("REAL",))))
     assert (done.status, done.done, done.failed) == ("completed", 8, 0)
     assert fake.status_counts()[503] == 300 and done.retries >= 300
@@ -90,10 +91,10 @@ def test_a_storm_of_503s_is_waited_out_and_the_run_completes(store: Store, fake:
 
 def test_overload_that_outlasts_max_hold_minutes_stops_the_run(store: Store, fake: FakeGemini, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs, "MAX_BACKOFF_SECONDS", 0.02)
     add_dataset(store, tmp_path, "REAL", 4)
     fake.fault_for(lambda request: True, "http_503")
-    settings = fake_settings(fake, tmp_path, num_workers=2, retry_backoff_seconds=0.001, max_hold_minutes=0.005)
+    settings = fake_settings(fake, tmp_path, num_workers=2, retry_backoff_seconds=0.001,
+                             max_backoff_seconds=0.02, max_hold_minutes=0.005)
     done = _finish(JobManager(store, settings).start(JobRequest(("REAL",))))
     assert done.status == "failed" and "Gemini kept answering overloaded for" in done.message
     assert done.failed == 0  # the images stay in the work list for the next run
@@ -218,11 +219,11 @@ def test_cancel_while_a_request_meets_the_daily_quota_ends_the_run(store: Store,
 
 def test_time_spent_paused_does_not_count_as_overload(store: Store, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs, "MAX_BACKOFF_SECONDS", 0.02)
     with FakeGemini(latency_s=0.2) as fake:
         add_dataset(store, tmp_path, "REAL", 2)
         fake.inject("http_503", times=2)
         settings = fake_settings(fake, tmp_path, num_workers=1, retry_backoff_seconds=0.001,
+                                 max_backoff_seconds=0.02,
                                  max_hold_minutes=0.005)  # 0.3 s
         job = JobManager(store, settings).start(JobRequest(("REAL",)))
         _wait_for(job, lambda p: fake.request_count == 1)

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
     from labeling.categories import Category
-    from labeling.jobs import JobRequest, Progress
+    from labeling.jobs import Progress
+    from labeling.planning import JobRequest
     from labeling.seed_format import SeedRow
     from labeling.settings import Settings
     from labeling.store import Store
@@ -150,7 +151,7 @@ def _confirm(line: str, args: argparse.Namespace) -> bool:
 
 
 def _print_outcome(progress: Progress, store: Store) -> None:
-    from labeling.jobs import price_unknown
+    from labeling.planning import price_unknown
 
     print(f"Run #{progress.run_id} {progress.status}: {progress.done:,} done, {progress.failed:,} failed, "
           f"{progress.requests:,} requests, {progress.tokens_in:,} input + "
@@ -168,7 +169,8 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     """Estimate, confirm, run with a progress bar; Ctrl+C stops cleanly (a second one quits at once)."""
     from tqdm import tqdm
 
-    from labeling.jobs import JobManager, estimate, iter_progress
+    from labeling.jobs import JobManager, iter_progress
+    from labeling.planning import estimate
 
     store = context.store(args)
     settings = _settings(args)
@@ -230,7 +232,7 @@ def _clock(epoch: float) -> str:
 
 def _say_once(bar: tqdm, progress: Progress, said: set[str]) -> None:
     """Notices, holds and a pause message, each printed once above the bar."""
-    from labeling.jobs import price_unknown
+    from labeling.planning import price_unknown
 
     lines = [*progress.notices, *(f"{h.message} until {_clock(h.until)}" for h in progress.holds)]
     if progress.status == "paused" and progress.message:
@@ -244,7 +246,7 @@ def _say_once(bar: tqdm, progress: Progress, said: set[str]) -> None:
 
 
 def run_describe(args: argparse.Namespace) -> int:
-    from labeling.jobs import JobRequest
+    from labeling.planning import JobRequest
 
     return run_job(args, JobRequest(tuple(args.dataset), mode=args.mode, model=args.model,
                                     num_workers=args.num_workers, requests_per_minute=args.rpm,
@@ -252,7 +254,7 @@ def run_describe(args: argparse.Namespace) -> int:
 
 
 def run_categorize(args: argparse.Namespace) -> int:
-    from labeling.jobs import JobRequest
+    from labeling.planning import JobRequest
 
     return run_job(args, JobRequest(tuple(args.dataset), mode="categorize", model=args.model,
                                     num_workers=args.num_workers, requests_per_minute=args.rpm,
@@ -293,7 +295,7 @@ def _folder_dataset(store: Store, folder: Path, name: str | None) -> str:
 
 
 def run_generate_descriptions(args: argparse.Namespace) -> int:
-    from labeling.jobs import JobRequest
+    from labeling.planning import JobRequest
 
     store = context.store(args)
     dataset = _folder_dataset(store, Path(args.images_dir), args.dataset)
@@ -384,7 +386,7 @@ def _apply_category_csv(store: Store, path: str) -> None:
 
 def run_categorize_descriptions(args: argparse.Namespace) -> int:
     from labeling.datasets import read_csv_file
-    from labeling.jobs import JobRequest
+    from labeling.planning import JobRequest
     from labeling.seed_format import read_seed_rows
 
     store = context.store(args)

@@ -310,7 +310,7 @@ def run_affected(args: argparse.Namespace) -> int:
 def run_recategorize(args: argparse.Namespace) -> int:
     from labeling import recategorize
     from labeling.cli.caption_commands import run_job
-    from labeling.jobs import JobRequest
+    from labeling.planning import JobRequest
 
     store = _store(args)
     found = recategorize.affected_images(store, args.dataset, every=args.all)

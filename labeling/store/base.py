@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -15,7 +15,7 @@ import duckdb
 if TYPE_CHECKING:
     import pandas as pd
 
-from labeling.errors import StoreError, StoreLockedError
+from labeling.errors import StoreError, StoreLockedError, WriteConflict
 from labeling.store.migrations import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
@@ -100,10 +100,15 @@ class StoreBase:
         cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
+            cur.execute("COMMIT")
+        except duckdb.TransactionException as exc:
+            _roll_back(cur)
+            if "conflict" not in str(exc).lower():
+                raise
+            raise WriteConflict("Another writer changed the same rows at the same moment: try again.") from exc
         except BaseException:
-            cur.execute("ROLLBACK")
+            _roll_back(cur)
             raise
-        cur.execute("COMMIT")
 
     def fetch_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         return self.cursor().execute(sql, params).df()
@@ -138,3 +143,9 @@ class StoreBase:
                 tx.execute(migration.sql)
                 tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                            [migration.version, migration.name])
+
+
+def _roll_back(cur: duckdb.DuckDBPyConnection) -> None:
+    """End a failed transaction; one DuckDB already aborted (a conflict at COMMIT) needs no rollback."""
+    with suppress(duckdb.TransactionException):
+        cur.execute("ROLLBACK")

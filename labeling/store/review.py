@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from labeling.errors import ConflictError, InputError, NotFoundError
+from labeling.errors import ConflictError, InputError, NotFoundError, WriteConflict
 from labeling.store.base import StoreBase
 from labeling.vocabulary import LABEL_SOURCES
 
@@ -119,12 +119,10 @@ def describe_change(field_name: str, before: Any, after: Any) -> str:
 
 @contextmanager
 def _conflicts(message: str) -> Iterator[None]:
-    """Turn DuckDB's write-write conflict (two writers on one row at once) into a ConflictError."""
+    """Say what a write-write conflict (two writers on one row at once) means for this save."""
     try:
         yield
-    except duckdb.TransactionException as exc:
-        if "conflict" not in str(exc).lower():
-            raise
+    except WriteConflict:
         raise ConflictError(message) from None
 
 
