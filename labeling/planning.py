@@ -75,6 +75,7 @@ class Estimate:
     without_description: int = 0  # categorize mode: images that need describing first
     price_known: bool = True
     service_tier: str = "standard"
+    text_only: bool = False  # re-categorizing: no image goes out
 
     @property
     def cost_text(self) -> str:
@@ -83,7 +84,8 @@ class Estimate:
     def line(self) -> str:
         tier = f", {self.service_tier} tier" if self.service_tier != "standard" else ""
         cost = f"about {self.cost_text}" if self.price_known else self.cost_text
-        return (f"{self.images:,} images, {self.requests:,} requests, about {self.tokens_in:,} input + "
+        requests = "text-only requests" if self.text_only else "requests"
+        return (f"{self.images:,} images, {self.requests:,} {requests}, about {self.tokens_in:,} input + "
                 f"{self.tokens_out:,} output tokens, {cost} with {self.model}{tier} ({self.basis}).")
 
 

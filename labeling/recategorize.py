@@ -24,7 +24,7 @@ import pandas as pd
 from labeling.categories import UNKNOWN, Category
 from labeling.errors import InputError
 from labeling.jobs import Job, JobManager
-from labeling.planning import JobRequest, cost_of, per_request, price_unknown
+from labeling.planning import Estimate, JobRequest, cost_of, per_request
 from labeling.settings import Settings
 from labeling.store import Store
 from labeling.taxonomy import ensure_categories
@@ -50,23 +50,6 @@ class Affected:
             return pd.DataFrame({"reason": pd.Series(dtype=str), "images": pd.Series(dtype="int64")})
         return (self.images.groupby("reason", sort=False).size().rename("images").reset_index()
                 .sort_values("images", ascending=False, kind="stable").reset_index(drop=True))
-
-
-@dataclass(frozen=True)
-class RecategorizeEstimate:
-    images: int
-    requests: int
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    model: str
-    basis: str
-    price_known: bool = True
-
-    def line(self) -> str:
-        cost = f"about ${self.cost_usd:,.4f}" if self.price_known else price_unknown(self.model)
-        return (f"{self.images:,} images, {self.requests:,} text-only requests, about {self.tokens_in:,} input + "
-                f"{self.tokens_out:,} output tokens, {cost} with {self.model} ({self.basis}).")
 
 
 def _active(categories: Sequence[Category]) -> dict[str, str]:
@@ -157,7 +140,7 @@ def affected_images(store: Store, datasets: Sequence[str], *, every: bool = Fals
     return Affected(images[columns], version, described)
 
 
-def estimate(store: Store, settings: Settings, images: int, *, model: str | None = None) -> RecategorizeEstimate:
+def estimate(store: Store, settings: Settings, images: int, *, model: str | None = None) -> Estimate:
     """Cost of `images` categorize requests (text only): past averages of the model, else the prompt's size."""
     model = (model or settings.caption_model).strip()
     sample = [item["description"] for item in store.description_sample(None, 20)]
@@ -165,7 +148,8 @@ def estimate(store: Store, settings: Settings, images: int, *, model: str | None
     basis = "averages of past categorize requests" if figures.from_history else "typical sizes"
     tokens_in, tokens_out = round(images * figures.tokens_in), round(images * figures.tokens_out)
     cost = cost_of(settings, model, tokens_in, tokens_out)
-    return RecategorizeEstimate(images, images, tokens_in, tokens_out, cost or 0.0, model, basis, cost is not None)
+    return Estimate(images, images, tokens_in, tokens_out, cost or 0.0, model, basis, price_known=cost is not None,
+                    service_tier=settings.service_tier, text_only=True)
 
 
 def start(manager: JobManager, datasets: Sequence[str], image_ids: Sequence[int] | None, *,
