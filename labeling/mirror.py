@@ -17,11 +17,9 @@ output folder `<output_root>/REAL/` (GEN likewise); the prefix template can be c
 from __future__ import annotations
 
 import os
-import queue
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +31,7 @@ import pandas as pd
 from labeling.errors import InputError, SourceError
 from labeling.files import is_temp_file, write_atomically
 from labeling.names import rejection_reason
+from labeling.pool import Done, run_pool
 from labeling.s3 import S3Error, S3Source
 from labeling.s3_analysis import PlannedFile, S3Analysis
 from labeling.sources import safe_join
@@ -166,25 +165,6 @@ def _fetch(source: S3Source, targets: _Targets, item: PlannedFile, stop: threadi
     return len(blob.data), blob.etag
 
 
-_Result = tuple[PlannedFile, tuple[int, str] | None, BaseException | None]
-
-
-def _worker(source: S3Source, targets: _Targets, pending: deque[PlannedFile], stop: threading.Event,
-            results: queue.SimpleQueue[_Result | None]) -> None:
-    try:
-        while not stop.is_set():
-            try:
-                item = pending.popleft()  # deque.popleft is atomic: the workers share one plan
-            except IndexError:
-                return
-            try:
-                results.put((item, _fetch(source, targets, item, stop), None))
-            except Exception as exc:
-                results.put((item, None, exc))
-    finally:
-        results.put(None)  # this worker is done
-
-
 def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None, workers: int = MIRROR_WORKERS,
            progress: Callable[[MirrorProgress], None] | None = None, show_bar: bool = False,
            cancel: threading.Event | None = None, dataset_ids: list[int] | None = None) -> MirrorReport:
@@ -222,68 +202,47 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
 
     bar = _progress_bar(len(plan)) if show_bar else None
     started = time.perf_counter()
-    pending: deque[PlannedFile] = deque(plan)
-    results: queue.SimpleQueue[_Result | None] = queue.SimpleQueue()
     targets = _Targets(root)
-    threads = [threading.Thread(target=_worker, args=(source, targets, pending, stop, results), daemon=True,
-                                name=f"mirror-{number}") for number in range(max(1, min(workers, len(plan))))]
     batch: list[tuple[str, int | None, str | None, str, str | None]] = []
-    last_flush = last_progress = time.monotonic()
+    clock = {"flush": time.monotonic(), "progress": time.monotonic()}
     fatal: S3Error | None = None
     interrupted = False
+
+    def flush_when_due() -> None:
+        if cancel.is_set():
+            stop.set()
+        if store is not None and batch and (len(batch) >= FLUSH_ITEMS
+                                            or time.monotonic() - clock["flush"] >= FLUSH_SECONDS):
+            _record(store, str(root), source.uri, report.run_id, batch)
+            store.update_mirror_run(_run_id(report), done=report.fetched, failed=report.failed)
+            batch.clear()
+            clock["flush"] = time.monotonic()
+            run_log.flush()
+
+    def finished(done: Done[PlannedFile, tuple[int, str]]) -> None:
+        nonlocal fatal
+        problem = _handle((done.item, done.value, done.error), report, batch, run_log)
+        if isinstance(problem, S3Error):
+            fatal = fatal or problem
+            stop.set()
+        elif problem is not None:
+            raise problem
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(done.item.key[-40:], refresh=False)
+        count = report.fetched + report.failed
+        if progress is not None and (time.monotonic() - clock["progress"] >= PROGRESS_SECONDS or count == len(plan)):
+            clock["progress"] = time.monotonic()
+            progress(MirrorProgress(report.fetched, report.failed, len(plan), report.bytes_fetched, done.item.key))
+
     try:
-        for thread in threads:
-            thread.start()
-        running = len(threads)
-        while running:
-            try:
-                result = results.get(timeout=0.5)
-            except queue.Empty:
-                if cancel.is_set():
-                    stop.set()
-                continue
-            if result is None:
-                running -= 1
-                continue
-            item = result[0]
-            problem = _handle(result, report, batch, run_log)
-            if isinstance(problem, S3Error):
-                fatal = fatal or problem
-                stop.set()
-            elif problem is not None:
-                raise problem
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(item.key[-40:], refresh=False)
-            finished = report.fetched + report.failed
-            if progress is not None and (time.monotonic() - last_progress >= PROGRESS_SECONDS
-                                         or finished == len(plan)):
-                last_progress = time.monotonic()
-                progress(MirrorProgress(report.fetched, report.failed, len(plan), report.bytes_fetched, item.key))
-            if cancel.is_set():
-                stop.set()
-            if store is not None and batch and (len(batch) >= FLUSH_ITEMS
-                                                or time.monotonic() - last_flush >= FLUSH_SECONDS):
-                _record(store, str(root), source.uri, report.run_id, batch)
-                store.update_mirror_run(_run_id(report), done=report.fetched, failed=report.failed)
-                batch = []
-                last_flush = time.monotonic()
-                run_log.flush()
+        run_pool(plan, lambda item: _fetch(source, targets, item, stop), finished, workers=workers, stop=stop,
+                 tick=flush_when_due, name="mirror")
     except KeyboardInterrupt:
         interrupted = True
         cancel.set()
         raise
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-        while True:  # results that arrived after the loop stopped (Ctrl+C, fatal error) are recorded too
-            try:
-                leftover = results.get_nowait()
-            except queue.Empty:
-                break
-            if leftover is not None:
-                _handle(leftover, report, batch, run_log)
         report.seconds = time.perf_counter() - started
         if bar is not None:
             bar.close()
@@ -309,7 +268,11 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
     return report
 
 
-def _handle(result: _Result, report: MirrorReport, batch: list[tuple[str, int | None, str | None, str, str | None]],
+_Row = tuple[str, int | None, str | None, str, str | None]  # path, size, ETag, status, error
+
+
+def _handle(result: tuple[PlannedFile, tuple[int, str] | None, BaseException | None], report: MirrorReport,
+            batch: list[_Row],
             run_log: _RunLog) -> BaseException | None:
     """Count and log one finished object; returns a fatal S3Error or an unexpected error for the caller."""
     item, fetched, error = result

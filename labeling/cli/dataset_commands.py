@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,14 @@ def register(subparsers: Any) -> None:
     listing = subparsers.add_parser("datasets", help="list datasets with their counts")
     listing.add_argument("--json", action="store_true", help="print a JSON list of objects")
     listing.set_defaults(handler=run_datasets)
+
+    scan = subparsers.add_parser(
+        "scan", help="read each image's technical facts (format, size, mode, EXIF, text metadata)",
+        description="Reads every found image of the dataset once (new images only on a re-run) and stores its "
+                    "technical facts in image_facts: the base of the technical-bias audit.")
+    scan.add_argument("--dataset", required=True)
+    scan.add_argument("--num-workers", type=int, metavar="N", help="parallel reads (default processing.num_workers)")
+    scan.set_defaults(handler=run_scan)
 
 
 def _print_report(report: ImportReport) -> None:
@@ -110,4 +119,20 @@ def run_datasets(args: argparse.Namespace) -> int:
     print("  ".join(column.ljust(widths[column]) for column in columns))
     for record in records:
         print("  ".join(f"{record[column]}".ljust(widths[column]) for column in columns))
+    return 0
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    from labeling.scan import ScanProgress, scan_dataset
+
+    def show(progress: ScanProgress) -> None:
+        if progress.scanned % 500 == 0 or progress.scanned == progress.total:
+            print(f"\r{progress.scanned:,}/{progress.total:,} scanned, {progress.failed:,} without facts",
+                  end="", file=sys.stderr, flush=True)
+
+    report = scan_dataset(context.store(args), context.settings(args), args.dataset, workers=args.num_workers,
+                          progress=show)
+    if report.total:
+        print(file=sys.stderr)
+    print(report.line())
     return 0

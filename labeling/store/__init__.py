@@ -8,13 +8,14 @@ from labeling.store.annotations import AnnotationQueries
 from labeling.store.base import StoreBase
 from labeling.store.categories import CategoryQueries
 from labeling.store.datasets import DatasetQueries
+from labeling.store.facts import FactsQueries
 from labeling.store.mirror import MirrorQueries
 from labeling.store.review import ReviewQueries
 from labeling.store.runs import RunQueries
 
 
 class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, MirrorQueries,
-            AnalyticsQueries, ReviewQueries):
+            AnalyticsQueries, ReviewQueries, FactsQueries):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 
 

@@ -254,10 +254,32 @@ CREATE OR REPLACE VIEW current_annotations AS
     WHERE a.id IN (SELECT max(id) FROM annotations GROUP BY image_id);
 """
 
+_IMAGE_FACTS = """
+CREATE TABLE image_facts (                      -- per-image technical facts, one row per image (the scan pass)
+    image_id BIGINT PRIMARY KEY,
+    facts_version VARCHAR NOT NULL,             -- the scan that computed the row: a newer one recomputes it
+    format VARCHAR,                             -- Pillow's name: JPEG, PNG, WEBP, ...
+    size_bytes BIGINT,
+    width INTEGER,                              -- as a viewer shows it (after EXIF orientation)
+    height INTEGER,
+    mode VARCHAR,                               -- RGB, RGBA, L, P, CMYK, I;16, ...
+    frames INTEGER,
+    orientation INTEGER,
+    exif_make VARCHAR,
+    exif_model VARCHAR,
+    exif_software VARCHAR,
+    text_keys VARCHAR[],                        -- PNG text chunks, JPEG comment, ...: their keys
+    details JSON,                               -- what later analyses add before they earn a column
+    error VARCHAR,                              -- why the file gave no facts (unreadable, not an image)
+    computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
     Migration(5, "edit log versions, review search text", _EDIT_VERSIONS),
     Migration(6, "label tally", _LABEL_TALLY),
     Migration(7, "category aliases", _CATEGORY_ALIASES),
+    Migration(8, "image facts", _IMAGE_FACTS),
 )
