@@ -68,4 +68,7 @@ except LabelingError as exc:
     st.error(common.plain(str(exc)))  # a damaged or locked database: one line that says what to do
     st.stop()
 _sidebar()
-page.run()
+try:
+    page.run()
+except LabelingError as exc:  # the one place a page's unhandled core error becomes what the user reads
+    st.error(common.plain(str(exc)))

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from labeling import images
@@ -626,7 +626,7 @@ class JobManager:
             run_id = int(counts.pop("run_id"))
             sources = {r.id: source_for_dataset(r, settings) for r in rows}
             job = Job(self.store, settings, request, annotator, run_id, work_items(work), sources,
-                      self.store.active_categories(), list_version, counts)
+                      self.store.categories(), list_version, counts)
             self._jobs[run_id] = job
         return job.start()
 
@@ -707,6 +707,3 @@ def iter_progress(job: Job, interval: float = 0.25) -> Iterator[Progress]:
     yield job.progress()
 
 
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    """Settings with the non-None `changes` applied."""
-    return replace(settings, **{k: v for k, v in changes.items() if v is not None})

@@ -181,7 +181,7 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
     """Images x expected tokens x price, from the work list and past usage of the model (or typical sizes)."""
     _, work, _ = plan(store, request, simulated=simulated)
     model = request.model or settings.caption_model
-    categories = store.active_categories()
+    categories = store.categories()
     history: dict[str, dict[Any, Any]] = {
         str(row["kind"]): row for row in store.usage_averages(model).to_dict("records")}
     counts = work["needs"].value_counts().to_dict() if not work.empty else {}

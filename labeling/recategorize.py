@@ -144,7 +144,7 @@ def estimate(store: Store, settings: Settings, images: int, *, model: str | None
     """Cost of `images` categorize requests (text only): past averages of the model, else the prompt's size."""
     model = (model or settings.caption_model).strip()
     sample = [item["description"] for item in store.description_sample(None, 20)]
-    figures = per_request(store, settings, model, "categorize", store.active_categories(), descriptions=sample)
+    figures = per_request(store, settings, model, "categorize", store.categories(), descriptions=sample)
     basis = "averages of past categorize requests" if figures.from_history else "typical sizes"
     tokens_in, tokens_out = round(images * figures.tokens_in), round(images * figures.tokens_out)
     cost = cost_of(settings, model, tokens_in, tokens_out)

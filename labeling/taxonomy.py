@@ -105,7 +105,7 @@ def ensure_categories(store: Store) -> list[Category]:
     if store.category_list_version() == 0:
         defaults = parse_category_csv(DEFAULT_CATEGORIES_FILE.read_bytes(), str(DEFAULT_CATEGORIES_FILE))
         store.save_category_list(defaults, note="default list")
-    return store.active_categories()
+    return store.categories()
 
 
 def import_categories(store: Store, categories: Sequence[Category], *, mode: str = "replace",

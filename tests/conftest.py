@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,3 +86,13 @@ def as_shown(markdown: object) -> str:
     """What a user reads of an element's markdown source: escaped characters (`\\-`, `\\.`) without the backslash,
     and without the invisible word joiners that keep a URL from becoming a link."""
     return re.sub(r"\\(.)", r"\1", str(markdown)).replace("\u2060", "")
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
+               what: str = "the condition") -> None:
+    """Poll `predicate` until it is true; fail after `timeout` seconds instead of hanging the suite."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(interval)

@@ -58,3 +58,16 @@ def test_config_example_loads_and_uses_known_keys(tmp_path) -> None:  # type: ig
 
     assert paths(data) <= known
     assert re.search(r"gemini_api_key:", example.read_text())
+
+
+def test_readme_names_every_cli_command_and_every_page() -> None:
+    import argparse
+
+    from labeling.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert [name for name in commands if f"`{name}`" not in readme] == []
+    pages = re.findall(r'url_path="([a-z_]+)"', (ROOT / "streamlit_app.py").read_text(encoding="utf-8"))
+    assert pages and [page for page in pages if f"(`/{page}`)" not in readme] == []

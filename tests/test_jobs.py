@@ -21,6 +21,7 @@ from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 from labeling.thumbnails import thumbnail_path
 from tests.caption_support import add_dataset, fake_settings
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -245,8 +246,7 @@ def test_pause_resume_and_cancel_leave_a_resumable_run(store: Store, fake: FakeG
     fake.latency_s = 0.1
     manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=1))
     job = manager.start(JobRequest(("REAL",)))
-    while job.progress().done < 2:
-        time.sleep(0.02)
+    wait_until(lambda: job.progress().done >= 2, what="two images done")
     job.pause()
     assert store.run(job.run_id).status == "paused"
     time.sleep(0.3)  # let the request in flight land
@@ -254,8 +254,7 @@ def test_pause_resume_and_cancel_leave_a_resumable_run(store: Store, fake: FakeG
     time.sleep(0.4)
     assert fake.request_count == sent  # nothing is sent while paused
     job.resume()
-    while job.progress().done < sent + 2:
-        time.sleep(0.02)
+    wait_until(lambda: job.progress().done >= sent + 2, what="two more images after resuming")
     job.cancel()
     assert job.wait(10)
     progress = job.progress()

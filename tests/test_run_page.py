@@ -5,7 +5,6 @@ The jobs run in this process against the fake Gemini server; the page polls the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from labeling.jobs import Job, JobManager
 from labeling.store import Store
 from pages import common
 from tests.caption_support import add_dataset
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until
 
 
 @pytest.fixture
@@ -133,8 +132,7 @@ def test_pause_resume_cancel_and_resume_a_stopped_run(app: AppTest, fake: FakeGe
     app.number_input(key="run_workers").set_value(1).run()
     app.button(key="run_start").click().run()
     job = _manager().jobs()[0]
-    while job.progress().done < 1:
-        time.sleep(0.02)
+    wait_until(lambda: job.progress().done >= 1, what="the first image done")
     app.run()
     app.button(key=f"pause_{job.run_id}").click().run()
     assert job.progress().status == "paused"

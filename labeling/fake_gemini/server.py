@@ -210,9 +210,6 @@ class FakeGemini:
         """Injected faults not yet served."""
         return self._faults.pending
 
-    def clear_faults(self) -> None:
-        """Drop injected faults, rules and rates."""
-        self._faults.clear()
 
     # -- observations ------------------------------------------------------------------------------
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,15 +126,6 @@ class AnnotationQueries(StoreBase):
                     [int(counts.get("done", 0)), int(counts.get("failed", 0)), int(counts.get("requests", 0)),
                      int(counts.get("tokens_in", 0)), int(counts.get("tokens_out", 0)),
                      int(counts.get("tokens_thinking", 0)), float(counts.get("cost_usd", 0.0)), run_id])
-
-    def current_annotation(self, image_id: int) -> dict[str, Any] | None:
-        """The latest model annotation of one image (description parsed), or None."""
-        frame = self.fetch_df("SELECT * FROM current_annotations WHERE image_id = ?", [image_id])
-        if frame.empty:
-            return None
-        record = dict(frame.iloc[0])
-        record["description"] = json.loads(record["description"]) if record["description"] else None
-        return record
 
     def current_annotations_of(self, dataset_ids: list[int]) -> pd.DataFrame:
         """name, dataset_id, description (JSON text), categories, kind, model, simulated of described images."""

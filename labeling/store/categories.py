@@ -97,9 +97,6 @@ class CategoryQueries(StoreBase):
             sql += " WHERE active"
         return [Category(*row) for row in self.fetch_all(sql + " ORDER BY position, name")]
 
-    def active_categories(self) -> list[Category]:
-        return self.categories()
-
     def category_list_version(self) -> int:
         row = self.fetch_one("SELECT coalesce(max(version), 0) FROM category_versions")
         return int(row[0]) if row else 0

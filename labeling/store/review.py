@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -341,11 +340,6 @@ class ReviewQueries(StoreBase):
         order = {image_id: position for position, image_id in enumerate(ids)}
         return frame.sort_values("image_id", key=lambda column: column.map(order)).reset_index(drop=True)
 
-    def gallery_counts(self, flt: ReviewFilter) -> dict[str, int]:
-        """Counts under every filter but state and disagreement (so a reviewer sees what each choice holds),
-        plus `matching`: the images the whole filter keeps."""
-        self.sync_review_state()
-        return self._counts_and_page(flt, 1, 1)[0]
 
     def gallery_ids(self, flt: ReviewFilter, limit: int = 100_000) -> list[int]:
         """Every image id the filter keeps, in its order (for bulk actions on a whole filter)."""
@@ -435,16 +429,6 @@ class ReviewQueries(StoreBase):
                                     "WHERE image_id = ? AND NOT resolved ORDER BY id", [image_id])]
         return record
 
-    def image_locations(self, image_ids: Iterable[int]) -> pd.DataFrame:
-        """image_id, dataset, name, status, location of some images (what a thumbnail needs)."""
-        ids = [int(i) for i in image_ids]
-        if not ids:
-            import pandas as pd
-
-            return pd.DataFrame(columns=["image_id", "dataset", "name", "status", "location"])
-        return self.fetch_df("SELECT i.id AS image_id, d.name AS dataset, i.name, i.status, i.location "
-                             "FROM images i JOIN datasets d ON d.id = i.dataset_id "
-                             "WHERE list_contains(?, i.id)", [ids])
 
     # ---- saving --------------------------------------------------------------------------------------------------
 
@@ -704,6 +688,3 @@ class ReviewQueries(StoreBase):
             FROM counts ORDER BY tp + fn DESC, category""", params)
 
 
-def edit_time(value: Any) -> str:
-    """An edit-log timestamp for display (seconds, no timezone games)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value)

@@ -94,10 +94,3 @@ class RunQueries(StoreBase):
             "FROM annotations a JOIN images i ON i.id = a.image_id JOIN datasets d ON d.id = i.dataset_id "
             "WHERE a.model <> 'seed-import' GROUP BY ALL ORDER BY dataset, a.simulated")
 
-    def run_totals(self) -> dict[str, Any]:
-        """Totals over every run: runs, requests, tokens, cost (real and simulated apart)."""
-        frame = self.fetch_df(
-            "SELECT simulated, count(*)::BIGINT AS runs, sum(requests)::BIGINT AS requests, "
-            "sum(tokens_in)::BIGINT AS tokens_in, sum(tokens_out)::BIGINT AS tokens_out, "
-            "sum(tokens_thinking)::BIGINT AS tokens_thinking, sum(cost_usd) AS cost_usd FROM runs GROUP BY ALL")
-        return {("simulated" if record["simulated"] else "real"): record for record in frame.to_dict("records")}
