@@ -1,6 +1,6 @@
 """Statistics for comparing category shares across datasets (REAL vs GEN and friends).
 
-Pure Python (the `math` module only): the runtime has no scipy; the tests check every function against scipy.
+The tests and intervals are scipy.stats' (loaded when first used, so importing this module stays cheap).
 
 The input of the DataFrame-level functions is a *distribution* frame with one row per (dataset, category):
 `dataset` (str), `category` (str), `count` (images of that dataset carrying the category), `total` (labelled
@@ -37,12 +37,6 @@ __all__ = [
 ]
 
 Z_95 = 1.959963984540054
-# Relative tolerance for "as likely as the observed table" in Fisher's test; R uses the same 1e-7. scipy's
-# 1e-14 is tighter than the rounding of log-gamma sums, which would split true ties.
-_FISHER_REL_TOL = 1e-7
-_EPS = 1e-15
-_FPMIN = 1e-300
-_MAX_ITER = 100_000
 _MIN_EXPECTED = 5.0
 
 STATS_COLUMNS = [
@@ -66,23 +60,20 @@ _REQUIRED = ("dataset", "category", "count", "total")
 
 
 def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a proportion k/n (95% by default).
+    """Wilson score interval for a proportion k/n (95% by default; scipy's binomtest).
 
     n == 0 returns (nan, nan): with no images there is no estimate, and NaN keeps a chart or table from
     presenting it as a confident 0%.
     """
+    from scipy import stats as sps
+
     _check_count(k, n)
     if n == 0:
         return (math.nan, math.nan)
-    p = k / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    level = 2 * float(sps.norm.cdf(z)) - 1
+    interval = sps.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
     # Exact ends at k == 0 and k == n; floating point would leave 1e-17 crumbs.
-    low = 0.0 if k == 0 else max(0.0, centre - half)
-    high = 1.0 if k == n else min(1.0, centre + half)
-    return (low, high)
+    return (0.0 if k == 0 else float(interval.low), 1.0 if k == n else float(interval.high))
 
 
 def two_proportion_z_test(k1: int, n1: int, k2: int, n2: int) -> float:
@@ -95,13 +86,9 @@ def two_proportion_z_test(k1: int, n1: int, k2: int, n2: int) -> float:
     _check_count(k2, n2)
     if n1 == 0 or n2 == 0:
         return math.nan
-    pooled = (k1 + k2) / (n1 + n2)
-    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
-    if variance <= 0:
+    if k1 + k2 in (0, n1 + n2):
         return 1.0
-    z = (k1 / n1 - k2 / n2) / math.sqrt(variance)
-    # erfc keeps precision in the far tail, where 1 - cdf would round to 0.
-    return math.erfc(abs(z) / math.sqrt(2))
+    return _pearson([[k1, n1 - k1], [k2, n2 - k2]])[2]
 
 
 def log2_lift(k1: int, n1: int, k2: int, n2: int, pseudo: float = 0.5) -> float:
@@ -122,30 +109,16 @@ def log2_lift(k1: int, n1: int, k2: int, n2: int, pseudo: float = 0.5) -> float:
 
 
 def fisher_exact_two_sided(a: int, b: int, c: int, d: int) -> float:
-    """Two-sided Fisher exact p-value of the 2x2 table [[a, b], [c, d]].
+    """Two-sided Fisher exact p-value of the 2x2 table [[a, b], [c, d]] (scipy.stats.fisher_exact).
 
-    Same definition as `scipy.stats.fisher_exact(..., alternative="two-sided")`: the total probability, under
-    the hypergeometric null with fixed margins, of every table no more likely than the observed one (ties
-    within a relative 1e-7). Log-gamma keeps large tables finite. A zero margin gives 1.0, as in scipy.
+    A zero margin gives 1.0, as in scipy.
     """
+    from scipy import stats as sps
+
     for value in (a, b, c, d):
         if value < 0:
             raise ValueError(f"Fisher's test needs non-negative counts, got {value}.")
-    row1, row2, col1 = a + b, c + d, a + c
-    n = row1 + row2
-    if min(row1, row2, col1, n - col1) == 0:
-        return 1.0
-    low, high = max(0, col1 - row2), min(row1, col1)
-    # log P(X = x) up to the constant log C(n, col1), which cancels in every comparison.
-    logs = [_log_comb(row1, x) + _log_comb(row2, col1 - x) for x in range(low, high + 1)]
-    observed = logs[a - low]
-    peak = max(logs)
-    log_tol = math.log1p(_FISHER_REL_TOL)
-    if observed >= peak - log_tol:
-        return 1.0  # the observed table is the most likely one
-    log_total = _log_comb(n, col1)
-    p = math.fsum(math.exp(v - log_total) for v in logs if v <= observed + log_tol)
-    return min(p, 1.0)
+    return min(float(sps.fisher_exact([[a, b], [c, d]], alternative="two-sided").pvalue), 1.0)
 
 
 def chi_square_homogeneity(counts: Sequence[int], totals: Sequence[int]) -> tuple[float, int, float]:
@@ -153,7 +126,7 @@ def chi_square_homogeneity(counts: Sequence[int], totals: Sequence[int]) -> tupl
 
     The table is k datasets x (has, has not). Datasets with total 0 carry no information and are left out;
     with fewer than two left the result is (nan, 0, nan). When nobody (or everybody) has the category the
-    shares are identical: statistic 0, p 1. Equals `scipy.stats.chi2_contingency(table, correction=False)`.
+    shares are identical: statistic 0, p 1. Otherwise `scipy.stats.chi2_contingency(table, correction=False)`.
     """
     if len(counts) != len(totals):
         raise ValueError("counts and totals must have the same length.")
@@ -162,45 +135,34 @@ def chi_square_homogeneity(counts: Sequence[int], totals: Sequence[int]) -> tupl
     table = [[k, n - k] for k, n in zip(counts, totals, strict=True) if n > 0]
     if len(table) < 2:
         return (math.nan, 0, math.nan)
-    statistic = _pearson_statistic(table)
-    dof = len(table) - 1
-    return (statistic, dof, chi_square_sf(statistic, dof))
+    if all(row[0] == 0 for row in table) or all(row[1] == 0 for row in table):
+        return (0.0, len(table) - 1, 1.0)
+    return _pearson(table)
 
 
 def chi_square_sf(x: float, dof: float) -> float:
-    """Survival function P(X > x) of the chi-square distribution with `dof` degrees of freedom.
+    """Survival function P(X > x) of the chi-square distribution with `dof` degrees of freedom; nan for
+    dof <= 0."""
+    from scipy import stats as sps
 
-    The regularized upper incomplete gamma Q(dof/2, x/2), by series below a+1 and Lentz's continued fraction
-    above (Numerical Recipes 6.2); ~1e-12 relative agreement with scipy.stats.chi2.sf. nan for dof <= 0.
-    """
     if math.isnan(x) or math.isnan(dof) or dof <= 0:
         return math.nan
-    if x <= 0:
-        return 1.0
-    if math.isinf(x):
-        return 0.0
-    return _upper_gamma_regularized(dof / 2.0, x / 2.0)
+    return float(sps.chi2.sf(x, dof))
 
 
 def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
-    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the input order.
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the input order
+    (scipy.stats.false_discovery_control). NaN entries pass through and do not count towards m."""
+    from scipy import stats as sps
 
-    Same as statsmodels `multipletests(method="fdr_bh")` and `scipy.stats.false_discovery_control(p)`:
-    p * m / rank, made monotone from the largest p down, capped at 1. NaN entries pass through and do not
-    count towards m.
-    """
     present = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
     for i in present:
         if not 0.0 <= pvalues[i] <= 1.0:
             raise ValueError(f"p-values must lie in [0, 1], got {pvalues[i]}.")
     adjusted = [math.nan] * len(pvalues)
-    m = len(present)
-    order = sorted(present, key=lambda i: pvalues[i])
-    running = 1.0
-    for rank in range(m, 0, -1):
-        i = order[rank - 1]
-        running = min(running, pvalues[i] * m / rank)
-        adjusted[i] = running
+    if present:
+        for i, value in zip(present, sps.false_discovery_control([pvalues[i] for i in present]), strict=True):
+            adjusted[i] = float(value)
     return adjusted
 
 
@@ -305,8 +267,7 @@ def overall_test(dist: pd.DataFrame) -> OverallTest:
     if len(table) < 2 or len(table[0]) < 2:
         note = "Not enough data for an overall test: it needs at least two datasets and two categories with counts."
         return OverallTest(math.nan, 0, math.nan, method, note)
-    statistic = _pearson_statistic(table)
-    dof = (len(table) - 1) * (len(table[0]) - 1)
+    statistic, dof, p_value = _pearson(table)
     assignments = sum(map(sum, table))
     images = int(full.drop_duplicates("dataset")["total"].sum())
     per_image = f" (on average {assignments / images:.2f} per image)" if images else ""
@@ -315,7 +276,7 @@ def overall_test(dist: pd.DataFrame) -> OverallTest:
         f"than one category{per_image}, so the cells are not independent observations. Read the "
         f"per-category tests for which categories differ."
     )
-    return OverallTest(statistic, dof, chi_square_sf(statistic, dof), method, note)
+    return OverallTest(statistic, dof, p_value, method, note)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -357,67 +318,12 @@ def _min_expected(table: list[list[int]]) -> float:
     return min(r * c / n for r in rows for c in cols) if n else 0.0
 
 
-def _pearson_statistic(table: list[list[int]]) -> float:
-    """Pearson's X^2 for an r x c table; cells whose expected count is 0 contribute nothing (0/0)."""
-    rows = [sum(r) for r in table]
-    cols = [sum(c) for c in zip(*table, strict=True)]
-    n = sum(rows)
-    terms = []
-    for i, row in enumerate(table):
-        for j, observed in enumerate(row):
-            expected = rows[i] * cols[j] / n
-            if expected > 0:
-                terms.append((observed - expected) ** 2 / expected)
-    return math.fsum(terms)
+def _pearson(table: list[list[int]]) -> tuple[float, int, float]:
+    """Pearson's chi-square (no continuity correction) of a table with no all-zero row or column."""
+    from scipy import stats as sps
 
-
-def _upper_gamma_regularized(a: float, x: float) -> float:
-    if x < a + 1.0:
-        # Here P <= ~0.6, so 1 - P loses no relative precision in Q.
-        return max(0.0, 1.0 - _lower_gamma_series(a, x))
-    return _upper_gamma_fraction(a, x)
-
-
-def _log_gamma_prefactor(a: float, x: float) -> float:
-    return -x + a * math.log(x) - math.lgamma(a)
-
-
-def _lower_gamma_series(a: float, x: float) -> float:
-    term = total = 1.0 / a
-    ap = a
-    for _ in range(_MAX_ITER):
-        ap += 1.0
-        term *= x / ap
-        total += term
-        if abs(term) < abs(total) * _EPS:
-            break
-    return total * math.exp(_log_gamma_prefactor(a, x))
-
-
-def _upper_gamma_fraction(a: float, x: float) -> float:
-    # Modified Lentz evaluation of the continued fraction for Gamma(a, x).
-    b = x + 1.0 - a
-    c = 1.0 / _FPMIN
-    d = 1.0 / b
-    h = d
-    for i in range(1, _MAX_ITER):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        d = d if abs(d) >= _FPMIN else _FPMIN
-        c = b + an / c
-        c = c if abs(c) >= _FPMIN else _FPMIN
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < _EPS:
-            break
-    # Combine in log space so a tiny tail underflows to 0 cleanly instead of overflowing on the way.
-    return math.exp(_log_gamma_prefactor(a, x) + math.log(h))
-
-
-def _log_comb(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    result = sps.chi2_contingency(table, correction=False)
+    return (float(result.statistic), int(result.dof), float(result.pvalue))
 
 
 def _check_count(k: int, n: int) -> None:
