@@ -201,7 +201,7 @@ def main() -> None:
         with contextlib.closing(store):
             dataset_id = store.dataset_id("BENCH")
             start = time.perf_counter()
-            store.sync_review_state()
+            store.sync_derived()
             print(f"First gallery view indexes the dataset once (label state, search words): "
                   f"{time.perf_counter() - start:.1f} s; later views only index new annotations")
             filters = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -95,3 +96,24 @@ def test_unknown_dataset_lists_the_known_ones(store: Store) -> None:
     store.save_dataset("REAL", label="REAL", source_kind="none")
     with pytest.raises(NotFoundError, match="REAL"):
         store.dataset_id("GEN")
+
+
+def test_a_read_never_fails_because_a_derived_table_is_being_written(db_path: Path) -> None:
+    """A sync of the derived tables that collides with a writer is tried again; a read does not fail."""
+    from labeling.errors import WriteConflict
+
+    class Busy(Store):
+        collisions = 0
+
+        def _derived_syncs(self) -> list[Callable[[], object]]:
+            def collide() -> None:
+                if self.collisions < 3:
+                    self.collisions += 1
+                    raise WriteConflict("a run is committing a batch")
+
+            return [collide, *super()._derived_syncs()]
+
+    with Busy(db_path) as store:
+        store.save_dataset("REAL", label="REAL", source_kind="none")
+        assert store.category_distribution(["REAL"])["count"].sum() == 0  # the read went through
+        assert store.collisions == 3

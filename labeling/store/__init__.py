@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from labeling.categories import Category
 from labeling.store.analytics import AnalyticsQueries
 from labeling.store.annotations import AnnotationQueries
@@ -17,6 +19,9 @@ from labeling.store.runs import RunQueries
 class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, MirrorQueries,
             AnalyticsQueries, ReviewQueries, FactsQueries):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
+
+    def _derived_syncs(self) -> list[Callable[[], object]]:
+        return [self.sync_label_tally, self.sync_review_text]
 
 
 __all__ = ["Category", "Store", "StoreBase"]

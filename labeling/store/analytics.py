@@ -250,7 +250,7 @@ class AnalyticsQueries(StoreBase):
         """
         names, ids = self._dataset_ids(datasets)
         categories, labelled = _TALLY_SOURCE[checked_source(source)]
-        self.sync_label_tally()
+        self.sync_derived()
         sql = _DISTRIBUTION_SQL.format(categories=categories, labelled=labelled)
         return self.fetch_df(sql, {"names": names, "ids": ids}).astype({"count": "int64", "total": "int64"})
 
@@ -346,7 +346,7 @@ class AnalyticsQueries(StoreBase):
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"Unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}.")
         _, ids = self._dataset_ids([dataset])
-        self.sync_label_tally()
+        self.sync_derived()
         select = _export_select(source, csv=fmt == "csv", extra_columns=extra_columns)
         if fmt == "csv":
             options = "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n'"
@@ -367,7 +367,7 @@ class AnalyticsQueries(StoreBase):
         """The rows `export_labels` writes (the first `limit` of them), as a DataFrame: previews and tests."""
         source = checked_source(source)
         _, ids = self._dataset_ids([dataset])
-        self.sync_label_tally()
+        self.sync_derived()
         select = _export_select(source, csv=csv, extra_columns=extra_columns)
         params = _used({"id": ids[0], "dataset": dataset, "source": source}, select)
         if limit is not None:
@@ -379,7 +379,7 @@ class AnalyticsQueries(StoreBase):
         """How many rows an export of the dataset under `source` holds (labelled or described images)."""
         source = checked_source(source)
         _, ids = self._dataset_ids([dataset])
-        self.sync_label_tally()
+        self.sync_derived()
         row = self.fetch_one(f"SELECT count(*) FROM ({_EXPORT_LABELS_SQL[source]}) labelled WHERE {_EXPORTED}",
                              {"id": ids[0]})
         return int(row[0]) if row else 0

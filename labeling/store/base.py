@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -19,6 +20,9 @@ from labeling.errors import StoreError, StoreLockedError, WriteConflict
 from labeling.store.migrations import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
+
+_DERIVED_LOCK = threading.Lock()  # one sync of the derived tables at a time in this process
+_DERIVED_ATTEMPTS = 5
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
@@ -109,6 +113,26 @@ class StoreBase:
         except BaseException:
             _roll_back(cur)
             raise
+
+    def sync_derived(self) -> None:
+        """Bring every derived table (label tally, review search text) in step before a read: the one owner.
+
+        A sync that collides with a writer of this process (a run committing a batch) is tried again; if the
+        collisions go on, the read uses the tables as they are, a moment behind, rather than failing.
+        """
+        for attempt in range(1, _DERIVED_ATTEMPTS + 1):
+            try:
+                with _DERIVED_LOCK:
+                    for sync in self._derived_syncs():
+                        sync()
+                return
+            except WriteConflict:
+                time.sleep(0.02 * attempt)
+        log.info("derived tables are busy: this read uses them as they are")
+
+    def _derived_syncs(self) -> list[Callable[[], object]]:
+        """The syncs of the derived tables, in order (the Store lists them)."""
+        return []
 
     def fetch_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         return self.cursor().execute(sql, params).df()

@@ -173,7 +173,7 @@ CREATE TABLE mirror_items (
 """
 
 # Issue 5: the version each human edit produced, so a refused stale save can say what the other reviewer changed;
-# and the gallery's search text, derived from annotations by labeling/store/review.py (`sync_review_state`).
+# and the gallery's search text, derived from annotations (`sync_review_text`; readers call `sync_derived`).
 _EDIT_VERSIONS = """
 ALTER TABLE edit_log ADD COLUMN version INTEGER;
 CREATE TABLE review_text (                      -- the latest annotation of each image; rebuilt at will

@@ -236,15 +236,10 @@ class ReviewQueries(StoreBase):
 
     # ---- derived state ---------------------------------------------------------------------------------------
 
-    def sync_review_state(self) -> None:
-        """Bring the derived tables the gallery reads in step: `label_state` (via `sync_label_tally`, issue 6)
-        and `review_text` (the search words of every annotation). Cheap when nothing changed."""
-        sync_tally = getattr(self, "sync_label_tally", None)
-        if sync_tally is not None:
-            with _conflicts("Another session is updating the label index: try again."):
-                sync_tally()
-        with _TEXT_SYNC_LOCK, _conflicts("Another session is updating the search index: try again."), \
-                self.transaction() as tx:
+    def sync_review_text(self) -> None:
+        """Bring `review_text` (the search words of every image's latest annotation) in step; cheap when nothing
+        changed. Readers go through `sync_derived`, which owns every derived table."""
+        with _TEXT_SYNC_LOCK, self.transaction() as tx:
             marks = tx.execute("SELECT last_annotation_id, annotations_seen FROM review_text_marks").fetchall()
             old_mark = int(marks[0][0]) if marks else 0
             newest, seen = (int(v) for v in tx.execute(
@@ -302,7 +297,7 @@ class ReviewQueries(StoreBase):
         One statement filters once (narrow rows, materialized), then counts and picks the page from that."""
         if page_size < 1:
             raise InputError("The page size must be 1 or more.")
-        self.sync_review_state()
+        self.sync_derived()
         page = max(1, page)
         counts, ids = self._counts_and_page(flt, page, page_size)
         pages = max(1, -(-counts["matching"] // page_size))
@@ -343,7 +338,7 @@ class ReviewQueries(StoreBase):
 
     def gallery_ids(self, flt: ReviewFilter, limit: int = 100_000) -> list[int]:
         """Every image id the filter keeps, in its order (for bulk actions on a whole filter)."""
-        self.sync_review_state()
+        self.sync_derived()
         query = self._gallery_query(flt)
         sql = f"{query.base} SELECT image_id FROM rows{query.where_sql()}{self._order_sql(flt.sort)} LIMIT $limit"
         return [int(row[0]) for row in self.fetch_all(sql, {**query.params, "limit": limit})]
@@ -355,7 +350,7 @@ class ReviewQueries(StoreBase):
         (e.g. it was just marked reviewed while the filter shows unreviewed images)."""
         if step not in (1, -1):
             raise InputError("step must be 1 (next) or -1 (previous).")
-        self.sync_review_state()
+        self.sync_derived()
         keys = [*SORTS[flt.sort], ("image_id", False)]
         exprs = ", ".join(f"{expr} AS k{i}" for i, (expr, _) in enumerate(keys))
         base = _ROWS.format(scope="WHERE i.id = $image_id", state_scope="")
@@ -642,7 +637,7 @@ class ReviewQueries(StoreBase):
 
     def review_progress(self) -> pd.DataFrame:
         """Per dataset: images, annotated, reviewed, edited by a human, and the share reviewed."""
-        self.sync_review_state()
+        self.sync_derived()
         return self.fetch_df("""
             SELECT d.name AS dataset, count(i.id)::BIGINT AS images,
                    count(s.annotation_id)::BIGINT AS annotated,
@@ -665,7 +660,7 @@ class ReviewQueries(StoreBase):
         if dataset is not None:
             scope = "AND i.dataset_id = ?"
             params.append(self._review_dataset_id(dataset))
-        self.sync_review_state()
+        self.sync_derived()
         return self.fetch_df(f"""
             WITH pairs AS (
                 SELECT s.model_categories AS model, coalesce(h.categories, s.model_categories) AS human
