@@ -36,8 +36,13 @@ def _sidebar() -> None:
     with st.sidebar:
         st.caption("Database")
         st.text(settings.db_path)
-        st.text_input("Reviewer", value=settings.reviewer, key=common.REVIEWER_KEY, placeholder="your name",
-                      help="Recorded with every human edit (default: `reviewer` in config.yaml or LABELING_REVIEWER).")
+        st.text_input(
+            "Reviewer",
+            value=settings.reviewer,
+            key=common.REVIEWER_KEY,
+            placeholder="your name",
+            help="Recorded with every human edit (default: `reviewer` in config.yaml or LABELING_REVIEWER).",
+        )
         provider = provider_for(settings)
         if provider.has_key(settings):
             st.success(common.plain(provider.key_status(settings)), icon=":material/key:")

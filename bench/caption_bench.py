@@ -61,7 +61,10 @@ def start_fake(latency: float, rpm: int = 0) -> FakeProcess:
     """The fake Gemini server in its own process, so its CPU does not compete with the runner's GIL."""
     process = subprocess.Popen(
         [sys.executable, "-m", "labeling.fake_gemini", "--port", "0", "--latency", str(latency), "--rpm", str(rpm)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     found = re.search(r"(http://\S+)", line)
@@ -83,8 +86,13 @@ def make_images(folder: Path, count: int, size: tuple[int, int] = (1024, 768)) -
 
 
 def settings_for(fake: FakeProcess, tmp: Path, **changes: object) -> Settings:
-    base = Settings(gemini_api_key="bench-key", gemini_base_url=fake.base_url, request_timeout_seconds=30,
-                    cache_dir=str(tmp / "cache"), db_path=str(tmp / "bench.duckdb"))
+    base = Settings(
+        gemini_api_key="bench-key",
+        gemini_base_url=fake.base_url,
+        request_timeout_seconds=30,
+        cache_dir=str(tmp / "cache"),
+        db_path=str(tmp / "bench.duckdb"),
+    )
     return base.replace(**changes)
 
 
@@ -94,8 +102,9 @@ def fresh_store(tmp: Path, name: str, folder: Path) -> Store:
     return store
 
 
-def run(store: Store, settings: Settings, request: JobRequest, sample_every: float = 0.0
-        ) -> tuple[Progress, float, list[tuple[float, Progress]]]:
+def run(
+    store: Store, settings: Settings, request: JobRequest, sample_every: float = 0.0
+) -> tuple[Progress, float, list[tuple[float, Progress]]]:
     manager = JobManager(store, settings)
     start = time.perf_counter()
     job = manager.start(request)
@@ -121,9 +130,17 @@ def throughput(tmp: Path, images: int, size: tuple[int, int]) -> dict[str, float
     # steady state: between 10% and 90% done, away from the ramp-up and the last, partly idle, second
     marks = [(t, p.done) for t, p in samples if images * 0.1 <= p.done <= images * 0.9]
     steady = (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]) if len(marks) >= 2 else 0.0
-    return {"images": images, "seconds": seconds, "wall_rate": images / seconds, "steady_rate": steady,
-            "ideal": 32.0, "client_ms": client_cpu / images * 1000, "server_ms": server_cpu / images * 1000,
-            "load_before": load, "load_after": os.getloadavg()[0]}
+    return {
+        "images": images,
+        "seconds": seconds,
+        "wall_rate": images / seconds,
+        "steady_rate": steady,
+        "ideal": 32.0,
+        "client_ms": client_cpu / images * 1000,
+        "server_ms": server_cpu / images * 1000,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+    }
 
 
 def quota(tmp: Path, rpm: int, seconds: float) -> dict[str, float]:
@@ -149,10 +166,18 @@ def quota(tmp: Path, rpm: int, seconds: float) -> dict[str, float]:
     ok = (p1.requests - p1.rate_limited) - (p0.requests - p0.rate_limited)
     refused = p1.rate_limited - p0.rate_limited
     sent = p1.requests - p0.requests
-    return {"rpm": rpm, "seconds": seconds, "window_s": t1 - t0, "per_minute": ok / (t1 - t0) * 60,
-            "use": ok / (t1 - t0) * 60 / rpm, "requests": sent, "rate_limited": refused,
-            "share_429": refused / sent if sent else 0.0, "first_minute_429": samples[0][1].rate_limited
-            if samples else 0, "total_429": p1.rate_limited}
+    return {
+        "rpm": rpm,
+        "seconds": seconds,
+        "window_s": t1 - t0,
+        "per_minute": ok / (t1 - t0) * 60,
+        "use": ok / (t1 - t0) * 60 / rpm,
+        "requests": sent,
+        "rate_limited": refused,
+        "share_429": refused / sent if sent else 0.0,
+        "first_minute_429": samples[0][1].rate_limited if samples else 0,
+        "total_429": p1.rate_limited,
+    }
 
 
 def per_image(tmp: Path, images: int) -> dict[str, dict[str, float]]:
@@ -167,7 +192,8 @@ def per_image(tmp: Path, images: int) -> dict[str, dict[str, float]]:
             run_row = store.run(progress.run_id)
             done = run_row.done
             results[mode] = {
-                "images": done, "requests_per_image": run_row.requests / done,
+                "images": done,
+                "requests_per_image": run_row.requests / done,
                 "input_per_image": run_row.tokens_in / done,
                 "output_per_image": (run_row.tokens_out + run_row.tokens_thinking) / done,
                 "cost_per_1000": run_row.cost_usd / done * 1000,
@@ -199,30 +225,38 @@ def main() -> int:
         # 640x480 JPEGs are sent as they are (only the thumbnail is decoded); 1024x768 ones are prepared.
         for size in ((640, 480), (1024, 768)):
             t = throughput(tmp, args.images, size)
-            print(f"throughput {size[0]}x{size[1]}: {t['images']:.0f} images in {t['seconds']:.1f} s = "
-                  f"{t['wall_rate']:.1f} images/s overall, {t['steady_rate']:.1f} images/s steady; ideal 32/s -> "
-                  f"{t['wall_rate'] / 32:.0%} overall, {t['steady_rate'] / 32:.0%} steady (goal >= 90%); CPU per "
-                  f"image: runner {t['client_ms']:.1f} ms, fake server {t['server_ms']:.1f} ms; load average "
-                  f"{t['load_before']:.1f} before, {t['load_after']:.1f} after")
+            print(
+                f"throughput {size[0]}x{size[1]}: {t['images']:.0f} images in {t['seconds']:.1f} s = "
+                f"{t['wall_rate']:.1f} images/s overall, {t['steady_rate']:.1f} images/s steady; ideal 32/s -> "
+                f"{t['wall_rate'] / 32:.0%} overall, {t['steady_rate'] / 32:.0%} steady (goal >= 90%); CPU per "
+                f"image: runner {t['client_ms']:.1f} ms, fake server {t['server_ms']:.1f} ms; load average "
+                f"{t['load_before']:.1f} before, {t['load_after']:.1f} after"
+            )
         if args.only_throughput:
             return 0
         modes = per_image(tmp, 48 if args.quick else 200)
         for mode, figures in modes.items():
-            print(f"{mode}: {figures['requests_per_image']:.2f} requests/image, "
-                  f"{figures['input_per_image']:.0f} input + {figures['output_per_image']:.0f} output tokens/image, "
-                  f"${figures['cost_per_1000']:.4f} per 1,000 images (gemini-2.5-flash-lite prices)")
+            print(
+                f"{mode}: {figures['requests_per_image']:.2f} requests/image, "
+                f"{figures['input_per_image']:.0f} input + {figures['output_per_image']:.0f} output tokens/image, "
+                f"${figures['cost_per_1000']:.4f} per 1,000 images (gemini-2.5-flash-lite prices)"
+            )
         fused, two = modes["fused"], modes["two-pass"]
         total_fused = fused["input_per_image"] + fused["output_per_image"]
         total_two = two["input_per_image"] + two["output_per_image"]
-        print(f"fused vs two-pass (seed flow): {fused['requests_per_image'] / two['requests_per_image']:.2f}x "
-              f"requests, {total_fused / total_two:.2f}x tokens, {fused['cost_per_1000'] / two['cost_per_1000']:.2f}x "
-              "cost")
+        print(
+            f"fused vs two-pass (seed flow): {fused['requests_per_image'] / two['requests_per_image']:.2f}x "
+            f"requests, {total_fused / total_two:.2f}x tokens, {fused['cost_per_1000'] / two['cost_per_1000']:.2f}x "
+            "cost"
+        )
         if not args.skip_quota:
             q = quota(tmp, args.rpm, args.quota_seconds)
-            print(f"quota Q={q['rpm']:.0f}/min for {q['seconds']:.0f} s: after the first minute "
-                  f"{q['per_minute']:.1f} successful requests/min = {q['use']:.1%} of Q (goal >= 95%), "
-                  f"{q['rate_limited']:.0f} of {q['requests']:.0f} requests answered 429 = {q['share_429']:.2%} "
-                  f"(goal < 1%); 429s in the whole run: {q['total_429']:.0f}")
+            print(
+                f"quota Q={q['rpm']:.0f}/min for {q['seconds']:.0f} s: after the first minute "
+                f"{q['per_minute']:.1f} successful requests/min = {q['use']:.1%} of Q (goal >= 95%), "
+                f"{q['rate_limited']:.0f} of {q['requests']:.0f} requests answered 429 = {q['share_429']:.2%} "
+                f"(goal < 1%); 429s in the whole run: {q['total_429']:.0f}"
+            )
     return 0
 
 

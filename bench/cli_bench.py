@@ -40,8 +40,9 @@ def _wall(command: list[str], runs: int, env: dict[str, str]) -> float:
 
 def _heaviest(command: list[str], env: dict[str, str], count: int = 6) -> list[tuple[str, float]]:
     """The top-level imports with the largest cumulative import time (ms)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *command], capture_output=True, text=True, env=env,
-                          cwd=ROOT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *command], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
     top: list[tuple[str, float]] = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
@@ -66,16 +67,19 @@ def main() -> None:
             "labeling --help": _wall([*cli, "--help"], args.runs, env),
             "labeling datasets --json (empty database)": _wall([*cli, "datasets", "--json"], args.runs, env),
         }
-        breakdown = {name: _heaviest(["-m", "labeling", *extra], env)
-                     for name, extra in (("--help", ["--help"]), ("datasets --json", ["datasets", "--json"]))}
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; median of {args.runs} "
-          "fresh processes")
+        breakdown = {
+            name: _heaviest(["-m", "labeling", *extra], env)
+            for name, extra in (("--help", ["--help"]), ("datasets --json", ["datasets", "--json"]))
+        }
+    print(
+        f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; median of {args.runs} "
+        "fresh processes"
+    )
     eager = figures["importing what the CLI loaded eagerly before"]
     for name, seconds in figures.items():
         print(f"  {name:<46} {seconds:6.3f} s   {seconds / eager:5.2f}x the eager imports")
     for name, imports in breakdown.items():
-        print(f"Heaviest imports of `labeling {name}`: "
-              + ", ".join(f"{module} {ms:.0f} ms" for module, ms in imports))
+        print(f"Heaviest imports of `labeling {name}`: " + ", ".join(f"{module} {ms:.0f} ms" for module, ms in imports))
 
 
 if __name__ == "__main__":

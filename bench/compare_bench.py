@@ -43,8 +43,22 @@ from labeling.exporting import export_dataset
 from labeling.store import Store
 from labeling.vocabulary import LABEL_SOURCES, LabelSource
 
-CATEGORIES = ["people", "animals", "food", "landscapes", "cityscapes", "architecture", "vehicles", "plants",
-              "objects", "sports", "art", "text and documents", "night", "abstract"]
+CATEGORIES = [
+    "people",
+    "animals",
+    "food",
+    "landscapes",
+    "cityscapes",
+    "architecture",
+    "vehicles",
+    "plants",
+    "objects",
+    "sports",
+    "art",
+    "text and documents",
+    "night",
+    "abstract",
+]
 
 
 def populate(store: Store, images: int) -> None:
@@ -52,14 +66,18 @@ def populate(store: Store, images: int) -> None:
     with store.transaction() as cur:
         for name in ("REAL", "GEN"):
             cur.execute("INSERT INTO datasets (name, label, source_kind) VALUES (?, ?, 'none')", [name, name])
-            cur.execute("""
+            cur.execute(
+                """
                 INSERT INTO images (dataset_id, name, status)
                 SELECT (SELECT id FROM datasets WHERE name = $name),
                        lower($name) || '_' || lpad(i::VARCHAR, 7, '0') || '.jpg', 'unlinked'
-                FROM range($n) t(i)""", {"name": name, "n": images})
+                FROM range($n) t(i)""",
+                {"name": name, "n": images},
+            )
         # Older annotations for 10% of the images (their categories must not count), then the current ones.
         for where, tag in (("id % 10 = 0", "old"), ("true", "current")):
-            cur.execute(f"""
+            cur.execute(
+                f"""
                 INSERT INTO annotations (image_id, kind, model, prompt_version, description, summary, categories)
                 SELECT id, 'fused', 'bench', 'v1',
                        -- Shaped like the model's structured description, as json.dumps writes it (~480 bytes).
@@ -74,11 +92,16 @@ def populate(store: Store, images: int) -> None:
                        CASE WHEN hash(id, 'n') % 3 = 0
                             THEN [$cats[1 + (hash(id) % 14)::INT], $cats[1 + (hash(id, 'b') % 14)::INT]]
                             ELSE [$cats[1 + ((hash(id) + {len(tag)}) % 14)::INT]] END
-                FROM images WHERE {where} ORDER BY id""", {"cats": CATEGORIES})
-        cur.execute("""
+                FROM images WHERE {where} ORDER BY id""",
+                {"cats": CATEGORIES},
+            )
+        cur.execute(
+            """
             INSERT INTO human_labels (image_id, categories, reviewed, reviewer, version)
             SELECT id, CASE WHEN id % 2 = 0 THEN [$cats[1 + (hash(id, 'h') % 14)::INT]] END, true, 'bench', 1
-            FROM images WHERE hash(id, 'r') % 20 = 0""", {"cats": CATEGORIES})
+            FROM images WHERE hash(id, 'r') % 20 = 0""",
+            {"cats": CATEGORIES},
+        )
 
 
 def timed(action: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
@@ -96,8 +119,10 @@ def timed(action: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
 
 def pandas_baseline(store: Store) -> pd.DataFrame:
     """Pull each image's effective categories from DuckDB, count in pandas (explode + value_counts)."""
-    frame = store.fetch_df("SELECT d.name AS dataset, e.categories FROM effective_labels e "
-                           "JOIN datasets d ON d.id = e.dataset_id WHERE e.categories IS NOT NULL")
+    frame = store.fetch_df(
+        "SELECT d.name AS dataset, e.categories FROM effective_labels e "
+        "JOIN datasets d ON d.id = e.dataset_id WHERE e.categories IS NOT NULL"
+    )
     totals = frame.groupby("dataset").size()
     exploded = frame.explode("categories").dropna(subset=["categories"])
     # An image repeating a category counts once: drop repeats within the same image (same index).
@@ -134,13 +159,16 @@ def main() -> None:
     db_path = Path(args.keep) if args.keep else folder / "bench.duckdb"
     fresh = not db_path.exists()
     store = Store(db_path)
-    print(f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"duckdb {duckdb.__version__}, pandas {pd.__version__}; load average {os.getloadavg()}")
+    print(
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"duckdb {duckdb.__version__}, pandas {pd.__version__}; load average {os.getloadavg()}"
+    )
     if fresh:
         wall, cpu, _ = timed(lambda: populate(store, args.images), 1)
         print(f"populate 2 x {args.images:,} images: {wall:.1f} s")
-    counts = store.fetch_one("SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM annotations), "
-                             "(SELECT count(*) FROM human_labels)")
+    counts = store.fetch_one(
+        "SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM annotations), (SELECT count(*) FROM human_labels)"
+    )
     print(f"images {counts[0]:,}, annotations {counts[1]:,}, human labels {counts[2]:,}" if counts else "")
 
     print("\n1. Aggregation, REAL + GEN (goal < 200 ms)")
@@ -154,39 +182,63 @@ def main() -> None:
 
         wall, cpu, frame = timed(aggregate, args.repeat)
         results[source] = wall
-        print(f"   category_distribution({source!r}): {1000 * wall:.1f} ms [{1000 * cpu:.0f} ms CPU], "
-              f"{len(frame)} rows")
+        print(
+            f"   category_distribution({source!r}): {1000 * wall:.1f} ms [{1000 * cpu:.0f} ms CPU], {len(frame)} rows"
+        )
     reference = store.category_distribution(["REAL", "GEN"], "effective")
     wall_views, cpu_views, from_views = timed(
-        lambda: store.category_distribution_from_views(["REAL", "GEN"], "effective"), max(1, args.repeat // 2))
+        lambda: store.category_distribution_from_views(["REAL", "GEN"], "effective"), max(1, args.repeat // 2)
+    )
     pd.testing.assert_frame_equal(reference, from_views)
     wall_pandas, cpu_pandas, by_pandas = timed(lambda: pandas_baseline(store), 1)
     merged = reference.merge(by_pandas, on=["dataset", "category"], suffixes=("", "_pandas"))
     assert len(merged) == len(reference) and (merged["count"] == merged["count_pandas"]).all()
-    print(f"   baseline (b) DuckDB from the views, no tally: {1000 * wall_views:.0f} ms [{1000 * cpu_views:.0f} ms CPU]"
-          f" -> tally {wall_views / results['effective']:.0f}x faster")
-    print(f"   baseline (a) pandas pull + explode/value_counts: {wall_pandas:.2f} s [{cpu_pandas:.2f} s CPU]"
-          f" -> tally {wall_pandas / results['effective']:.0f}x faster")
+    print(
+        f"   baseline (b) DuckDB from the views, no tally: {1000 * wall_views:.0f} ms [{1000 * cpu_views:.0f} ms CPU]"
+        f" -> tally {wall_views / results['effective']:.0f}x faster"
+    )
+    print(
+        f"   baseline (a) pandas pull + explode/value_counts: {wall_pandas:.2f} s [{cpu_pandas:.2f} s CPU]"
+        f" -> tally {wall_pandas / results['effective']:.0f}x faster"
+    )
 
     ids = store.fetch_df("SELECT id FROM images ORDER BY hash(id, 'pick') LIMIT 1100")["id"].tolist()
-    new = pd.DataFrame({"image_id": ids[:1000], "kind": "fused", "model": "bench", "prompt_version": "v2",
-                        "description": '{"summary": "re-described"}', "summary": "re-described",
-                        "categories": [["food"]] * 1000})
+    new = pd.DataFrame(
+        {
+            "image_id": ids[:1000],
+            "kind": "fused",
+            "model": "bench",
+            "prompt_version": "v2",
+            "description": '{"summary": "re-described"}',
+            "summary": "re-described",
+            "categories": [["food"]] * 1000,
+        }
+    )
     store.insert_annotations(new)
     with store.transaction() as cur:
-        cur.execute("""INSERT INTO human_labels (image_id, categories, reviewed, reviewer) SELECT unnest($ids),
+        cur.execute(
+            """INSERT INTO human_labels (image_id, categories, reviewed, reviewer) SELECT unnest($ids),
                        ['night'], true, 'bench' ON CONFLICT (image_id) DO UPDATE SET categories = ['night'],
-                       version = human_labels.version + 1""", {"ids": ids[1000:]})
+                       version = human_labels.version + 1""",
+            {"ids": ids[1000:]},
+        )
     wall, cpu, what = timed(lambda: store.sync_label_tally(), 1)
-    print(f"   incremental sync after 1,000 annotations + 100 review saves: {1000 * wall:.0f} ms "
-          f"[{1000 * cpu:.0f} ms CPU] ({what})")
-    pd.testing.assert_frame_equal(store.category_distribution(["REAL", "GEN"], "effective"),
-                                  store.category_distribution_from_views(["REAL", "GEN"], "effective"))
+    print(
+        f"   incremental sync after 1,000 annotations + 100 review saves: {1000 * wall:.0f} ms "
+        f"[{1000 * cpu:.0f} ms CPU] ({what})"
+    )
+    pd.testing.assert_frame_equal(
+        store.category_distribution(["REAL", "GEN"], "effective"),
+        store.category_distribution_from_views(["REAL", "GEN"], "effective"),
+    )
 
     print(f"\n2. Export of REAL, {args.images:,} rows (goal < 5 s)")
     exports: dict[str, float] = {}
-    for name, fmt, extra in (("CSV", "csv", False), ("CSV + extra columns", "csv", True),
-                             ("Parquet", "parquet", False)):
+    for name, fmt, extra in (
+        ("CSV", "csv", False),
+        ("CSV + extra columns", "csv", True),
+        ("Parquet", "parquet", False),
+    ):
         target = folder / f"real.{fmt}"
 
         def export(fmt: str = fmt, extra: bool = extra, target: Path = target) -> Any:
@@ -194,11 +246,12 @@ def main() -> None:
 
         wall, cpu, result = timed(export, max(1, args.repeat // 2))
         exports[name] = wall
-        print(f"   {name}: {wall:.2f} s [{cpu:.2f} s CPU], {result.rows:,} rows, "
-              f"{target.stat().st_size / 1e6:.0f} MB")
+        print(f"   {name}: {wall:.2f} s [{cpu:.2f} s CPU], {result.rows:,} rows, {target.stat().st_size / 1e6:.0f} MB")
     wall_loop, cpu_loop, rows = timed(lambda: csv_writer_baseline(store, folder / "loop.csv"), 1)
-    print(f"   baseline: fetch + Python csv.writer loop: {wall_loop:.2f} s [{cpu_loop:.2f} s CPU], {rows:,} rows "
-          f"-> COPY {wall_loop / exports['CSV']:.1f}x faster")
+    print(
+        f"   baseline: fetch + Python csv.writer loop: {wall_loop:.2f} s [{cpu_loop:.2f} s CPU], {rows:,} rows "
+        f"-> COPY {wall_loop / exports['CSV']:.1f}x faster"
+    )
     print(f"\nload average at the end {os.getloadavg()}; {date.today()}")
     store.close()
     if not args.keep:

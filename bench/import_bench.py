@@ -77,8 +77,10 @@ def plain_python(list_path: Path, root: Path) -> dict[str, int]:
 def row_by_row_rate(work: Path, rows: int = 20_000) -> float:
     """Rows per second of one INSERT per row, as a script looping over names would write."""
     con = duckdb.connect(str(work / "rowbyrow.duckdb"))
-    con.execute("CREATE TABLE images (dataset_id INTEGER, name VARCHAR, location VARCHAR, status VARCHAR, "
-                "UNIQUE (dataset_id, name))")
+    con.execute(
+        "CREATE TABLE images (dataset_id INTEGER, name VARCHAR, location VARCHAR, status VARCHAR, "
+        "UNIQUE (dataset_id, name))"
+    )
     start = time.perf_counter()
     for index in range(rows):
         con.execute("INSERT INTO images VALUES (1, ?, ?, 'found')", [f"n{index}.jpg", f"p/n{index}.jpg"])
@@ -92,16 +94,18 @@ def child(list_path: str, root: str, db: str, import_it: bool) -> dict[str, floa
     with Store(db) as store:
         start = time.perf_counter()
         if import_it:
-            import_dataset(store, "BENCH", csv_data=Path(list_path).read_bytes(), csv_name=list_path,
-                           images_dir=Path(root))
+            import_dataset(
+                store, "BENCH", csv_data=Path(list_path).read_bytes(), csv_name=list_path, images_dir=Path(root)
+            )
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_mib": peak_rss_mib()}
 
 
 def run_child(list_path: Path, root: Path, db: Path, import_it: bool) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", str(list_path), str(root), str(db)]
-    out = subprocess.run([*command, "--import" if import_it else "--open-only"], check=True, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [*command, "--import" if import_it else "--open-only"], check=True, capture_output=True, text=True
+    )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -129,12 +133,14 @@ def main() -> None:
 
         with Store(work / "bench.duckdb") as store:
             start = time.perf_counter()
-            report = import_dataset(store, "BENCH", csv_data=list_path.read_bytes(), csv_name=str(list_path),
-                                    images_dir=root)
+            report = import_dataset(
+                store, "BENCH", csv_data=list_path.read_bytes(), csv_name=str(list_path), images_dir=root
+            )
             import_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            again = import_dataset(store, "BENCH", csv_data=list_path.read_bytes(), csv_name=str(list_path),
-                                   images_dir=root)
+            again = import_dataset(
+                store, "BENCH", csv_data=list_path.read_bytes(), csv_name=str(list_path), images_dir=root
+            )
             reimport_seconds = time.perf_counter() - start
             start = time.perf_counter()
             store.dataset_summaries()
@@ -143,22 +149,33 @@ def main() -> None:
         fresh = run_child(list_path, root, work / "fresh.duckdb", import_it=True)
         idle = run_child(list_path, root, work / "idle.duckdb", import_it=False)
 
-    assert (report.found, report.missing, report.ambiguous) == \
-        (baseline["found"], baseline["missing"], baseline["ambiguous"]), (report, baseline)
+    assert (report.found, report.missing, report.ambiguous) == (
+        baseline["found"],
+        baseline["missing"],
+        baseline["ambiguous"],
+    ), (report, baseline)
     assert again.added == 0
     row_by_row_seconds = args.names / rate
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, duckdb {duckdb.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, duckdb {duckdb.__version__}"
+    )
     print(f"{args.names:,} names against {args.files:,} files: {report.found:,} found, {report.missing:,} missing")
     print(f"import (parse + list + match + store):   {import_seconds:6.2f} s")
     print(f"re-import of the same list (idempotent): {reimport_seconds:6.2f} s")
-    print(f"plain-Python matching, in memory only:   {plain_seconds:6.2f} s   ratio import/plain = "
-          f"{import_seconds / plain_seconds:.2f}x")
-    print(f"row-by-row INSERT ({rate:,.0f} rows/s) would take {row_by_row_seconds:,.0f} s for the writes "
-          f"alone   ratio = {row_by_row_seconds / import_seconds:.0f}x slower than import")
+    print(
+        f"plain-Python matching, in memory only:   {plain_seconds:6.2f} s   ratio import/plain = "
+        f"{import_seconds / plain_seconds:.2f}x"
+    )
+    print(
+        f"row-by-row INSERT ({rate:,.0f} rows/s) would take {row_by_row_seconds:,.0f} s for the writes "
+        f"alone   ratio = {row_by_row_seconds / import_seconds:.0f}x slower than import"
+    )
     print(f"dataset summary query after import:      {summary_ms:6.0f} ms")
-    print(f"import in a fresh process: {fresh['seconds']:.2f} s, peak RSS {fresh['peak_mib']:,.0f} MiB "
-          f"(a process that only opens the store: {idle['peak_mib']:,.0f} MiB); goal < 400 MB")
+    print(
+        f"import in a fresh process: {fresh['seconds']:.2f} s, peak RSS {fresh['peak_mib']:,.0f} MiB "
+        f"(a process that only opens the store: {idle['peak_mib']:,.0f} MiB); goal < 400 MB"
+    )
 
 
 if __name__ == "__main__":

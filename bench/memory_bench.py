@@ -46,21 +46,35 @@ def child(folder: str, workers: int, budget: float) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="membench-"))
     with FakeGemini() as fake, Store(tmp / "bench.duckdb") as store:
         import_dataset(store, "HUGE", label="REAL", images_dir=folder)
-        settings = Settings(gemini_api_key="bench-key", gemini_base_url=fake.base_url, num_workers=workers,
-                            cache_dir=str(tmp / "cache"), decode_budget_megapixels=budget,
-                            request_timeout_seconds=60)
+        settings = Settings(
+            gemini_api_key="bench-key",
+            gemini_base_url=fake.base_url,
+            num_workers=workers,
+            cache_dir=str(tmp / "cache"),
+            decode_budget_megapixels=budget,
+            request_timeout_seconds=60,
+        )
         start = time.perf_counter()
         job = JobManager(store, settings).start(JobRequest(("HUGE",)))
         job.wait()
         progress = job.progress()
     peak_mib = peak_rss_mib()
-    return {"done": progress.done, "failed": progress.failed, "seconds": time.perf_counter() - start,
-            "peak_mib": peak_mib}
+    return {
+        "done": progress.done,
+        "failed": progress.failed,
+        "seconds": time.perf_counter() - start,
+        "peak_mib": peak_mib,
+    }
 
 
 def run_child(folder: Path, workers: int, budget: float) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", str(folder), "--workers", str(workers),
-                          "--budget", str(budget)], check=True, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(folder), "--workers", str(workers), "--budget", str(budget)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -77,15 +91,21 @@ def main() -> int:
         return 0
     folder = Path(tempfile.mkdtemp(prefix="membench-images-"))
     make_images(folder, args.images, args.side)
-    print(f"memory_bench on {cpu_model()}, {os.cpu_count()} CPUs; {args.images} PNGs of {args.side}x{args.side} "
-          f"({args.side * args.side / 1e6:.0f} MP), {args.workers} workers; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"memory_bench on {cpu_model()}, {os.cpu_count()} CPUs; {args.images} PNGs of {args.side}x{args.side} "
+        f"({args.side * args.side / 1e6:.0f} MP), {args.workers} workers; load {os.getloadavg()[0]:.1f}"
+    )
     baseline = run_child(folder, args.workers, 0)
     budgeted = run_child(folder, args.workers, args.budget)
     for label, figures in (("budget off (baseline)", baseline), (f"budget {args.budget:g} MP", budgeted)):
-        print(f"{label}: peak RSS {figures['peak_mib']:,.0f} MiB, {figures['done']:.0f} done, "
-              f"{figures['failed']:.0f} failed, {figures['seconds']:.1f} s")
-    print(f"budget / baseline: peak RSS {budgeted['peak_mib'] / baseline['peak_mib']:.2f}x, "
-          f"time {budgeted['seconds'] / baseline['seconds']:.2f}x; goal < 1,536 MiB")
+        print(
+            f"{label}: peak RSS {figures['peak_mib']:,.0f} MiB, {figures['done']:.0f} done, "
+            f"{figures['failed']:.0f} failed, {figures['seconds']:.1f} s"
+        )
+    print(
+        f"budget / baseline: peak RSS {budgeted['peak_mib'] / baseline['peak_mib']:.2f}x, "
+        f"time {budgeted['seconds'] / baseline['seconds']:.2f}x; goal < 1,536 MiB"
+    )
     return 0
 
 

@@ -54,9 +54,14 @@ def _keys(count: int, prefix: str) -> list[str]:
 
 
 def _client(endpoint: str, pool: int) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=DUMMY_KEY_ID,
-                        aws_secret_access_key=DUMMY_SECRET,
-                        config=Config(max_pool_connections=pool, retries={"mode": "standard"}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=DUMMY_KEY_ID,
+        aws_secret_access_key=DUMMY_SECRET,
+        config=Config(max_pool_connections=pool, retries={"mode": "standard"}),
+    )
 
 
 def sequential(endpoint: str, keys: list[str], folder: Path) -> float:
@@ -121,8 +126,13 @@ def listing_and_matching(endpoint: str, count: int, folder: Path) -> dict[str, f
     analysis = analyze(source, NameList(names=names), output_dir=folder, objects=objects)
     whole, whole_cpu = time.perf_counter() - started, time.process_time() - cpu
     assert len(analysis.to_fetch) == count
-    return {"listing_s": listed, "matching_s": matching, "matching_cpu_s": matching_cpu,
-            "analysis_after_listing_s": whole, "analysis_cpu_s": whole_cpu}
+    return {
+        "listing_s": listed,
+        "matching_s": matching,
+        "matching_cpu_s": matching_cpu,
+        "analysis_after_listing_s": whole,
+        "analysis_cpu_s": whole_cpu,
+    }
 
 
 def main() -> None:
@@ -135,16 +145,22 @@ def main() -> None:
     args = parser.parse_args()
 
     keys = _keys(args.objects, PREFIX)
-    seed = {MIRROR_BUCKET: [(key, args.size) for key in keys],
-            LIST_BUCKET: [(key, 1) for key in _keys(args.list_keys, PREFIX)]}
+    seed = {
+        MIRROR_BUCKET: [(key, args.size) for key in keys],
+        LIST_BUCKET: [(key, 1) for key in _keys(args.list_keys, PREFIX)],
+    }
     work = Path(tempfile.mkdtemp(prefix="mirror_bench_"))
-    print(f"Machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.python_implementation()} "
-          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"Machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.python_implementation()} "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
     started = time.perf_counter()
     try:
         with LocalS3Server(work / "moto.log", seed=seed) as server:
-            print(f"moto server seeded with {args.objects:,} x {args.size:,} B and {args.list_keys:,} keys "
-                  f"in {time.perf_counter() - started:.1f} s at {server.endpoint}")
+            print(
+                f"moto server seeded with {args.objects:,} x {args.size:,} B and {args.list_keys:,} keys "
+                f"in {time.perf_counter() - started:.1f} s at {server.endpoint}"
+            )
             os.environ.setdefault("AWS_ACCESS_KEY_ID", DUMMY_KEY_ID)
             os.environ.setdefault("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET)
             os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -152,8 +168,9 @@ def main() -> None:
             for round_number in range(args.rounds):
                 rate_b, cpu_b = ceiling(server.endpoint, keys, args.workers)
                 folder = work / f"mirror{round_number}"
-                rate, total_rate, cpu_c = mirrored(server.endpoint, folder, work / f"state{round_number}.duckdb",
-                                                   args.workers)
+                rate, total_rate, cpu_c = mirrored(
+                    server.endpoint, folder, work / f"state{round_number}.duckdb", args.workers
+                )
                 shutil.rmtree(folder)
                 ceilings.append(rate_b)
                 mirrors.append(rate)
@@ -161,9 +178,11 @@ def main() -> None:
                 ratios.append(rate / rate_b)
                 cpu_ceiling.append(cpu_b)
                 cpu_mirror.append(cpu_c)
-                print(f"round {round_number + 1}: ceiling {rate_b:,.0f}/s ({cpu_b:.2f} ms CPU/object), mirror "
-                      f"{rate:,.0f}/s ({cpu_c:.2f} ms CPU/object) = {rate / rate_b:.0%}; incl. listing "
-                      f"{total_rate:,.0f}/s; load {os.getloadavg()[0]:.1f}")
+                print(
+                    f"round {round_number + 1}: ceiling {rate_b:,.0f}/s ({cpu_b:.2f} ms CPU/object), mirror "
+                    f"{rate:,.0f}/s ({cpu_c:.2f} ms CPU/object) = {rate / rate_b:.0%}; incl. listing "
+                    f"{total_rate:,.0f}/s; load {os.getloadavg()[0]:.1f}"
+                )
             sample = keys[: max(100, args.objects // 3)]
             baseline = sequential(server.endpoint, sample, work / "sequential")
             listing = listing_and_matching(server.endpoint, args.list_keys, work / "empty")
@@ -173,20 +192,33 @@ def main() -> None:
     best_ceiling, best_mirror = max(ceilings), max(mirrors)
     print()
     print(f"(a) sequential get+write:              {baseline:8,.0f} objects/s ({len(sample):,} objects)")
-    print(f"(b) raw parallel GET ceiling ({args.workers} thr): {statistics.median(ceilings):8,.0f} objects/s median, "
-          f"best {best_ceiling:,.0f}; client CPU {statistics.median(cpu_ceiling):.2f} ms/object")
-    print(f"(c) mirror() ({args.workers} workers):          {statistics.median(mirrors):8,.0f} objects/s median, "
-          f"best {best_mirror:,.0f}; client CPU {statistics.median(cpu_mirror):.2f} ms/object")
-    print(f"    (c)/(b) median of rounds {statistics.median(ratios):.0%} (best/best {best_mirror / best_ceiling:.0%})"
-          f"   [goal >= 85%];  (c)/(a) {statistics.median(mirrors) / baseline:.1f}x")
+    print(
+        f"(b) raw parallel GET ceiling ({args.workers} thr): {statistics.median(ceilings):8,.0f} objects/s median, "
+        f"best {best_ceiling:,.0f}; client CPU {statistics.median(cpu_ceiling):.2f} ms/object"
+    )
+    print(
+        f"(c) mirror() ({args.workers} workers):          {statistics.median(mirrors):8,.0f} objects/s median, "
+        f"best {best_mirror:,.0f}; client CPU {statistics.median(cpu_mirror):.2f} ms/object"
+    )
+    print(
+        f"    (c)/(b) median of rounds {statistics.median(ratios):.0%} (best/best {best_mirror / best_ceiling:.0%})"
+        f"   [goal >= 85%];  (c)/(a) {statistics.median(mirrors) / baseline:.1f}x"
+    )
     print(f"    mirror incl. analysis listing:     {statistics.median(end_to_end):8,.0f} objects/s median")
-    print(f"Listing {args.list_keys:,} keys (moto re-sorts the whole bucket for every 1,000-key page): "
-          f"{listing['listing_s']:.1f} s")
-    print(f"Matching {args.list_keys:,} names (KeyIndex + match): {listing['matching_s']:.3f} s wall, "
-          f"{listing['matching_cpu_s']:.3f} s CPU")
-    print(f"Whole analysis after the listing (matching, unsafe keys, already-local check): "
-          f"{listing['analysis_after_listing_s']:.3f} s wall, {listing['analysis_cpu_s']:.3f} s CPU   [goal <= 1 s]")
+    print(
+        f"Listing {args.list_keys:,} keys (moto re-sorts the whole bucket for every 1,000-key page): "
+        f"{listing['listing_s']:.1f} s"
+    )
+    print(
+        f"Matching {args.list_keys:,} names (KeyIndex + match): {listing['matching_s']:.3f} s wall, "
+        f"{listing['matching_cpu_s']:.3f} s CPU"
+    )
+    print(
+        f"Whole analysis after the listing (matching, unsafe keys, already-local check): "
+        f"{listing['analysis_after_listing_s']:.3f} s wall, {listing['analysis_cpu_s']:.3f} s CPU   [goal <= 1 s]"
+    )
     print(f"Load average at the end: {os.getloadavg()[0]:.1f}")
+
 
 if __name__ == "__main__":
     main()

@@ -118,13 +118,18 @@ def machine() -> str:
     cpu = cpu_model()
     memory = ""
     try:
-        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(
+                line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+            ).split()[1]
+        )
         memory = f", {kb / 1024 / 1024:.0f} GB RAM"
     except (OSError, StopIteration, ValueError):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, DuckDB "
-            f"{duckdb.__version__}, pandas {pd.__version__}, Streamlit {streamlit.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, DuckDB "
+        f"{duckdb.__version__}, pandas {pd.__version__}, Streamlit {streamlit.__version__}"
+    )
 
 
 def build(db: Path, folder: Path, n: int) -> float:
@@ -152,10 +157,11 @@ def baseline(store: Store, dataset_id: int, flt: ReviewFilter, page: int) -> pd.
         keep &= frame["categories"].map(lambda cats: cats is not None and flt.category in list(cats))
     if flt.text:
         needle = flt.text.lower()
-        keep &= (frame["name"].str.lower().str.contains(needle, regex=False)
-                 | frame["description"].fillna("").str.lower().str.contains(needle, regex=False))
+        keep &= frame["name"].str.lower().str.contains(needle, regex=False) | frame["description"].fillna(
+            ""
+        ).str.lower().str.contains(needle, regex=False)
     rows = frame[keep].sort_values(["name", "image_id"])
-    return rows.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    return rows.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
 
 
 def apptest_rerun_ms(db: Path, cache: Path, repeat: int) -> float:
@@ -202,22 +208,25 @@ def main() -> None:
             dataset_id = store.dataset_id("BENCH")
             start = time.perf_counter()
             store.sync_derived()
-            print(f"First gallery view indexes the dataset once (label state, search words): "
-                  f"{time.perf_counter() - start:.1f} s; later views only index new annotations")
+            print(
+                f"First gallery view indexes the dataset once (label state, search words): "
+                f"{time.perf_counter() - start:.1f} s; later views only index new annotations"
+            )
             filters = {
                 "all, name order": ReviewFilter(dataset="BENCH"),
                 "not reviewed": ReviewFilter(dataset="BENCH", state="not_reviewed"),
                 "category animals (effective)": ReviewFilter(dataset="BENCH", category="animals"),
-                "category people (model)": ReviewFilter(dataset="BENCH", category="people",
-                                                        category_source="model"),
+                "category people (model)": ReviewFilter(dataset="BENCH", category="people", category_source="model"),
                 "disagreements": ReviewFilter(dataset="BENCH", disagreement=True),
                 "failed": ReviewFilter(dataset="BENCH", state="failed"),
                 "text 'harbor'": ReviewFilter(dataset="BENCH", text="harbor"),
                 "text 'img_0123' (file name)": ReviewFilter(dataset="BENCH", text="img_0123"),
                 "recently edited": ReviewFilter(dataset="BENCH", sort="recently_edited"),
             }
-            print(f"\nFilter change: review.gallery(page 1, {PAGE_SIZE} per page), median of {args.repeat} "
-                  "(wall / CPU of this process)")
+            print(
+                f"\nFilter change: review.gallery(page 1, {PAGE_SIZE} per page), median of {args.repeat} "
+                "(wall / CPU of this process)"
+            )
             for label, flt in filters.items():
                 ms = median_ms(functools.partial(review.gallery, store, flt, 1, PAGE_SIZE), args.repeat)
                 results.append((f"filter: {label}", ms))
@@ -225,8 +234,9 @@ def main() -> None:
             pages = review.gallery(store, filters["all, name order"], 1, PAGE_SIZE).pages
             print("\nPage change (all images, name order)")
             for page in (2, pages // 2, pages):
-                ms = median_ms(functools.partial(review.gallery, store, filters["all, name order"], page, PAGE_SIZE),
-                               args.repeat)
+                ms = median_ms(
+                    functools.partial(review.gallery, store, filters["all, name order"], page, PAGE_SIZE), args.repeat
+                )
                 results.append((f"page {page:,} of {pages:,}", ms))
                 print(f"  page {page:>6,} of {pages:,}{'':<14} {ms:8.1f} ms / {CPU_MS[-1]:6.1f} ms CPU")
 
@@ -242,8 +252,12 @@ def main() -> None:
             start = time.perf_counter()
             store.bulk_categories(ids, "objects", add=True, reviewer="bench")
             bulk_ms = (time.perf_counter() - start) * 1000
-            for label, ms in (("focus record", focus_ms), ("next in filter", next_ms), ("save (one image)", save_ms),
-                              ("bulk add category, 1,000 images", bulk_ms)):
+            for label, ms in (
+                ("focus record", focus_ms),
+                ("next in filter", next_ms),
+                ("save (one image)", save_ms),
+                ("bulk add category, 1,000 images", bulk_ms),
+            ):
                 results.append((label, ms))
                 print(f"  {label:<32} {ms:8.1f} ms")
             agreement_ms = median_ms(lambda: review.agreement(store, "BENCH"), args.repeat)
@@ -253,11 +267,14 @@ def main() -> None:
 
             print("\nBaseline: load the whole dataset into pandas, then filter/sort/page there")
             load_ms = median_ms(lambda: store.fetch_df(_BASELINE_SQL, [dataset_id]), max(1, args.repeat // 2))
-            base_ms = median_ms(lambda: baseline(store, dataset_id, filters["text 'harbor'"], 1),
-                                max(1, args.repeat // 2))
+            base_ms = median_ms(
+                lambda: baseline(store, dataset_id, filters["text 'harbor'"], 1), max(1, args.repeat // 2)
+            )
             ours_ms = dict(results)["filter: text 'harbor'"]
-            print(f"  load only {load_ms:8.1f} ms; load + filter 'harbor' + page {base_ms:8.1f} ms "
-                  f"(ours {ours_ms:.1f} ms: {base_ms / ours_ms:.1f}x faster)")
+            print(
+                f"  load only {load_ms:8.1f} ms; load + filter 'harbor' + page {base_ms:8.1f} ms "
+                f"(ours {ours_ms:.1f} ms: {base_ms / ours_ms:.1f}x faster)"
+            )
 
             print("\nWhat the gallery sends (one page of thumbnails vs the originals)")
             rows = review.gallery(store, filters["all, name order"], 1, PAGE_SIZE).rows.to_dict("records")
@@ -273,9 +290,11 @@ def main() -> None:
             warm_ms = median_ms(lambda: pictures.thumbnails(rows), args.repeat)
             thumb_bytes = sum(len(t.data) for t in thumbs)
             assert not any(t.placeholder for t in thumbs)
-            print(f"  {len(rows)} thumbnails: {thumb_bytes / 1024:,.0f} KiB ({thumb_bytes / len(rows) / 1024:.1f} "
-                  f"KiB each) vs originals {original_bytes / 1024 / 1024:,.1f} MiB: "
-                  f"{original_bytes / thumb_bytes:.0f}x less")
+            print(
+                f"  {len(rows)} thumbnails: {thumb_bytes / 1024:,.0f} KiB ({thumb_bytes / len(rows) / 1024:.1f} "
+                f"KiB each) vs originals {original_bytes / 1024 / 1024:,.1f} MiB: "
+                f"{original_bytes / thumb_bytes:.0f}x less"
+            )
             print(f"  making them (first view, 3000x2000 JPEGs): {cold_ms:,.0f} ms; from the cache: {warm_ms:.1f} ms")
 
         if not args.no_apptest:
@@ -284,8 +303,10 @@ def main() -> None:
 
         changes = [ms for label, ms in results if label.startswith(("filter", "page"))]
         worst = max(changes)
-        print(f"\nFilter/page changes: median {statistics.median(changes):.1f} ms, worst {worst:.1f} ms "
-              f"(goal < {GOAL_MS:.0f} ms): {'OK' if worst < GOAL_MS else 'MISSED'}; {load()}  [{date.today()}]")
+        print(
+            f"\nFilter/page changes: median {statistics.median(changes):.1f} ms, worst {worst:.1f} ms "
+            f"(goal < {GOAL_MS:.0f} ms): {'OK' if worst < GOAL_MS else 'MISSED'}; {load()}  [{date.today()}]"
+        )
 
 
 if __name__ == "__main__":

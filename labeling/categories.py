@@ -41,13 +41,17 @@ def clean_category_name(name: str) -> str:
         raise InputError("A category needs a name.")
     if "," in cleaned:
         # The seed's CSVs join categories with ", ": a comma inside a name would split it in two.
-        raise InputError(f"Category names cannot contain commas ({cleaned!r}): the CSV formats separate "
-                         "categories with commas. Use 'and' or a slash instead.")
+        raise InputError(
+            f"Category names cannot contain commas ({cleaned!r}): the CSV formats separate "
+            "categories with commas. Use 'and' or a slash instead."
+        )
     if cleaned.lower() == UNKNOWN:
         raise InputError(f"{UNKNOWN!r} is reserved: the model answers it when nothing in the list fits.")
     if len(cleaned) > MAX_NAME_LENGTH:
-        raise InputError(f"The category name {cleaned[:40]!r}... is {len(cleaned)} characters long: keep names "
-                         f"under {MAX_NAME_LENGTH} and put the detail in the definition.")
+        raise InputError(
+            f"The category name {cleaned[:40]!r}... is {len(cleaned)} characters long: keep names "
+            f"under {MAX_NAME_LENGTH} and put the detail in the definition."
+        )
     return cleaned
 
 
@@ -67,11 +71,13 @@ class SchemaPlan:
         if self.enum:
             return ""
         chars = sum(len(n) for n in self.names)
-        return (f"The list has {len(self.names) - 1} categories ({chars:,} characters): too long for one enum in "
-                f"Gemini's structured output (limit here {ENUM_MAX_NAMES} names or {ENUM_MAX_CHARS:,} characters), "
-                "so categories are requested as plain text and checked against the list; an answer outside the "
-                "list becomes a per-image failure (off_list) to retry. Shorten or merge categories to go back to "
-                "the enum.")
+        return (
+            f"The list has {len(self.names) - 1} categories ({chars:,} characters): too long for one enum in "
+            f"Gemini's structured output (limit here {ENUM_MAX_NAMES} names or {ENUM_MAX_CHARS:,} characters), "
+            "so categories are requested as plain text and checked against the list; an answer outside the "
+            "list becomes a per-image failure (off_list) to retry. Shorten or merge categories to go back to "
+            "the enum."
+        )
 
 
 def schema_plan(names: Sequence[str]) -> SchemaPlan:

@@ -231,8 +231,12 @@ def _grouped_bars(
         y=alt.Y("category:N", sort=categories, title=None, axis=alt.Axis(labelLimit=240)),
         yOffset=alt.YOffset("dataset:N", sort=datasets),
         # Whole ticks: counts are images, and a percent finer than 1 says nothing on a bar chart.
-        x=alt.X("value:Q", title=value_title, scale=alt.Scale(domain=[0, domain_max], nice=False),
-                axis=alt.Axis(tickMinStep=1)),
+        x=alt.X(
+            "value:Q",
+            title=value_title,
+            scale=alt.Scale(domain=[0, domain_max], nice=False),
+            axis=alt.Axis(tickMinStep=1),
+        ),
         color=alt.Color(
             "dataset:N",
             scale=alt.Scale(domain=datasets, range=[colors[name] for name in datasets]),

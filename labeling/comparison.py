@@ -42,8 +42,22 @@ __all__ = [
 
 ALPHA = 0.05  # significance level of the plain-language reading (after Benjamini-Hochberg)
 # The stats CSV: the columns the issue names first, then the extras that help reading it.
-STATS_CSV_COLUMNS = ["category", "dataset", "count", "total", "share", "ci_low", "ci_high", "p_value", "p_adjusted",
-                     "difference", "log2_lift", "test", "reference", "label_source"]
+STATS_CSV_COLUMNS = [
+    "category",
+    "dataset",
+    "count",
+    "total",
+    "share",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "difference",
+    "log2_lift",
+    "test",
+    "reference",
+    "label_source",
+]
 
 
 # ------------------------------------------------------------------------------------------------ seed CSVs
@@ -55,10 +69,10 @@ class SeedDistribution:
 
     frame: pd.DataFrame
     dataset: str
-    rows: int            # distinct image names in the file
-    labelled: int        # rows with at least one category: the total
-    errors: int          # "ERROR: ..." rows the seed wrote when a request failed
-    uncategorized: int   # rows with a description but no categories
+    rows: int  # distinct image names in the file
+    labelled: int  # rows with at least one category: the total
+    errors: int  # "ERROR: ..." rows the seed wrote when a request failed
+    uncategorized: int  # rows with a description but no categories
 
     def summary(self) -> str:
         skipped = []
@@ -86,13 +100,23 @@ def seed_distribution(data: bytes, dataset: str, source: str = "the CSV") -> See
             labelled += 1
             counts.update(set(row.categories))  # a repeated category counts once
     if not labelled:
-        raise InputError(f"{source} has no categorized rows (no categories column, or every cell is empty): "
-                         "categorize the descriptions first.")
+        raise InputError(
+            f"{source} has no categorized rows (no categories column, or every cell is empty): "
+            "categorize the descriptions first."
+        )
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    frame = pd.DataFrame([(dataset, category, count, labelled) for category, count in ordered],
-                         columns=["dataset", "category", "count", "total"])
-    return SeedDistribution(frame.astype({"count": "int64", "total": "int64"}), dataset, len(rows), labelled,
-                            errors, len(rows) - labelled - errors)
+    frame = pd.DataFrame(
+        [(dataset, category, count, labelled) for category, count in ordered],
+        columns=["dataset", "category", "count", "total"],
+    )
+    return SeedDistribution(
+        frame.astype({"count": "int64", "total": "int64"}),
+        dataset,
+        len(rows),
+        labelled,
+        errors,
+        len(rows) - labelled - errors,
+    )
 
 
 def read_seed_distribution(path: str | Path, dataset: str) -> SeedDistribution:
@@ -125,8 +149,8 @@ class Comparison:
     top_n: int | None
     sort: SortOrder
     label_source: str
-    frame: pd.DataFrame       # chart rows (labeling.charts.chart_frame): the shown categories, in order
-    stats: pd.DataFrame       # every category x dataset (STATS_CSV_COLUMNS), in the chart's order
+    frame: pd.DataFrame  # chart rows (labeling.charts.chart_frame): the shown categories, in order
+    stats: pd.DataFrame  # every category x dataset (STATS_CSV_COLUMNS), in the chart's order
     overall: OverallTest
     rank_by: str | None = None  # the dataset top-N and count order follow (None: the sum over datasets)
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -139,10 +163,18 @@ class Comparison:
     def chart(self) -> alt.LayerChart:
         """Grouped bars of every dataset (or one dataset's bars when only one is compared)."""
         if len(self.datasets) == 1:
-            return distribution_chart(self.dist, self.datasets[0], top_n=self.top_n, label_source=self.label_source,
-                                      labels=self.labels)
-        return comparison_chart(self.dist, normalized=self.normalized, top_n=self.top_n, reference=self.rank_by,
-                                sort=self.sort, label_source=self.label_source, labels=self.labels)
+            return distribution_chart(
+                self.dist, self.datasets[0], top_n=self.top_n, label_source=self.label_source, labels=self.labels
+            )
+        return comparison_chart(
+            self.dist,
+            normalized=self.normalized,
+            top_n=self.top_n,
+            reference=self.rank_by,
+            sort=self.sort,
+            label_source=self.label_source,
+            labels=self.labels,
+        )
 
     def shown_stats(self) -> pd.DataFrame:
         """The statistics of the categories the chart shows (p_adjusted still counts every category)."""
@@ -155,9 +187,17 @@ class Comparison:
         return overall_text(self.overall)
 
 
-def compare(dist: pd.DataFrame, *, reference: str | None = None, rank_by: str | None = None, normalized: bool = False,
-            top_n: int | None = None, sort: SortOrder = "count", label_source: str = "effective",
-            labels: Mapping[str, str] | None = None) -> Comparison:
+def compare(
+    dist: pd.DataFrame,
+    *,
+    reference: str | None = None,
+    rank_by: str | None = None,
+    normalized: bool = False,
+    top_n: int | None = None,
+    sort: SortOrder = "count",
+    label_source: str = "effective",
+    labels: Mapping[str, str] | None = None,
+) -> Comparison:
     """Chart rows, statistics (BH-adjusted across every category) and the overall test of one distribution.
 
     `reference` (default: the first dataset) is what differences and lifts are measured against; `rank_by`
@@ -175,15 +215,27 @@ def compare(dist: pd.DataFrame, *, reference: str | None = None, rank_by: str | 
         stats = stats.assign(_c=stats["category"].map(position), _d=stats["dataset"].map(rank))
         stats = stats.sort_values(["_c", "_d"]).drop(columns=["_c", "_d"]).reset_index(drop=True)
     stats = stats.assign(reference=ref, label_source=label_source).reindex(columns=STATS_CSV_COLUMNS)
-    return Comparison(dist, datasets, ref, normalized, top_n, sort, label_source, frame, stats, overall_test(dist),
-                      rank_by, dict(labels or {}))
+    return Comparison(
+        dist,
+        datasets,
+        ref,
+        normalized,
+        top_n,
+        sort,
+        label_source,
+        frame,
+        stats,
+        overall_test(dist),
+        rank_by,
+        dict(labels or {}),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ reading
 
 
 def format_p(p: float) -> str:
-    """"< 0.001", "= 0.012", "= 0.25" (or "n/a" without a test)."""
+    """ "< 0.001", "= 0.012", "= 0.25" (or "n/a" without a test)."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "n/a"
     if p < 0.001:
@@ -198,8 +250,9 @@ def _percent(share: float) -> str:
     return f"{value:.0f}%" if value >= 10 or value == 0 else f"{value:.1f}%"
 
 
-def findings(stats: pd.DataFrame, datasets: list[str], reference: str, *, alpha: float = ALPHA,
-             limit: int = 5) -> list[str]:
+def findings(
+    stats: pd.DataFrame, datasets: list[str], reference: str, *, alpha: float = ALPHA, limit: int = 5
+) -> list[str]:
     """Plain-language sentences for the categories whose shares differ significantly (adjusted p < alpha).
 
     Two datasets: "GEN has significantly more 'animals' than REAL (38% vs 21%, adjusted p < 0.001)". Three or
@@ -216,10 +269,13 @@ def findings(stats: pd.DataFrame, datasets: list[str], reference: str, *, alpha:
     if significant.empty:
         smallest = format_p(float(tested["p_adjusted"].min())) if len(tested) else "n/a"
         between = " and ".join(datasets) if len(datasets) == 2 else "the datasets"
-        return [f"No category differs significantly between {between} after adjusting for {len(tested)} "
-                f"categories (smallest adjusted p {smallest})."]
-    shares = {(str(c), str(d)): float(v) for c, d, v in zip(stats["category"], stats["dataset"], stats["share"],
-                                                             strict=True)}
+        return [
+            f"No category differs significantly between {between} after adjusting for {len(tested)} "
+            f"categories (smallest adjusted p {smallest})."
+        ]
+    shares = {
+        (str(c), str(d)): float(v) for c, d, v in zip(stats["category"], stats["dataset"], stats["share"], strict=True)
+    }
     adjusted = {str(c): float(p) for c, p in zip(significant["category"], significant["p_adjusted"], strict=True)}
     spread = {c: max(abs(shares[(c, d)] - shares[(c, reference)]) for d in datasets) for c in adjusted}
     ranked = sorted(adjusted, key=lambda c: (adjusted[c], -spread[c], c))
@@ -232,7 +288,8 @@ def findings(stats: pd.DataFrame, datasets: list[str], reference: str, *, alpha:
             sentences.append(
                 f"{other} has significantly {'more' if more else 'fewer'} {category!r} than {reference} "
                 f"({_percent(shares[(category, other)])} vs {_percent(shares[(category, reference)])}, "
-                f"adjusted p {p}).")
+                f"adjusted p {p})."
+            )
         else:
             parts = ", ".join(f"{name} {_percent(shares[(category, name)])}" for name in datasets)
             sentences.append(f"{category!r} differs across the datasets ({parts}; adjusted p {p}).")
@@ -246,8 +303,10 @@ def overall_text(test: OverallTest) -> str:
     if math.isnan(test.p_value):
         return test.note
     verdict = "differ" if test.p_value < ALPHA else "do not differ significantly"
-    return (f"Overall, the category profiles {verdict} (chi-square {test.statistic:,.1f}, {test.dof} degrees of "
-            f"freedom, p {format_p(test.p_value)}). {test.note}")
+    return (
+        f"Overall, the category profiles {verdict} (chi-square {test.statistic:,.1f}, {test.dof} degrees of "
+        f"freedom, p {format_p(test.p_value)}). {test.note}"
+    )
 
 
 # -------------------------------------------------------------------------------------------------- files

@@ -23,6 +23,13 @@ def source_for_dataset(dataset: Dataset, settings: Settings) -> ImageSource | No
 
         bucket, prefix = parse_s3_uri(dataset.source_uri)
         options = dataset.source_options
-        return s3_source(bucket, prefix, settings, profile=options.get("profile"), region=options.get("region"),
-                         endpoint_url=options.get("endpoint_url"), workers=settings.num_workers)
+        return s3_source(
+            bucket,
+            prefix,
+            settings,
+            profile=options.get("profile"),
+            region=options.get("region"),
+            endpoint_url=options.get("endpoint_url"),
+            workers=settings.num_workers,
+        )
     return None

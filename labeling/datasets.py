@@ -60,8 +60,9 @@ def _image_rows(names: NameList, match: MatchResult | None) -> Iterator[_Row]:
     if match is None:
         yield from ((name, None, "unlinked", None) for name in names.names)
     else:
-        yield from ((name, location, "found", _HOW.get(match.how.get(name, ""))) for name, location
-                    in match.found.items())
+        yield from (
+            (name, location, "found", _HOW.get(match.how.get(name, ""))) for name, location in match.found.items()
+        )
         yield from ((name, None, "ambiguous", json.dumps(found)) for name, found in match.ambiguous.items())
         yield from ((name, None, "missing", None) for name in match.missing)
     yield from ((name, None, "rejected", reason) for name, reason in names.rejected)
@@ -83,9 +84,16 @@ def _source_kind(source: ImageSource | None) -> str:
     return "local" if isinstance(source, LocalFolderSource) else "s3"
 
 
-def import_names(store: Store, dataset: str, names: NameList | None, source: ImageSource | None, *,
-                 label: str = "", list_file: str | None = None,
-                 source_options: dict[str, Any] | None = None) -> ImportReport:
+def import_names(
+    store: Store,
+    dataset: str,
+    names: NameList | None,
+    source: ImageSource | None,
+    *,
+    label: str = "",
+    list_file: str | None = None,
+    source_options: dict[str, Any] | None = None,
+) -> ImportReport:
     """Match a name list (or, with no list, every image the source holds) and store the dataset.
 
     Re-importing is idempotent: known names keep their ids and work; new names are added; nothing is deleted.
@@ -98,8 +106,10 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
         refused = dict(getattr(source, "refused", {}))  # named like images, but pipes, sockets, devices
         if names is None:
             # Every image the source holds, named by its relative path: no matching needed.
-            names = NameList(names=[key for key in keys if is_image_path(key)],
-                             rejected=[(key, f"{reason}, not an image file") for key, reason in refused.items()])
+            names = NameList(
+                names=[key for key in keys if is_image_path(key)],
+                rejected=[(key, f"{reason}, not an image file") for key, reason in refused.items()],
+            )
             if not names.names and not refused:
                 raise InputError(f"{source.uri} holds no images (jpg, png, webp, ...): check the folder.")
             match = MatchResult(found={key: key for key in names.names})
@@ -108,17 +118,31 @@ def import_names(store: Store, dataset: str, names: NameList | None, source: Ima
             names, match = _refuse_special(names, match, refused)
             names, match = _unknown_header(names, match)
     assert names is not None
-    dataset_id = store.save_dataset(dataset, label=label, source_kind=_source_kind(source),
-                                    source_uri=source.uri if source else "", source_options=source_options,
-                                    list_file=list_file)
+    dataset_id = store.save_dataset(
+        dataset,
+        label=label,
+        source_kind=_source_kind(source),
+        source_uri=source.uri if source else "",
+        source_options=source_options,
+        list_file=list_file,
+    )
     added, counts = _write_rows(store, dataset_id, _image_rows(names, match))
     store.set_duplicates(dataset_id, names.duplicates)
     how = list(match.how.values()) if match is not None else []
-    return ImportReport(dataset=dataset, listed=names.listed, found=int(counts.get("found", 0)),
-                        missing=int(counts.get("missing", 0)), ambiguous=int(counts.get("ambiguous", 0)),
-                        rejected=int(counts.get("rejected", 0)), duplicates=names.duplicates,
-                        unlinked=int(counts.get("unlinked", 0)), added=added, stem_matches=how.count("stem"),
-                        case_matches=how.count("case"), notes=list(names.notes))
+    return ImportReport(
+        dataset=dataset,
+        listed=names.listed,
+        found=int(counts.get("found", 0)),
+        missing=int(counts.get("missing", 0)),
+        ambiguous=int(counts.get("ambiguous", 0)),
+        rejected=int(counts.get("rejected", 0)),
+        duplicates=names.duplicates,
+        unlinked=int(counts.get("unlinked", 0)),
+        added=added,
+        stem_matches=how.count("stem"),
+        case_matches=how.count("case"),
+        notes=list(names.notes),
+    )
 
 
 def _unknown_header(names: NameList, match: MatchResult) -> tuple[NameList, MatchResult]:
@@ -130,8 +154,10 @@ def _unknown_header(names: NameList, match: MatchResult) -> tuple[NameList, Matc
         return names, match
     first = names.names[0]
     note = f"first row {first!r} taken as a header (it matches no file; the rows after it do)"
-    return (replace(names, names=names.names[1:], header=first, notes=[*names.notes, note]),
-            replace(match, missing=match.missing[1:]))
+    return (
+        replace(names, names=names.names[1:], header=first, notes=[*names.notes, note]),
+        replace(match, missing=match.missing[1:]),
+    )
 
 
 def _refuse_special(names: NameList, match: MatchResult, refused: dict[str, str]) -> tuple[NameList, MatchResult]:
@@ -144,8 +170,10 @@ def _refuse_special(names: NameList, match: MatchResult, refused: dict[str, str]
         return names, match
     rejected = [*names.rejected, *((name, f"{by_name[name]}, not an image file") for name in special)]
     kept = set(special)
-    return (replace(names, names=[n for n in names.names if n not in kept], rejected=rejected),
-            replace(match, missing=[n for n in match.missing if n not in kept]))
+    return (
+        replace(names, names=[n for n in names.names if n not in kept], rejected=rejected),
+        replace(match, missing=[n for n in match.missing if n not in kept]),
+    )
 
 
 def _value(cell: Any) -> Any:
@@ -167,8 +195,9 @@ def _seed_annotations(store: Store, dataset_id: int, rows: list[SeedRow]) -> tup
         if image_id is None:
             continue  # a rejected name never became an image
         if row.error:
-            failures.append({"image_id": image_id, "run_id": None, "stage": "seed", "kind": "seed_error",
-                             "message": row.error})
+            failures.append(
+                {"image_id": image_id, "run_id": None, "stage": "seed", "kind": "seed_error", "message": row.error}
+            )
             continue
         if row.description is None and row.categories is None:
             continue
@@ -178,15 +207,29 @@ def _seed_annotations(store: Store, dataset_id: int, rows: list[SeedRow]) -> tup
             # Compare with the categories as stored: the view reads them through rename/merge aliases.
             if _value(known["description"]) == description and _list(known["stored_categories"]) == row.categories:
                 continue  # unchanged since the last import: importing again adds no history
-        annotations.append({"image_id": image_id, "kind": "import", "model": SEED_IMPORT_MODEL,
-                            "prompt_version": "seed", "description": description,
-                            "summary": summary_of(row.description) if row.description else None,
-                            "categories": row.categories})
+        annotations.append(
+            {
+                "image_id": image_id,
+                "kind": "import",
+                "model": SEED_IMPORT_MODEL,
+                "prompt_version": "seed",
+                "description": description,
+                "summary": summary_of(row.description) if row.description else None,
+                "categories": row.categories,
+            }
+        )
     return pd.DataFrame(annotations), pd.DataFrame(failures)
 
 
-def import_seed_output(store: Store, dataset: str, data: bytes, source: ImageSource | None, *,
-                       label: str = "", list_file: str | None = None) -> ImportReport:
+def import_seed_output(
+    store: Store,
+    dataset: str,
+    data: bytes,
+    source: ImageSource | None,
+    *,
+    label: str = "",
+    list_file: str | None = None,
+) -> ImportReport:
     """Import a seed `image_name,description[,categories]` CSV: its results become model annotations."""
     rows = read_seed_rows(data, list_file or "the CSV")
     if not rows:
@@ -199,8 +242,7 @@ def import_seed_output(store: Store, dataset: str, data: bytes, source: ImageSou
         annotations["categories"] = annotations["categories"].astype("object")
     store.insert_annotations(annotations)
     store.insert_failures(failures)
-    return ImportReport(**{**report.as_dict(), "annotations_imported": len(annotations),
-                           "seed_errors": len(failures)})
+    return ImportReport(**{**report.as_dict(), "annotations_imported": len(annotations), "seed_errors": len(failures)})
 
 
 def _first_row(data: bytes) -> list[str]:
@@ -212,9 +254,16 @@ def _first_row(data: bytes) -> list[str]:
     return next(csv.reader(io.StringIO(line)), [])
 
 
-def import_dataset(store: Store, dataset: str, *, label: str = "", csv_data: bytes | None = None,
-                   csv_name: str | None = None, images_dir: str | Path | None = None,
-                   max_name_length: int = MAX_NAME_LENGTH) -> ImportReport:
+def import_dataset(
+    store: Store,
+    dataset: str,
+    *,
+    label: str = "",
+    csv_data: bytes | None = None,
+    csv_name: str | None = None,
+    images_dir: str | Path | None = None,
+    max_name_length: int = MAX_NAME_LENGTH,
+) -> ImportReport:
     """The one entry point of the app and CLI: a list, a folder, or both; seed output CSVs are recognised."""
     if not dataset.strip():
         raise InputError("Give the dataset a name (for example REAL or GEN).")
@@ -223,8 +272,11 @@ def import_dataset(store: Store, dataset: str, *, label: str = "", csv_data: byt
         source.check()
     if csv_data is not None and is_seed_output(_first_row(csv_data)):
         return import_seed_output(store, dataset.strip(), csv_data, source, label=label, list_file=csv_name)
-    names = (parse_name_list(csv_data, csv_name or "the CSV list", max_length=max_name_length)
-             if csv_data is not None else None)
+    names = (
+        parse_name_list(csv_data, csv_name or "the CSV list", max_length=max_name_length)
+        if csv_data is not None
+        else None
+    )
     del csv_data  # a big list's bytes are not needed for the matching and writing that follow
     return import_names(store, dataset.strip(), names, source, label=label, list_file=csv_name)
 

@@ -77,13 +77,15 @@ def draw_gen(rng: random.Random, size: tuple[int, int] = (384, 384)) -> Image.Im
     image = Image.new("RGB", size)
     draw = ImageDraw.Draw(image)
     for step in range(0, max(size), 4):
-        draw.rectangle([step // 2, step // 2, width - step // 2, height - step // 2],
-                       outline=_rgb(hue, 0.85, 0.5 + 0.5 * step / max(size)), width=4)
+        draw.rectangle(
+            [step // 2, step // 2, width - step // 2, height - step // 2],
+            outline=_rgb(hue, 0.85, 0.5 + 0.5 * step / max(size)),
+            width=4,
+        )
     for i in range(rng.randint(3, 6)):
         radius = rng.randint(30, 110)
         cx, cy = width // 2 + rng.randint(-120, 120), height // 2 + rng.randint(-120, 120)
-        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius],
-                     fill=_rgb(hue + 0.03 * (i % 2), 0.95, 0.95))
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=_rgb(hue + 0.03 * (i % 2), 0.95, 0.95))
     return image.filter(ImageFilter.GaussianBlur(2.5))
 
 

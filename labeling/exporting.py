@@ -56,8 +56,10 @@ class ExportResult:
 
     def summary(self) -> str:
         """One line for the CLI and the page: rows, dataset, label source, format and file."""
-        return (f"Exported {self.rows:,} images of {self.dataset} ({SOURCE_TEXT[self.source]}) "
-                f"as {self.fmt.upper()} to {self.path}.")
+        return (
+            f"Exported {self.rows:,} images of {self.dataset} ({SOURCE_TEXT[self.source]}) "
+            f"as {self.fmt.upper()} to {self.path}."
+        )
 
 
 def export_format(path: str | Path | None, fmt: str | None = None) -> str:
@@ -81,8 +83,15 @@ def mime_type(fmt: str) -> str:
     return _MIME[export_format(None, fmt)]
 
 
-def export_dataset(store: Store, dataset: str, path: str | Path, *, source: str = "effective",
-                   fmt: str | None = None, extra_columns: bool = False) -> ExportResult:
+def export_dataset(
+    store: Store,
+    dataset: str,
+    path: str | Path,
+    *,
+    source: str = "effective",
+    fmt: str | None = None,
+    extra_columns: bool = False,
+) -> ExportResult:
     """Write one dataset's labels under `source` to `path` (CSV in the seed's format, or Parquet).
 
     The format comes from `fmt`, else the suffix. Missing parent folders are created; an existing file is
@@ -93,11 +102,15 @@ def export_dataset(store: Store, dataset: str, path: str | Path, *, source: str 
     target = Path(path).expanduser()
     database = store.path.expanduser().resolve()
     if target.resolve() in {database, database.with_name(database.name + ".wal")}:
-        raise InputError(f"{target} is the database itself: give the export another file name, such as "
-                         f"{database.parent / default_export_name(dataset, label_source, chosen)}.")
+        raise InputError(
+            f"{target} is the database itself: give the export another file name, such as "
+            f"{database.parent / default_export_name(dataset, label_source, chosen)}."
+        )
     if target.is_dir():
-        raise InputError(f"{target} is a folder: give a file name such as "
-                         f"{target / default_export_name(dataset, label_source, chosen)}.")
+        raise InputError(
+            f"{target} is a folder: give a file name such as "
+            f"{target / default_export_name(dataset, label_source, chosen)}."
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -106,8 +119,9 @@ def export_dataset(store: Store, dataset: str, path: str | Path, *, source: str 
     return ExportResult(dataset, label_source, chosen, target, rows, extra_columns)
 
 
-def export_bytes(store: Store, dataset: str, *, source: str = "effective", fmt: str = "csv",
-                 extra_columns: bool = False) -> bytes:
+def export_bytes(
+    store: Store, dataset: str, *, source: str = "effective", fmt: str = "csv", extra_columns: bool = False
+) -> bytes:
     """The export as bytes (for a download button): written by the same COPY to a temporary file."""
     chosen = export_format(None, fmt)
     with tempfile.TemporaryDirectory(prefix="labeling-export-") as folder:
@@ -116,8 +130,9 @@ def export_bytes(store: Store, dataset: str, *, source: str = "effective", fmt: 
         return target.read_bytes()
 
 
-def export_preview(store: Store, dataset: str, *, source: str = "effective", extra_columns: bool = False,
-                   limit: int = 20) -> pd.DataFrame:
+def export_preview(
+    store: Store, dataset: str, *, source: str = "effective", extra_columns: bool = False, limit: int = 20
+) -> pd.DataFrame:
     """The first rows of a CSV export, cell for cell as the file will hold them (empty cells as "")."""
     frame = store.export_frame(dataset, source=checked_source(source), extra_columns=extra_columns, limit=limit)
     return frame.astype(object).where(frame.notna(), "")

@@ -50,8 +50,11 @@ def free_port() -> int:
 class LocalS3Server:
     """moto's S3 server as a subprocess: `start()`, `endpoint`, `client()`, `requests()`, `stop()`."""
 
-    def __init__(self, log_file: str | os.PathLike[str] | None = None,
-                 seed: Mapping[str, Sequence[tuple[str, int]]] | None = None) -> None:
+    def __init__(
+        self,
+        log_file: str | os.PathLike[str] | None = None,
+        seed: Mapping[str, Sequence[tuple[str, int]]] | None = None,
+    ) -> None:
         self._own_dir = tempfile.mkdtemp(prefix="fake_s3_")
         self.log_file = Path(log_file) if log_file else Path(self._own_dir) / "moto.log"
         self._seed = seed
@@ -66,15 +69,20 @@ class LocalS3Server:
         command = [sys.executable, "-m", "labeling.fake_s3"]
         if self._seed:
             seed_file = Path(self._own_dir) / "seed.json"
-            seed_file.write_text(json.dumps({bucket: list(map(list, objects))
-                                             for bucket, objects in self._seed.items()}))
+            seed_file.write_text(
+                json.dumps({bucket: list(map(list, objects)) for bucket, objects in self._seed.items()})
+            )
             command += ["--seed", str(seed_file)]
         for _ in range(5):  # a free port can be taken between probing and binding: try another
             self.port = free_port()
             with open(self.log_file, "ab") as log:
-                self._process = subprocess.Popen([*command, "--port", str(self.port)], stdout=log,
-                                                 stderr=subprocess.STDOUT, cwd=self._own_dir,
-                                                 env={**os.environ, "PYTHONPATH": _package_root()})
+                self._process = subprocess.Popen(
+                    [*command, "--port", str(self.port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._own_dir,
+                    env={**os.environ, "PYTHONPATH": _package_root()},
+                )
             if self._wait_ready(timeout):
                 return self
             self.stop()
@@ -85,8 +93,10 @@ class LocalS3Server:
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 return False
-            with contextlib.suppress(OSError, urllib.error.URLError), \
-                    urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2):  # noqa: S310
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2),  # noqa: S310 - our own server
+            ):
                 return True
             time.sleep(0.05)
         return False
@@ -104,8 +114,9 @@ class LocalS3Server:
     def __enter__(self) -> LocalS3Server:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()
 
     def client(self, **config: Any) -> Any:
@@ -113,9 +124,14 @@ class LocalS3Server:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=DUMMY_KEY_ID, aws_secret_access_key=DUMMY_SECRET,
-                            config=Config(max_pool_connections=32, **config))
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=DUMMY_KEY_ID,
+            aws_secret_access_key=DUMMY_SECRET,
+            config=Config(max_pool_connections=32, **config),
+        )
 
     def log_size(self) -> int:
         """Where the request log ends now: pass it to `requests(since=...)` to see only later requests."""
@@ -136,8 +152,11 @@ class LocalS3Server:
     def object_gets(self, bucket: str, since: int = 0) -> list[str]:
         """Keys of the GetObject requests on `bucket` after `since` (listings excluded)."""
         prefix = f"/{bucket}/"
-        return [path[len(prefix):] for method, path, _ in self.requests(since)
-                if method == "GET" and path.startswith(prefix) and "?" not in path]
+        return [
+            path[len(prefix) :]
+            for method, path, _ in self.requests(since)
+            if method == "GET" and path.startswith(prefix) and "?" not in path
+        ]
 
 
 def _package_root() -> str:

@@ -308,8 +308,12 @@ def _translate_errors() -> Iterator[None]:
     except OSError as error:
         message = str(error)
         lowered = message.lower()
-        if ("decoder" in message and "not available" in message) or "unsupported" in lowered \
-                or "unknown compression" in lowered or "not supported" in lowered:
+        if (
+            ("decoder" in message and "not available" in message)
+            or "unsupported" in lowered
+            or "unknown compression" in lowered
+            or "not supported" in lowered
+        ):
             raise ImageError(
                 f"This image uses an encoding that cannot be decoded here ({message}): convert it to PNG.",
                 kind="unsupported",
@@ -322,11 +326,15 @@ def _translate_errors() -> Iterator[None]:
             f"The image is corrupt ({type(error).__name__}: {error}): copy or download it again.", "corrupt"
         ) from error
     except NotImplementedError as error:
-        raise ImageError(f"This image uses a feature the decoder does not implement ({error}): convert it to PNG.",
-                         "unsupported") from error
+        raise ImageError(
+            f"This image uses a feature the decoder does not implement ({error}): convert it to PNG.", "unsupported"
+        ) from error
     except Exception as error:
-        raise ImageError(f"The image cannot be decoded ({type(error).__name__}: {error}): it is probably damaged; "
-                         "copy or download it again, or convert it to PNG.", "corrupt") from error
+        raise ImageError(
+            f"The image cannot be decoded ({type(error).__name__}: {error}): it is probably damaged; "
+            "copy or download it again, or convert it to PNG.",
+            "corrupt",
+        ) from error
 
 
 # (signature, what it is, Pillow's format id or None when Pillow never reads it)
@@ -379,11 +387,11 @@ def _unidentified(data: bytes) -> ImageError:
         return ImageError(
             f"The {name} image is {width}x{height} ({width * height / 1e6:.2f} megapixels), more than its decoder "
             f"accepts (libavif/libheif stop at {_HEIF_PIXEL_LIMIT / 1e6:.0f} megapixels): downscale it.",
-            kind="too_large")
+            kind="too_large",
+        )
     if pillow_id is not None and pillow_id in Image.OPEN:
         return ImageError(
-            f"The file starts like {_article(name)} {name} image but its header is damaged: copy or download it "
-            "again.",
+            f"The file starts like {_article(name)} {name} image but its header is damaged: copy or download it again.",
             kind="corrupt",
         )
     hint = {
@@ -401,7 +409,7 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
     at = data.find(b"ispe", 0, 1 << 16)
     if at < 0 or len(data) < at + 16:
         return None
-    width, height = struct.unpack(">II", data[at + 8:at + 16])  # after the box type: version+flags, w, h
+    width, height = struct.unpack(">II", data[at + 8 : at + 16])  # after the box type: version+flags, w, h
     return (width, height) if width * height > _HEIF_PIXEL_LIMIT else None
 
 

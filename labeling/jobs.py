@@ -101,17 +101,25 @@ class _Stopped(Exception):
     """The job is stopping: leave the current image unrecorded (it stays in the work list)."""
 
 
-
-
 # --- the job ------------------------------------------------------------------------------------------
 
 
 class Job:
     """One run over one or more datasets. Create it through `JobManager.start`."""
 
-    def __init__(self, store: Store, settings: Settings, request: JobRequest, annotator: Annotator,
-                 run_id: int, items: list[WorkItem], sources: dict[int, ImageSource | None],
-                 categories: Sequence[Category], list_version: int, counts: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        request: JobRequest,
+        annotator: Annotator,
+        run_id: int,
+        items: list[WorkItem],
+        sources: dict[int, ImageSource | None],
+        categories: Sequence[Category],
+        list_version: int,
+        counts: dict[str, Any],
+    ) -> None:
         self.store = store
         self.settings = settings
         self.request = request
@@ -150,8 +158,15 @@ class Job:
         self._running.set()
         self._fatal: LabelingError | None = None
         self._end_status: str | None = None
-        self._recorder = Recorder(store, run_id, list_version=list_version, simulated=self.simulated,
-                                  db_lock=self._db_lock, written=self._written, failed=self._fail_write)
+        self._recorder = Recorder(
+            store,
+            run_id,
+            list_version=list_version,
+            simulated=self.simulated,
+            db_lock=self._db_lock,
+            written=self._written,
+            failed=self._fail_write,
+        )
         self._thread = threading.Thread(target=self._run, name=f"job-{run_id}", daemon=True)
         self._done = threading.Event()
 
@@ -237,14 +252,31 @@ class Job:
         remaining = max(total - done - failed, 0)
         eta = remaining / rate if rate > 0 and status == "running" else (0.0 if remaining == 0 else None)
         return Progress(
-            run_id=self.run_id, mode=self.request.mode, status=status, message=message, simulated=self.simulated,
-            datasets=self.request.datasets, model=self.annotator.model, total=total, done=done, failed=failed,
-            requests=counts.get("requests", 0), retries=counts.get("retries", 0),
-            rate_limited=counts.get("rate_limited", 0), tokens_in=counts.get("tokens_in", 0),
-            tokens_out=counts.get("tokens_out", 0), tokens_thinking=counts.get("tokens_thinking", 0),
-            cost_usd=cost, elapsed_s=elapsed, images_per_s=rate, eta_s=eta, failures_by_kind=failures,
+            run_id=self.run_id,
+            mode=self.request.mode,
+            status=status,
+            message=message,
+            simulated=self.simulated,
+            datasets=self.request.datasets,
+            model=self.annotator.model,
+            total=total,
+            done=done,
+            failed=failed,
+            requests=counts.get("requests", 0),
+            retries=counts.get("retries", 0),
+            rate_limited=counts.get("rate_limited", 0),
+            tokens_in=counts.get("tokens_in", 0),
+            tokens_out=counts.get("tokens_out", 0),
+            tokens_thinking=counts.get("tokens_thinking", 0),
+            cost_usd=cost,
+            elapsed_s=elapsed,
+            images_per_s=rate,
+            eta_s=eta,
+            failures_by_kind=failures,
             holds=tuple(self.limiter.holds()) if status in ("running", "paused") else (),
-            notices=tuple(self.annotator.notices()), price_known=self.annotator.price_known)
+            notices=tuple(self.annotator.notices()),
+            price_known=self.annotator.price_known,
+        )
 
     # -- the run (job thread) ------------------------------------------------------------------------
 
@@ -254,8 +286,10 @@ class Job:
         with self._lock:
             self._status = "running"
         self._set_db_status("running")
-        workers = [threading.Thread(target=self._work_loop, args=(i == 0,), name=f"job-{self.run_id}-worker-{i}",
-                                    daemon=True) for i in range(min(self._workers_count, max(len(self._items), 1)))]
+        workers = [
+            threading.Thread(target=self._work_loop, args=(i == 0,), name=f"job-{self.run_id}-worker-{i}", daemon=True)
+            for i in range(min(self._workers_count, max(len(self._items), 1)))
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -273,13 +307,15 @@ class Job:
             status, message = "failed", str(self._fatal)
         elif self._end_status is not None:
             status = self._end_status
-            message = (f"Stopped after {progress.done:,} of {progress.total:,} images; resume it (or run the "
-                       "same command again) to continue.")
+            message = (
+                f"Stopped after {progress.done:,} of {progress.total:,} images; resume it (or run the "
+                "same command again) to continue."
+            )
         else:
             status = "completed"
             message = f"{progress.done:,} images done, {progress.failed:,} failed."
             if progress.failed:
-                message += " Retry the failed ones with \"retry failed\" (--retry-failed)."
+                message += ' Retry the failed ones with "retry failed" (--retry-failed).'
         with self._lock:
             self._status, self._message = status, message
             self._ended_at = time.monotonic()
@@ -346,9 +382,17 @@ class Job:
                 return
             except Exception as exc:  # unexpected, but about this image: it fails alone, the run goes on
                 log.exception("unexpected error on image %s (%s)", item.image_id, item.name)
-                outcome = Outcome(item.image_id, failure=("internal", "internal", (
-                    f"Unexpected error on {item.name} ({type(exc).__name__}: {exc}): the image was skipped; "
-                    "the traceback is in the log (run with -v); please report it.")))
+                outcome = Outcome(
+                    item.image_id,
+                    failure=(
+                        "internal",
+                        "internal",
+                        (
+                            f"Unexpected error on {item.name} ({type(exc).__name__}: {exc}): the image was skipped; "
+                            "the traceback is in the log (run with -v); please report it."
+                        ),
+                    ),
+                )
                 if self._note_internal_failure(exc):
                     return
             self._record(outcome)
@@ -372,36 +416,53 @@ class Job:
             self._cost += cost
 
     def _fail_write(self, error: Exception) -> None:
-        self._set_fatal(LabelingError(f"Results could not be written to the database ({error}): the run stopped; "
-                                      "fix the problem and run again to resume."))
+        self._set_fatal(
+            LabelingError(
+                f"Results could not be written to the database ({error}): the run stopped; "
+                "fix the problem and run again to resume."
+            )
+        )
 
     def _process(self, item: WorkItem) -> Outcome:
         outcome = Outcome(item.image_id)
         if item.needs == "categorize":
             description = json.loads(item.description or "{}")
-            self._annotate(outcome, "categorize", lambda: self.annotator.categorize(
-                description, self._categories, self.settings.max_categories))
+            self._annotate(
+                outcome,
+                "categorize",
+                lambda: self.annotator.categorize(description, self._categories, self.settings.max_categories),
+            )
             return outcome
         prepared = self._prepare(item, outcome)
         if prepared is None:
             return outcome
         if item.needs == "fused":
-            self._annotate(outcome, "model", lambda: self.annotator.describe_and_categorize(
-                prepared.data, prepared.mime_type, self._categories, self.settings.max_categories))
+            self._annotate(
+                outcome,
+                "model",
+                lambda: self.annotator.describe_and_categorize(
+                    prepared.data, prepared.mime_type, self._categories, self.settings.max_categories
+                ),
+            )
             return outcome
-        described = self._annotate(outcome, "model", lambda: self.annotator.describe(
-            prepared.data, prepared.mime_type))
+        described = self._annotate(outcome, "model", lambda: self.annotator.describe(prepared.data, prepared.mime_type))
         if described is not None and described.description is not None:
             description = described.description
-            self._annotate(outcome, "categorize", lambda: self.annotator.categorize(
-                description, self._categories, self.settings.max_categories))
+            self._annotate(
+                outcome,
+                "categorize",
+                lambda: self.annotator.categorize(description, self._categories, self.settings.max_categories),
+            )
         return outcome
 
     def _prepare(self, item: WorkItem, outcome: Outcome) -> images.PreparedImage | None:
         source = self._sources.get(item.dataset_id)
         if source is None or not item.location:
-            outcome.failure = ("read", "no_source", "The dataset has no image source for this name: import it "
-                               "again with a folder or an S3 prefix.")
+            outcome.failure = (
+                "read",
+                "no_source",
+                "The dataset has no image source for this name: import it again with a folder or an S3 prefix.",
+            )
             return None
         try:
             data = source.read(item.location)
@@ -415,8 +476,12 @@ class Job:
         except ImageError as exc:
             outcome.failure = ("prepare", exc.kind, str(exc))
             return None
-        outcome.facts = (prepared.size_bytes, prepared.original_format, prepared.original_width,
-                         prepared.original_height)
+        outcome.facts = (
+            prepared.size_bytes,
+            prepared.original_format,
+            prepared.original_width,
+            prepared.original_height,
+        )
         write_thumbnail(self.settings.cache_dir, item.image_id, prepared.thumbnail)
         return prepared
 
@@ -447,8 +512,12 @@ class Job:
             streak = self._consecutive_internal
         if streak < max(20, 4 * self._workers_count):
             return False
-        self._set_fatal(LabelingError(f"The last {streak} images all failed with an unexpected error "
-                                      f"({type(error).__name__}: {error}): the run stopped; please report it."))
+        self._set_fatal(
+            LabelingError(
+                f"The last {streak} images all failed with an unexpected error "
+                f"({type(error).__name__}: {error}): the run stopped; please report it."
+            )
+        )
         return True
 
     def _note_transient_failure(self, error: RetryableError) -> None:
@@ -457,9 +526,12 @@ class Job:
             self._consecutive_transient += 1
             streak = self._consecutive_transient
         if streak >= max(8, 2 * self._workers_count):
-            self._set_fatal(AnnotatorError(
-                f"Gemini kept failing for {streak} images in a row ({error.kind}: {error}): check the network, "
-                "the quota and https://aistudio.google.com/status, then run again to resume."))
+            self._set_fatal(
+                AnnotatorError(
+                    f"Gemini kept failing for {streak} images in a row ({error.kind}: {error}): check the network, "
+                    "the quota and https://aistudio.google.com/status, then run again to resume."
+                )
+            )
 
     def _call(self, outcome: Outcome, call: Callable[[], Annotation]) -> Annotation:
         attempts: Counter[str] = Counter()
@@ -523,8 +595,9 @@ class Job:
         if attempts[budget] > (EMPTY_RETRIES if budget == "empty" else self.settings.max_retries):
             raise exc
         self._count("retries")
-        delay = backoff_delay(attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after,
-                              self.settings.max_backoff_seconds)
+        delay = backoff_delay(
+            attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after, self.settings.max_backoff_seconds
+        )
         log.info("retrying image %s in %.1f s after %s", image_id, delay, exc)
         if self._stop.wait(delay):
             raise _Stopped from exc
@@ -539,12 +612,16 @@ class Job:
             since = self._shedding_since = self._shedding_since or now
         limit = self.settings.max_hold_minutes * 60
         if limit and now - since > limit:  # 0: wait for as long as it takes
-            self._set_fatal(AnnotatorError(
-                f"Gemini kept answering {exc.kind} for {limit / 60:.0f} minutes ({exc}): the run stopped; resume "
-                "it later, lower the workers or requests per minute, or choose the batch or flex tier."))
+            self._set_fatal(
+                AnnotatorError(
+                    f"Gemini kept answering {exc.kind} for {limit / 60:.0f} minutes ({exc}): the run stopped; resume "
+                    "it later, lower the workers or requests per minute, or choose the batch or flex tier."
+                )
+            )
             raise _Stopped from exc
-        delay = backoff_delay(streak, self.settings.retry_backoff_seconds, exc.retry_after,
-                              self.settings.max_backoff_seconds)
+        delay = backoff_delay(
+            streak, self.settings.retry_backoff_seconds, exc.retry_after, self.settings.max_backoff_seconds
+        )
         self.limiter.hold(delay, exc.kind)
         log.info("%s: every worker waits %.1f s (%s)", exc.kind, delay, exc)
 
@@ -565,9 +642,12 @@ class Job:
                 self._running.clear()  # before the hold: no worker reserves a slot at midnight
                 timer = self._resume_timer = threading.Timer(delay, self._resume_after_reset)
         if no_quota:
-            self._set_fatal(AnnotatorError(
-                f"This key has no quota for {self.annotator.model} (the 429 still says limit: 0 after the daily "
-                f"reset: {exc}): enable billing for the key's project, or choose another model."))
+            self._set_fatal(
+                AnnotatorError(
+                    f"This key has no quota for {self.annotator.model} (the 429 still says limit: 0 after the daily "
+                    f"reset: {exc}): enable billing for the key's project, or choose another model."
+                )
+            )
             raise _Stopped from exc
         timer.daemon = True
         self.limiter.hold(delay, "daily_quota")
@@ -583,6 +663,7 @@ class Job:
     def _count(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[name] += amount
+
 
 def default_annotator(settings: Settings, model: str, workers: int) -> Annotator:
     """The configured provider's annotator (the provider's SDK loads here, when a run starts)."""
@@ -604,8 +685,14 @@ class JobManager:
         # Mirrors too: no mirror of this process has started yet, and no other process can hold the file.
         store.interrupt_stale_runs((*MODES, "mirror"))
 
-    def start(self, request: JobRequest, *, settings: Settings | None = None,
-              annotator_factory: AnnotatorFactory | None = None, simulated: bool = False) -> Job:
+    def start(
+        self,
+        request: JobRequest,
+        *,
+        settings: Settings | None = None,
+        annotator_factory: AnnotatorFactory | None = None,
+        simulated: bool = False,
+    ) -> Job:
         """Plan and start a run; raises ConflictError if a running job already works on one of the datasets."""
         settings = settings or self.settings
         rows, work, list_version = plan(self.store, request, simulated=simulated)
@@ -614,8 +701,10 @@ class JobManager:
             for job in self._jobs.values():
                 busy = names & set(job.request.datasets)
                 if not job.finished and busy:
-                    raise ConflictError(f"Run #{job.run_id} is already working on {', '.join(sorted(busy))}: "
-                                        "wait for it, or pause or cancel it first.")
+                    raise ConflictError(
+                        f"Run #{job.run_id} is already working on {', '.join(sorted(busy))}: "
+                        "wait for it, or pause or cancel it first."
+                    )
             model = request.model or settings.caption_model
             workers = request.num_workers or settings.num_workers
             rpm = settings.requests_per_minute if request.requests_per_minute is None else request.requests_per_minute
@@ -625,32 +714,66 @@ class JobManager:
             counts = self._counts_for(request, rows, len(work), annotator, list_version, workers, rpm, settings)
             run_id = int(counts.pop("run_id"))
             sources = {r.id: source_for_dataset(r, settings) for r in rows}
-            job = Job(self.store, settings, request, annotator, run_id, work_items(work), sources,
-                      self.store.categories(), list_version, counts)
+            job = Job(
+                self.store,
+                settings,
+                request,
+                annotator,
+                run_id,
+                work_items(work),
+                sources,
+                self.store.categories(),
+                list_version,
+                counts,
+            )
             self._jobs[run_id] = job
         return job.start()
 
-    def _counts_for(self, request: JobRequest, rows: list[Dataset], work: int, annotator: Annotator,
-                    list_version: int, workers: int, rpm: int, settings: Settings) -> dict[str, Any]:
+    def _counts_for(
+        self,
+        request: JobRequest,
+        rows: list[Dataset],
+        work: int,
+        annotator: Annotator,
+        list_version: int,
+        workers: int,
+        rpm: int,
+        settings: Settings,
+    ) -> dict[str, Any]:
         """Create the run row (or reopen the resumed one) and return its starting counters."""
         if request.resume_run is not None:
             run = self.store.run(request.resume_run)
-            previous = {k: getattr(run, k) for k in ("done", "failed", "requests", "tokens_in", "tokens_out",
-                                                   "tokens_thinking", "cost_usd")}
+            previous = {
+                k: getattr(run, k)
+                for k in ("done", "failed", "requests", "tokens_in", "tokens_out", "tokens_thinking", "cost_usd")
+            }
             total = run.done + run.failed + work
             self.store.set_run_total(request.resume_run, total)
             return {**previous, "total": total, "run_id": request.resume_run}
         public = settings.public_dict()
         run_settings = {
-            "mode": request.mode, "model": annotator.model, "datasets": [r.name for r in rows],
-            "num_workers": workers, "requests_per_minute": rpm, "retry_failed": request.retry_failed,
+            "mode": request.mode,
+            "model": annotator.model,
+            "datasets": [r.name for r in rows],
+            "num_workers": workers,
+            "requests_per_minute": rpm,
+            "retry_failed": request.retry_failed,
             "image_ids": list(request.image_ids) if request.image_ids is not None else None,
-            "prompt_version": annotator.prompt_version, "category_list_version": list_version,
-            "max_categories": settings.max_categories, "image_max_size": settings.image_max_size,
-            "gemini_base_url": public.get("gemini_base_url", ""), "simulated": annotator.simulated,
+            "prompt_version": annotator.prompt_version,
+            "category_list_version": list_version,
+            "max_categories": settings.max_categories,
+            "image_max_size": settings.image_max_size,
+            "gemini_base_url": public.get("gemini_base_url", ""),
+            "simulated": annotator.simulated,
         }
-        run_id = self.store.create_run(request.mode, [r.id for r in rows], run_settings, total=work,
-                                       simulated=annotator.simulated, status="running")
+        run_id = self.store.create_run(
+            request.mode,
+            [r.id for r in rows],
+            run_settings,
+            total=work,
+            simulated=annotator.simulated,
+            status="running",
+        )
         return {"total": work, "run_id": run_id}
 
     def resume(self, run_id: int, **options: Any) -> Job:
@@ -662,11 +785,16 @@ class JobManager:
             return job
         run = self.store.run(run_id)
         stored = run.settings
-        request = JobRequest(datasets=tuple(stored.get("datasets") or ()), mode=str(stored.get("mode", run.kind)),
-                             model=stored.get("model"), num_workers=stored.get("num_workers"),
-                             requests_per_minute=stored.get("requests_per_minute"),
-                             retry_failed=bool(stored.get("retry_failed")), resume_run=run_id,
-                             image_ids=tuple(stored["image_ids"]) if stored.get("image_ids") is not None else None)
+        request = JobRequest(
+            datasets=tuple(stored.get("datasets") or ()),
+            mode=str(stored.get("mode", run.kind)),
+            model=stored.get("model"),
+            num_workers=stored.get("num_workers"),
+            requests_per_minute=stored.get("requests_per_minute"),
+            retry_failed=bool(stored.get("retry_failed")),
+            resume_run=run_id,
+            image_ids=tuple(stored["image_ids"]) if stored.get("image_ids") is not None else None,
+        )
         return self.start(request, **options)
 
     def job(self, run_id: int) -> Job | None:
@@ -705,5 +833,3 @@ def iter_progress(job: Job, interval: float = 0.25) -> Iterator[Progress]:
     while not job.wait(interval):
         yield job.progress()
     yield job.progress()
-
-

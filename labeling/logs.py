@@ -49,8 +49,9 @@ def configure(db_path: str, *, verbose: bool = False) -> None:
     to_file: logging.Handler
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        to_file = logging.handlers.RotatingFileHandler(path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS,
-                                                       encoding="utf-8")
+        to_file = logging.handlers.RotatingFileHandler(
+            path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
+        )
     except OSError:  # a read-only folder must not stop the command: the terminal still gets what matters
         to_file = logging.NullHandler()
     to_file.setFormatter(_Redacting(_FORMAT))

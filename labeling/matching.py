@@ -14,10 +14,43 @@ from dataclasses import dataclass, field
 
 # Every file ending the pipeline reads (Pillow's formats it can convert, HEIC/HEIF through pillow-heif): the one
 # list that folder import, S3 matching and listed-name checks share.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".gif", ".bmp", ".dib",
-                              ".tif", ".tiff", ".avif", ".heic", ".heif", ".mpo", ".tga", ".jp2", ".j2k", ".jpx",
-                              ".jpf", ".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".psd", ".qoi", ".pcx", ".sgi",
-                              ".dds", ".im", ".xbm"})
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".apng",
+        ".webp",
+        ".gif",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".mpo",
+        ".tga",
+        ".jp2",
+        ".j2k",
+        ".jpx",
+        ".jpf",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".ico",
+        ".psd",
+        ".qoi",
+        ".pcx",
+        ".sgi",
+        ".dds",
+        ".im",
+        ".xbm",
+    }
+)
 
 
 def _split(path: str) -> tuple[str, str, str]:
@@ -84,8 +117,12 @@ class KeyIndex:
     def _lookup(self, name: str) -> tuple[list[str], str | None]:
         base, stem, _ = _split(name)
         folder = name.rsplit("/", 1)[0] if "/" in name else None
-        ways = ((self._by_name, base, None, False), (self._by_lower, base.lower(), "case", False),
-                (self._by_stem, stem, "stem", True), (self._by_lower_stem, stem.lower(), "case", True))
+        ways = (
+            (self._by_name, base, None, False),
+            (self._by_lower, base.lower(), "case", False),
+            (self._by_stem, stem, "stem", True),
+            (self._by_lower_stem, stem.lower(), "case", True),
+        )
         for index, key, how, by_stem in ways:
             found = index.get(key, [])
             if found and folder is not None:

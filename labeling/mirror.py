@@ -72,10 +72,19 @@ class MirrorReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"output_dir": self.output_dir, "planned": self.planned, "fetched": self.fetched,
-                "failed": self.failed, "already_local": self.already_local, "bytes_fetched": self.bytes_fetched,
-                "seconds": round(self.seconds, 3), "run_id": self.run_id, "log_file": self.log_file,
-                "status": self.status, "message": self.message}
+        return {
+            "output_dir": self.output_dir,
+            "planned": self.planned,
+            "fetched": self.fetched,
+            "failed": self.failed,
+            "already_local": self.already_local,
+            "bytes_fetched": self.bytes_fetched,
+            "seconds": round(self.seconds, 3),
+            "run_id": self.run_id,
+            "log_file": self.log_file,
+            "status": self.status,
+            "message": self.message,
+        }
 
 
 class MirrorStopped(SourceError):
@@ -145,8 +154,9 @@ class _Targets:
                 self._folders[folder] = resolved
         problem = rejection_reason(key)
         if problem or name in {"", ".", ".."}:
-            raise SourceError(f"Refused the key {key!r}: it {problem or 'has no file name'}, so it could point "
-                              f"outside {self.root}.")
+            raise SourceError(
+                f"Refused the key {key!r}: it {problem or 'has no file name'}, so it could point outside {self.root}."
+            )
         return resolved / name
 
 
@@ -165,9 +175,17 @@ def _fetch(source: S3Source, targets: _Targets, item: PlannedFile, stop: threadi
     return len(blob.data), blob.etag
 
 
-def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None, workers: int = MIRROR_WORKERS,
-           progress: Callable[[MirrorProgress], None] | None = None, show_bar: bool = False,
-           cancel: threading.Event | None = None, dataset_ids: list[int] | None = None) -> MirrorReport:
+def mirror(
+    source: S3Source,
+    analysis: S3Analysis,
+    *,
+    store: Store | None = None,
+    workers: int = MIRROR_WORKERS,
+    progress: Callable[[MirrorProgress], None] | None = None,
+    show_bar: bool = False,
+    cancel: threading.Event | None = None,
+    dataset_ids: list[int] | None = None,
+) -> MirrorReport:
     """Fetch `analysis.to_fetch` into `analysis.output_dir` with `workers` threads.
 
     Raises MirrorStopped (with the report) when an error needs a person; KeyboardInterrupt is re-raised after the
@@ -181,8 +199,7 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
         root.mkdir(parents=True, exist_ok=True)
         run_log = _RunLog(root)
     except OSError as exc:
-        raise InputError(f"Cannot write into {root} ({exc.strerror}): check the folder and its permissions.") \
-            from None
+        raise InputError(f"Cannot write into {root} ({exc.strerror}): check the folder and its permissions.") from None
     cancel = cancel or threading.Event()
     stop = threading.Event()
     plan = list(analysis.to_fetch)
@@ -196,8 +213,13 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
     run_settings = {"output_dir": str(root), "source_uri": source.uri, "workers": workers, **source.options}
     if store is not None:
         report.run_id = store.start_mirror_run(run_settings, total=len(plan), dataset_ids=dataset_ids)
-        _record(store, str(root), source.uri, report.run_id,
-                [(item.key, item.size, item.etag, "done", None) for item in analysis.unrecorded_local])
+        _record(
+            store,
+            str(root),
+            source.uri,
+            report.run_id,
+            [(item.key, item.size, item.etag, "done", None) for item in analysis.unrecorded_local],
+        )
     run_log.write(f"run {report.run_id}: fetching {len(plan):,} objects with {workers} workers")
 
     bar = _progress_bar(len(plan)) if show_bar else None
@@ -211,8 +233,11 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
     def flush_when_due() -> None:
         if cancel.is_set():
             stop.set()
-        if store is not None and batch and (len(batch) >= FLUSH_ITEMS
-                                            or time.monotonic() - clock["flush"] >= FLUSH_SECONDS):
+        if (
+            store is not None
+            and batch
+            and (len(batch) >= FLUSH_ITEMS or time.monotonic() - clock["flush"] >= FLUSH_SECONDS)
+        ):
             _record(store, str(root), source.uri, report.run_id, batch)
             store.update_mirror_run(_run_id(report), done=report.fetched, failed=report.failed)
             batch.clear()
@@ -236,8 +261,15 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
             progress(MirrorProgress(report.fetched, report.failed, len(plan), report.bytes_fetched, done.item.key))
 
     try:
-        run_pool(plan, lambda item: _fetch(source, targets, item, stop), finished, workers=workers, stop=stop,
-                 tick=flush_when_due, name="mirror")
+        run_pool(
+            plan,
+            lambda item: _fetch(source, targets, item, stop),
+            finished,
+            workers=workers,
+            stop=stop,
+            tick=flush_when_due,
+            name="mirror",
+        )
     except KeyboardInterrupt:
         interrupted = True
         cancel.set()
@@ -256,24 +288,33 @@ def mirror(source: S3Source, analysis: S3Analysis, *, store: Store | None = None
             report.status = "completed"
         if store is not None:
             _record(store, str(root), source.uri, report.run_id, batch)
-            store.update_mirror_run(_run_id(report), done=report.fetched, failed=report.failed,
-                                    status=report.status, message=report.message)
-        run_log.write(f"{report.status}: fetched {report.fetched:,} ({report.bytes_fetched:,} bytes), "
-                      f"failed {report.failed:,}, already local {report.already_local:,}, "
-                      f"{report.seconds:.1f} s" + (f"; {report.message}" if report.message else ""))
+            store.update_mirror_run(
+                _run_id(report), done=report.fetched, failed=report.failed, status=report.status, message=report.message
+            )
+        run_log.write(
+            f"{report.status}: fetched {report.fetched:,} ({report.bytes_fetched:,} bytes), "
+            f"failed {report.failed:,}, already local {report.already_local:,}, "
+            f"{report.seconds:.1f} s" + (f"; {report.message}" if report.message else "")
+        )
         run_log.close()
     if fatal is not None:
-        raise MirrorStopped(f"{fatal} Stopped after {report.fetched:,} of {len(plan):,} files; finished files "
-                            "are kept and will not be fetched again.", report)
+        raise MirrorStopped(
+            f"{fatal} Stopped after {report.fetched:,} of {len(plan):,} files; finished files "
+            "are kept and will not be fetched again.",
+            report,
+        )
     return report
 
 
 _Row = tuple[str, int | None, str | None, str, str | None]  # path, size, ETag, status, error
 
 
-def _handle(result: tuple[PlannedFile, tuple[int, str] | None, BaseException | None], report: MirrorReport,
-            batch: list[_Row],
-            run_log: _RunLog) -> BaseException | None:
+def _handle(
+    result: tuple[PlannedFile, tuple[int, str] | None, BaseException | None],
+    report: MirrorReport,
+    batch: list[_Row],
+    run_log: _RunLog,
+) -> BaseException | None:
     """Count and log one finished object; returns a fatal S3Error or an unexpected error for the caller."""
     item, fetched, error = result
     if error is None and fetched is not None:
@@ -300,8 +341,13 @@ def _run_id(report: MirrorReport) -> int:
     return report.run_id
 
 
-def _record(store: Store, output_dir: str, source_uri: str, run_id: int | None,
-            rows: list[tuple[str, int | None, str | None, str, str | None]]) -> None:
+def _record(
+    store: Store,
+    output_dir: str,
+    source_uri: str,
+    run_id: int | None,
+    rows: list[tuple[str, int | None, str | None, str, str | None]],
+) -> None:
     if not rows:
         return
     frame = pd.DataFrame(rows, columns=["path", "size_bytes", "etag", "status", "error"])
@@ -330,8 +376,11 @@ class BatchJob:
 _BATCH_NAME = re.compile(r"^(?P<label>REAL|GEN)_(?P<rest>.+)\.(csv|txt)$", re.IGNORECASE)
 
 
-def plan_batch(csv_dir: str | os.PathLike[str], output_root: str | os.PathLike[str] = ".",
-               prefix_template: str = DATALAKE_PREFIX_TEMPLATE) -> tuple[list[BatchJob], list[str]]:
+def plan_batch(
+    csv_dir: str | os.PathLike[str],
+    output_root: str | os.PathLike[str] = ".",
+    prefix_template: str = DATALAKE_PREFIX_TEMPLATE,
+) -> tuple[list[BatchJob], list[str]]:
     """Jobs for every `REAL_*.csv` / `GEN_*.csv` in `csv_dir` (sorted), and the names of the files skipped."""
     folder = Path(csv_dir).expanduser()
     if not folder.is_dir():
@@ -348,7 +397,13 @@ def plan_batch(csv_dir: str | os.PathLike[str], output_root: str | os.PathLike[s
             skipped.append(path.name)
             continue
         label = found["label"].upper()
-        jobs.append(BatchJob(csv_file=path, dataset=f"{label}_{found['rest']}", label=label,
-                             prefix=prefix_template.format(label=label),
-                             output_dir=Path(output_root).expanduser() / label))
+        jobs.append(
+            BatchJob(
+                csv_file=path,
+                dataset=f"{label}_{found['rest']}",
+                label=label,
+                prefix=prefix_template.format(label=label),
+                output_dir=Path(output_root).expanduser() / label,
+            )
+        )
     return jobs, skipped

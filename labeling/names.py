@@ -13,15 +13,30 @@ from labeling.errors import InputError
 from labeling.matching import IMAGE_EXTENSIONS
 
 # Header cells (lower-cased) that name the column holding image names.
-NAME_HEADERS = ("image_name", "imagename", "image name", "filename", "file_name", "file name", "file",
-                "name", "key", "s3_key", "object_key", "image", "image_path", "path", "filepath", "file_path")
+NAME_HEADERS = (
+    "image_name",
+    "imagename",
+    "image name",
+    "filename",
+    "file_name",
+    "file name",
+    "file",
+    "name",
+    "key",
+    "s3_key",
+    "object_key",
+    "image",
+    "image_path",
+    "path",
+    "filepath",
+    "file_path",
+)
 _SEPARATORS = ",;\t|"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEP_LINE = re.compile(r"sep=(.)")  # Excel's first line naming the delimiter
 _CONTROL_IN_LIST = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # names joined by newlines: any other control
 _SAMPLE = 2000  # lines that decide the shape of a list
 MAX_NAME_LENGTH = 1024  # default of the max_name_length setting
-
 
 
 @dataclass
@@ -67,8 +82,10 @@ def _decode(data: bytes, source: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{source} is not UTF-8 text: line {line:,} has the byte 0x{data[exc.start]:02X} "
-                         "(Latin-1 or Windows-1252?): save the list as a UTF-8 CSV and import again.") from None
+        raise InputError(
+            f"{source} is not UTF-8 text: line {line:,} has the byte 0x{data[exc.start]:02X} "
+            "(Latin-1 or Windows-1252?): save the list as a UTF-8 CSV and import again."
+        ) from None
     return text.replace("\ufeff", "")  # a BOM anywhere (Excel writes one; concatenated files carry several)
 
 
@@ -135,8 +152,7 @@ def _cells(text: str, source: str) -> tuple[list[str], str | None, list[str]]:
         delimiter = sep.group(1)
         notes.append(f"the first line {lines[start].strip()!r} set the delimiter")
         start += 1
-    sample = list(itertools.islice((line for line in itertools.islice(lines, start, None) if line.strip()),
-                                   _SAMPLE))
+    sample = list(itertools.islice((line for line in itertools.islice(lines, start, None) if line.strip()), _SAMPLE))
     delimiter = delimiter or _delimiter(sample)
     if delimiter is None:
         return _one_column(lines, start, '"' in text, notes)
@@ -160,19 +176,22 @@ def _cells(text: str, source: str) -> tuple[list[str], str | None, list[str]]:
         column_cells = [row[column] if column < len(row) else "" for row in rows]
         if _unknown_header(column_cells):
             header = column_cells[0]
-            notes.append(f"first row {delimiter.join(rows[0])!r} taken as a header (it names no image; the rows "
-                         "after it do)")
+            notes.append(
+                f"first row {delimiter.join(rows[0])!r} taken as a header (it names no image; the rows after it do)"
+            )
             rows = rows[1:]
     cells = [row[column] if column < len(row) else "" for row in rows]
     return [cell for cell in cells if cell], header, notes
 
 
-def _one_column(lines: list[str], start: int, quoted: bool, notes: list[str]
-                ) -> tuple[list[str], str | None, list[str]]:
+def _one_column(
+    lines: list[str], start: int, quoted: bool, notes: list[str]
+) -> tuple[list[str], str | None, list[str]]:
     """One name a line, the common million-line case: plain strips, quote handling only where there are quotes."""
     if quoted:
-        stripped = [_unquote(lines[i], i + 1, notes) if '"' in lines[i] else lines[i].strip()
-                    for i in range(start, len(lines))]
+        stripped = [
+            _unquote(lines[i], i + 1, notes) if '"' in lines[i] else lines[i].strip() for i in range(start, len(lines))
+        ]
     else:
         stripped = [line.strip() for line in itertools.islice(lines, start, None)]
     cells = [cell for cell in stripped if cell]
@@ -211,8 +230,7 @@ def _may_be_unsafe(name: str) -> bool:
     return ".." in name or name[:1] in "/\\" or name[1:2] == ":" or _CONTROL.search(name) is not None
 
 
-def parse_name_list(data: bytes, source: str = "the CSV list", *,
-                    max_length: int = MAX_NAME_LENGTH) -> NameList:
+def parse_name_list(data: bytes, source: str = "the CSV list", *, max_length: int = MAX_NAME_LENGTH) -> NameList:
     """Parse a list of names: its shape (one column or a table, delimiter, quoting, header) is decided from a
     sample of its lines, not the first one; what was decided or repaired is in `notes`. Names longer than
     `max_length` characters are rejected (a 50 MB "name" froze the Review page)."""
@@ -221,14 +239,26 @@ def parse_name_list(data: bytes, source: str = "the CSV list", *,
     result = NameList(duplicates=len(cells) - len(unique), header=header, notes=notes)
     rejected: dict[str, str] = {}
     if max(map(len, unique), default=0) > max_length:
-        rejected = {name: f"is longer than {max_length:,} characters ({len(name):,})" for name in unique
-                    if len(name) > max_length}
+        rejected = {
+            name: f"is longer than {max_length:,} characters ({len(name):,})"
+            for name in unique
+            if len(name) > max_length
+        }
     plain = "\n".join(unique)  # whole-list checks first: most million-name lists need no per-name work
-    suspect = ".." in plain or ":" in plain or "\n/" in plain or "\\" in plain or plain[:1] == "/" \
+    suspect = (
+        ".." in plain
+        or ":" in plain
+        or "\n/" in plain
+        or "\\" in plain
+        or plain[:1] == "/"
         or _CONTROL_IN_LIST.search(plain) is not None
+    )
     if suspect and any(_may_be_unsafe(name) for name in unique):
-        rejected |= {name: reason for name in unique
-                     if name not in rejected and _may_be_unsafe(name) and (reason := rejection_reason(name))}
+        rejected |= {
+            name: reason
+            for name in unique
+            if name not in rejected and _may_be_unsafe(name) and (reason := rejection_reason(name))
+        }
     result.rejected = [(_shown(name, max_length), reason) for name, reason in rejected.items()]
     names = [name for name in unique if name not in rejected] if rejected else unique
     if not plain.isascii() or "\\" in plain:
@@ -237,6 +267,5 @@ def parse_name_list(data: bytes, source: str = "the CSV list", *,
         result.duplicates += len(normalized) - len(names)
     result.names = names
     if not result.names and not result.rejected:
-        raise InputError(f"{source} holds no image names: put one name per line (an `image_name` header "
-                         "is optional).")
+        raise InputError(f"{source} holds no image names: put one name per line (an `image_name` header is optional).")
     return result

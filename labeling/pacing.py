@@ -38,15 +38,18 @@ class Hold:
     message: str
 
     def line(self, now: float | None = None) -> str:
-        """"Waiting: ... until 14:03:07 (in 25 s)" in local time (`now`: epoch seconds, default the clock's)."""
+        """ "Waiting: ... until 14:03:07 (in 25 s)" in local time (`now`: epoch seconds, default the clock's)."""
         left = max(self.until - (time.time() if now is None else now), 0.0)
         clock = dt.datetime.fromtimestamp(self.until).strftime("%H:%M:%S" if left < 86_400 else "%Y-%m-%d %H:%M")
         span = f"{left:.0f} s" if left < 120 else (f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h")
         return f"Waiting: {self.message} until {clock} (in {span})."
 
 
-HOLD_MESSAGES = {"quota": "the per-minute quota is used up", "overloaded": "Gemini is overloaded",
-                 "daily_quota": "the daily quota is used up"}
+HOLD_MESSAGES = {
+    "quota": "the per-minute quota is used up",
+    "overloaded": "Gemini is overloaded",
+    "daily_quota": "the daily quota is used up",
+}
 
 
 class RateLimiter:
@@ -102,8 +105,11 @@ class RateLimiter:
         """The holds in force, with their end as wall-clock time."""
         now, wall = self._clock.monotonic(), self._clock.wall()
         with self._lock:
-            return [Hold(reason, wall + end - now, HOLD_MESSAGES.get(reason, reason))
-                    for reason, end in sorted(self._holds.items()) if end > now]
+            return [
+                Hold(reason, wall + end - now, HOLD_MESSAGES.get(reason, reason))
+                for reason, end in sorted(self._holds.items())
+                if end > now
+            ]
 
 
 def backoff_delay(attempt: int, base: float, server_delay: float | None, cap: float = MAX_BACKOFF_SECONDS) -> float:
@@ -113,5 +119,3 @@ def backoff_delay(attempt: int, base: float, server_delay: float | None, cap: fl
         return server_delay + random.uniform(0.05, 1.0)
     exponential = min(base * (2 ** (attempt - 1)), cap)
     return exponential * random.uniform(0.5, 1.5)
-
-

@@ -61,13 +61,17 @@ class PathPolicy:
         if self.roots is None:
             return given
         if not self.roots:
-            raise InputError(f"Paths on the server are off while the app is shared on the network (address "
-                             f"{self.address or 'all interfaces'}): upload or download instead, or ask whoever "
-                             "runs it to list the folders pages may use in allowed_paths (config.yaml).")
+            raise InputError(
+                f"Paths on the server are off while the app is shared on the network (address "
+                f"{self.address or 'all interfaces'}): upload or download instead, or ask whoever "
+                "runs it to list the folders pages may use in allowed_paths (config.yaml)."
+            )
         if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots):
             allowed = ", ".join(str(root) for root in self.roots)
-            raise InputError(f"{given} is outside the folders this shared app may use for {what} ({allowed}): "
-                             "give a path inside one of them.")
+            raise InputError(
+                f"{given} is outside the folders this shared app may use for {what} ({allowed}): "
+                "give a path inside one of them."
+            )
         return given
 
 

@@ -85,8 +85,10 @@ class Estimate:
         tier = f", {self.service_tier} tier" if self.service_tier != "standard" else ""
         cost = f"about {self.cost_text}" if self.price_known else self.cost_text
         requests = "text-only requests" if self.text_only else "requests"
-        return (f"{self.images:,} images, {self.requests:,} {requests}, about {self.tokens_in:,} input + "
-                f"{self.tokens_out:,} output tokens, {cost} with {self.model}{tier} ({self.basis}).")
+        return (
+            f"{self.images:,} images, {self.requests:,} {requests}, about {self.tokens_in:,} input + "
+            f"{self.tokens_out:,} output tokens, {cost} with {self.model}{tier} ({self.basis})."
+        )
 
 
 def price_unknown(model: str) -> str:
@@ -102,20 +104,35 @@ def work_items(frame: pd.DataFrame) -> list[WorkItem]:
     def text(value: Any) -> str | None:
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
-    return [WorkItem(int(row["image_id"]), int(row["dataset_id"]), str(row["name"]), text(row["location"]),
-                      str(row["needs"]), text(row["description"])) for row in frame.to_dict("records")]
+    return [
+        WorkItem(
+            int(row["image_id"]),
+            int(row["dataset_id"]),
+            str(row["name"]),
+            text(row["location"]),
+            str(row["needs"]),
+            text(row["description"]),
+        )
+        for row in frame.to_dict("records")
+    ]
 
 
-def plan(store: Store, request: JobRequest, *, simulated: bool = False
-         ) -> tuple[list[Dataset], pd.DataFrame, int]:
+def plan(store: Store, request: JobRequest, *, simulated: bool = False) -> tuple[list[Dataset], pd.DataFrame, int]:
     """The datasets, the work list and the category-list version a run on `request` would use."""
     request.check()
     rows = _dataset_rows(store, request.datasets)
     ensure_categories(store)
     list_version = store.category_list_version()
-    work = store.work_list([r.id for r in rows], request.mode, prompts.PROMPT_VERSION, list_version,
-                           skip_failed_in_run=request.resume_run, only_failed=request.retry_failed,
-                           simulated=simulated, image_ids=request.image_ids)
+    work = store.work_list(
+        [r.id for r in rows],
+        request.mode,
+        prompts.PROMPT_VERSION,
+        list_version,
+        skip_failed_in_run=request.resume_run,
+        only_failed=request.retry_failed,
+        simulated=simulated,
+        image_ids=request.image_ids,
+    )
     return rows, work, list_version
 
 
@@ -133,8 +150,13 @@ def typical_image_tokens(settings: Settings, model: str) -> int:
     return family.image_tokens(settings.media_resolution, width, height)
 
 
-def _typical_input(kind: str, categories: Sequence[Category], max_categories: int, image_tokens: int,
-                   descriptions: Sequence[dict[str, Any]] = ()) -> int:
+def _typical_input(
+    kind: str,
+    categories: Sequence[Category],
+    max_categories: int,
+    image_tokens: int,
+    descriptions: Sequence[dict[str, Any]] = (),
+) -> int:
     """~4 characters a token of the prompt text, plus the image; categorize prompts carry a description."""
     if kind == "fused":
         prompt = prompts.fused_prompt(categories, max_categories)
@@ -142,8 +164,13 @@ def _typical_input(kind: str, categories: Sequence[Category], max_categories: in
     if kind == "describe":
         prompt = prompts.describe_prompt()
         return math.ceil(len(prompt.system + prompt.text) / 4) + image_tokens
-    sizes = [len(p.system + p.text) for p in (prompts.categorize_prompt(d, categories, max_categories)
-                                              for d in (descriptions or [{"summary": "x" * 1000}]))]
+    sizes = [
+        len(p.system + p.text)
+        for p in (
+            prompts.categorize_prompt(d, categories, max_categories)
+            for d in (descriptions or [{"summary": "x" * 1000}])
+        )
+    ]
     return math.ceil(sum(sizes) / len(sizes) / 4)
 
 
@@ -156,19 +183,28 @@ class PerRequest:
     from_history: bool  # past averages of the model, not typical sizes
 
 
-def per_request(store: Store, settings: Settings, model: str, kind: str, categories: Sequence[Category], *,
-                descriptions: Sequence[dict[str, Any]] = (), history: dict[str, dict[Any, Any]] | None = None
-                ) -> PerRequest:
+def per_request(
+    store: Store,
+    settings: Settings,
+    model: str,
+    kind: str,
+    categories: Sequence[Category],
+    *,
+    descriptions: Sequence[dict[str, Any]] = (),
+    history: dict[str, dict[Any, Any]] | None = None,
+) -> PerRequest:
     """The model's past average for `kind` once it has 5 requests behind it, else typical sizes."""
     if history is None:
         history = {str(row["kind"]): row for row in store.usage_averages(model).to_dict("records")}
     past = history.get(kind)
     if past is not None and int(past["n"]) >= 5:
-        return PerRequest(float(past["tokens_in"]), float(past["tokens_out"]) + float(past["tokens_thinking"]),
-                          True)
+        return PerRequest(float(past["tokens_in"]), float(past["tokens_out"]) + float(past["tokens_thinking"]), True)
     image_tokens = typical_image_tokens(settings, model)
-    return PerRequest(_typical_input(kind, categories, settings.max_categories, image_tokens, descriptions),
-                      _TYPICAL_OUTPUT[kind], False)
+    return PerRequest(
+        _typical_input(kind, categories, settings.max_categories, image_tokens, descriptions),
+        _TYPICAL_OUTPUT[kind],
+        False,
+    )
 
 
 def cost_of(settings: Settings, model: str, tokens_in: float, tokens_out: float) -> float | None:
@@ -183,7 +219,8 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
     model = request.model or settings.caption_model
     categories = store.categories()
     history: dict[str, dict[Any, Any]] = {
-        str(row["kind"]): row for row in store.usage_averages(model).to_dict("records")}
+        str(row["kind"]): row for row in store.usage_averages(model).to_dict("records")
+    }
     counts = work["needs"].value_counts().to_dict() if not work.empty else {}
     requests: Counter[str] = Counter()
     requests["fused"] = int(counts.get("fused", 0))
@@ -201,15 +238,30 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
         tokens_in += n * figures.tokens_in
         tokens_out += n * figures.tokens_out
     cost = cost_of(settings, model, tokens_in, tokens_out)
-    basis = ("averages of past " + ", ".join(from_history) + " annotations") if from_history else (
-        f"typical sizes, {typical_image_tokens(settings, model):,} tokens an image")
+    basis = (
+        ("averages of past " + ", ".join(from_history) + " annotations")
+        if from_history
+        else (f"typical sizes, {typical_image_tokens(settings, model):,} tokens an image")
+    )
     without = 0
     if request.mode == "categorize":
-        described = store.work_list([r.id for r in _dataset_rows(store, request.datasets)], "fused",
-                                    prompts.PROMPT_VERSION, store.category_list_version(), simulated=simulated)
+        described = store.work_list(
+            [r.id for r in _dataset_rows(store, request.datasets)],
+            "fused",
+            prompts.PROMPT_VERSION,
+            store.category_list_version(),
+            simulated=simulated,
+        )
         without = int((described["needs"] == "fused").sum()) if not described.empty else 0
-    return Estimate(images=len(work), requests=sum(requests.values()), tokens_in=round(tokens_in),
-                    tokens_out=round(tokens_out), cost_usd=cost or 0.0, model=model, basis=basis,
-                    without_description=without, price_known=cost is not None, service_tier=settings.service_tier)
-
-
+    return Estimate(
+        images=len(work),
+        requests=sum(requests.values()),
+        tokens_in=round(tokens_in),
+        tokens_out=round(tokens_out),
+        cost_usd=cost or 0.0,
+        model=model,
+        basis=basis,
+        without_description=without,
+        price_known=cost is not None,
+        service_tier=settings.service_tier,
+    )

@@ -29,9 +29,16 @@ class Done(Generic[T, R]):
         self.item, self.value, self.error = item, value, error
 
 
-def run_pool(items: Iterable[T], work: Callable[[T], R], on_done: Callable[[Done[T, R]], None], *,
-             workers: int, stop: threading.Event, tick: Callable[[], None] | None = None,
-             name: str = "pool") -> None:
+def run_pool(
+    items: Iterable[T],
+    work: Callable[[T], R],
+    on_done: Callable[[Done[T, R]], None],
+    *,
+    workers: int,
+    stop: threading.Event,
+    tick: Callable[[], None] | None = None,
+    name: str = "pool",
+) -> None:
     """Run `work` on every item with up to `workers` threads until done or `stop` is set.
 
     `on_done` gets each result on this thread; `tick`, if given, runs between results at least every
@@ -54,8 +61,10 @@ def run_pool(items: Iterable[T], work: Callable[[T], R], on_done: Callable[[Done
         finally:
             results.put(None)  # this worker is done
 
-    threads = [threading.Thread(target=loop, name=f"{name}-{number}", daemon=True)
-               for number in range(max(1, min(workers, len(pending))))]
+    threads = [
+        threading.Thread(target=loop, name=f"{name}-{number}", daemon=True)
+        for number in range(max(1, min(workers, len(pending))))
+    ]
     try:
         for thread in threads:
             thread.start()

@@ -48,8 +48,14 @@ class Affected:
         """reason, images: how many images each reason brings in."""
         if self.images.empty:
             return pd.DataFrame({"reason": pd.Series(dtype=str), "images": pd.Series(dtype="int64")})
-        return (self.images.groupby("reason", sort=False).size().rename("images").reset_index()
-                .sort_values("images", ascending=False, kind="stable").reset_index(drop=True))
+        return (
+            self.images.groupby("reason", sort=False)
+            .size()
+            .rename("images")
+            .reset_index()
+            .sort_values("images", ascending=False, kind="stable")
+            .reset_index(drop=True)
+        )
 
 
 def _active(categories: Sequence[Category]) -> dict[str, str]:
@@ -65,8 +71,9 @@ def _aliases_after(aliases: pd.DataFrame, version: int) -> dict[str, str]:
     return found
 
 
-def _version_rule(then: Sequence[Category], now: dict[str, str], aliases: dict[str, str]
-                  ) -> tuple[bool, list[str], str]:
+def _version_rule(
+    then: Sequence[Category], now: dict[str, str], aliases: dict[str, str]
+) -> tuple[bool, list[str], str]:
     """(every image, names that make an image affected, reason) for images categorized against `then`."""
     old = {aliases.get(name, name): definition for name, definition in _active(then).items()}
     added = [name for name in now if name not in old]
@@ -76,8 +83,9 @@ def _version_rule(then: Sequence[Category], now: dict[str, str], aliases: dict[s
         if added:
             parts.append("added " + ", ".join(map(repr, added[:3])) + (" ..." if len(added) > 3 else ""))
         if redefined:
-            parts.append("new definition of " + ", ".join(map(repr, redefined[:3]))
-                         + (" ..." if len(redefined) > 3 else ""))
+            parts.append(
+                "new definition of " + ", ".join(map(repr, redefined[:3])) + (" ..." if len(redefined) > 3 else "")
+            )
         return True, [], "list changed: " + "; ".join(parts)
     removed = [name for name in old if name not in now]
     renamed = [name for name in _active(then) if aliases.get(name, name) != name]
@@ -117,8 +125,9 @@ def affected_images(store: Store, datasets: Sequence[str], *, every: bool = Fals
             found = store.images_to_recategorize(ids, then, every=True)
             reason_all = f"categorized against list version {then}"
         else:
-            all_images, names, reason_all = _version_rule(store.category_list_at(then), now,
-                                                          _aliases_after(aliases, then))
+            all_images, names, reason_all = _version_rule(
+                store.category_list_at(then), now, _aliases_after(aliases, then)
+            )
             if not all_images and not names:
                 found = store.images_to_recategorize(ids, then)
             else:
@@ -148,12 +157,29 @@ def estimate(store: Store, settings: Settings, images: int, *, model: str | None
     basis = "averages of past categorize requests" if figures.from_history else "typical sizes"
     tokens_in, tokens_out = round(images * figures.tokens_in), round(images * figures.tokens_out)
     cost = cost_of(settings, model, tokens_in, tokens_out)
-    return Estimate(images, images, tokens_in, tokens_out, cost or 0.0, model, basis, price_known=cost is not None,
-                    service_tier=settings.service_tier, text_only=True)
+    return Estimate(
+        images,
+        images,
+        tokens_in,
+        tokens_out,
+        cost or 0.0,
+        model,
+        basis,
+        price_known=cost is not None,
+        service_tier=settings.service_tier,
+        text_only=True,
+    )
 
 
-def start(manager: JobManager, datasets: Sequence[str], image_ids: Sequence[int] | None, *,
-          model: str | None = None, simulated: bool = False, settings: Settings | None = None) -> Job:
+def start(
+    manager: JobManager,
+    datasets: Sequence[str],
+    image_ids: Sequence[int] | None,
+    *,
+    model: str | None = None,
+    simulated: bool = False,
+    settings: Settings | None = None,
+) -> Job:
     """Start a categorize run (text only, from stored descriptions) through the job runner.
 
     `image_ids` limits it to those images (from `affected_images`); None re-categorizes every described image
@@ -161,6 +187,10 @@ def start(manager: JobManager, datasets: Sequence[str], image_ids: Sequence[int]
     """
     if image_ids is not None and not image_ids:
         raise InputError("No image needs re-categorizing: nothing to run.")
-    request = JobRequest(tuple(dict.fromkeys(datasets)), mode="categorize", model=model,
-                         image_ids=None if image_ids is None else tuple(int(i) for i in image_ids))
+    request = JobRequest(
+        tuple(dict.fromkeys(datasets)),
+        mode="categorize",
+        model=model,
+        image_ids=None if image_ids is None else tuple(int(i) for i in image_ids),
+    )
     return manager.start(request, settings=settings, simulated=simulated)

@@ -53,9 +53,17 @@ class Recorder:
     """One writer thread per run. `written(counts, cost)` hears of each committed batch; `failed(error)` of a
     batch that could not be written (the run must stop: what follows would be lost too)."""
 
-    def __init__(self, store: Store, run_id: int, *, list_version: int, simulated: bool,
-                 db_lock: threading.Lock, written: Callable[[Counter[str], float], None],
-                 failed: Callable[[Exception], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        *,
+        list_version: int,
+        simulated: bool,
+        db_lock: threading.Lock,
+        written: Callable[[Counter[str], float], None],
+        failed: Callable[[Exception], None],
+    ) -> None:
         self._store = store
         self._run_id = run_id
         self._list_version = list_version
@@ -88,8 +96,7 @@ class Recorder:
             stopping = item is _STOP
             if isinstance(item, Outcome):
                 pending.append(item)
-            if pending and (stopping or len(pending) >= MAX_BATCH
-                            or time.monotonic() - last_flush >= FLUSH_SECONDS):
+            if pending and (stopping or len(pending) >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS):
                 self._flush(pending)
                 pending = []
                 last_flush = time.monotonic()
@@ -105,12 +112,20 @@ class Recorder:
                 annotations.append(self._annotation_row(outcome.image_id, annotation))
             if outcome.failure is not None:
                 stage, kind, message = outcome.failure
-                failures.append({"image_id": outcome.image_id, "run_id": self._run_id, "stage": stage,
-                                 "kind": kind, "message": message[:2000]})
+                failures.append(
+                    {
+                        "image_id": outcome.image_id,
+                        "run_id": self._run_id,
+                        "stage": stage,
+                        "kind": kind,
+                        "message": message[:2000],
+                    }
+                )
             if outcome.facts is not None:
                 size, fmt, width, height = outcome.facts
-                facts.append({"image_id": outcome.image_id, "size_bytes": size, "format": fmt, "width": width,
-                              "height": height})
+                facts.append(
+                    {"image_id": outcome.image_id, "size_bytes": size, "format": fmt, "width": width, "height": height}
+                )
             counts["done" if outcome.done else "failed"] += 1
             counts["requests"] += outcome.requests
             counts["tokens_in"] += outcome.usage.prompt
@@ -123,8 +138,9 @@ class Recorder:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self._db_lock:
-                    self._store.record_batch(self._run_id, frame, pd.DataFrame(failures), pd.DataFrame(facts),
-                                             {**counts, "cost_usd": cost})
+                    self._store.record_batch(
+                        self._run_id, frame, pd.DataFrame(failures), pd.DataFrame(facts), {**counts, "cost_usd": cost}
+                    )
                 break
             except WriteConflict as exc:
                 # Another writer touched the same rows (say, a re-import updating these images): try again.
@@ -143,13 +159,20 @@ class Recorder:
 
     def _annotation_row(self, image_id: int, annotation: Annotation) -> dict[str, Any]:
         return {
-            "image_id": image_id, "run_id": self._run_id, "kind": annotation.kind, "model": annotation.model,
+            "image_id": image_id,
+            "run_id": self._run_id,
+            "kind": annotation.kind,
+            "model": annotation.model,
             "prompt_version": annotation.prompt_version,
             "category_list_version": self._list_version if annotation.categories is not None else None,
             "description": json.dumps(annotation.description, ensure_ascii=False)
-            if annotation.description is not None else None,
-            "summary": annotation.summary, "categories": annotation.categories,
-            "tokens_in": annotation.usage.prompt, "tokens_out": annotation.usage.candidates,
-            "tokens_thinking": annotation.usage.thoughts, "cost_usd": annotation.cost_usd,
+            if annotation.description is not None
+            else None,
+            "summary": annotation.summary,
+            "categories": annotation.categories,
+            "tokens_in": annotation.usage.prompt,
+            "tokens_out": annotation.usage.candidates,
+            "tokens_thinking": annotation.usage.thoughts,
+            "cost_usd": annotation.cost_usd,
             "simulated": self._simulated,
         }

@@ -28,10 +28,19 @@ from labeling.store.review import (
 )
 from labeling.taxonomy import UNKNOWN, ensure_categories
 
-STATE_LABELS = {"all": "All", "not_reviewed": "Not reviewed", "reviewed": "Reviewed", "failed": "Failed",
-                "missing_image": "Image missing"}
-SORT_LABELS = {"name": "Name A-Z", "name_desc": "Name Z-A", "recently_edited": "Recently edited",
-               "listed": "Import order"}
+STATE_LABELS = {
+    "all": "All",
+    "not_reviewed": "Not reviewed",
+    "reviewed": "Reviewed",
+    "failed": "Failed",
+    "missing_image": "Image missing",
+}
+SORT_LABELS = {
+    "name": "Name A-Z",
+    "name_desc": "Name Z-A",
+    "recently_edited": "Recently edited",
+    "listed": "Import order",
+}
 SUMMARY = "summary"
 _LIST_SEPARATOR = ", "
 
@@ -90,8 +99,7 @@ class FocusRecord:
     @property
     def image(self) -> dict[str, Any]:
         """What `thumbnails.Pictures` needs to find the file."""
-        return {"image_id": self.image_id, "dataset": self.dataset, "status": self.status,
-                "location": self.location}
+        return {"image_id": self.image_id, "dataset": self.dataset, "status": self.status, "location": self.location}
 
 
 @dataclass(frozen=True)
@@ -106,13 +114,24 @@ def focus(store: Store, image_id: int) -> FocusRecord:
     model = record["model"] or {}
     human = record["human"] or {}
     return FocusRecord(
-        image_id=int(record["image_id"]), dataset=record["dataset"], name=record["name"], status=record["status"],
-        location=record["location"], version=int(record["version"]), reviewed=bool(record["reviewed"]),
-        reviewer=human.get("reviewer"), updated_at=human.get("updated_at"),
-        description=_as_dict(record["description"]), categories=record["categories"],
-        model_description=_as_dict(model.get("description")), model_categories=model.get("categories"),
-        model_name=model.get("model"), human_description=_as_dict(human.get("description")),
-        human_categories=human.get("categories"), failures=list(record["failures"]))
+        image_id=int(record["image_id"]),
+        dataset=record["dataset"],
+        name=record["name"],
+        status=record["status"],
+        location=record["location"],
+        version=int(record["version"]),
+        reviewed=bool(record["reviewed"]),
+        reviewer=human.get("reviewer"),
+        updated_at=human.get("updated_at"),
+        description=_as_dict(record["description"]),
+        categories=record["categories"],
+        model_description=_as_dict(model.get("description")),
+        model_categories=model.get("categories"),
+        model_name=model.get("model"),
+        human_description=_as_dict(human.get("description")),
+        human_categories=human.get("categories"),
+        failures=list(record["failures"]),
+    )
 
 
 def _as_dict(value: Any) -> dict[str, Any] | None:
@@ -183,8 +202,10 @@ def parse_fields(original: Mapping[str, Any] | None, edited: Mapping[str, str]) 
             try:
                 result[key] = json.loads(text)
             except json.JSONDecodeError:
-                raise InputError(f"The field {key!r} must stay valid JSON (it was "
-                                 f"{json.dumps(before, ensure_ascii=False)[:60]}): fix it, then save.") from None
+                raise InputError(
+                    f"The field {key!r} must stay valid JSON (it was "
+                    f"{json.dumps(before, ensure_ascii=False)[:60]}): fix it, then save."
+                ) from None
     return result
 
 
@@ -218,8 +239,13 @@ def category_options(store: Store, *extra: Iterable[str] | None) -> list[str]:
 # ---- saving, undo, history ----------------------------------------------------------------------------------------
 
 
-def changes(record: FocusRecord, *, fields: Mapping[str, str] | None = None,
-            categories: Sequence[str] | None = None, reviewed: bool | None = None) -> dict[str, Any]:
+def changes(
+    record: FocusRecord,
+    *,
+    fields: Mapping[str, str] | None = None,
+    categories: Sequence[str] | None = None,
+    reviewed: bool | None = None,
+) -> dict[str, Any]:
     """What the reviewer changed relative to `record` (what they were shown): field name -> new value.
 
     Reordering categories is not a change; a description or category list equal to what was shown is not
@@ -238,9 +264,16 @@ def changes(record: FocusRecord, *, fields: Mapping[str, str] | None = None,
     return found
 
 
-def save(store: Store, record: FocusRecord, *, reviewer: str, fields: Mapping[str, str] | None = None,
-         categories: Sequence[str] | None = None, reviewed: bool | None = None,
-         over_version: int | None = None) -> SaveResult:
+def save(
+    store: Store,
+    record: FocusRecord,
+    *,
+    reviewer: str,
+    fields: Mapping[str, str] | None = None,
+    categories: Sequence[str] | None = None,
+    reviewed: bool | None = None,
+    over_version: int | None = None,
+) -> SaveResult:
     """Save what the reviewer changed relative to `record` (what they were shown).
 
     The save is based on `record.version`; if somebody saved since, ConflictError says what they changed and
@@ -248,11 +281,14 @@ def save(store: Store, record: FocusRecord, *, reviewer: str, fields: Mapping[st
     fields over theirs on purpose.
     """
     found = changes(record, fields=fields, categories=categories, reviewed=reviewed)
-    version = store.save_label(record.image_id, reviewer=reviewer.strip() or "anonymous",
-                               expected_version=record.version if over_version is None else over_version,
-                               description=found.get("description", UNSET),
-                               categories=found.get("categories", UNSET),
-                               reviewed=found.get("reviewed", UNSET))
+    version = store.save_label(
+        record.image_id,
+        reviewer=reviewer.strip() or "anonymous",
+        expected_version=record.version if over_version is None else over_version,
+        description=found.get("description", UNSET),
+        categories=found.get("categories", UNSET),
+        reviewed=found.get("reviewed", UNSET),
+    )
     return SaveResult(version=version, changed=list(found))
 
 
@@ -266,8 +302,13 @@ def comparison(record: FocusRecord) -> pd.DataFrame:
         model_text = _text(model.get(key)) if key in model else ""
         human_text = "model's" if human is None else (_text(human.get(key)) if key in human else "(removed)")
         rows.append((key, model_text, human_text))
-    rows.append(("categories", ", ".join(record.model_categories or []) or "(none)",
-                 "model's" if record.human_categories is None else ", ".join(record.human_categories) or "(none)"))
+    rows.append(
+        (
+            "categories",
+            ", ".join(record.model_categories or []) or "(none)",
+            "model's" if record.human_categories is None else ", ".join(record.human_categories) or "(none)",
+        )
+    )
     rows.append(("reviewed", "", f"yes, by {record.reviewer or 'someone'}" if record.reviewed else "no"))
     return pd.DataFrame(rows, columns=["field", "model", "reviewer"])
 
@@ -285,18 +326,28 @@ def undo(store: Store, edit_id: int, reviewer: str) -> int:
     return store.undo_edit(edit_id, reviewer.strip() or "anonymous")
 
 
-def edit_history(store: Store, *, dataset: str | None = None, image_id: int | None = None,
-                 limit: int = 50) -> pd.DataFrame:
+def edit_history(
+    store: Store, *, dataset: str | None = None, image_id: int | None = None, limit: int = 50
+) -> pd.DataFrame:
     """Recent edits, newest first, readable: id, when, reviewer, dataset, image, change, undone."""
     log = store.edit_log(dataset=dataset, image_id=image_id, limit=limit)
     if log.empty:
         return pd.DataFrame(columns=["id", "image_id", "when", "reviewer", "dataset", "image", "change", "undone"])
-    changes = [describe_change(str(row.field), _json_value(row.before), _json_value(row.after))
-               for row in log.itertuples()]
-    return pd.DataFrame({"id": log["id"], "image_id": log["image_id"],
-                         "when": log["edited_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-                         "reviewer": log["reviewer"], "dataset": log["dataset"], "image": log["name"],
-                         "change": changes, "undone": log["undone"]})
+    changes = [
+        describe_change(str(row.field), _json_value(row.before), _json_value(row.after)) for row in log.itertuples()
+    ]
+    return pd.DataFrame(
+        {
+            "id": log["id"],
+            "image_id": log["image_id"],
+            "when": log["edited_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "reviewer": log["reviewer"],
+            "dataset": log["dataset"],
+            "image": log["name"],
+            "change": changes,
+            "undone": log["undone"],
+        }
+    )
 
 
 def _json_value(text: Any) -> Any:

@@ -53,14 +53,30 @@ _URI = re.compile(r"^s3://(?P<bucket>[^/]+)/?(?P<prefix>.*)$")
 
 _EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "RequestExpired"})
 _DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem"})
-_REGION_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
-                           "301", "InvalidRegion"})
+_REGION_CODES = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301", "InvalidRegion"}
+)
 _BAD_KEY_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "InvalidClientTokenId"})
-_THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-                             "TooManyRequestsException", "RequestThrottled", "ServiceUnavailable", "503"})
+_THROTTLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "503",
+    }
+)
 _MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-_TRANSPORT_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError,
-                     ResponseStreamingError)
+_TRANSPORT_ERRORS = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+    ResponseStreamingError,
+)
 
 
 class S3Error(SourceError):
@@ -99,8 +115,10 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/prefix` as (bucket, prefix); InputError for anything else."""
     found = _URI.match(uri.strip())
     if not found or not found["bucket"]:
-        raise InputError(f"{uri!r} is not an S3 URI: write it as s3://bucket/prefix/ (for example "
-                         "s3://my-bucket/datalake_training/REAL/).")
+        raise InputError(
+            f"{uri!r} is not an S3 URI: write it as s3://bucket/prefix/ (for example "
+            "s3://my-bucket/datalake_training/REAL/)."
+        )
     return found["bucket"], found["prefix"]
 
 
@@ -121,15 +139,29 @@ def key_problem(key: str) -> str | None:
     return rejection_reason(key)
 
 
-def s3_source(bucket: str, prefix: str, settings: Settings, *, profile: str | None = None,
-              region: str | None = None, endpoint_url: str | None = None, workers: int | None = None) -> S3Source:
+def s3_source(
+    bucket: str,
+    prefix: str,
+    settings: Settings,
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    workers: int | None = None,
+) -> S3Source:
     """The one way an S3Source is made from what a user chose (a flag, a form, a stored dataset): each option
     left empty falls back to settings (config.yaml, environment); the pool fits `workers` threads."""
-    return S3Source(bucket, prefix, profile=profile or settings.aws_profile or None,
-                    region=region or settings.aws_region or None,
-                    endpoint_url=configured_endpoint(endpoint_url if endpoint_url != settings.s3_endpoint_url
-                                                     else None, settings.s3_endpoint_url),
-                    cache_dir=settings.cache_dir, max_pool_connections=max(10, workers or settings.num_workers))
+    return S3Source(
+        bucket,
+        prefix,
+        profile=profile or settings.aws_profile or None,
+        region=region or settings.aws_region or None,
+        endpoint_url=configured_endpoint(
+            endpoint_url if endpoint_url != settings.s3_endpoint_url else None, settings.s3_endpoint_url
+        ),
+        cache_dir=settings.cache_dir,
+        max_pool_connections=max(10, workers or settings.num_workers),
+    )
 
 
 def configured_endpoint(explicit: str | None, configured: str | None) -> str | None:
@@ -152,70 +184,118 @@ def _login_hint(profile: str | None) -> str:
     return f"aws sso login --profile {name}" if name else "aws sso login"
 
 
-def describe_error(exc: BaseException, *, bucket: str, key: str | None = None, profile: str | None = None,
-                   region: str | None = None, endpoint_url: str | None = None) -> S3Error:
+def describe_error(
+    exc: BaseException,
+    *,
+    bucket: str,
+    key: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> S3Error:
     """Turn a boto3/botocore exception into one line that says what to do. Unknown errors keep their text."""
     where = f"s3://{bucket}/{key}" if key is not None else f"s3://{bucket}"
     who = _profile_label(profile)
     if isinstance(exc, S3Error):
         return exc
     if isinstance(exc, SSOError | TokenRetrievalError):
-        return S3Error(f"The AWS SSO session for profile {who} expired: run `{_login_hint(profile)}`, then run the "
-                       "same command again (finished files are kept).", code="SSOExpired")
+        return S3Error(
+            f"The AWS SSO session for profile {who} expired: run `{_login_hint(profile)}`, then run the "
+            "same command again (finished files are kept).",
+            code="SSOExpired",
+        )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return S3Error(f"No AWS credentials found for profile {who}: run `{_login_hint(profile)}` or "
-                       "`aws configure`, or pass --profile / set AWS_PROFILE.", code="NoCredentials")
+        return S3Error(
+            f"No AWS credentials found for profile {who}: run `{_login_hint(profile)}` or "
+            "`aws configure`, or pass --profile / set AWS_PROFILE.",
+            code="NoCredentials",
+        )
     if isinstance(exc, ProfileNotFound):
-        return S3Error(f"The AWS profile {who!r} is not in your AWS config (~/.aws/config): check --profile / "
-                       "AWS_PROFILE, or create it with `aws configure sso`.", code="ProfileNotFound")
+        return S3Error(
+            f"The AWS profile {who!r} is not in your AWS config (~/.aws/config): check --profile / "
+            "AWS_PROFILE, or create it with `aws configure sso`.",
+            code="ProfileNotFound",
+        )
     if isinstance(exc, CredentialRetrievalError):
-        return S3Error(f"AWS credentials for profile {who} could not be loaded ({exc}): log in again "
-                       f"(`{_login_hint(profile)}`) and retry.", code="CredentialRetrieval")
+        return S3Error(
+            f"AWS credentials for profile {who} could not be loaded ({exc}): log in again "
+            f"(`{_login_hint(profile)}`) and retry.",
+            code="CredentialRetrieval",
+        )
     if isinstance(exc, _TRANSPORT_ERRORS):
         target = endpoint_url or "S3"
-        return S3Error(f"Cannot reach {target} for {where} ({exc.__class__.__name__}): check the network and "
-                       "--endpoint-url, then run again.", code=exc.__class__.__name__, fatal=False, transient=True)
+        return S3Error(
+            f"Cannot reach {target} for {where} ({exc.__class__.__name__}): check the network and "
+            "--endpoint-url, then run again.",
+            code=exc.__class__.__name__,
+            fatal=False,
+            transient=True,
+        )
     if isinstance(exc, ClientError):
         return _describe_client_error(exc, where=where, bucket=bucket, who=who, profile=profile, region=region)
     if isinstance(exc, BotoCoreError):
         return S3Error(f"S3 request for {where} failed: {exc}", code=exc.__class__.__name__)
-    return S3Error(f"S3 request for {where} failed: {exc.__class__.__name__}: {exc}", code=exc.__class__.__name__,
-                   fatal=False, transient=True)
+    return S3Error(
+        f"S3 request for {where} failed: {exc.__class__.__name__}: {exc}",
+        code=exc.__class__.__name__,
+        fatal=False,
+        transient=True,
+    )
 
 
-def _describe_client_error(exc: ClientError, *, where: str, bucket: str, who: str, profile: str | None,
-                           region: str | None) -> S3Error:
+def _describe_client_error(
+    exc: ClientError, *, where: str, bucket: str, who: str, profile: str | None, region: str | None
+) -> S3Error:
     error: dict[str, Any] = dict(exc.response.get("Error", {}))
     code = str(error.get("Code", ""))
     metadata = exc.response.get("ResponseMetadata", {})
     status = int(metadata.get("HTTPStatusCode", 0) or 0)
     if code in _EXPIRED_CODES:
-        return S3Error(f"The AWS session token for profile {who} expired: run `{_login_hint(profile)}` (or refresh "
-                       "your credentials), then run the same command again.", code=code)
+        return S3Error(
+            f"The AWS session token for profile {who} expired: run `{_login_hint(profile)}` (or refresh "
+            "your credentials), then run the same command again.",
+            code=code,
+        )
     if code in _BAD_KEY_CODES:
-        return S3Error(f"AWS rejected the credentials of profile {who} ({code}): they are wrong, revoked or for "
-                       f"another endpoint; log in again (`{_login_hint(profile)}`) or fix the profile.", code=code)
+        return S3Error(
+            f"AWS rejected the credentials of profile {who} ({code}): they are wrong, revoked or for "
+            f"another endpoint; log in again (`{_login_hint(profile)}`) or fix the profile.",
+            code=code,
+        )
     if code in _DENIED_CODES:
-        return S3Error(f"Access to {where} is denied for profile {who}: ask for s3:ListBucket and s3:GetObject on "
-                       f"bucket {bucket}, or use a profile that has them (--profile).", code=code)
+        return S3Error(
+            f"Access to {where} is denied for profile {who}: ask for s3:ListBucket and s3:GetObject on "
+            f"bucket {bucket}, or use a profile that has them (--profile).",
+            code=code,
+        )
     if code == "NoSuchBucket":
-        return S3Error(f"The bucket {bucket!r} does not exist (at this endpoint): check --bucket or the S3 URI.",
-                       code=code)
+        return S3Error(
+            f"The bucket {bucket!r} does not exist (at this endpoint): check --bucket or the S3 URI.", code=code
+        )
     if code in _REGION_CODES:
         headers = metadata.get("HTTPHeaders", {})
         actual = error.get("Region") or headers.get("x-amz-bucket-region") or ""
         hint = f"pass --region {actual}" if actual else "pass the bucket's --region"
-        return S3Error(f"The bucket {bucket!r} is in another region than {region or 'the default region'}: "
-                       f"{hint}.", code=code)
+        return S3Error(
+            f"The bucket {bucket!r} is in another region than {region or 'the default region'}: {hint}.", code=code
+        )
     if code in _THROTTLE_CODES:
-        return S3Error(f"S3 kept throttling requests for {where} ({code}) even after retries with backoff: "
-                       "lower --num-workers and run again.", code=code, fatal=False, transient=True)
+        return S3Error(
+            f"S3 kept throttling requests for {where} ({code}) even after retries with backoff: "
+            "lower --num-workers and run again.",
+            code=code,
+            fatal=False,
+            transient=True,
+        )
     if code in _MISSING_KEY_CODES:
-        return S3Error(f"{where} does not exist (any more): analyze again to refresh the list.", code=code,
-                       fatal=False)
+        return S3Error(f"{where} does not exist (any more): analyze again to refresh the list.", code=code, fatal=False)
     if status >= 500 or code in {"InternalError", "RequestTimeout"}:
-        return S3Error(f"S3 failed on {where} ({code or status}) even after retries: run again later.",
-                       code=code, fatal=False, transient=True)
+        return S3Error(
+            f"S3 failed on {where} ({code or status}) even after retries: run again later.",
+            code=code,
+            fatal=False,
+            transient=True,
+        )
     message = error.get("Message") or str(exc)
     return S3Error(f"S3 refused the request for {where} ({code}: {message}).", code=code, fatal=False)
 
@@ -227,9 +307,18 @@ class S3Source:
     `cache_dir/s3/[endpoint/]bucket/key` (written atomically) and never fetched again.
     """
 
-    def __init__(self, bucket: str, prefix: str = "", profile: str | None = None, region: str | None = None,
-                 endpoint_url: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None,
-                 max_pool_connections: int = DEFAULT_POOL, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        profile: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        max_pool_connections: int = DEFAULT_POOL,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
         if not bucket.strip():
             raise InputError("Give the S3 bucket (--bucket, the S3 URI, or `s3.bucket` in config.yaml).")
         self.bucket = bucket.strip()
@@ -276,18 +365,30 @@ class S3Source:
             if self._client is None:
                 try:
                     session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
-                    self._client = session.client("s3", endpoint_url=self.endpoint_url, config=Config(
-                        max_pool_connections=self.max_pool_connections,
-                        retries={"mode": "standard", "max_attempts": self.max_attempts},
-                        connect_timeout=10, read_timeout=60))
+                    self._client = session.client(
+                        "s3",
+                        endpoint_url=self.endpoint_url,
+                        config=Config(
+                            max_pool_connections=self.max_pool_connections,
+                            retries={"mode": "standard", "max_attempts": self.max_attempts},
+                            connect_timeout=10,
+                            read_timeout=60,
+                        ),
+                    )
                 except Exception as exc:
                     raise self.error(exc) from None
             return self._client
 
     def error(self, exc: BaseException, key: str | None = None) -> S3Error:
         """`exc` explained for this source (`key` relative to the prefix)."""
-        return describe_error(exc, bucket=self.bucket, key=None if key is None else self.prefix + key,
-                              profile=self.profile, region=self.region, endpoint_url=self.endpoint_url)
+        return describe_error(
+            exc,
+            bucket=self.bucket,
+            key=None if key is None else self.prefix + key,
+            profile=self.profile,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+        )
 
     def list_objects(self) -> Iterator[S3Object]:
         """Every object under the prefix, recursively, 1,000 a page; folder markers are skipped."""
@@ -319,8 +420,11 @@ class S3Source:
             size = int(response.get("ContentLength") or 0)
             if size > MAX_READ_BYTES:  # never read a file that size into memory
                 response["Body"].close()
-                raise S3Error(f"s3://{self.bucket}/{self.prefix}{key} is {size / 2**20:,.0f} MiB, over the limit of "
-                              f"{MAX_READ_BYTES / 2**20:,.0f} MiB for one image: downscale it.", fatal=False)
+                raise S3Error(
+                    f"s3://{self.bucket}/{self.prefix}{key} is {size / 2**20:,.0f} MiB, over the limit of "
+                    f"{MAX_READ_BYTES / 2**20:,.0f} MiB for one image: downscale it.",
+                    fatal=False,
+                )
             data = response["Body"].read()
         except S3Error:
             raise

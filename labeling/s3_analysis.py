@@ -71,18 +71,28 @@ class S3Analysis:
 
     def counts(self) -> dict[str, Any]:
         """The summary as plain numbers (for JSON and the page's metrics)."""
-        return {"uri": self.uri, "listed_objects": self.listed_objects, "names_listed": self.names_listed,
-                "available": len(self.available), "missing": len(self.missing), "ambiguous": len(self.ambiguous),
-                "rejected": len(self.rejected), "refused_keys": len(self.refused_keys),
-                "duplicates": self.duplicates, "output_dir": self.output_dir,
-                "already_local": len(self.already_local), "to_fetch": len(self.to_fetch),
-                "bytes_available": self.bytes_available, "bytes_to_fetch": self.bytes_to_fetch,
-                "list_seconds": round(self.list_seconds, 3), "match_seconds": round(self.match_seconds, 3)}
+        return {
+            "uri": self.uri,
+            "listed_objects": self.listed_objects,
+            "names_listed": self.names_listed,
+            "available": len(self.available),
+            "missing": len(self.missing),
+            "ambiguous": len(self.ambiguous),
+            "rejected": len(self.rejected),
+            "refused_keys": len(self.refused_keys),
+            "duplicates": self.duplicates,
+            "output_dir": self.output_dir,
+            "already_local": len(self.already_local),
+            "to_fetch": len(self.to_fetch),
+            "bytes_available": self.bytes_available,
+            "bytes_to_fetch": self.bytes_to_fetch,
+            "list_seconds": round(self.list_seconds, 3),
+            "match_seconds": round(self.match_seconds, 3),
+        }
 
     def problems_frame(self) -> pd.DataFrame:
         """Every missing, ambiguous and rejected name and refused key, with why: the full downloadable list."""
-        rows = [("missing", name, "not under the prefix (neither the name nor the same stem)")
-                for name in self.missing]
+        rows = [("missing", name, "not under the prefix (neither the name nor the same stem)") for name in self.missing]
         rows += [("ambiguous", name, "; ".join(candidates)) for name, candidates in self.ambiguous.items()]
         rows += [("rejected", name, reason) for name, reason in self.rejected]
         rows += [("refused key", key, reason) for key, reason in self.refused_keys]
@@ -90,18 +100,22 @@ class S3Analysis:
 
     def summary_lines(self, first: int = 10) -> list[str]:
         """The analysis as the CLI prints it and the run log records it."""
-        lines = [f"S3 analysis of {self.uri}: {self.listed_objects:,} objects listed in {self.list_seconds:.1f} s "
-                 f"(matching {self.match_seconds:.2f} s)",
-                 f"  names in the list     {self.names_listed:>10,}"
-                 + (f"  ({self.duplicates:,} duplicates ignored)" if self.duplicates else ""),
-                 f"  available in S3       {len(self.available):>10,}  ({_size(self.bytes_available)})",
-                 f"  missing               {len(self.missing):>10,}",
-                 f"  ambiguous             {len(self.ambiguous):>10,}",
-                 f"  rejected names        {len(self.rejected):>10,}",
-                 f"  refused keys          {len(self.refused_keys):>10,}"]
+        lines = [
+            f"S3 analysis of {self.uri}: {self.listed_objects:,} objects listed in {self.list_seconds:.1f} s "
+            f"(matching {self.match_seconds:.2f} s)",
+            f"  names in the list     {self.names_listed:>10,}"
+            + (f"  ({self.duplicates:,} duplicates ignored)" if self.duplicates else ""),
+            f"  available in S3       {len(self.available):>10,}  ({_size(self.bytes_available)})",
+            f"  missing               {len(self.missing):>10,}",
+            f"  ambiguous             {len(self.ambiguous):>10,}",
+            f"  rejected names        {len(self.rejected):>10,}",
+            f"  refused keys          {len(self.refused_keys):>10,}",
+        ]
         if self.output_dir is not None:
-            lines += [f"  already in the folder {len(self.already_local):>10,}  ({self.output_dir})",
-                      f"  to fetch              {len(self.to_fetch):>10,}  ({_size(self.bytes_to_fetch)})"]
+            lines += [
+                f"  already in the folder {len(self.already_local):>10,}  ({self.output_dir})",
+                f"  to fetch              {len(self.to_fetch):>10,}  ({_size(self.bytes_to_fetch)})",
+            ]
         if self.missing:
             shown = ", ".join(self.missing[:first])
             more = f" and {len(self.missing) - first:,} more" if len(self.missing) > first else ""
@@ -142,8 +156,14 @@ def local_files(output_dir: Path) -> dict[str, int]:
     return found
 
 
-def analyze(source: S3Source, names: NameList | None, *, output_dir: str | os.PathLike[str] | None = None,
-            store: Store | None = None, objects: list[S3Object] | None = None) -> S3Analysis:
+def analyze(
+    source: S3Source,
+    names: NameList | None,
+    *,
+    output_dir: str | os.PathLike[str] | None = None,
+    store: Store | None = None,
+    objects: list[S3Object] | None = None,
+) -> S3Analysis:
     """List the prefix (unless `objects` are given) and match `names`; with no names, every image under the prefix.
 
     With `output_dir`, a file counts as already there when it exists with the listed size and the store does
@@ -172,16 +192,27 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _match(source: S3Source, names: NameList | None, objects: list[S3Object],
-           output_dir: str | os.PathLike[str] | None, store: Store | None) -> S3Analysis:
+def _match(
+    source: S3Source,
+    names: NameList | None,
+    objects: list[S3Object],
+    output_dir: str | os.PathLike[str] | None,
+    store: Store | None,
+) -> S3Analysis:
 
     by_key = {item.key: item for item in objects}
     refused = [(key, problem) for key in by_key if (problem := key_problem(key))]
     if names is None:
         refused_keys = {key for key, _ in refused}
         names = NameList(names=sorted(key for key in by_key if key not in refused_keys and is_image_path(key)))
-    analysis = S3Analysis(uri=source.uri, listed_objects=len(objects), names_listed=names.listed,
-                          rejected=list(names.rejected), refused_keys=refused, duplicates=names.duplicates)
+    analysis = S3Analysis(
+        uri=source.uri,
+        listed_objects=len(objects),
+        names_listed=names.listed,
+        rejected=list(names.rejected),
+        refused_keys=refused,
+        duplicates=names.duplicates,
+    )
 
     # Unsafe keys stay in the index so that a name matching only such a key is reported as rejected, not missing.
     match = KeyIndex(by_key).match(names.names)
@@ -208,8 +239,7 @@ def _match(source: S3Source, names: NameList | None, objects: list[S3Object],
             planned.add(planned_file.key)
             size = present.get(planned_file.key)
             known = recorded.get(planned_file.key)
-            changed = known is not None and bool(known[1]) and bool(planned_file.etag) \
-                and known[1] != planned_file.etag
+            changed = known is not None and bool(known[1]) and bool(planned_file.etag) and known[1] != planned_file.etag
             if size == planned_file.size and not changed:
                 analysis.already_local.append(planned_file)
                 if known is None:
@@ -243,9 +273,16 @@ def _first_row(data: bytes) -> list[str]:
     return next(csv.reader(io.StringIO(line)), [])
 
 
-def import_s3_dataset(store: Store, dataset: str, source: S3Source, *, csv_data: bytes | None = None,
-                      csv_name: str | None = None, label: str = "",
-                      objects: list[S3Object] | None = None) -> ImportReport:
+def import_s3_dataset(
+    store: Store,
+    dataset: str,
+    source: S3Source,
+    *,
+    csv_data: bytes | None = None,
+    csv_name: str | None = None,
+    label: str = "",
+    objects: list[S3Object] | None = None,
+) -> ImportReport:
     """Create or refresh a dataset whose images stay in S3 (read through the local cache when captioned).
 
     The dataset row keeps `s3://bucket/prefix` and the profile, region and endpoint (never credentials).
@@ -258,9 +295,14 @@ def import_s3_dataset(store: Store, dataset: str, source: S3Source, *, csv_data:
     if csv_data is not None and is_seed_output(_first_row(csv_data)):
         report = import_seed_output(store, dataset, csv_data, listed, label=label, list_file=csv_name)
         # import_seed_output records the source but not its options: store them as import_names would.
-        store.save_dataset(dataset, label=label, source_kind="s3", source_uri=source.uri,
-                           source_options=source.options, list_file=csv_name)
+        store.save_dataset(
+            dataset,
+            label=label,
+            source_kind="s3",
+            source_uri=source.uri,
+            source_options=source.options,
+            list_file=csv_name,
+        )
         return report
     names = parse_name_list(csv_data, csv_name or "the CSV list") if csv_data is not None else None
-    return import_names(store, dataset, names, listed, label=label, list_file=csv_name,
-                        source_options=source.options)
+    return import_names(store, dataset, names, listed, label=label, list_file=csv_name, source_options=source.options)

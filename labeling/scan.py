@@ -46,9 +46,11 @@ class ScanReport:
     stopped: bool = False
 
     def line(self) -> str:
-        return (f"Scanned {self.scanned:,} of {self.total:,} images of {self.dataset} in {self.seconds:.1f} s"
-                f" ({self.failed:,} without facts; {self.already:,} already scanned)"
-                + ("; stopped: run it again to go on." if self.stopped else "."))
+        return (
+            f"Scanned {self.scanned:,} of {self.total:,} images of {self.dataset} in {self.seconds:.1f} s"
+            f" ({self.failed:,} without facts; {self.already:,} already scanned)"
+            + ("; stopped: run it again to go on." if self.stopped else ".")
+        )
 
 
 def facts_of(image_id: int, data: bytes) -> FactRow:
@@ -57,21 +59,40 @@ def facts_of(image_id: int, data: bytes) -> FactRow:
         facts = read_facts(data)
     except ImageError as exc:
         return FactRow(image_id, FACTS_VERSION, size_bytes=len(data), error=str(exc))
-    return FactRow(image_id, FACTS_VERSION, format=facts.format, size_bytes=facts.size_bytes, width=facts.width,
-                   height=facts.height, mode=facts.mode, frames=facts.frames, orientation=facts.orientation,
-                   exif_make=facts.make, exif_model=facts.model, exif_software=facts.software,
-                   text_keys=sorted(facts.text))
+    return FactRow(
+        image_id,
+        FACTS_VERSION,
+        format=facts.format,
+        size_bytes=facts.size_bytes,
+        width=facts.width,
+        height=facts.height,
+        mode=facts.mode,
+        frames=facts.frames,
+        orientation=facts.orientation,
+        exif_make=facts.make,
+        exif_model=facts.model,
+        exif_software=facts.software,
+        text_keys=sorted(facts.text),
+    )
 
 
-def scan_dataset(store: Store, settings: Settings, dataset: str, *, workers: int | None = None,
-                 stop: threading.Event | None = None,
-                 progress: Callable[[ScanProgress], None] | None = None) -> ScanReport:
+def scan_dataset(
+    store: Store,
+    settings: Settings,
+    dataset: str,
+    *,
+    workers: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[ScanProgress], None] | None = None,
+) -> ScanReport:
     """Scan the dataset's images that have no facts yet; `progress` is called on this thread."""
     record = store.dataset(dataset)
     source = source_for_dataset(record, settings)
     if source is None:
-        raise InputError(f"The dataset {dataset} has no image folder or bucket: import it again with one "
-                         "(--images-dir or --s3-uri) to scan its files.")
+        raise InputError(
+            f"The dataset {dataset} has no image folder or bucket: import it again with one "
+            "(--images-dir or --s3-uri) to scan its files."
+        )
     work = store.facts_to_scan(record.id, FACTS_VERSION)
     found = store.dataset_summary(dataset).found
     report = ScanReport(dataset, len(work), already=max(found - len(work), 0))
@@ -103,8 +124,15 @@ def scan_dataset(store: Store, settings: Settings, dataset: str, *, workers: int
             progress(ScanProgress(report.scanned, report.failed, report.total))
 
     try:
-        run_pool(work, lambda item: _scan_one(source, item), done, workers=workers or settings.num_workers,
-                 stop=stop, tick=flush, name="scan")
+        run_pool(
+            work,
+            lambda item: _scan_one(source, item),
+            done,
+            workers=workers or settings.num_workers,
+            stop=stop,
+            tick=flush,
+            name="scan",
+        )
     finally:
         flush(force=True)
         report.seconds = time.perf_counter() - started

@@ -79,8 +79,11 @@ def read_seed_rows(data: bytes, source: str) -> list[SeedRow]:
                 continue
             seen.add(name)
             text_value = restore_cell(record.get(fields["description"]) or "")
-            categories = (split_categories(restore_cell(record.get(fields["categories"]) or ""))
-                          if "categories" in fields else None)
+            categories = (
+                split_categories(restore_cell(record.get(fields["categories"]) or ""))
+                if "categories" in fields
+                else None
+            )
             if text_value.strip().upper().startswith(SEED_ERROR_PREFIX):
                 rows.append(SeedRow(name, None, None, text_value.strip()))
             elif text_value.strip():
@@ -89,8 +92,11 @@ def read_seed_rows(data: bytes, source: str) -> list[SeedRow]:
                 rows.append(SeedRow(name, None, categories, None))
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
-            raise InputError(f"{source}, line {reader.line_num:,}: a field is longer than {SEED_FIELD_LIMIT:,} "
-                             "characters, more than any description: check that its quotes are closed.") from None
-        raise InputError(f"{source} is not a readable CSV near line {reader.line_num} ({exc}): "
-                         "check its quoting.") from None
+            raise InputError(
+                f"{source}, line {reader.line_num:,}: a field is longer than {SEED_FIELD_LIMIT:,} "
+                "characters, more than any description: check that its quotes are closed."
+            ) from None
+        raise InputError(
+            f"{source} is not a readable CSV near line {reader.line_num} ({exc}): check its quoting."
+        ) from None
     return rows

@@ -115,78 +115,237 @@ def _prices(value: Any) -> dict[str, dict[str, float]]:
 
 
 SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec("gemini_api_key", ("gemini_api_key",), ("GOOGLE_API_KEY", "GEMINI_API_KEY"), "", _text,
-                "Gemini API key. Kept in memory only: never stored, logged, exported or shown.", secret=True),
-    SettingSpec("provider", ("provider",), ("LABELING_PROVIDER",), "gemini", _choice(("gemini",)),
-                "Which model service describes and categorizes (the annotator provider)."),
-    SettingSpec("caption_model", ("caption_model",), ("LABELING_MODEL",), "gemini-2.5-flash-lite", _text,
-                "Gemini model used for describing and categorizing."),
-    SettingSpec("gemini_base_url", ("gemini_base_url",), ("GOOGLE_GEMINI_BASE_URL",), "", _text,
-                "Base URL of the Gemini API (empty: Google's). Point it at the fake server for offline runs."),
-    SettingSpec("gemini_api_version", ("gemini_api_version",),
-                ("LABELING_GEMINI_API_VERSION", "GOOGLE_GENAI_API_VERSION"), "v1beta",
-                _choice(API_VERSIONS, {"beta": "v1beta"}),
-                "Gemini API version. v1beta is the only one with system instructions, structured output and "
-                "thinking settings; v1 refuses them."),
-    SettingSpec("service_tier", ("service_tier",), ("LABELING_SERVICE_TIER",), "standard",
-                _choice(tuple(TIER_PRICE_FACTORS)),
-                "standard, flex (half price, best effort, slower) or priority (faster, costs more)."),
-    SettingSpec("media_resolution", ("media_resolution",), ("LABELING_MEDIA_RESOLUTION",), "",
-                _choice(MEDIA_RESOLUTIONS),
-                "Tokens per image: low, medium or high (empty: the model's default, high on Gemini 3)."),
-    SettingSpec("request_timeout_seconds", ("processing", "request_timeout_seconds"),
-                ("LABELING_REQUEST_TIMEOUT",), 60.0, _non_negative_float,
-                "Timeout of one model request; a timed-out request is retried."),
-    SettingSpec("flex_request_timeout_seconds", ("processing", "flex_request_timeout_seconds"),
-                ("LABELING_FLEX_TIMEOUT",), 900.0, _non_negative_float,
-                "Timeout of one request on the flex tier, whose answers may take minutes."),
-    SettingSpec("max_hold_minutes", ("processing", "max_hold_minutes"), ("LABELING_MAX_HOLD_MINUTES",), 30.0,
-                _non_negative_float,
-                "How long a run waits out constant quota or overload answers before it stops (0: no limit)."),
-    SettingSpec("decode_budget_megapixels", ("processing", "decode_budget_megapixels"),
-                ("LABELING_DECODE_BUDGET_MP",), 128.0, _non_negative_float,
-                "Megapixels all workers may decode at once; bounds memory with huge images (about 8 MB a "
-                "megapixel; 0: no limit)."),
-    SettingSpec("image_max_size", ("processing", "image_max_size"), ("LABELING_IMAGE_MAX_SIZE",), 768,
-                _positive_int, "Longest side, in pixels, of the image sent to the model."),
-    SettingSpec("max_retries", ("processing", "max_retries"), ("LABELING_MAX_RETRIES",), 3, _non_negative_int,
-                "Retries of one request after quota, overload, 5xx or timeout errors."),
-    SettingSpec("retry_backoff_seconds", ("processing", "retry_backoff_seconds"), ("LABELING_RETRY_BACKOFF",),
-                2.0, _non_negative_float,
-                "First retry delay; doubles each retry (with jitter) unless the server names a delay."),
-    SettingSpec("max_backoff_seconds", ("processing", "max_backoff_seconds"), ("LABELING_MAX_BACKOFF",), 60.0,
-                _non_negative_float, "Longest wait between retries when the server names no delay."),
-    SettingSpec("per_request_sleep_seconds", ("processing", "per_request_sleep_seconds"),
-                ("LABELING_PER_REQUEST_SLEEP",), 0.0, _non_negative_float,
-                "Pause of each worker after each request (the seed's throttle; prefer requests_per_minute)."),
-    SettingSpec("num_workers", ("processing", "num_workers"), ("LABELING_NUM_WORKERS",), 8, _positive_int,
-                "Worker threads sending requests."),
-    SettingSpec("requests_per_minute", ("processing", "requests_per_minute"), ("LABELING_RPM",), 0,
-                _non_negative_int, "Shared request-rate limit across workers, per minute (0: no limit)."),
-    SettingSpec("max_categories", ("processing", "max_categories"), ("LABELING_MAX_CATEGORIES",), 2,
-                _positive_int, "Most categories one image may carry."),
-    SettingSpec("max_name_length", ("max_name_length",), ("LABELING_MAX_NAME_LENGTH",), 1024, _positive_int,
-                "Longest image name a list may hold; longer ones are rejected at import with the reason."),
-    SettingSpec("db_path", ("database",), ("LABELING_DB",), "data/labeling.duckdb", _text,
-                "The DuckDB file that holds every dataset, annotation and human label."),
-    SettingSpec("cache_dir", ("cache_dir",), ("LABELING_CACHE_DIR",), "data/cache", _text,
-                "Folder for thumbnails and images fetched from S3."),
-    SettingSpec("allowed_paths", ("allowed_paths",), ("LABELING_ALLOWED_PATHS",), (), _paths,
-                "Folders the app's pages may read and write when it is shared on a network (bound to anything "
-                "but loopback); empty: no server paths, uploads and downloads only. On 127.0.0.1 any path works."),
-    SettingSpec("reviewer", ("reviewer",), ("LABELING_REVIEWER",), "", _text,
-                "Name recorded with human edits (the app's sidebar can change it)."),
-    SettingSpec("aws_profile", ("s3", "profile"), ("AWS_PROFILE",), "", _text,
-                "AWS profile for S3 datasets (credentials come only from boto3's standard chain)."),
-    SettingSpec("aws_region", ("s3", "region"), ("AWS_REGION", "AWS_DEFAULT_REGION"), "", _text,
-                "AWS region of the bucket."),
-    SettingSpec("s3_endpoint_url", ("s3", "endpoint_url"), ("AWS_ENDPOINT_URL",), "", _text,
-                "Endpoint of an S3-compatible store (empty: AWS)."),
-    SettingSpec("s3_bucket", ("s3", "bucket"), ("LABELING_S3_BUCKET",), "", _text,
-                "Default bucket for `download` when --bucket is not given."),
-    SettingSpec("prices", ("prices",), (), DEFAULT_PRICES, _prices,
-                "USD per 1M input/output/cached tokens per model at the standard tier, merged over the built-in "
-                "table."),
+    SettingSpec(
+        "gemini_api_key",
+        ("gemini_api_key",),
+        ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        "",
+        _text,
+        "Gemini API key. Kept in memory only: never stored, logged, exported or shown.",
+        secret=True,
+    ),
+    SettingSpec(
+        "provider",
+        ("provider",),
+        ("LABELING_PROVIDER",),
+        "gemini",
+        _choice(("gemini",)),
+        "Which model service describes and categorizes (the annotator provider).",
+    ),
+    SettingSpec(
+        "caption_model",
+        ("caption_model",),
+        ("LABELING_MODEL",),
+        "gemini-2.5-flash-lite",
+        _text,
+        "Gemini model used for describing and categorizing.",
+    ),
+    SettingSpec(
+        "gemini_base_url",
+        ("gemini_base_url",),
+        ("GOOGLE_GEMINI_BASE_URL",),
+        "",
+        _text,
+        "Base URL of the Gemini API (empty: Google's). Point it at the fake server for offline runs.",
+    ),
+    SettingSpec(
+        "gemini_api_version",
+        ("gemini_api_version",),
+        ("LABELING_GEMINI_API_VERSION", "GOOGLE_GENAI_API_VERSION"),
+        "v1beta",
+        _choice(API_VERSIONS, {"beta": "v1beta"}),
+        "Gemini API version. v1beta is the only one with system instructions, structured output and "
+        "thinking settings; v1 refuses them.",
+    ),
+    SettingSpec(
+        "service_tier",
+        ("service_tier",),
+        ("LABELING_SERVICE_TIER",),
+        "standard",
+        _choice(tuple(TIER_PRICE_FACTORS)),
+        "standard, flex (half price, best effort, slower) or priority (faster, costs more).",
+    ),
+    SettingSpec(
+        "media_resolution",
+        ("media_resolution",),
+        ("LABELING_MEDIA_RESOLUTION",),
+        "",
+        _choice(MEDIA_RESOLUTIONS),
+        "Tokens per image: low, medium or high (empty: the model's default, high on Gemini 3).",
+    ),
+    SettingSpec(
+        "request_timeout_seconds",
+        ("processing", "request_timeout_seconds"),
+        ("LABELING_REQUEST_TIMEOUT",),
+        60.0,
+        _non_negative_float,
+        "Timeout of one model request; a timed-out request is retried.",
+    ),
+    SettingSpec(
+        "flex_request_timeout_seconds",
+        ("processing", "flex_request_timeout_seconds"),
+        ("LABELING_FLEX_TIMEOUT",),
+        900.0,
+        _non_negative_float,
+        "Timeout of one request on the flex tier, whose answers may take minutes.",
+    ),
+    SettingSpec(
+        "max_hold_minutes",
+        ("processing", "max_hold_minutes"),
+        ("LABELING_MAX_HOLD_MINUTES",),
+        30.0,
+        _non_negative_float,
+        "How long a run waits out constant quota or overload answers before it stops (0: no limit).",
+    ),
+    SettingSpec(
+        "decode_budget_megapixels",
+        ("processing", "decode_budget_megapixels"),
+        ("LABELING_DECODE_BUDGET_MP",),
+        128.0,
+        _non_negative_float,
+        "Megapixels all workers may decode at once; bounds memory with huge images (about 8 MB a "
+        "megapixel; 0: no limit).",
+    ),
+    SettingSpec(
+        "image_max_size",
+        ("processing", "image_max_size"),
+        ("LABELING_IMAGE_MAX_SIZE",),
+        768,
+        _positive_int,
+        "Longest side, in pixels, of the image sent to the model.",
+    ),
+    SettingSpec(
+        "max_retries",
+        ("processing", "max_retries"),
+        ("LABELING_MAX_RETRIES",),
+        3,
+        _non_negative_int,
+        "Retries of one request after quota, overload, 5xx or timeout errors.",
+    ),
+    SettingSpec(
+        "retry_backoff_seconds",
+        ("processing", "retry_backoff_seconds"),
+        ("LABELING_RETRY_BACKOFF",),
+        2.0,
+        _non_negative_float,
+        "First retry delay; doubles each retry (with jitter) unless the server names a delay.",
+    ),
+    SettingSpec(
+        "max_backoff_seconds",
+        ("processing", "max_backoff_seconds"),
+        ("LABELING_MAX_BACKOFF",),
+        60.0,
+        _non_negative_float,
+        "Longest wait between retries when the server names no delay.",
+    ),
+    SettingSpec(
+        "per_request_sleep_seconds",
+        ("processing", "per_request_sleep_seconds"),
+        ("LABELING_PER_REQUEST_SLEEP",),
+        0.0,
+        _non_negative_float,
+        "Pause of each worker after each request (the seed's throttle; prefer requests_per_minute).",
+    ),
+    SettingSpec(
+        "num_workers",
+        ("processing", "num_workers"),
+        ("LABELING_NUM_WORKERS",),
+        8,
+        _positive_int,
+        "Worker threads sending requests.",
+    ),
+    SettingSpec(
+        "requests_per_minute",
+        ("processing", "requests_per_minute"),
+        ("LABELING_RPM",),
+        0,
+        _non_negative_int,
+        "Shared request-rate limit across workers, per minute (0: no limit).",
+    ),
+    SettingSpec(
+        "max_categories",
+        ("processing", "max_categories"),
+        ("LABELING_MAX_CATEGORIES",),
+        2,
+        _positive_int,
+        "Most categories one image may carry.",
+    ),
+    SettingSpec(
+        "max_name_length",
+        ("max_name_length",),
+        ("LABELING_MAX_NAME_LENGTH",),
+        1024,
+        _positive_int,
+        "Longest image name a list may hold; longer ones are rejected at import with the reason.",
+    ),
+    SettingSpec(
+        "db_path",
+        ("database",),
+        ("LABELING_DB",),
+        "data/labeling.duckdb",
+        _text,
+        "The DuckDB file that holds every dataset, annotation and human label.",
+    ),
+    SettingSpec(
+        "cache_dir",
+        ("cache_dir",),
+        ("LABELING_CACHE_DIR",),
+        "data/cache",
+        _text,
+        "Folder for thumbnails and images fetched from S3.",
+    ),
+    SettingSpec(
+        "allowed_paths",
+        ("allowed_paths",),
+        ("LABELING_ALLOWED_PATHS",),
+        (),
+        _paths,
+        "Folders the app's pages may read and write when it is shared on a network (bound to anything "
+        "but loopback); empty: no server paths, uploads and downloads only. On 127.0.0.1 any path works.",
+    ),
+    SettingSpec(
+        "reviewer",
+        ("reviewer",),
+        ("LABELING_REVIEWER",),
+        "",
+        _text,
+        "Name recorded with human edits (the app's sidebar can change it).",
+    ),
+    SettingSpec(
+        "aws_profile",
+        ("s3", "profile"),
+        ("AWS_PROFILE",),
+        "",
+        _text,
+        "AWS profile for S3 datasets (credentials come only from boto3's standard chain).",
+    ),
+    SettingSpec(
+        "aws_region", ("s3", "region"), ("AWS_REGION", "AWS_DEFAULT_REGION"), "", _text, "AWS region of the bucket."
+    ),
+    SettingSpec(
+        "s3_endpoint_url",
+        ("s3", "endpoint_url"),
+        ("AWS_ENDPOINT_URL",),
+        "",
+        _text,
+        "Endpoint of an S3-compatible store (empty: AWS).",
+    ),
+    SettingSpec(
+        "s3_bucket",
+        ("s3", "bucket"),
+        ("LABELING_S3_BUCKET",),
+        "",
+        _text,
+        "Default bucket for `download` when --bucket is not given.",
+    ),
+    SettingSpec(
+        "prices",
+        ("prices",),
+        (),
+        DEFAULT_PRICES,
+        _prices,
+        "USD per 1M input/output/cached tokens per model at the standard tier, merged over the built-in table.",
+    ),
 )
 
 SPEC_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SPECS}
@@ -233,9 +392,9 @@ class Settings:
 
     def public_dict(self) -> dict[str, Any]:
         """The settings safe to store with a run or show on a page: secrets left out."""
-        return redact_values({
-            spec.name: getattr(self, spec.name) for spec in SPECS if not spec.secret
-        }) | {"api_key_set": self.has_api_key}
+        return redact_values({spec.name: getattr(self, spec.name) for spec in SPECS if not spec.secret}) | {
+            "api_key_set": self.has_api_key
+        }
 
     def price_for(self, model: str) -> dict[str, float] | None:
         """USD per 1M tokens for `model` at the configured service tier; None when the model has no price."""
@@ -269,11 +428,14 @@ def _read_config(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"Config file {path} does not exist: create it from config.yaml.example "
-                          "or drop --config.") from None
+        raise ConfigError(
+            f"Config file {path} does not exist: create it from config.yaml.example or drop --config."
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML ({exc.__class__.__name__}): fix it "
-                          "or compare it with config.yaml.example.") from None
+        raise ConfigError(
+            f"Config file {path} is not valid YAML ({exc.__class__.__name__}): fix it "
+            "or compare it with config.yaml.example."
+        ) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -285,8 +447,10 @@ def _parse(spec: SettingSpec, value: Any, origin: str) -> Any:
     try:
         return spec.parse(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"Setting {spec.name} from {origin} is invalid ({value!r}: {exc}): fix it or "
-                          f"remove it to use the default {spec.default!r}.") from None
+        raise ConfigError(
+            f"Setting {spec.name} from {origin} is invalid ({value!r}: {exc}): fix it or "
+            f"remove it to use the default {spec.default!r}."
+        ) from None
 
 
 def _resolve_config_path(config_file: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:

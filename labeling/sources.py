@@ -102,8 +102,10 @@ class LocalFolderSource:
             if not stat.S_ISREG(info.st_mode):
                 raise SourceError(f"{path} {special_file_reason(path)}: only regular image files are read.")
             if info.st_size > MAX_READ_BYTES:
-                raise SourceError(f"{path} is {info.st_size / 2**20:,.0f} MiB, over the limit of "
-                                  f"{MAX_READ_BYTES / 2**20:,.0f} MiB for one image: downscale it.")
+                raise SourceError(
+                    f"{path} is {info.st_size / 2**20:,.0f} MiB, over the limit of "
+                    f"{MAX_READ_BYTES / 2**20:,.0f} MiB for one image: downscale it."
+                )
             return path.read_bytes()
         except FileNotFoundError:
             raise SourceError(f"{path} is gone from the folder: re-import the dataset to refresh it.") from None
@@ -117,6 +119,11 @@ def special_file_reason(path: str | os.PathLike[str]) -> str:
         mode = os.stat(path).st_mode
     except OSError:
         return "cannot be read (a broken link?)"
-    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-             (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder"))
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISDIR, "a folder"),
+    )
     return "is " + next((what for test, what in kinds if test(mode)), "not a regular file")

@@ -53,9 +53,13 @@ class GeminiSuggestions:
 
     def frame(self) -> pd.DataFrame:
         """adopt, name, definition: the editable table the page shows."""
-        return pd.DataFrame({"adopt": [True] * len(self.categories),
-                             "name": [c.name for c in self.categories],
-                             "definition": [c.definition for c in self.categories]})
+        return pd.DataFrame(
+            {
+                "adopt": [True] * len(self.categories),
+                "name": [c.name for c in self.categories],
+                "definition": [c.definition for c in self.categories],
+            }
+        )
 
 
 def _dataset_ids(store: Store, datasets: Sequence[str] | None) -> list[int] | None:
@@ -64,8 +68,9 @@ def _dataset_ids(store: Store, datasets: Sequence[str] | None) -> list[int] | No
     return [store.dataset_id(name) for name in dict.fromkeys(datasets)]
 
 
-def term_counts(store: Store, datasets: Sequence[str] | None = None, limit: int = 25, *,
-                max_images: int = TERMS_SAMPLE) -> pd.DataFrame:
+def term_counts(
+    store: Store, datasets: Sequence[str] | None = None, limit: int = 25, *, max_images: int = TERMS_SAMPLE
+) -> pd.DataFrame:
     """The most frequent terms in the structured descriptions (no API): field (object, scene word, setting,
     genre), term, images, share (of the images counted: a sample of `max_images` beyond that), in_list (the
     term names a category of the list)."""
@@ -95,15 +100,23 @@ def _compact(description: dict[str, Any]) -> str:
 
 def suggestion_schema(low: int, high: int) -> Schema:
     """An object with `categories`: low..high items of {name, definition} (the REST responseSchema form)."""
-    item = {"type": "OBJECT", "required": ["name", "definition"], "propertyOrdering": ["name", "definition"],
-            "properties": {"name": {"type": "STRING", "description": "1-3 lowercase words"},
-                           "definition": {"type": "STRING", "description": "what belongs in the category"}}}
-    return {"type": "OBJECT", "required": ["categories"],
-            "properties": {"categories": {"type": "ARRAY", "items": item, "minItems": low, "maxItems": high}}}
+    item = {
+        "type": "OBJECT",
+        "required": ["name", "definition"],
+        "propertyOrdering": ["name", "definition"],
+        "properties": {
+            "name": {"type": "STRING", "description": "1-3 lowercase words"},
+            "definition": {"type": "STRING", "description": "what belongs in the category"},
+        },
+    }
+    return {
+        "type": "OBJECT",
+        "required": ["categories"],
+        "properties": {"categories": {"type": "ARRAY", "items": item, "minItems": low, "maxItems": high}},
+    }
 
 
-def suggestion_prompt(descriptions: Sequence[dict[str, Any]], current: Sequence[Category], proposals: int
-                      ) -> Prompt:
+def suggestion_prompt(descriptions: Sequence[dict[str, Any]], current: Sequence[Category], proposals: int) -> Prompt:
     """The text-only request for a sample of descriptions: instructions, the descriptions, the schema."""
     high = max(1, min(proposals, MAX_PROPOSALS))
     low = max(1, min(5, high))
@@ -111,8 +124,10 @@ def suggestion_prompt(descriptions: Sequence[dict[str, Any]], current: Sequence[
     lines = [f"{i + 1}. {_compact(d)}" for i, d in enumerate(descriptions)]
     text = "Image descriptions:\n" + "\n".join(lines)
     if current:
-        text += ("\n\nThe team's current list, for reference (keep, rename, merge or drop its entries as the "
-                 "data suggests):\n" + "\n".join(f"- {c.name}" for c in current if c.active))
+        text += (
+            "\n\nThe team's current list, for reference (keep, rename, merge or drop its entries as the "
+            "data suggests):\n" + "\n".join(f"- {c.name}" for c in current if c.active)
+        )
     return Prompt("suggest", system, text, suggestion_schema(low, high))
 
 
@@ -138,9 +153,16 @@ def _clean(proposals: Any, limit: int) -> tuple[list[Category], list[str]]:
     return list(kept.values())[:limit], dropped
 
 
-def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str] | None = None, *,
-                        sample_size: int = SUGGEST_SAMPLE, proposals: int = SUGGEST_PROPOSALS,
-                        model: str | None = None, seed: int = 0) -> GeminiSuggestions:
+def suggest_with_gemini(
+    store: Store,
+    settings: Settings,
+    datasets: Sequence[str] | None = None,
+    *,
+    sample_size: int = SUGGEST_SAMPLE,
+    proposals: int = SUGGEST_PROPOSALS,
+    model: str | None = None,
+    seed: int = 0,
+) -> GeminiSuggestions:
     """Ask Gemini for a category list from a sample of stored descriptions (one text-only request).
 
     Uses the annotator's client settings (API key, gemini_base_url, request timeout). Raises AnnotatorError
@@ -148,14 +170,17 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
     """
     provider = provider_for(settings)
     if not provider.has_key(settings):
-        raise AnnotatorError(f"No {provider.title} API key is set: set {provider.key_missing_hint}, or use the "
-                             "counts from the descriptions, which need no API.")
+        raise AnnotatorError(
+            f"No {provider.title} API key is set: set {provider.key_missing_hint}, or use the "
+            "counts from the descriptions, which need no API."
+        )
     if sample_size < 1:
         raise InputError("The sample needs at least one description.")
     sample = store.description_sample(_dataset_ids(store, datasets), sample_size, seed)
     if not sample:
-        raise InputError("No image has a description yet: describe some images first (Run page or "
-                         "`labeling describe`).")
+        raise InputError(
+            "No image has a description yet: describe some images first (Run page or `labeling describe`)."
+        )
     high = max(1, min(proposals, MAX_PROPOSALS))
     prompt = suggestion_prompt([s["description"] for s in sample], store.categories(), high)
     annotator = create_annotator(settings, model=(model or settings.caption_model).strip())
@@ -168,16 +193,19 @@ def suggest_with_gemini(store: Store, settings: Settings, datasets: Sequence[str
     categories, dropped = _clean(answer.get("categories") if isinstance(answer, dict) else None, high)
     if not categories:
         raise AnnotatorError("Gemini proposed no usable category names: try again or with a larger sample.")
-    return GeminiSuggestions(categories, len(sample), annotator.model, usage, usage.cost(annotator.price),
-                             dropped, annotator.price_known)
+    return GeminiSuggestions(
+        categories, len(sample), annotator.model, usage, usage.cost(annotator.price), dropped, annotator.price_known
+    )
 
 
 def _user_error(error: Exception) -> AnnotatorError:
     if isinstance(error, AnnotatorError):
         return error
     if isinstance(error, RetryableError) and error.kind == "daily_quota":
-        return AnnotatorError(f"The daily quota is used up ({error}): it resets at midnight Pacific; try again "
-                              "then, or use the counts from the descriptions, which need no API.")
+        return AnnotatorError(
+            f"The daily quota is used up ({error}): it resets at midnight Pacific; try again "
+            "then, or use the counts from the descriptions, which need no API."
+        )
     if isinstance(error, RetryableError):
         wait = f" in {error.retry_after:.0f} s" if error.retry_after else " in a minute"
         return AnnotatorError(f"Gemini is busy or over quota ({error}): try again{wait}.")

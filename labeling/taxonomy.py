@@ -26,8 +26,16 @@ from labeling.vocabulary import CATEGORY_IMPORT_MODES
 
 DEFAULT_CATEGORIES_FILE = Path(__file__).resolve().parent.parent / "data" / "default_categories.csv"
 
-__all__ = ["DEFAULT_CATEGORIES_FILE", "apply_table_edit", "category_csv", "ensure_categories", "extract_categories",
-           "import_categories", "parse_category_csv", "unique_categories_csv"]
+__all__ = [
+    "DEFAULT_CATEGORIES_FILE",
+    "apply_table_edit",
+    "category_csv",
+    "ensure_categories",
+    "extract_categories",
+    "import_categories",
+    "parse_category_csv",
+    "unique_categories_csv",
+]
 
 
 def _text(data: bytes, source: str) -> str:
@@ -46,8 +54,9 @@ def parse_category_csv(data: bytes, source: str = "the category CSV") -> list[Ca
     reader = csv.DictReader(io.StringIO(_text(data, source), newline=""))
     fields = {name.strip().lower(): name for name in reader.fieldnames or []}
     if "category" not in fields:
-        raise InputError(f"{source} has no `Category` column: the first line must be `Category` "
-                         "(optionally `Category,Definition`).")
+        raise InputError(
+            f"{source} has no `Category` column: the first line must be `Category` (optionally `Category,Definition`)."
+        )
     categories: dict[str, Category] = {}
     for row in reader:
         raw = restore_cell((row.get(fields["category"]) or "").strip())  # our exports quote formula cells
@@ -84,8 +93,9 @@ def extract_categories(data: bytes, source: str = "the input CSV") -> list[str]:
     reader = csv.reader(io.StringIO(_text(data, source), newline=""))
     header = next(reader, None)
     if header is None or "Categories" not in header:
-        raise InputError(f"{source} has no `Categories` column in its first line (the seed's "
-                         "categorized_overview.csv format).")
+        raise InputError(
+            f"{source} has no `Categories` column in its first line (the seed's categorized_overview.csv format)."
+        )
     index = header.index("Categories")
     found: set[str] = set()
     for row in reader:
@@ -108,8 +118,9 @@ def ensure_categories(store: Store) -> list[Category]:
     return store.categories()
 
 
-def import_categories(store: Store, categories: Sequence[Category], *, mode: str = "replace",
-                      source: str = "CSV") -> ListChange:
+def import_categories(
+    store: Store, categories: Sequence[Category], *, mode: str = "replace", source: str = "CSV"
+) -> ListChange:
     """Adopt categories from a file or from suggestions, as one new version.
 
     replace: the given categories become the active list, in their order; categories not given stay in the list
@@ -151,8 +162,10 @@ def apply_table_edit(store: Store, edited: Sequence[Category]) -> ListChange:
     by_name = {c.name: c for c in current}
     names = [c.name for c in edited]
     if sorted(names) != sorted(by_name):
-        raise InputError("The table no longer matches the list (it was changed meanwhile, or rows were added or "
-                         "removed here): reload the page, and use Add / Rename / Delete for those changes.")
+        raise InputError(
+            "The table no longer matches the list (it was changed meanwhile, or rows were added or "
+            "removed here): reload the page, and use Add / Rename / Delete for those changes."
+        )
     result = [Category(c.name, c.definition.strip(), bool(c.active)) for c in edited]
     if result == current:
         return ListChange(store.category_list_version(), "unchanged")
@@ -160,5 +173,3 @@ def apply_table_edit(store: Store, edited: Sequence[Category]) -> ListChange:
     what = ", ".join(map(repr, changed[:5])) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
     note = f"edit {what}" if changed else "reorder"
     return ListChange(store.save_category_list(result, note), note)
-
-

@@ -147,8 +147,9 @@ class Pictures:
         except OSError:  # absent (or unreadable: make it again)
             return None
 
-    def _shrunk(self, image: Mapping[Any, Any], path: Path, size: int,
-                source: ImageSource | Picture | None = None) -> Picture:
+    def _shrunk(
+        self, image: Mapping[Any, Any], path: Path, size: int, source: ImageSource | Picture | None = None
+    ) -> Picture:
         cached = self._cached(path)
         if cached is not None:
             return cached
@@ -177,8 +178,11 @@ class Pictures:
         found: list[Picture | None] = [self._cached(path) for path in paths]
         todo = [i for i, picture in enumerate(found) if picture is None]
         if todo:
-            sources = {str(images[i]["dataset"]): self._resolve(str(images[i]["dataset"])) for i in todo
-                       if images[i].get("status") == "found"}
+            sources = {
+                str(images[i]["dataset"]): self._resolve(str(images[i]["dataset"]))
+                for i in todo
+                if images[i].get("status") == "found"
+            }
 
             def make(i: int) -> Picture:
                 return self._shrunk(images[i], paths[i], THUMB_SIZE, sources.get(str(images[i]["dataset"])))

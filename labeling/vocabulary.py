@@ -18,11 +18,16 @@ EXPORT_FORMATS = ("csv", "parquet")
 # reviewed, with the categories they accepted (theirs where set, else the model's they left standing).
 LabelSource = Literal["effective", "model", "human"]
 LABEL_SOURCES: tuple[LabelSource, ...] = ("effective", "model", "human")
-SOURCE_TITLES: dict[str, str] = {"effective": "Effective (human over model)", "model": "Model",
-                                 "human": "Human-reviewed only"}  # widget options
-SOURCE_TEXT: dict[str, str] = {"effective": "effective labels (human where set, otherwise model)",
-                               "model": "model labels",
-                               "human": "human labels (reviewed images only)"}  # inside a sentence
+SOURCE_TITLES: dict[str, str] = {
+    "effective": "Effective (human over model)",
+    "model": "Model",
+    "human": "Human-reviewed only",
+}  # widget options
+SOURCE_TEXT: dict[str, str] = {
+    "effective": "effective labels (human where set, otherwise model)",
+    "model": "model labels",
+    "human": "human labels (reviewed images only)",
+}  # inside a sentence
 
 
 def checked_source(source: str) -> LabelSource:
@@ -31,6 +36,7 @@ def checked_source(source: str) -> LabelSource:
         if source == known:
             return known
     raise InputError(f"Unknown label source {source!r}: use one of {', '.join(LABEL_SOURCES)}.")
+
 
 # Defaults the CLI shows in --help before any command module loads.
 CATEGORY_IMPORT_MODES = ("replace", "add")  # what importing a category list does to the list in force

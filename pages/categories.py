@@ -27,8 +27,10 @@ from pages import common
 
 FLASH = "categories_flash"
 SUGGESTED = "categories_suggested"
-MODE_HELP = {"replace": "Replace: these become the active list; the others are deactivated (definitions kept).",
-             "add": "Add: append the names not in the list yet."}
+MODE_HELP = {
+    "replace": "Replace: these become the active list; the others are deactivated (definitions kept).",
+    "add": "Add: append the names not in the list yet.",
+}
 
 st.title("Categories")
 store = common.store()
@@ -43,14 +45,14 @@ def _usage(db_path: str, fingerprint: tuple[int, int, int, str]) -> pd.DataFrame
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _terms(db_path: str, fingerprint: tuple[int, int, int, str], datasets: tuple[str, ...], top: int
-           ) -> pd.DataFrame:
+def _terms(db_path: str, fingerprint: tuple[int, int, int, str], datasets: tuple[str, ...], top: int) -> pd.DataFrame:
     return suggestions.term_counts(store, list(datasets) or None, top)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _affected(db_path: str, fingerprint: tuple[int, int, int, str], datasets: tuple[str, ...], every: bool
-              ) -> recategorize.Affected:
+def _affected(
+    db_path: str, fingerprint: tuple[int, int, int, str], datasets: tuple[str, ...], every: bool
+) -> recategorize.Affected:
     return recategorize.affected_images(store, list(datasets), every=every)
 
 
@@ -78,9 +80,11 @@ def _apply(action: Callable[[], ListChange]) -> None:
 def _header() -> None:
     everything = store.categories(include_inactive=True)
     active = [c for c in everything if c.active]
-    st.caption(f"List version {store.category_list_version()} · {len(active)} active · "
-               f"{len(everything) - len(active)} deactivated. Definitions go into the prompt; the model answers "
-               "`unknown` when nothing fits.")
+    st.caption(
+        f"List version {store.category_list_version()} · {len(active)} active · "
+        f"{len(everything) - len(active)} deactivated. Definitions go into the prompt; the model answers "
+        "`unknown` when nothing fits."
+    )
     flash = st.session_state.pop(FLASH, None)
     if flash is not None:
         kind, message = flash
@@ -93,23 +97,34 @@ def _header() -> None:
 def _list_tab() -> None:
     everything = store.categories(include_inactive=True)
     usage = _usage(settings.db_path, store.labels_fingerprint()).set_index("name")
-    frame = pd.DataFrame({
-        "name": [c.name for c in everything],
-        "definition": [c.definition for c in everything],
-        "active": [c.active for c in everything],
-        "model images": [int(usage["model_images"].get(c.name, 0)) for c in everything],
-        "human images": [int(usage["human_images"].get(c.name, 0)) for c in everything],
-    })
-    st.caption("Edit definitions and the active flag here, then save (one new version). Rename, merge, add and "
-               "delete in the next tab, so that labels follow.")
+    frame = pd.DataFrame(
+        {
+            "name": [c.name for c in everything],
+            "definition": [c.definition for c in everything],
+            "active": [c.active for c in everything],
+            "model images": [int(usage["model_images"].get(c.name, 0)) for c in everything],
+            "human images": [int(usage["human_images"].get(c.name, 0)) for c in everything],
+        }
+    )
+    st.caption(
+        "Edit definitions and the active flag here, then save (one new version). Rename, merge, add and "
+        "delete in the next tab, so that labels follow."
+    )
     edited = st.data_editor(
-        frame, key="category_table", hide_index=True, num_rows="fixed",
+        frame,
+        key="category_table",
+        hide_index=True,
+        num_rows="fixed",
         disabled=["name", "model images", "human images"],
-        column_config={"definition": st.column_config.TextColumn("definition", width="large"),
-                       "active": st.column_config.CheckboxColumn("active")})
+        column_config={
+            "definition": st.column_config.TextColumn("definition", width="large"),
+            "active": st.column_config.CheckboxColumn("active"),
+        },
+    )
     if st.button("Save changes", key="save_table", type="primary"):
-        rows = [Category(str(r["name"]), str(r["definition"] or ""), bool(r["active"]))
-                for r in edited.to_dict("records")]
+        rows = [
+            Category(str(r["name"]), str(r["definition"] or ""), bool(r["active"])) for r in edited.to_dict("records")
+        ]
         _apply(lambda: apply_table_edit(store, rows))
     stale = usage[~usage.index.isin([c.name for c in everything if c.active])]
     if not stale.empty:
@@ -143,9 +158,14 @@ def _change_tab() -> None:
     with right.form("toggle_delete"):
         st.markdown("**Deactivate, activate or delete**")
         chosen = st.selectbox("Category", names, format_func=common.visible, key="toggle_name")
-        action = st.radio("Action", ["deactivate", "activate", "delete"], horizontal=True, key="toggle_action",
-                          help="Deactivate: left out of the prompt, definition kept. Delete: removed with its "
-                               "definition (older versions keep it). Labels carrying it stay until re-categorized.")
+        action = st.radio(
+            "Action",
+            ["deactivate", "activate", "delete"],
+            horizontal=True,
+            key="toggle_action",
+            help="Deactivate: left out of the prompt, definition kept. Delete: removed with its "
+            "definition (older versions keep it). Labels carrying it stay until re-categorized.",
+        )
         if st.form_submit_button("Apply"):
             if action == "delete":
                 _apply(lambda: store.delete_category(str(chosen)))
@@ -157,16 +177,24 @@ def _change_tab() -> None:
 
 def _history_tab() -> None:
     versions = store.category_versions()
-    st.dataframe(versions, hide_index=True,
-                 column_config={"names": st.column_config.TextColumn("active categories", width="large")})
+    st.dataframe(
+        versions,
+        hide_index=True,
+        column_config={"names": st.column_config.TextColumn("active categories", width="large")},
+    )
     chosen = st.selectbox("Show version", versions["version"].tolist(), key="history_version")
     if chosen is not None:
         listed = store.category_list_at(int(chosen))
-        st.dataframe(pd.DataFrame([{"name": c.name, "definition": c.definition, "active": c.active}
-                                   for c in listed]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame([{"name": c.name, "definition": c.definition, "active": c.active} for c in listed]),
+            hide_index=True,
+        )
         if int(chosen) != store.category_list_version() and st.button("Restore this version", key="restore"):
-            _apply(lambda: ListChange(store.save_category_list(listed, f"restore version {chosen}"),
-                                      f"restore version {chosen}"))
+            _apply(
+                lambda: ListChange(
+                    store.save_category_list(listed, f"restore version {chosen}"), f"restore version {chosen}"
+                )
+            )
     aliases = store.category_aliases()
     if not aliases.empty:
         st.caption("Renames and merges: model labels made before `since_version` read the new name.")
@@ -178,11 +206,20 @@ def _import_export_tab() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Export**")
-        st.download_button("unique_categories.csv (Category)", category_csv(active), "unique_categories.csv",
-                           "text/csv", key="export_plain")
-        st.download_button("categories with definitions (Category,Definition)",
-                           category_csv(active, definitions=True), "categories.csv", "text/csv",
-                           key="export_definitions")
+        st.download_button(
+            "unique_categories.csv (Category)",
+            category_csv(active),
+            "unique_categories.csv",
+            "text/csv",
+            key="export_plain",
+        )
+        st.download_button(
+            "categories with definitions (Category,Definition)",
+            category_csv(active, definitions=True),
+            "categories.csv",
+            "text/csv",
+            key="export_definitions",
+        )
     with right:
         st.markdown("**Import** a `Category[,Definition]` CSV")
         upload = st.file_uploader("Category CSV", type=["csv"], key="import_file")
@@ -191,18 +228,24 @@ def _import_export_tab() -> None:
             data, name = upload.getvalue(), upload.name
             _apply(lambda: import_categories(store, parse_category_csv(data, name), mode=str(mode), source=name))
     st.divider()
-    st.markdown("**Extract** the categories used in a categorized CSV (the seed's `extract-categories`: the "
-                "`Categories` column)")
+    st.markdown(
+        "**Extract** the categories used in a categorized CSV (the seed's `extract-categories`: the "
+        "`Categories` column)"
+    )
     overview = st.file_uploader("categorized_overview.csv", type=["csv"], key="extract_file")
     if overview is not None:
         found = common.run_or_error(lambda: extract_categories(overview.getvalue(), overview.name))
         if found is not None:
             st.text(common.visible(f"{len(found)} unique categories: " + ", ".join(found)))
-            st.download_button("unique_categories.csv", unique_categories_csv(found), "unique_categories.csv",
-                               "text/csv", key="extract_download")
+            st.download_button(
+                "unique_categories.csv",
+                unique_categories_csv(found),
+                "unique_categories.csv",
+                "text/csv",
+                key="extract_download",
+            )
             if st.button("Add them to the list", key="extract_adopt"):
-                _apply(lambda: import_categories(store, [Category(n) for n in found], mode="add",
-                                                 source=overview.name))
+                _apply(lambda: import_categories(store, [Category(n) for n in found], mode="add", source=overview.name))
 
 
 def _suggestion_settings(datasets: list[str]) -> tuple[Settings, bool]:
@@ -224,53 +267,84 @@ def _suggestions_tab() -> None:
     if terms is not None and terms.empty:
         st.info("No image has a description yet: describe some images on the Run page first.")
     elif terms is not None:
-        st.dataframe(terms, hide_index=True,
-                     column_config={"share": st.column_config.ProgressColumn("share", format="percent",
-                                                                             min_value=0.0, max_value=1.0)})
+        st.dataframe(
+            terms,
+            hide_index=True,
+            column_config={
+                "share": st.column_config.ProgressColumn("share", format="percent", min_value=0.0, max_value=1.0)
+            },
+        )
         new_terms = sorted({str(t) for t in terms[~terms["in_list"]]["term"]})
         picked = st.multiselect("Add terms as categories", new_terms, format_func=common.visible, key="suggest_terms")
         if st.button("Add", key="suggest_terms_add", disabled=not picked):
-            _apply(lambda: import_categories(store, [Category(t) for t in picked], mode="add",
-                                             source="description terms"))
+            _apply(
+                lambda: import_categories(store, [Category(t) for t in picked], mode="add", source="description terms")
+            )
     st.divider()
     st.markdown("**Ask Gemini** for a list from a sample of descriptions (one text-only request)")
     chosen_settings, simulated = _suggestion_settings(datasets)
     left, right = st.columns(2)
-    sample = int(left.number_input("Descriptions to send", min_value=5, max_value=500,
-                                   value=SUGGEST_SAMPLE, key="suggest_sample"))
-    proposals = int(right.number_input("At most this many categories", min_value=3,
-                                       max_value=suggestions.MAX_PROPOSALS, value=SUGGEST_PROPOSALS,
-                                       key="suggest_proposals"))
+    sample = int(
+        left.number_input(
+            "Descriptions to send", min_value=5, max_value=500, value=SUGGEST_SAMPLE, key="suggest_sample"
+        )
+    )
+    proposals = int(
+        right.number_input(
+            "At most this many categories",
+            min_value=3,
+            max_value=suggestions.MAX_PROPOSALS,
+            value=SUGGEST_PROPOSALS,
+            key="suggest_proposals",
+        )
+    )
     if simulated:
         st.caption("Only example datasets are chosen: the built-in fake Gemini answers (simulated).")
     elif not common.has_key(settings):
         st.caption("No Gemini API key is set (GEMINI_API_KEY or config.yaml): use the counts above.")
     if st.button("Ask Gemini", key="suggest_ask", disabled=not (simulated or common.has_key(settings))):
         with st.spinner("Asking Gemini ..."):
-            result = common.run_or_error(lambda: suggestions.suggest_with_gemini(
-                store, chosen_settings, datasets or None, sample_size=sample,
-                proposals=proposals))
+            result = common.run_or_error(
+                lambda: suggestions.suggest_with_gemini(
+                    store, chosen_settings, datasets or None, sample_size=sample, proposals=proposals
+                )
+            )
         if result is not None:
-            st.session_state[SUGGESTED] = (result.frame(), result.sample_size, result.model,
-                                           result.cost_usd if result.price_known else None, simulated,
-                                           result.dropped)
+            st.session_state[SUGGESTED] = (
+                result.frame(),
+                result.sample_size,
+                result.model,
+                result.cost_usd if result.price_known else None,
+                simulated,
+                result.dropped,
+            )
     suggested = st.session_state.get(SUGGESTED)
     if suggested is None:
         return
     frame, size, model, cost, was_simulated, dropped = suggested
     price = f"${cost:.4f}" if cost is not None else price_unknown(model)
-    st.caption(common.plain(f"{model} proposed {len(frame)} categories from {size} descriptions ({price})")
-               + (" · simulated" if was_simulated else "") + ". Edit names and definitions, untick what you "
-               "do not want, then adopt.")
+    st.caption(
+        common.plain(f"{model} proposed {len(frame)} categories from {size} descriptions ({price})")
+        + (" · simulated" if was_simulated else "")
+        + ". Edit names and definitions, untick what you "
+        "do not want, then adopt."
+    )
     for note in dropped:
         st.caption(f"Left out {common.plain(note)}")
-    edited = st.data_editor(frame, key="suggest_editor", hide_index=True,
-                            num_rows="dynamic",
-                            column_config={"definition": st.column_config.TextColumn("definition", width="large")})
+    edited = st.data_editor(
+        frame,
+        key="suggest_editor",
+        hide_index=True,
+        num_rows="dynamic",
+        column_config={"definition": st.column_config.TextColumn("definition", width="large")},
+    )
     mode = st.radio("Adopt as", CATEGORY_IMPORT_MODES, format_func=MODE_HELP.__getitem__, key="suggest_mode")
     if st.button("Adopt", key="suggest_adopt", type="primary"):
-        rows = [Category(str(r["name"] or ""), str(r["definition"] or ""))
-                for r in edited.to_dict("records") if r.get("adopt") and str(r.get("name") or "").strip()]
+        rows = [
+            Category(str(r["name"] or ""), str(r["definition"] or ""))
+            for r in edited.to_dict("records")
+            if r.get("adopt") and str(r.get("name") or "").strip()
+        ]
         st.session_state.pop(SUGGESTED, None)
         _apply(lambda: import_categories(store, rows, mode=str(mode), source="Gemini suggestions"))
 
@@ -289,20 +363,22 @@ def _recategorize_tab() -> None:
         st.info("No datasets yet: import one on the Datasets page.")
         return
     datasets = st.multiselect("Datasets", names, default=names, format_func=common.visible, key="recat_datasets")
-    every = st.checkbox("Every image not categorized against this list (not only the affected ones)",
-                        key="recat_every")
+    every = st.checkbox("Every image not categorized against this list (not only the affected ones)", key="recat_every")
     if not datasets:
         st.info("Choose one or more datasets.")
         return
-    found = common.run_or_error(lambda: _affected(settings.db_path, store.labels_fingerprint(), tuple(datasets),
-                                                  every))
+    found = common.run_or_error(lambda: _affected(settings.db_path, store.labels_fingerprint(), tuple(datasets), every))
     if found is None:
         return
-    st.caption("Affected: images never categorized; every image when a category was added or a definition "
-               "changed; otherwise images carrying a category deleted, deactivated, renamed or merged since they "
-               "were categorized. Human labels are never changed by a run.")
-    st.text(f"{len(found.images):,} of {found.described:,} described images may change with list version "
-            f"{found.list_version}.")
+    st.caption(
+        "Affected: images never categorized; every image when a category was added or a definition "
+        "changed; otherwise images carrying a category deleted, deactivated, renamed or merged since they "
+        "were categorized. Human labels are never changed by a run."
+    )
+    st.text(
+        f"{len(found.images):,} of {found.described:,} described images may change with list version "
+        f"{found.list_version}."
+    )
     if found.images.empty:
         st.success("Nothing to re-categorize for this list.")
     else:
@@ -321,17 +397,22 @@ def _recategorize_tab() -> None:
             st.caption("No Gemini API key is set (GEMINI_API_KEY or config.yaml).")
         if st.button("Re-categorize", key="recat_start", type="primary", disabled=not can_start):
             run_settings = demo.simulated_settings(settings) if simulated else settings
-            job = common.run_or_error(lambda: recategorize.start(
-                common.job_manager(), datasets, None if every else found.image_ids, simulated=simulated,
-                settings=run_settings))
+            job = common.run_or_error(
+                lambda: recategorize.start(
+                    common.job_manager(),
+                    datasets,
+                    None if every else found.image_ids,
+                    simulated=simulated,
+                    settings=run_settings,
+                )
+            )
             if job is not None:
                 st.toast(f"Run #{job.run_id} started")
     _live_progress()
 
 
 _header()
-tabs = st.tabs(["List", "Add · rename · merge · delete", "History", "Import / export", "Suggestions",
-                "Re-categorize"])
+tabs = st.tabs(["List", "Add · rename · merge · delete", "History", "Import / export", "Suggestions", "Re-categorize"])
 with tabs[0]:
     _list_tab()
 with tabs[1]:

@@ -127,8 +127,7 @@ def run_or_error(action: Callable[[], T]) -> T | None:
 
 def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
     """A download button for a frame as UTF-8 CSV."""
-    st.download_button(label, frame_csv(frame), file_name=file_name,
-                       mime="text/csv", key=key)
+    st.download_button(label, frame_csv(frame), file_name=file_name, mime="text/csv", key=key)
 
 
 _AUTOLINK = re.compile(r"(?i)://|www\.|[\w.+-]@")
@@ -159,15 +158,20 @@ def duration(seconds: float | None) -> str:
 def progress_card(job: Job, progress: Progress) -> None:
     """One run's live progress with Pause / Resume / Cancel; shared by the Run and Categories pages."""
     from labeling.planning import price_unknown
+
     with st.container(border=True):
-        st.markdown(f"**Run #{progress.run_id}** · {progress.mode} · {plain(', '.join(progress.datasets))}"
-                    f" · {plain(progress.model)} · **{progress.status}**"
-                    f"{' · simulated' if progress.simulated else ''}")
+        st.markdown(
+            f"**Run #{progress.run_id}** · {progress.mode} · {plain(', '.join(progress.datasets))}"
+            f" · {plain(progress.model)} · **{progress.status}**"
+            f"{' · simulated' if progress.simulated else ''}"
+        )
         if progress.simulated:
             st.caption("Simulated: answers come from the built-in fake Gemini server, not from a real model.")
         handled = progress.done + progress.failed
-        st.progress(min(handled / progress.total, 1.0) if progress.total else 1.0,
-                    text=f"{handled:,} of {progress.total:,} images")
+        st.progress(
+            min(handled / progress.total, 1.0) if progress.total else 1.0,
+            text=f"{handled:,} of {progress.total:,} images",
+        )
         columns = st.columns(6)
         columns[0].metric("Done", f"{progress.done:,}")
         columns[1].metric("Failed", f"{progress.failed:,}")
@@ -178,8 +182,10 @@ def progress_card(job: Job, progress: Progress) -> None:
         if not progress.price_known:
             st.caption(plain(price_unknown(progress.model).capitalize() + " to see what this run costs."))
         if progress.requests:
-            st.caption(f"{progress.requests:,} requests, {progress.retries:,} retries, {progress.rate_limited:,} "
-                       f"answered 429 (quota); elapsed {duration(progress.elapsed_s)}.")
+            st.caption(
+                f"{progress.requests:,} requests, {progress.retries:,} retries, {progress.rate_limited:,} "
+                f"answered 429 (quota); elapsed {duration(progress.elapsed_s)}."
+            )
         for hold in progress.holds:
             st.warning(plain(hold.line()), icon=":material/hourglass_top:")
         for notice in progress.notices:
@@ -189,8 +195,10 @@ def progress_card(job: Job, progress: Progress) -> None:
         elif progress.message and (progress.finished or progress.status == "paused"):
             st.info(plain(progress.message))
         if progress.failures_by_kind:
-            st.caption("Failures: " + ", ".join(f"{plain(kind)} {count:,}"
-                                                for kind, count in sorted(progress.failures_by_kind.items())))
+            st.caption(
+                "Failures: "
+                + ", ".join(f"{plain(kind)} {count:,}" for kind, count in sorted(progress.failures_by_kind.items()))
+            )
         buttons = st.columns(6)
         # Callbacks run before the next render, so the card already shows the new status.
         if progress.status == "running":
@@ -201,13 +209,15 @@ def progress_card(job: Job, progress: Progress) -> None:
             buttons[1].button("Cancel", key=f"cancel_{job.run_id}", on_click=job.cancel)
 
 
-
 def simulated_notice(datasets: list[str]) -> None:
     """Say plainly when what a page shows comes from the fake Gemini server rather than a real model."""
     simulated = store().simulated_datasets(datasets)
     if simulated:
-        st.warning(f"Simulated: {plain(', '.join(simulated))} hold labels made by the built-in fake Gemini server "
-                   "(example project), not by a real model.", icon=":material/science:")
+        st.warning(
+            f"Simulated: {plain(', '.join(simulated))} hold labels made by the built-in fake Gemini server "
+            "(example project), not by a real model.",
+            icon=":material/science:",
+        )
 
 
 def chosen_csv(upload: Any, path: str) -> tuple[bytes | None, str | None] | None:

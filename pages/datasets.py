@@ -8,8 +8,13 @@ import streamlit as st
 from labeling.datasets import ImportReport, import_dataset
 from pages import common, datasets_s3
 
-STATUS_LABELS = {"found": "Found", "missing": "Missing", "ambiguous": "Ambiguous", "rejected": "Rejected",
-                 "unlinked": "No image source"}
+STATUS_LABELS = {
+    "found": "Found",
+    "missing": "Missing",
+    "ambiguous": "Ambiguous",
+    "rejected": "Rejected",
+    "unlinked": "No image source",
+}
 LIST_LIMIT = 1000
 
 st.title("Datasets")
@@ -21,16 +26,27 @@ def _import_form() -> None:
         st.subheader("Create or refresh a dataset")
         left, right = st.columns(2)
         name = left.text_input("Dataset name", placeholder="REAL")
-        label = right.selectbox("Label", ["REAL", "GEN", "other"], index=None, placeholder="REAL, GEN, ...",
-                                accept_new_options=True)
+        label = right.selectbox(
+            "Label", ["REAL", "GEN", "other"], index=None, placeholder="REAL, GEN, ...", accept_new_options=True
+        )
         upload = st.file_uploader("CSV list of image names (or a seed output CSV)", type=["csv", "txt"])
         no_paths = not common.paths().allows_paths
-        csv_path = st.text_input("... or the CSV's path on this machine", placeholder="csv_real_gen/real.csv",
-                                 disabled=no_paths, help=common.path_help("A CSV file on the app's machine."))
-        images_dir = st.text_input("Folder of images (searched recursively)", placeholder="REAL/", disabled=no_paths,
-                                   help=common.path_help("A folder on the app's machine."))
-        st.caption("A list alone records names; a folder alone takes every image in it; both match the list "
-                   "against the folder by exact name, then by the same name with another extension.")
+        csv_path = st.text_input(
+            "... or the CSV's path on this machine",
+            placeholder="csv_real_gen/real.csv",
+            disabled=no_paths,
+            help=common.path_help("A CSV file on the app's machine."),
+        )
+        images_dir = st.text_input(
+            "Folder of images (searched recursively)",
+            placeholder="REAL/",
+            disabled=no_paths,
+            help=common.path_help("A folder on the app's machine."),
+        )
+        st.caption(
+            "A list alone records names; a folder alone takes every image in it; both match the list "
+            "against the folder by exact name, then by the same name with another extension."
+        )
         if not st.form_submit_button("Import", type="primary"):
             return
     chosen = common.chosen_csv(upload, csv_path)
@@ -40,9 +56,17 @@ def _import_form() -> None:
     if images_dir.strip() and common.server_path(images_dir.strip(), "an images folder") is None:
         return
     with st.spinner("Matching names to files ..."):
-        report = common.run_or_error(lambda: import_dataset(
-            store, name, label=label or "", csv_data=csv_data, csv_name=csv_name,
-            images_dir=images_dir.strip() or None, max_name_length=common.settings().max_name_length))
+        report = common.run_or_error(
+            lambda: import_dataset(
+                store,
+                name,
+                label=label or "",
+                csv_data=csv_data,
+                csv_name=csv_name,
+                images_dir=images_dir.strip() or None,
+                max_name_length=common.settings().max_name_length,
+            )
+        )
     if report is not None:
         st.session_state["last_import"] = report
         st.session_state["inspect"] = report.dataset
@@ -51,19 +75,31 @@ def _import_form() -> None:
 def _report(report: ImportReport) -> None:
     st.success(common.plain(f"Imported {report.dataset}: {report.added:,} new names."))
     columns = st.columns(6)
-    for column, (title, value) in zip(columns, [
-            ("Listed", report.listed), ("Found", report.found), ("Missing", report.missing),
-            ("Ambiguous", report.ambiguous), ("Rejected", report.rejected), ("Duplicates", report.duplicates)],
-            strict=True):
+    for column, (title, value) in zip(
+        columns,
+        [
+            ("Listed", report.listed),
+            ("Found", report.found),
+            ("Missing", report.missing),
+            ("Ambiguous", report.ambiguous),
+            ("Rejected", report.rejected),
+            ("Duplicates", report.duplicates),
+        ],
+        strict=True,
+    ):
         column.metric(title, f"{value:,}")
     if report.stem_matches or report.case_matches:
-        st.info(f"Found by a looser match: {report.stem_matches:,} by stem (another extension), "
-                f"{report.case_matches:,} ignoring case; the Found list's detail says which.")
+        st.info(
+            f"Found by a looser match: {report.stem_matches:,} by stem (another extension), "
+            f"{report.case_matches:,} ignoring case; the Found list's detail says which."
+        )
     for note in report.notes:
         st.caption(common.plain(f"Note: {note}."))
     if report.annotations_imported or report.seed_errors:
-        st.info(f"Seed results imported as model annotations: {report.annotations_imported:,}. "
-                f"Seed errors recorded as failures to retry: {report.seed_errors:,}.")
+        st.info(
+            f"Seed results imported as model annotations: {report.annotations_imported:,}. "
+            f"Seed errors recorded as failures to retry: {report.seed_errors:,}."
+        )
 
 
 def _inspect(dataset: str) -> None:
@@ -80,17 +116,24 @@ def _inspect(dataset: str) -> None:
             frame = store.images_with_status(dataset_id, status)
             if len(frame) > LIST_LIMIT:
                 st.caption(f"Showing the first {LIST_LIMIT:,} of {len(frame):,}; the download has all.")
-            st.dataframe(frame.head(LIST_LIMIT), hide_index=True, width="stretch",
-                         column_config={"location": "Path in the source", "detail": "Detail"})
-            common.csv_download(f"Download {STATUS_LABELS[status].lower()} as CSV", frame,
-                                f"{dataset}_{status}.csv", key=f"download_{dataset}_{status}")
+            st.dataframe(
+                frame.head(LIST_LIMIT),
+                hide_index=True,
+                width="stretch",
+                column_config={"location": "Path in the source", "detail": "Detail"},
+            )
+            common.csv_download(
+                f"Download {STATUS_LABELS[status].lower()} as CSV",
+                frame,
+                f"{dataset}_{status}.csv",
+                key=f"download_{dataset}_{status}",
+            )
 
 
 def _delete(names: list[str]) -> None:
     with st.expander("Delete a dataset"):
         doomed = st.selectbox("Dataset to delete", names, index=None, format_func=common.visible, key="delete_name")
-        sure = st.checkbox("Also delete its annotations and human labels: this cannot be undone",
-                           key="delete_sure")
+        sure = st.checkbox("Also delete its annotations and human labels: this cannot be undone", key="delete_sure")
         if st.button("Delete", disabled=not (doomed and sure), key="delete_button") and doomed:
             common.run_or_error(lambda: store.delete_dataset(doomed))
             st.session_state.pop("last_import", None)
@@ -114,8 +157,13 @@ else:
     st.dataframe(table, hide_index=True, width="stretch", key="dataset_table")
     names = [summary.name for summary in summaries]
     current = st.session_state.get("inspect")
-    chosen = st.selectbox("Inspect a dataset", names, index=names.index(current) if current in names else 0,
-                          format_func=common.visible, key="inspect_choice")
+    chosen = st.selectbox(
+        "Inspect a dataset",
+        names,
+        index=names.index(current) if current in names else 0,
+        format_func=common.visible,
+        key="inspect_choice",
+    )
     if chosen:
         _inspect(chosen)
     _delete(names)

@@ -30,8 +30,15 @@ PAGE_SIZES = (12, 24, 48)
 GRID_COLUMNS = 4
 SHORTCUTS = {"save": "Ctrl+S", "save_next": "Ctrl+Enter", "previous": "K", "skip": "J", "gallery": "G"}
 VIEWS = ("Gallery", "Progress & agreement", "Edit log")
-_FILTER_DEFAULTS: dict[str, Any] = {"rv_state": "all", "rv_category": ANY, "rv_source": "effective",
-                                    "rv_text": "", "rv_sort": "name", "rv_disagree": False, "rv_size": 24}
+_FILTER_DEFAULTS: dict[str, Any] = {
+    "rv_state": "all",
+    "rv_category": ANY,
+    "rv_source": "effective",
+    "rv_text": "",
+    "rv_sort": "name",
+    "rv_disagree": False,
+    "rv_size": 24,
+}
 
 
 @st.cache_resource(show_spinner=False)
@@ -135,10 +142,15 @@ def _seed_filters(names: list[str]) -> None:
 
 def _filter_from(values: dict[str, Any]) -> ReviewFilter:
     category = values.get("rv_category", ANY)
-    return ReviewFilter(dataset=values.get("rv_dataset"), category=None if category == ANY else category,
-                        category_source=values.get("rv_source", "effective"), state=values.get("rv_state", "all"),
-                        disagreement=bool(values.get("rv_disagree")), text=values.get("rv_text", ""),
-                        sort=values.get("rv_sort", "name"))
+    return ReviewFilter(
+        dataset=values.get("rv_dataset"),
+        category=None if category == ANY else category,
+        category_source=values.get("rv_source", "effective"),
+        state=values.get("rv_state", "all"),
+        disagreement=bool(values.get("rv_disagree")),
+        text=values.get("rv_text", ""),
+        sort=values.get("rv_sort", "name"),
+    )
 
 
 def _saved_filter(names: list[str]) -> ReviewFilter:
@@ -160,18 +172,24 @@ def _filters(names: list[str], categories: list[str]) -> ReviewFilter:
         state["rv_category"] = ANY
     top = st.columns([2, 2, 2, 2, 3, 2])
     top[0].selectbox("Dataset", names, format_func=common.visible, key="rv_dataset", on_change=_reset_page)
-    top[1].selectbox("Status", list(STATE_LABELS), format_func=STATE_LABELS.__getitem__, key="rv_state",
-                     on_change=_reset_page)
+    top[1].selectbox(
+        "Status", list(STATE_LABELS), format_func=STATE_LABELS.__getitem__, key="rv_state", on_change=_reset_page
+    )
     top[2].selectbox("Category", options, format_func=common.visible, key="rv_category", on_change=_reset_page)
-    top[3].selectbox("Category by", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__,
-                     key="rv_source", on_change=_reset_page)
-    top[4].text_input("Search names and descriptions", key="rv_text", on_change=_reset_page,
-                      placeholder="words in a file name, summary or description")
-    top[5].selectbox("Sort", list(SORT_LABELS), format_func=SORT_LABELS.__getitem__, key="rv_sort",
-                     on_change=_reset_page)
+    top[3].selectbox(
+        "Category by", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__, key="rv_source", on_change=_reset_page
+    )
+    top[4].text_input(
+        "Search names and descriptions",
+        key="rv_text",
+        on_change=_reset_page,
+        placeholder="words in a file name, summary or description",
+    )
+    top[5].selectbox(
+        "Sort", list(SORT_LABELS), format_func=SORT_LABELS.__getitem__, key="rv_sort", on_change=_reset_page
+    )
     row = st.columns([4, 2, 6])
-    row[0].checkbox("Only disagreements (reviewer ≠ model categories)", key="rv_disagree",
-                    on_change=_reset_page)
+    row[0].checkbox("Only disagreements (reviewer ≠ model categories)", key="rv_disagree", on_change=_reset_page)
     row[1].selectbox("Per page", PAGE_SIZES, key="rv_size", on_change=_reset_page)
     values = {key: state[key] for key in ("rv_dataset", *_FILTER_DEFAULTS)}
     state["rv_filter"] = values
@@ -192,8 +210,7 @@ def _toggle_selected(image_id: int) -> None:
 BULK_LIMIT = 100_000  # most images one bulk action may select
 
 
-def _bulk_bar(store: Any, who: str, page_ids: list[int], categories: list[str], flt: ReviewFilter,
-              total: int) -> None:
+def _bulk_bar(store: Any, who: str, page_ids: list[int], categories: list[str], flt: ReviewFilter, total: int) -> None:
     state = _state()
     selected: set[int] = state.setdefault("rv_selected", set())
     with st.expander(f"Bulk actions: {len(selected):,} selected", expanded=bool(selected)):
@@ -201,8 +218,7 @@ def _bulk_bar(store: Any, who: str, page_ids: list[int], categories: list[str], 
             if st.button("Select this page", key="rv_select_page"):
                 selected.update(page_ids)
                 st.rerun()
-            if st.button(f"Select all {min(total, BULK_LIMIT):,} matching", key="rv_select_all",
-                         disabled=not total):
+            if st.button(f"Select all {min(total, BULK_LIMIT):,} matching", key="rv_select_all", disabled=not total):
                 ids = common.run_or_error(lambda: store.gallery_ids(flt, limit=BULK_LIMIT))
                 if ids is not None:
                     selected.update(ids)
@@ -217,19 +233,16 @@ def _bulk_bar(store: Any, who: str, page_ids: list[int], categories: list[str], 
         if actions[0].button("Add category", key="rv_bulk_add", disabled=not selected):
             action = (f"Added {choice!r} to", lambda: store.bulk_categories(ids, choice, add=True, reviewer=who))
         if actions[1].button("Remove category", key="rv_bulk_remove", disabled=not selected):
-            action = (f"Removed {choice!r} from",
-                      lambda: store.bulk_categories(ids, choice, add=False, reviewer=who))
+            action = (f"Removed {choice!r} from", lambda: store.bulk_categories(ids, choice, add=False, reviewer=who))
         if actions[2].button("Mark reviewed", key="rv_bulk_reviewed", disabled=not selected):
             action = ("Marked reviewed:", lambda: store.bulk_mark_reviewed(ids, reviewer=who))
         if actions[3].button("Mark not reviewed", key="rv_bulk_unreviewed", disabled=not selected):
-            action = ("Marked not reviewed:",
-                      lambda: store.bulk_mark_reviewed(ids, reviewer=who, reviewed=False))
+            action = ("Marked not reviewed:", lambda: store.bulk_mark_reviewed(ids, reviewer=who, reviewed=False))
         if action:
             label, run = action
             changed = common.run_or_error(run)
             if changed is not None:
-                _notice("success", f"{label} {changed:,} of {len(ids):,} selected images "
-                                   "(the others already were).")
+                _notice("success", f"{label} {changed:,} of {len(ids):,} selected images (the others already were).")
                 st.rerun()
 
 
@@ -252,8 +265,11 @@ def _tile(row: dict[str, Any], picture: Any) -> None:
             lines.append(summary if len(summary) <= 140 else summary[:139] + "…")
         edited = _listed(row.get("human_categories")) is not None or bool(row.get("description_edited"))
         lines.append(("✎ " if edited else "") + (", ".join(_listed(row.get("categories")) or []) or "no categories"))
-        status = "✓ reviewed" + (f" by {row['reviewer']}" if row.get("reviewer") else "") if row["reviewed"] \
+        status = (
+            "✓ reviewed" + (f" by {row['reviewer']}" if row.get("reviewer") else "")
+            if row["reviewed"]
             else "not reviewed"
+        )
         lines.append(status + (" · failed" if row.get("failed") else ""))
         st.text(common.visible("\n".join(lines)))
         _state()[f"rv_sel_{image_id}"] = image_id in _state().setdefault("rv_selected", set())
@@ -277,8 +293,12 @@ def _gallery(store: Any, names: list[str], who: str) -> None:
         st.info("No images match these filters.")
     pictures_ = pictures().thumbnails(rows)
     for start in range(0, len(rows), GRID_COLUMNS):
-        for column, row, picture in zip(st.columns(GRID_COLUMNS), rows[start:start + GRID_COLUMNS],
-                                        pictures_[start:start + GRID_COLUMNS], strict=False):
+        for column, row, picture in zip(
+            st.columns(GRID_COLUMNS),
+            rows[start : start + GRID_COLUMNS],
+            pictures_[start : start + GRID_COLUMNS],
+            strict=False,
+        ):
             with column:
                 _tile(row, picture)
     default = 1
@@ -300,13 +320,14 @@ def _toggle_category(key: str, name: str) -> None:
 def _form_values(record: FocusRecord, prefix: str) -> dict[str, Any]:
     state = _state()
     fields = review.description_fields(record.description)
-    return {"fields": {key: state.get(f"{prefix}_field_{i}", text) for i, (key, text) in enumerate(fields)},
-            "categories": list(state.get(f"{prefix}_cats", record.categories or [])),
-            "reviewed": bool(state.get(f"{prefix}_reviewed", True))}
+    return {
+        "fields": {key: state.get(f"{prefix}_field_{i}", text) for i, (key, text) in enumerate(fields)},
+        "categories": list(state.get(f"{prefix}_cats", record.categories or [])),
+        "reviewed": bool(state.get(f"{prefix}_reviewed", True)),
+    }
 
 
-def _save(store: Any, record: FocusRecord, who: str, values: dict[str, Any],
-          over_version: int | None = None) -> bool:
+def _save(store: Any, record: FocusRecord, who: str, values: dict[str, Any], over_version: int | None = None) -> bool:
     try:
         result = review.save(store, record, reviewer=who, over_version=over_version, **values)
     except ConflictError as exc:
@@ -317,8 +338,12 @@ def _save(store: Any, record: FocusRecord, who: str, values: dict[str, Any],
         st.error(common.plain(exc))
         return False
     _state().pop("rv_conflict", None)
-    _notice("success", f"Saved {record.name} (version {result.version}): {', '.join(result.changed)}."
-            if result.changed else f"{record.name}: nothing changed.")
+    _notice(
+        "success",
+        f"Saved {record.name} (version {result.version}): {', '.join(result.changed)}."
+        if result.changed
+        else f"{record.name}: nothing changed.",
+    )
     return True
 
 
@@ -346,8 +371,12 @@ def _focus(store: Any, names: list[str], who: str) -> None:
     st.text(common.visible(f"{record.dataset} / {record.name}"))
     fresh = common.run_or_error(lambda: review.focus(store, record.image_id))
     if fresh is not None and fresh.version != record.version and "rv_conflict" not in state:
-        st.warning(common.plain(f"{fresh.reviewer or 'Someone'} saved this image after you opened it (version "
-                                f"{record.version} -> {fresh.version}). Saving will show you their change first."))
+        st.warning(
+            common.plain(
+                f"{fresh.reviewer or 'Someone'} saved this image after you opened it (version "
+                f"{record.version} -> {fresh.version}). Saving will show you their change first."
+            )
+        )
     conflict = state.get("rv_conflict")
     if conflict and conflict["image_id"] == record.image_id:
         st.error(common.plain(conflict["message"]))
@@ -355,8 +384,9 @@ def _focus(store: Any, names: list[str], who: str) -> None:
         if left.button("Load the latest version (drop my edits)", key="rv_conflict_load"):
             _open(record.image_id)
             st.rerun()
-        if right.button("Save mine over theirs", key="rv_conflict_force") and \
-                _save(store, record, who, _form_values(record, prefix), over_version=conflict["version"]):
+        if right.button("Save mine over theirs", key="rv_conflict_force") and _save(
+            store, record, who, _form_values(record, prefix), over_version=conflict["version"]
+        ):
             _open(record.image_id)
             st.rerun()
 
@@ -382,15 +412,22 @@ def _focus(store: Any, names: list[str], who: str) -> None:
 def _focus_form(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, prefix: str) -> None:
     state = _state()
     options = review.category_options(store, record.categories, record.model_categories)
-    status = (f"Reviewed by {record.reviewer or 'someone'}" if record.reviewed else "Not reviewed yet") + \
-        (f" · human label version {record.version}" if record.version else " · model output only")
+    status = (f"Reviewed by {record.reviewer or 'someone'}" if record.reviewed else "Not reviewed yet") + (
+        f" · human label version {record.version}" if record.version else " · model output only"
+    )
     st.text(common.visible(status))
     with st.form(f"{prefix}_form", enter_to_submit=False, border=False):
         for i, (key, text) in enumerate(review.description_fields(record.description)):
-            st.text_area(common.plain(key), value=text, key=f"{prefix}_field_{i}",
-                         height=120 if key == review.SUMMARY else 80)
-        st.multiselect("Categories", options, default=[c for c in record.categories or [] if c in options],
-                       format_func=common.visible, key=f"{prefix}_cats")
+            st.text_area(
+                common.plain(key), value=text, key=f"{prefix}_field_{i}", height=120 if key == review.SUMMARY else 80
+            )
+        st.multiselect(
+            "Categories",
+            options,
+            default=[c for c in record.categories or [] if c in options],
+            format_func=common.visible,
+            key=f"{prefix}_cats",
+        )
         st.checkbox("Mark as reviewed", value=True, key=f"{prefix}_reviewed")
         with st.container(horizontal=True):
             save = st.form_submit_button("Save", shortcut=SHORTCUTS["save"], type="primary")
@@ -401,13 +438,17 @@ def _focus_form(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pr
         st.caption("Keys 1-9 toggle these categories (when not typing in a field)")
         with st.container(horizontal=True):
             for number, name in enumerate(options[:9], start=1):
-                st.form_submit_button(common.plain(name), shortcut=str(number), type="tertiary",
-                                      key=f"{prefix}_toggle_{number}", on_click=_toggle_category,
-                                      args=(f"{prefix}_cats", name))
+                st.form_submit_button(
+                    common.plain(name),
+                    shortcut=str(number),
+                    type="tertiary",
+                    key=f"{prefix}_toggle_{number}",
+                    on_click=_toggle_category,
+                    args=(f"{prefix}_cats", name),
+                )
     values = _form_values(record, prefix)
     if save or save_next:
-        target = common.run_or_error(lambda: review.neighbor(store, flt, record.image_id, 1)) \
-            if save_next else None
+        target = common.run_or_error(lambda: review.neighbor(store, flt, record.image_id, 1)) if save_next else None
         if _save(store, record, who, values):
             if save_next and target is not None:
                 _open(target)
@@ -423,8 +464,10 @@ def _focus_form(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pr
             pending = {"description": True}
         if pending and state.get("rv_discard") != record.image_id:
             state["rv_discard"] = record.image_id
-            st.warning("Unsaved changes to " + " and ".join(pending) + ": press the same key again to leave "
-                       f"without saving, or save with {SHORTCUTS['save']}.")
+            st.warning(
+                "Unsaved changes to " + " and ".join(pending) + ": press the same key again to leave "
+                f"without saving, or save with {SHORTCUTS['save']}."
+            )
             return
         if back:
             _close()
@@ -439,25 +482,38 @@ def _focus_form(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pr
 def _progress(store: Any, dataset: str) -> None:
     st.subheader("Review progress")
     progress = review.progress(store)
-    st.dataframe(progress, hide_index=True, width="stretch", column_config={
-        "share": st.column_config.ProgressColumn("reviewed share", min_value=0.0, max_value=1.0, format="percent"),
-    })
+    st.dataframe(
+        progress,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "share": st.column_config.ProgressColumn("reviewed share", min_value=0.0, max_value=1.0, format="percent"),
+        },
+    )
     st.subheader("Model vs reviewers, per category")
-    st.caption("On reviewed images of the selected dataset: precision = of the images the model put in a "
-               "category, the share the reviewers kept there; recall = of the images the reviewers put in a "
-               "category, the share the model had found. Empty means undefined (no such images yet).")
+    st.caption(
+        "On reviewed images of the selected dataset: precision = of the images the model put in a "
+        "category, the share the reviewers kept there; recall = of the images the reviewers put in a "
+        "category, the share the model had found. Empty means undefined (no such images yet)."
+    )
     table = review.agreement(store, dataset)
     if table.empty:
         st.info("No reviewed images with model categories in this dataset yet.")
         return
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "precision": st.column_config.NumberColumn(format="percent"),
-        "recall": st.column_config.NumberColumn(format="percent"),
-    })
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "precision": st.column_config.NumberColumn(format="percent"),
+            "recall": st.column_config.NumberColumn(format="percent"),
+        },
+    )
 
 
-def _history(store: Any, who: str, *, dataset: str | None = None, image_id: int | None = None,
-             limit: int = 100) -> None:
+def _history(
+    store: Any, who: str, *, dataset: str | None = None, image_id: int | None = None, limit: int = 100
+) -> None:
     history = review.edit_history(store, dataset=dataset, image_id=image_id, limit=limit)
     if history.empty:
         st.text("No edits yet.")
@@ -466,8 +522,10 @@ def _history(store: Any, who: str, *, dataset: str | None = None, image_id: int 
     undoable = history[~history["undone"].astype(bool)]
     if undoable.empty:
         return
-    labels = {int(edit_id): common.visible(f"#{edit_id} {image}: {change}")
-              for edit_id, image, change in zip(undoable["id"], undoable["image"], undoable["change"], strict=True)}
+    labels = {
+        int(edit_id): common.visible(f"#{edit_id} {image}: {change}")
+        for edit_id, image, change in zip(undoable["id"], undoable["image"], undoable["change"], strict=True)
+    }
     key = f"rv_undo_{image_id if image_id is not None else 'all'}"
     chosen = st.selectbox("Edit to undo", list(labels), format_func=labels.__getitem__, key=key)
     if st.button("Undo this edit", key=f"{key}_button"):
@@ -495,15 +553,18 @@ def main() -> None:
     store = common.store()
     names = store.dataset_names()
     if not names:
-        st.info("No datasets yet: import one on the Datasets page (a seed output CSV brings its descriptions "
-                "and categories along).")
+        st.info(
+            "No datasets yet: import one on the Datasets page (a seed output CSV brings its descriptions "
+            "and categories along)."
+        )
         return
     _start_from_link(names)
     _seed_filters(names)
     who = common.reviewer()
     if not who:
-        st.warning("Set your name in the sidebar (or `reviewer` in config.yaml): until then edits are recorded "
-                   "as anonymous.")
+        st.warning(
+            "Set your name in the sidebar (or `reviewer` in config.yaml): until then edits are recorded as anonymous."
+        )
     _show_notice()
     current = _state().get("rv_dataset")
     if isinstance(current, str):

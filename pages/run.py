@@ -22,8 +22,11 @@ MODE_LABELS = {
     "categorize": "Categorize stored descriptions only (no image sent)",
 }
 SERVICE_TIERS = ("standard", "flex", "priority")
-TIER_LABELS = {"standard": "Standard", "flex": "Flex (50% cost, answers may take minutes)",
-               "priority": "Priority (faster, costs more)"}
+TIER_LABELS = {
+    "standard": "Standard",
+    "flex": "Flex (50% cost, answers may take minutes)",
+    "priority": "Priority (faster, costs more)",
+}
 RESUMABLE = ("interrupted", "cancelled", "paused")
 HISTORY_LIMIT = 50
 
@@ -38,9 +41,11 @@ def _example_project(prominent: bool) -> None:
     with box:
         if prominent:
             st.subheader("No datasets yet")
-        st.write("Create an example project: REAL and GEN sample images drawn on this machine, imported as "
-                 "example-REAL and example-GEN, then described and categorized by a built-in fake Gemini "
-                 "server. Everything it produces is marked simulated; no request leaves this machine.")
+        st.write(
+            "Create an example project: REAL and GEN sample images drawn on this machine, imported as "
+            "example-REAL and example-GEN, then described and categorized by a built-in fake Gemini "
+            "server. Everything it produces is marked simulated; no request leaves this machine."
+        )
         if st.button("Create an example project", key="create_example", type="primary" if prominent else "secondary"):
             with st.spinner("Drawing the sample images ..."):
                 job = common.run_or_error(lambda: demo.run_example_project(manager, store, settings))
@@ -64,32 +69,56 @@ def _start_form(names: list[str]) -> None:
     with st.container(border=True):
         st.subheader("Start a run")
         example_only = [n for n in names if n not in demo.EXAMPLE_DATASETS]
-        datasets = st.multiselect("Datasets", names, default=example_only[:1] or names[:1], format_func=common.visible,
-                                  key="run_datasets")
+        datasets = st.multiselect(
+            "Datasets", names, default=example_only[:1] or names[:1], format_func=common.visible, key="run_datasets"
+        )
         mode = st.radio("Mode", MODES, format_func=MODE_LABELS.__getitem__, key="run_mode")
         left, middle, right = st.columns(3)
         model = left.text_input("Model", value=settings.caption_model, key="run_model").strip()
-        workers = int(middle.number_input("Workers", min_value=1, max_value=128, value=settings.num_workers,
-                                          key="run_workers"))
-        rpm = int(right.number_input("Requests per minute (0 = no limit)", min_value=0, max_value=1_000_000,
-                                     value=settings.requests_per_minute, step=60, key="run_rpm"))
-        tier = st.radio("Service tier", SERVICE_TIERS, index=SERVICE_TIERS.index(settings.service_tier),
-                        format_func=TIER_LABELS.__getitem__, key="run_tier", horizontal=True)
+        workers = int(
+            middle.number_input("Workers", min_value=1, max_value=128, value=settings.num_workers, key="run_workers")
+        )
+        rpm = int(
+            right.number_input(
+                "Requests per minute (0 = no limit)",
+                min_value=0,
+                max_value=1_000_000,
+                value=settings.requests_per_minute,
+                step=60,
+                key="run_rpm",
+            )
+        )
+        tier = st.radio(
+            "Service tier",
+            SERVICE_TIERS,
+            index=SERVICE_TIERS.index(settings.service_tier),
+            format_func=TIER_LABELS.__getitem__,
+            key="run_tier",
+            horizontal=True,
+        )
         retry_failed = st.checkbox("Only images whose last attempt failed (retry failed)", key="run_retry_failed")
         run_settings = settings.replace(service_tier=tier, caption_model=model or settings.caption_model)
         _test_connection(run_settings)
         if not datasets:
             st.info("Choose one or more datasets.")
             return
-        request = JobRequest(tuple(datasets), mode=mode, model=model or None, num_workers=workers,
-                             requests_per_minute=rpm, retry_failed=retry_failed)
+        request = JobRequest(
+            tuple(datasets),
+            mode=mode,
+            model=model or None,
+            num_workers=workers,
+            requests_per_minute=rpm,
+            retry_failed=retry_failed,
+        )
         plan = common.run_or_error(lambda: estimate(store, run_settings, request))
         if plan is None:
             return
         _show_estimate(plan, mode)
         if not common.has_key(settings):
-            st.warning("No Gemini API key is set: set GEMINI_API_KEY (or gemini_api_key in config.yaml) and "
-                       "restart the app. The example project above runs without one (simulated).")
+            st.warning(
+                "No Gemini API key is set: set GEMINI_API_KEY (or gemini_api_key in config.yaml) and "
+                "restart the app. The example project above runs without one (simulated)."
+            )
         nothing = plan.images == 0
         if nothing:
             st.success("Nothing to do: every image is done for the current prompt and category list.")
@@ -101,15 +130,22 @@ def _start_form(names: list[str]) -> None:
 
 def _test_connection(run_settings: Settings) -> None:
     """One small real request with the real schema; the report stays until the next test."""
-    if st.button("Test connection", key="run_test_connection", disabled=not common.has_key(run_settings),
-                 help="Sends one tiny request (a 64x64 image) with the real schema: costs a fraction of a cent."):
+    if st.button(
+        "Test connection",
+        key="run_test_connection",
+        disabled=not common.has_key(run_settings),
+        help="Sends one tiny request (a 64x64 image) with the real schema: costs a fraction of a cent.",
+    ):
         with st.spinner("Sending one small request ..."):
-            st.session_state["run_check_report"] = common.run_or_error(lambda: check_connection(
-                run_settings, ensure_categories(store), run_settings.max_categories))
+            st.session_state["run_check_report"] = common.run_or_error(
+                lambda: check_connection(run_settings, ensure_categories(store), run_settings.max_categories)
+            )
     report = st.session_state.get("run_check_report")
     # A report is about the model and tier it tested: once either changes, it no longer says anything.
-    if report is not None and (report.model, report.service_tier) == (run_settings.caption_model,
-                                                                       run_settings.service_tier):
+    if report is not None and (report.model, report.service_tier) == (
+        run_settings.caption_model,
+        run_settings.service_tier,
+    ):
         show = st.success if report.ok else st.error
         show("\n\n".join(common.plain(line) for line in report.lines()))
 
@@ -132,12 +168,15 @@ def _resume_stopped() -> None:
     stopped = history[history["status"].isin(RESUMABLE) & ~history["id"].isin(running)]
     if stopped.empty:
         return
-    labels = {int(row["id"]): common.visible(f"#{row['id']} {row['kind']} on {row['datasets']} ({row['status']}, "
-                               f"{row['done']:,}/{row['total']:,})" + (" simulated" if row["simulated"] else ""))
-              for row in stopped.to_dict("records")}
+    labels = {
+        int(row["id"]): common.visible(
+            f"#{row['id']} {row['kind']} on {row['datasets']} ({row['status']}, "
+            f"{row['done']:,}/{row['total']:,})" + (" simulated" if row["simulated"] else "")
+        )
+        for row in stopped.to_dict("records")
+    }
     left, right = st.columns([3, 1])
-    chosen = left.selectbox("Resume a stopped run", list(labels), format_func=labels.__getitem__,
-                            key="resume_choice")
+    chosen = left.selectbox("Resume a stopped run", list(labels), format_func=labels.__getitem__, key="resume_choice")
     if right.button("Resume run", key="resume_run") and chosen is not None:
         simulated = bool(stopped[stopped["id"] == chosen]["simulated"].iloc[0])
         options = {"settings": demo.simulated_settings(settings), "simulated": True} if simulated else {}
@@ -157,8 +196,13 @@ def _failures(names: list[str]) -> None:
     if grouped.empty:
         st.caption("No open failures: every attempt so far succeeded, or was retried successfully.")
         return
-    st.dataframe(grouped, hide_index=True, width="stretch", key="failure_groups",
-                 column_config={"images": "Images", "example": "Example message", "last_seen": "Last seen"})
+    st.dataframe(
+        grouped,
+        hide_index=True,
+        width="stretch",
+        key="failure_groups",
+        column_config={"images": "Images", "example": "Example message", "last_seen": "Last seen"},
+    )
     mode = st.radio("Retry with", MODES, format_func=MODE_LABELS.__getitem__, key="retry_mode", horizontal=True)
     if st.button("Retry failed", key="retry_failed", disabled=not common.has_key(settings)):
         request = JobRequest(tuple(chosen), mode=mode, retry_failed=True)
@@ -168,8 +212,9 @@ def _failures(names: list[str]) -> None:
     if not common.has_key(settings):
         st.caption("Retrying needs a Gemini API key.")
     with st.expander("Every open failure"):
-        common.csv_download("Download failures as CSV", store.open_failures(ids), "failures.csv",
-                            key="download_failures")
+        common.csv_download(
+            "Download failures as CSV", store.open_failures(ids), "failures.csv", key="download_failures"
+        )
         st.dataframe(store.open_failures(ids).head(1000), hide_index=True, width="stretch")
 
 
@@ -179,16 +224,28 @@ def _history() -> None:
     if runs.empty:
         st.caption("No runs yet.")
         return
-    st.dataframe(runs, hide_index=True, width="stretch", key="run_history",
-                 column_config={"simulated": st.column_config.CheckboxColumn("Simulated"),
-                                "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f")})
+    st.dataframe(
+        runs,
+        hide_index=True,
+        width="stretch",
+        key="run_history",
+        column_config={
+            "simulated": st.column_config.CheckboxColumn("Simulated"),
+            "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f"),
+        },
+    )
     if runs["simulated"].any():
         st.caption("Simulated runs ran against the built-in fake Gemini server: their output is not real.")
     totals = store.usage_by_dataset()
     if not totals.empty:
         st.caption("Totals per dataset (all runs; simulated apart)")
-        st.dataframe(totals, hide_index=True, width="stretch", key="dataset_totals",
-                     column_config={"cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f")})
+        st.dataframe(
+            totals,
+            hide_index=True,
+            width="stretch",
+            key="dataset_totals",
+            column_config={"cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f")},
+        )
 
 
 names = store.dataset_names()

@@ -19,8 +19,15 @@ from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this network refuses.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def need_chromium() -> None:
@@ -53,16 +60,34 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60
 
 
 @contextmanager
-def served_app(db_path: Path, cache_dir: Path, env: Mapping[str, str] | None = None
-               ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def served_app(
+    db_path: Path, cache_dir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`streamlit run streamlit_app.py` on 127.0.0.1 and a free port over `db_path`; yields (url, process)."""
     need_chromium()
     port = free_port()
     environment = {**os.environ, "LABELING_DB": str(db_path), "LABELING_CACHE_DIR": str(cache_dir), **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)

@@ -28,9 +28,15 @@ def add_dataset(store: Store, root: Path, name: str, count: int, **options: obje
 
 def fake_settings(fake: FakeGemini, tmp_path: Path, **changes: object) -> Settings:
     """Settings that point the real SDK at the fake, with quick retries for tests."""
-    settings = Settings(gemini_api_key="test-key", gemini_base_url=fake.base_url, request_timeout_seconds=5.0,
-                        retry_backoff_seconds=0.01, cache_dir=str(tmp_path / "cache"), num_workers=4,
-                        db_path=str(tmp_path / "labeling.duckdb"))
+    settings = Settings(
+        gemini_api_key="test-key",
+        gemini_base_url=fake.base_url,
+        request_timeout_seconds=5.0,
+        retry_backoff_seconds=0.01,
+        cache_dir=str(tmp_path / "cache"),
+        num_workers=4,
+        db_path=str(tmp_path / "labeling.duckdb"),
+    )
     return settings.replace(**changes)
 
 

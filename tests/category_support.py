@@ -13,18 +13,29 @@ from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 
 
-def description(summary: str, objects: Sequence[str] = (), environment: str = "", genre: str = "photo",
-                setting: str = "outdoor") -> dict[str, Any]:
+def description(
+    summary: str, objects: Sequence[str] = (), environment: str = "", genre: str = "photo", setting: str = "outdoor"
+) -> dict[str, Any]:
     """A structured description with the seed's fields."""
-    return {"summary": summary, "objects": [{"name": name, "attributes": []} for name in objects],
-            "scene": {"indoor_outdoor": setting, "environment": environment},
-            "style": {"genre": genre, "lighting": "daylight", "colors": ["grey"]},
-            "camera": {"shot": "wide", "fov": "normal", "lens": "50mm"}, "text": "none",
-            "quality": {"aesthetic": "fine", "issues": []}}
+    return {
+        "summary": summary,
+        "objects": [{"name": name, "attributes": []} for name in objects],
+        "scene": {"indoor_outdoor": setting, "environment": environment},
+        "style": {"genre": genre, "lighting": "daylight", "colors": ["grey"]},
+        "camera": {"shot": "wide", "fov": "normal", "lens": "50mm"},
+        "text": "none",
+        "quality": {"aesthetic": "fine", "issues": []},
+    }
 
 
-def add_described(store: Store, dataset: str, rows: Sequence[tuple[str, dict[str, Any], list[str] | None]],
-                  *, list_version: int | None = None, kind: str = "fused") -> dict[str, int]:
+def add_described(
+    store: Store,
+    dataset: str,
+    rows: Sequence[tuple[str, dict[str, Any], list[str] | None]],
+    *,
+    list_version: int | None = None,
+    kind: str = "fused",
+) -> dict[str, int]:
     """A dataset (names only) whose images have one model annotation each; returns name -> image id."""
     ensure_categories(store)
     names = "\n".join(["image_name", *[name for name, _, _ in rows]]).encode()
@@ -34,11 +45,24 @@ def add_described(store: Store, dataset: str, rows: Sequence[tuple[str, dict[str
         import_dataset(store, dataset, label=dataset, csv_data=names, csv_name=f"{dataset}.csv")
     ids = store.image_ids_by_name(store.dataset_id(dataset)).set_index("name")["image_id"].to_dict()
     version = store.category_list_version() if list_version is None else list_version
-    frame = pd.DataFrame([{
-        "image_id": int(ids[name]), "run_id": None, "kind": kind, "model": "gemini-test", "prompt_version": "t",
-        "category_list_version": version if categories is not None else None,
-        "description": json.dumps(desc), "summary": desc.get("summary"), "categories": categories,
-        "tokens_in": 100, "tokens_out": 10} for name, desc, categories in rows])
+    frame = pd.DataFrame(
+        [
+            {
+                "image_id": int(ids[name]),
+                "run_id": None,
+                "kind": kind,
+                "model": "gemini-test",
+                "prompt_version": "t",
+                "category_list_version": version if categories is not None else None,
+                "description": json.dumps(desc),
+                "summary": desc.get("summary"),
+                "categories": categories,
+                "tokens_in": 100,
+                "tokens_out": 10,
+            }
+            for name, desc, categories in rows
+        ]
+    )
     frame["categories"] = frame["categories"].astype("object")
     store.insert_annotations(frame)
     return {name: int(ids[name]) for name, _, _ in rows}

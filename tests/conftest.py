@@ -22,8 +22,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's config.yaml, keys or AWS profile, or writes into the repo's data/."""
-    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "LABELING_CONFIG", "LABELING_DB",
-                     "LABELING_CACHE_DIR", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    for variable in (
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "LABELING_CONFIG",
+        "LABELING_DB",
+        "LABELING_CACHE_DIR",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("LABELING_DB", str(tmp_path / "labeling.duckdb"))
     monkeypatch.setenv("LABELING_CACHE_DIR", str(tmp_path / "cache"))
@@ -41,8 +49,9 @@ def store(db_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def image_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30),
-                fmt: str = "JPEG") -> bytes:
+def image_bytes(
+    size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30), fmt: str = "JPEG"
+) -> bytes:
     """A real encoded image of one colour."""
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format=fmt)
@@ -88,8 +97,9 @@ def as_shown(markdown: object) -> str:
     return re.sub(r"\\(.)", r"\1", str(markdown)).replace("\u2060", "")
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
-               what: str = "the condition") -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.02, what: str = "the condition"
+) -> None:
     """Poll `predicate` until it is true; fail after `timeout` seconds instead of hanging the suite."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -30,8 +30,18 @@ TEXT = " ".join([IMAGE, LINK, AUTOLINK, HTML, DIRECTIVES, LATEX, BIDI + "reverse
 # A file or category name cannot hold every character (no "/" in a file name, no "," in a category).
 NAME = f"![e](x.png) [click](x) <b class=injected>b :red[styled] :smile: $x^2$ {BIDI}gpj"
 # Raw fragments that must never appear in text the browser renders as Markdown.
-MARKERS = ("![e](", "[click](", f"http://{OUTSIDE_HOST}", "<img", "<b class", ":red[styled]", ":material/bolt:",
-           ":smile:", "$x^2$", BIDI)
+MARKERS = (
+    "![e](",
+    "[click](",
+    f"http://{OUTSIDE_HOST}",
+    "<img",
+    "<b class",
+    ":red[styled]",
+    ":material/bolt:",
+    ":smile:",
+    "$x^2$",
+    BIDI,
+)
 
 DATASET = f"GEN {IMAGE} :red[styled] {BIDI}"
 CATEGORY = f"cat :red[styled] <b class=injected>b [click](x) $x^2$ {BIDI}"
@@ -54,21 +64,51 @@ def seed(store: Store, folder: Path, make_image: Callable[..., Path]) -> dict[st
     dataset_id = store.dataset_id(DATASET)
     ids = store.image_ids_by_name(dataset_id).set_index("name")["image_id"].to_dict()
     run_id = store.create_run("fused", [dataset_id], {"caption_model": MODEL, "base_url": AUTOLINK})
-    description = {"summary": TEXT, "objects": [{"name": TEXT, "attributes": [TEXT]}],
-                   "scene": {"indoor_outdoor": "indoor", "environment": TEXT},
-                   "style": {"genre": TEXT, "lighting": TEXT, "colors": [TEXT]},
-                   "camera": {"shot": TEXT, "fov": TEXT, "lens": TEXT}, "text": TEXT,
-                   "quality": {"aesthetic": TEXT, "issues": [TEXT]}}
-    annotations = pd.DataFrame([{
-        "image_id": int(ids[name]), "run_id": run_id, "kind": "fused", "model": MODEL, "prompt_version": "t",
-        "category_list_version": store.category_list_version(), "description": json.dumps(description),
-        "summary": TEXT, "categories": [CATEGORY], "tokens_in": 100, "tokens_out": 10} for name in names[:2]])
+    description = {
+        "summary": TEXT,
+        "objects": [{"name": TEXT, "attributes": [TEXT]}],
+        "scene": {"indoor_outdoor": "indoor", "environment": TEXT},
+        "style": {"genre": TEXT, "lighting": TEXT, "colors": [TEXT]},
+        "camera": {"shot": TEXT, "fov": TEXT, "lens": TEXT},
+        "text": TEXT,
+        "quality": {"aesthetic": TEXT, "issues": [TEXT]},
+    }
+    annotations = pd.DataFrame(
+        [
+            {
+                "image_id": int(ids[name]),
+                "run_id": run_id,
+                "kind": "fused",
+                "model": MODEL,
+                "prompt_version": "t",
+                "category_list_version": store.category_list_version(),
+                "description": json.dumps(description),
+                "summary": TEXT,
+                "categories": [CATEGORY],
+                "tokens_in": 100,
+                "tokens_out": 10,
+            }
+            for name in names[:2]
+        ]
+    )
     annotations["categories"] = annotations["categories"].astype("object")
     store.insert_annotations(annotations)
-    store.insert_failures(pd.DataFrame([{"image_id": int(ids[names[2]]), "run_id": run_id, "stage": "describe",
-                                         "kind": "invalid_argument", "message": ERROR}]))
+    store.insert_failures(
+        pd.DataFrame(
+            [
+                {
+                    "image_id": int(ids[names[2]]),
+                    "run_id": run_id,
+                    "stage": "describe",
+                    "kind": "invalid_argument",
+                    "message": ERROR,
+                }
+            ]
+        )
+    )
     store.set_run_status(run_id, "failed", ERROR)
     record = store.review_record(int(ids[names[0]]))
-    store.save_label(int(ids[names[0]]), expected_version=record["version"], reviewer=REVIEWER,
-                     categories=[CATEGORY], reviewed=True)
+    store.save_label(
+        int(ids[names[0]]), expected_version=record["version"], reviewer=REVIEWER, categories=[CATEGORY], reviewed=True
+    )
     return {str(name): int(image_id) for name, image_id in ids.items()}

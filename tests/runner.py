@@ -21,8 +21,7 @@ def ensure_chromium() -> None:
         print("Installing Debian's chromium for the browser tests ...", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env, stdout=subprocess.DEVNULL)
     elif os.environ.get("CI"):
         sys.exit("Chromium is required for the browser tests in CI: apt-get install -y chromium")
     else:

@@ -39,8 +39,7 @@ def mirror_keys() -> list[str]:
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3Server]:
     """A real moto S3 server on 127.0.0.1 and a free port, pre-seeded with the 2,600-key bucket."""
     log_file = tmp_path_factory.mktemp("moto") / "moto.log"
-    seed = {BIG_BUCKET: [(key, 16) for key in big_keys()],
-            MIRROR_BUCKET: [(key, MIRROR_SIZE) for key in mirror_keys()]}
+    seed = {BIG_BUCKET: [(key, 16) for key in big_keys()], MIRROR_BUCKET: [(key, MIRROR_SIZE) for key in mirror_keys()]}
     with LocalS3Server(log_file, seed=seed) as server:
         yield server
 
@@ -54,8 +53,15 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: LocalS3S
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws_config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws_credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL",
-                     "AWS_ENDPOINT_URL_S3", "LABELING_S3_BUCKET"):
+    for variable in (
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "LABELING_S3_BUCKET",
+    ):
         monkeypatch.delenv(variable, raising=False)
     return s3_server
 
@@ -79,6 +85,8 @@ class _Raw:
 def error_response(code: str, status: int, message: str = "injected", **fields: str) -> AWSResponse:
     """An S3 XML error response, as a `before-send` handler returns it to botocore instead of sending."""
     extra = "".join(f"<{name}>{value}</{name}>" for name, value in fields.items())
-    body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message>"
-            f"{extra}<RequestId>injected</RequestId></Error>").encode()
+    body = (
+        f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message>"
+        f"{extra}<RequestId>injected</RequestId></Error>"
+    ).encode()
     return AWSResponse("http://injected", status, {"Content-Type": "application/xml"}, _Raw(body))

@@ -26,48 +26,74 @@ def add_dataset(store: Store, name: str, images: list[str], label: str = "") -> 
 
 def annotate(store: Store, labels: dict[int, list[str] | None], description: dict[str, Any] | None = None) -> None:
     """One model annotation per image (image id -> categories; None = described, not categorized)."""
-    rows = [{"image_id": image_id, "kind": "fused", "model": "gemini-test", "prompt_version": "v1",
-             "description": json.dumps(description or {"summary": f"image {image_id}"}),
-             "summary": f"image {image_id}", "categories": categories}
-            for image_id, categories in labels.items()]
+    rows = [
+        {
+            "image_id": image_id,
+            "kind": "fused",
+            "model": "gemini-test",
+            "prompt_version": "v1",
+            "description": json.dumps(description or {"summary": f"image {image_id}"}),
+            "summary": f"image {image_id}",
+            "categories": categories,
+        }
+        for image_id, categories in labels.items()
+    ]
     frame = pd.DataFrame(rows)
     frame["categories"] = frame["categories"].astype("object")
     store.insert_annotations(frame)
 
 
-def review(store: Store, image_id: int, *, categories: Any = None, reviewed: bool = True,
-           description: Any = None, reviewer: str = "ana") -> None:
+def review(
+    store: Store,
+    image_id: int,
+    *,
+    categories: Any = None,
+    reviewed: bool = True,
+    description: Any = None,
+    reviewer: str = "ana",
+) -> None:
     """A reviewer's save through the review verbs (None keeps the model's value)."""
     record = store.review_record(image_id)
-    store.save_label(image_id, expected_version=int(record.get("version") or 0), reviewer=reviewer,
-                     categories=categories, reviewed=reviewed, description=description)
+    store.save_label(
+        image_id,
+        expected_version=int(record.get("version") or 0),
+        reviewer=reviewer,
+        categories=categories,
+        reviewed=reviewed,
+        description=description,
+    )
 
 
 def as_dict(frame: pd.DataFrame) -> dict[tuple[str, str | None], tuple[int, int]]:
-    return {(row.dataset, None if pd.isna(row.category) else row.category): (int(row.count), int(row.total))
-            for row in frame.itertuples()}
+    return {
+        (row.dataset, None if pd.isna(row.category) else row.category): (int(row.count), int(row.total))
+        for row in frame.itertuples()
+    }
 
 
 @pytest.fixture
 def labelled(store: Store) -> tuple[Store, dict[str, int], dict[str, int]]:
     real = add_dataset(store, "REAL", [f"r{i}.jpg" for i in range(6)], label="REAL")
     gen = add_dataset(store, "GEN", [f"g{i}.jpg" for i in range(5)], label="GEN")
-    annotate(store, {
-        real["r0.jpg"]: ["people"],
-        real["r1.jpg"]: ["people", "animals"],          # multi-label: counts once in each
-        real["r2.jpg"]: ["animals", "animals"],          # a repeated category counts once
-        real["r3.jpg"]: [],                              # categorized, none fits: in the total only
-        real["r4.jpg"]: None,                            # described only: not labelled
-        gen["g0.jpg"]: ["animals"],
-        gen["g1.jpg"]: ["animals", "food"],
-        gen["g2.jpg"]: ["food"],
-    })
+    annotate(
+        store,
+        {
+            real["r0.jpg"]: ["people"],
+            real["r1.jpg"]: ["people", "animals"],  # multi-label: counts once in each
+            real["r2.jpg"]: ["animals", "animals"],  # a repeated category counts once
+            real["r3.jpg"]: [],  # categorized, none fits: in the total only
+            real["r4.jpg"]: None,  # described only: not labelled
+            gen["g0.jpg"]: ["animals"],
+            gen["g1.jpg"]: ["animals", "food"],
+            gen["g2.jpg"]: ["food"],
+        },
+    )
     # r0 re-annotated: the latest annotation is the model's current label.
     annotate(store, {real["r0.jpg"]: ["vehicles"]})
-    review(store, real["r1.jpg"], categories=["food"])          # reviewed, human categories
-    review(store, gen["g0.jpg"])                                # reviewed, keeps the model's categories
+    review(store, real["r1.jpg"], categories=["food"])  # reviewed, human categories
+    review(store, gen["g0.jpg"])  # reviewed, keeps the model's categories
     review(store, gen["g2.jpg"], categories=["people"], reviewed=False)  # edited, not reviewed
-    review(store, gen["g3.jpg"], categories=["art"])            # no annotation at all, human only
+    review(store, gen["g3.jpg"], categories=["art"])  # no annotation at all, human only
     return store, real, gen
 
 
@@ -76,8 +102,11 @@ def test_model_source_counts_latest_annotation_multi_label(labelled: Any) -> Non
     frame = store.category_distribution(["REAL", "GEN"], "model")
     assert list(frame.columns) == ["dataset", "category", "count", "total"]
     assert as_dict(frame) == {
-        ("REAL", "animals"): (2, 4), ("REAL", "people"): (1, 4), ("REAL", "vehicles"): (1, 4),
-        ("GEN", "animals"): (2, 3), ("GEN", "food"): (2, 3),
+        ("REAL", "animals"): (2, 4),
+        ("REAL", "people"): (1, 4),
+        ("REAL", "vehicles"): (1, 4),
+        ("GEN", "animals"): (2, 3),
+        ("GEN", "food"): (2, 3),
     }
     # Datasets in the order asked for, then count descending, then name.
     assert list(frame["dataset"]) == ["REAL", "REAL", "REAL", "GEN", "GEN"]
@@ -90,7 +119,8 @@ def test_human_source_is_reviewed_images_only(labelled: Any) -> None:
     # REAL: r1 reviewed as food. GEN: g0 reviewed keeping the model's animals, g3 reviewed as art; g2 not reviewed.
     assert as_dict(frame) == {
         ("REAL", "food"): (1, 1),
-        ("GEN", "animals"): (1, 2), ("GEN", "art"): (1, 2),
+        ("GEN", "animals"): (1, 2),
+        ("GEN", "art"): (1, 2),
     }
 
 
@@ -98,8 +128,13 @@ def test_effective_source_puts_human_over_model(labelled: Any) -> None:
     store, _, _ = labelled
     frame = store.category_distribution(["GEN", "REAL"], "effective")
     assert as_dict(frame) == {
-        ("GEN", "animals"): (2, 4), ("GEN", "food"): (1, 4), ("GEN", "people"): (1, 4), ("GEN", "art"): (1, 4),
-        ("REAL", "animals"): (1, 4), ("REAL", "food"): (1, 4), ("REAL", "vehicles"): (1, 4),
+        ("GEN", "animals"): (2, 4),
+        ("GEN", "food"): (1, 4),
+        ("GEN", "people"): (1, 4),
+        ("GEN", "art"): (1, 4),
+        ("REAL", "animals"): (1, 4),
+        ("REAL", "food"): (1, 4),
+        ("REAL", "vehicles"): (1, 4),
     }
     assert frame["dataset"].iloc[0] == "GEN"
 
@@ -118,24 +153,26 @@ def test_tally_follows_every_kind_of_change(labelled: Any) -> None:
         if expected_sync is not None:
             assert store.sync_label_tally() == expected_sync
         for source in SOURCES:
-            pd.testing.assert_frame_equal(store.category_distribution(["REAL", "GEN"], source),
-                                          store.category_distribution_from_views(["REAL", "GEN"], source))
+            pd.testing.assert_frame_equal(
+                store.category_distribution(["REAL", "GEN"], source),
+                store.category_distribution_from_views(["REAL", "GEN"], source),
+            )
 
     check()
     assert store.sync_label_tally() == "unchanged"
-    annotate(store, {real["r4.jpg"]: ["food"], gen["g4.jpg"]: ["night"]})   # new annotations
+    annotate(store, {real["r4.jpg"]: ["food"], gen["g4.jpg"]: ["night"]})  # new annotations
     check("updated")
-    annotate(store, {real["r1.jpg"]: None})                                   # latest has no categories
+    annotate(store, {real["r1.jpg"]: None})  # latest has no categories
     check("updated")
-    review(store, real["r2.jpg"], categories=["art", "night"])                # new human label
+    review(store, real["r2.jpg"], categories=["art", "night"])  # new human label
     check("updated")
-    review(store, gen["g2.jpg"], reviewed=True, categories=["people"])        # reviewed flag flips
+    review(store, gen["g2.jpg"], reviewed=True, categories=["people"])  # reviewed flag flips
     check("updated")
-    review(store, real["r1.jpg"], categories=None, reviewed=True)             # back to the model's value
+    review(store, real["r1.jpg"], categories=None, reviewed=True)  # back to the model's value
     check("updated")
     store.bulk_categories([real["r0.jpg"], real["r5.jpg"]], "plants", add=True, reviewer="bo")
     check("updated")
-    store.delete_dataset("GEN")                                               # deletions: rebuilt
+    store.delete_dataset("GEN")  # deletions: rebuilt
     other = add_dataset(store, "OTHER", ["o.jpg"])
     annotate(store, {other["o.jpg"]: ["food"]})
     for source in SOURCES:
@@ -198,5 +235,7 @@ def test_category_aliases_apply_to_model_labels(labelled: Any) -> None:
     assert as_dict(frame)[("REAL", "humans")] == (1, 4)
     assert ("REAL", "people") not in as_dict(frame)
     for source in SOURCES:
-        pd.testing.assert_frame_equal(store.category_distribution(["REAL", "GEN"], source),
-                                      store.category_distribution_from_views(["REAL", "GEN"], source))
+        pd.testing.assert_frame_equal(
+            store.category_distribution(["REAL", "GEN"], source),
+            store.category_distribution_from_views(["REAL", "GEN"], source),
+        )

@@ -15,8 +15,12 @@ from labeling.fake_gemini import OFF_LIST_VALUE, FakeGemini
 from labeling.settings import Settings
 from tests.conftest import image_bytes
 
-CATEGORIES = [Category("animals", "pets and wildlife"), Category("food", "dishes"),
-              Category("landscapes", "scenery"), Category("people", "portraits")]
+CATEGORIES = [
+    Category("animals", "pets and wildlife"),
+    Category("food", "dishes"),
+    Category("landscapes", "scenery"),
+    Category("people", "portraits"),
+]
 GREEN = image_bytes((120, 90), (20, 200, 30))
 
 
@@ -84,10 +88,17 @@ def test_thinking_tokens_bill_as_output(fake: FakeGemini) -> None:
     assert result.cost_usd == pytest.approx((usage.prompt * 1.0 + (usage.candidates + 100) * 10.0) / 1e6)
 
 
-@pytest.mark.parametrize(("fault", "kind"), [
-    ("safety", "safety"), ("prompt_blocked", "prompt_blocked"), ("max_tokens", "max_tokens"),
-    ("malformed_json", "invalid_json"), ("off_list_category", "off_list"), ("wrong_shape", "wrong_shape"),
-])
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("safety", "safety"),
+        ("prompt_blocked", "prompt_blocked"),
+        ("max_tokens", "max_tokens"),
+        ("malformed_json", "invalid_json"),
+        ("off_list_category", "off_list"),
+        ("wrong_shape", "wrong_shape"),
+    ],
+)
 def test_unusable_answers_are_per_image_failures_with_a_kind(fake: FakeGemini, fault: str, kind: str) -> None:
     fake.inject(fault)
     with pytest.raises(ResponseFailure) as caught:
@@ -98,9 +109,15 @@ def test_unusable_answers_are_per_image_failures_with_a_kind(fake: FakeGemini, f
         assert OFF_LIST_VALUE in str(caught.value)
 
 
-@pytest.mark.parametrize(("fault", "kind"), [
-    ("http_429", "quota"), ("http_500", "server_error"), ("http_503", "overloaded"), ("http_504", "timeout"),
-])
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("http_429", "quota"),
+        ("http_500", "server_error"),
+        ("http_503", "overloaded"),
+        ("http_504", "timeout"),
+    ],
+)
 def test_transient_errors_are_retryable(fake: FakeGemini, fault: str, kind: str) -> None:
     fake.retry_delay_s = 7
     fake.inject(fault)
@@ -137,10 +154,13 @@ def test_unreachable_server_is_a_retryable_transport_error(fake: FakeGemini) -> 
     assert caught.value.kind == "transport"
 
 
-@pytest.mark.parametrize(("status", "message"), [
-    (400, r"API key was rejected \(400 API_KEY_INVALID\): set GEMINI_API_KEY"),  # what Google answers
-    (403, r"Gemini refused the key \(403 PERMISSION_DENIED.*Generative Language API enabled"),
-])
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (400, r"API key was rejected \(400 API_KEY_INVALID\): set GEMINI_API_KEY"),  # what Google answers
+        (403, r"Gemini refused the key \(403 PERMISSION_DENIED.*Generative Language API enabled"),
+    ],
+)
 def test_rejected_key_is_fatal_with_what_to_do(fake: FakeGemini, status: int, message: str) -> None:
     fake.valid_keys = {"the-right-key"}
     fake.bad_key_status = status

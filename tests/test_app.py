@@ -30,8 +30,9 @@ def _texts(at: AppTest) -> str:
     return "\n".join(as_shown(p) for p in parts)
 
 
-def test_frame_shows_db_path_and_key_status_without_the_key(app: AppTest, db_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frame_shows_db_path_and_key_status_without_the_key(
+    app: AppTest, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GEMINI_API_KEY", "secret-key-never-shown")
     app.run()
     assert not app.exception
@@ -56,8 +57,9 @@ def test_every_page_renders(app: AppTest, page: str) -> None:
     assert app.title[0].value.lower() == page
 
 
-def test_datasets_page_imports_a_list_and_folder(app: AppTest, tmp_path: Path, db_path: Path,
-                                                  make_image: Callable[..., Path]) -> None:
+def test_datasets_page_imports_a_list_and_folder(
+    app: AppTest, tmp_path: Path, db_path: Path, make_image: Callable[..., Path]
+) -> None:
     make_image(tmp_path / "imgs" / "a.jpg")
     make_image(tmp_path / "imgs" / "sub" / "b.png")
     listing = tmp_path / "list.csv"
@@ -72,8 +74,14 @@ def test_datasets_page_imports_a_list_and_folder(app: AppTest, tmp_path: Path, d
     assert not app.exception, app.exception
     assert "Imported REAL" in _texts(app)
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics == {"Listed": "4", "Found": "2", "Missing": "1", "Ambiguous": "0", "Rejected": "1",
-                       "Duplicates": "0"}
+    assert metrics == {
+        "Listed": "4",
+        "Found": "2",
+        "Missing": "1",
+        "Ambiguous": "0",
+        "Rejected": "1",
+        "Duplicates": "0",
+    }
     tabs = [tab.label for tab in app.tabs]
     assert tabs == ["Found (2)", "Missing (1)", "Rejected (1)"]
     missing = app.tabs[1].dataframe[0].value

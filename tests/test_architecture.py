@@ -21,18 +21,23 @@ def _imports(path) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_core_never_imports_streamlit_in_source() -> None:
-    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "labeling").rglob("*.py")
-                 if "streamlit" in _imports(path)]
+    offenders = [
+        str(path.relative_to(ROOT)) for path in (ROOT / "labeling").rglob("*.py") if "streamlit" in _imports(path)
+    ]
     assert offenders == []
 
 
 def test_importing_every_core_module_loads_no_streamlit() -> None:
-    modules = sorted(".".join(path.relative_to(ROOT).with_suffix("").parts)
-                     for path in (ROOT / "labeling").rglob("*.py")
-                     if path.name != "__main__.py")
-    code = ("import importlib, sys\n"
-            f"for m in {modules!r}: importlib.import_module(m.removesuffix('.__init__'))\n"
-            "print('streamlit' in sys.modules)")
+    modules = sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in (ROOT / "labeling").rglob("*.py")
+        if path.name != "__main__.py"
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m.removesuffix('.__init__'))\n"
+        "print('streamlit' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
@@ -54,8 +59,14 @@ def test_no_page_renders_html() -> None:
 
 # What each layer may import from the product (README "Layout and extension points"). Pages -> core ->
 # store / sources / annotators; nothing points back. `labeling.<module>` entries name single modules.
-LIGHT = {"labeling.errors", "labeling.redact", "labeling.vocabulary", "labeling.categories", "labeling.records",
-         "labeling.plain_text"}
+LIGHT = {
+    "labeling.errors",
+    "labeling.redact",
+    "labeling.vocabulary",
+    "labeling.categories",
+    "labeling.records",
+    "labeling.plain_text",
+}
 LAYERS: dict[str, set[str]] = {
     "labeling/store": LIGHT | {"labeling.store", "labeling.spreadsheet"},
     "labeling/annotators": LIGHT | {"labeling.annotators", "labeling.settings", "labeling.images"},
@@ -84,36 +95,50 @@ def test_each_layer_imports_only_what_its_row_allows() -> None:
     broken = []
     for layer, allowed in LAYERS.items():
         target = ROOT / layer
-        for path in ([target] if target.suffix == ".py" else sorted(target.rglob("*.py"))):
-            broken += [f"{path.relative_to(ROOT)} imports {module}" for module in sorted(_product_imports(path))
-                       if not _allowed(module, allowed)]
+        for path in [target] if target.suffix == ".py" else sorted(target.rglob("*.py")):
+            broken += [
+                f"{path.relative_to(ROOT)} imports {module}"
+                for module in sorted(_product_imports(path))
+                if not _allowed(module, allowed)
+            ]
     assert broken == []
 
 
 def test_the_core_never_imports_a_page() -> None:
-    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "labeling").rglob("*.py")
-                 if any(module.startswith("pages") for module in _imports(path))]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "labeling").rglob("*.py")
+        if any(module.startswith("pages") for module in _imports(path))
+    ]
     assert offenders == []
 
 
 def _loaded_after(code: str) -> set[str]:
     heavy = ["pandas", "duckdb", "google.genai", "altair", "boto3", "PIL", "numpy", "scipy", "streamlit"]
-    done = subprocess.run([sys.executable, "-c", code + f"\nimport sys\nprint([m for m in {heavy!r} if m in "
-                           "sys.modules])"], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code + f"\nimport sys\nprint([m for m in {heavy!r} if m in sys.modules])"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
 
 
 def test_labeling_help_loads_no_heavy_library() -> None:
-    code = ("import contextlib, io\nfrom labeling.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): main(['--help'])")
+    code = (
+        "import contextlib, io\nfrom labeling.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): main(['--help'])"
+    )
     assert _loaded_after(code) == set()
 
 
 def test_listing_datasets_loads_the_database_but_no_dataframes_sdk_or_charts(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    code = (f"import contextlib, io\nfrom labeling.cli import main\n"
-            f"with contextlib.redirect_stdout(io.StringIO()): main(['--db', {str(tmp_path / 'x.duckdb')!r}, "
-            "'datasets', '--json'])")
+    code = (
+        f"import contextlib, io\nfrom labeling.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()): main(['--db', {str(tmp_path / 'x.duckdb')!r}, "
+        "'datasets', '--json'])"
+    )
     assert _loaded_after(code) == {"duckdb"}
 
 

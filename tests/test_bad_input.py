@@ -46,10 +46,14 @@ def truncated_avif() -> bytes:
     return data[: len(data) - 10]
 
 
-@pytest.mark.parametrize(("data", "kind", "calls"), [
-    (dds_with_unimplemented_format(), "unsupported", (images.prepare, images.make_thumbnail, images.read_facts)),
-    (truncated_avif(), "corrupt", (images.prepare, images.make_thumbnail)),  # facts read the header only
-], ids=["dds", "avif"])
+@pytest.mark.parametrize(
+    ("data", "kind", "calls"),
+    [
+        (dds_with_unimplemented_format(), "unsupported", (images.prepare, images.make_thumbnail, images.read_facts)),
+        (truncated_avif(), "corrupt", (images.prepare, images.make_thumbnail)),  # facts read the header only
+    ],
+    ids=["dds", "avif"],
+)
 def test_every_decoder_failure_is_an_image_error(data: bytes, kind: str, calls) -> None:  # type: ignore[no-untyped-def]
     for call in calls:
         with pytest.raises(ImageError) as caught:
@@ -71,8 +75,9 @@ def test_a_named_pipe_called_like_an_image_is_refused_at_import_with_a_reason(st
     assert rejected == [("pipe.jpg", "is a named pipe (FIFO), not an image file")]
     listed = tmp_path / "list.csv"
     listed.write_text("img000.jpg\npipe.jpg\n")
-    report = import_dataset(store, "LISTED", label="REAL", csv_data=listed.read_bytes(), csv_name="list.csv",
-                            images_dir=folder)
+    report = import_dataset(
+        store, "LISTED", label="REAL", csv_data=listed.read_bytes(), csv_name="list.csv", images_dir=folder
+    )
     assert (report.found, report.missing, report.rejected) == (1, 0, 1)
 
 
@@ -133,8 +138,9 @@ class _Exploding:
         self._inner.close()
 
 
-def test_an_unexpected_error_fails_that_image_and_the_run_goes_on(store: Store, fake: FakeGemini,
-                                                                   tmp_path: Path) -> None:
+def test_an_unexpected_error_fails_that_image_and_the_run_goes_on(
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     folder = make_folder(tmp_path / "REAL", 5)
     import_dataset(store, "REAL", label="REAL", images_dir=folder)
     manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=2))
@@ -148,8 +154,9 @@ def test_an_unexpected_error_fails_that_image_and_the_run_goes_on(store: Store, 
     assert store.dataset_summary("REAL").described == 4
 
 
-def test_outputs_get_the_normal_permissions(run_cli, fake: FakeGemini, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outputs_get_the_normal_permissions(
+    run_cli, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in fake.env("perm-key").items():
         monkeypatch.setenv(name, value)
     old = os.umask(0o022)
@@ -171,8 +178,9 @@ def test_a_case_only_match_is_found_and_reported(store: Store, tmp_path: Path) -
     folder.mkdir()
     Image.new("RGB", (40, 30)).save(folder / "IMG_0001.JPG")
     Image.new("RGB", (40, 30)).save(folder / "photo.png")
-    report = import_dataset(store, "REAL", label="REAL", csv_data=b"img_0001.jpg\nphoto.jpg\n", csv_name="l.csv",
-                            images_dir=folder)
+    report = import_dataset(
+        store, "REAL", label="REAL", csv_data=b"img_0001.jpg\nphoto.jpg\n", csv_name="l.csv", images_dir=folder
+    )
     assert (report.found, report.case_matches, report.stem_matches) == (2, 1, 1)
     rows = dict(store.fetch_all("SELECT name, detail FROM images WHERE status = 'found'"))
     assert rows == {"img_0001.jpg": "matched ignoring case", "photo.jpg": "matched by stem (another extension)"}
@@ -240,10 +248,18 @@ def test_decoder_warnings_go_to_the_log_file_not_the_terminal(fake: FakeGemini, 
     db = tmp_path / "db" / "labeling.duckdb"
     env = {**os.environ, **fake.env("log-key"), "LABELING_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("GOOGLE_API_KEY", None)
-    for args in (["import", "--dataset", "REAL", "--images-dir", str(folder)], ["describe", "--dataset", "REAL",
-                                                                                "--yes"]):
-        done = subprocess.run([sys.executable, "-m", "labeling", "--db", str(db), *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+    for args in (
+        ["import", "--dataset", "REAL", "--images-dir", str(folder)],
+        ["describe", "--dataset", "REAL", "--yes"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "labeling", "--db", str(db), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr and "EXIF" not in done.stderr, done.stderr
     logged = (tmp_path / "db" / "logs" / "labeling.log").read_text()
@@ -267,10 +283,10 @@ def tiff_with_a_damaged_second_frame() -> bytes:
     Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, "TIFF")
     data = bytearray(buffer.getvalue())
     first = struct.unpack("<I", data[4:8])[0]
-    next_pointer = first + 2 + 12 * struct.unpack("<H", data[first:first + 2])[0]
+    next_pointer = first + 2 + 12 * struct.unpack("<H", data[first : first + 2])[0]
     second = len(data)
     data += struct.pack("<H", 1) + struct.pack("<HHII", 258, 3, 1, 8) + struct.pack("<I", 0)
-    data[next_pointer:next_pointer + 4] = struct.pack("<I", second)
+    data[next_pointer : next_pointer + 4] = struct.pack("<I", second)
     return bytes(data)
 
 
@@ -298,8 +314,7 @@ def test_a_header_nobody_named_is_found_by_matching(store: Store, tmp_path: Path
     for i in range(10):
         Image.new("RGB", (20, 20)).save(folder / f"photo_{i}.png")
     listed = "ref\n" + "".join(f"photo_{i}\n" for i in range(10))  # names without extensions, found by stem
-    report = import_dataset(store, "REAL", label="REAL", csv_data=listed.encode(), csv_name="l.csv",
-                            images_dir=folder)
+    report = import_dataset(store, "REAL", label="REAL", csv_data=listed.encode(), csv_name="l.csv", images_dir=folder)
     assert (report.listed, report.found, report.missing) == (10, 10, 0)
     assert report.notes == ["first row 'ref' taken as a header (it matches no file; the rows after it do)"]
 

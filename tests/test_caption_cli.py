@@ -40,8 +40,9 @@ def _count(db_path: Path, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_describe_prints_the_estimate_then_describes_every_image(run_cli, fake: FakeGemini, tmp_path: Path,
-                                                                 db_path: Path) -> None:
+def test_describe_prints_the_estimate_then_describes_every_image(
+    run_cli, fake: FakeGemini, tmp_path: Path, db_path: Path
+) -> None:
     folder = make_folder(tmp_path / "REAL", 5)
     assert run_cli("import", "--dataset", "REAL", "--images-dir", str(folder)).code == 0
     result = run_cli("describe", "--dataset", "REAL", "--num-workers", "3", "--yes")
@@ -51,7 +52,10 @@ def test_describe_prints_the_estimate_then_describes_every_image(run_cli, fake: 
     assert fake.request_count == 5
     listing = json.loads(run_cli("datasets", "--json").out)
     assert {k: listing[0][k] for k in ("described", "categorized", "failed")} == {
-        "described": 5, "categorized": 5, "failed": 0}
+        "described": 5,
+        "categorized": 5,
+        "failed": 0,
+    }
     again = run_cli("describe", "--dataset", "REAL")
     assert again.code == 0 and "Nothing to do" in again.out and fake.request_count == 5
 
@@ -97,22 +101,31 @@ def test_categorize_sends_descriptions_only(run_cli, fake: FakeGemini, tmp_path:
     result = run_cli("categorize", "--dataset", "REAL")
     assert result.code == 0, result.err
     assert fake.request_count == 4 and not any(r.has_image for r in fake.records)
-    assert _count(db_path, "SELECT count(*) FROM current_annotations WHERE "
-                           "list_has_all(['sky', 'sea', 'unknown'], categories)") == 4
+    assert (
+        _count(
+            db_path,
+            "SELECT count(*) FROM current_annotations WHERE list_has_all(['sky', 'sea', 'unknown'], categories)",
+        )
+        == 4
+    )
 
 
 def test_generate_descriptions_writes_the_seed_csv_and_resumes_through_the_db(
-        run_cli, fake: FakeGemini, tmp_path: Path, db_path: Path) -> None:
+    run_cli, fake: FakeGemini, tmp_path: Path, db_path: Path
+) -> None:
     folder = make_folder(tmp_path / "REAL", 6)
     output = tmp_path / "data" / "real_descriptions.csv"
     fake.inject("safety")
-    result = run_cli("generate-descriptions", "--images-dir", str(folder), "--output-csv", str(output),
-                     "--num-workers", "1")
+    result = run_cli(
+        "generate-descriptions", "--images-dir", str(folder), "--output-csv", str(output), "--num-workers", "1"
+    )
     assert result.code == 0, result.err
     rows = _csv(output)
     assert list(rows[0]) == ["image_name", "description"] and len(rows) == 5
-    assert all(set(json.loads(r["description"])) >= {"summary", "objects", "scene", "style", "camera", "text",
-                                                      "quality"} for r in rows)
+    assert all(
+        set(json.loads(r["description"])) >= {"summary", "objects", "scene", "style", "camera", "text", "quality"}
+        for r in rows
+    )
     assert "ERROR" not in output.read_text(encoding="utf-8")
     assert "1 failed at model (safety)" in result.out
     # the folder became a dataset named after it
@@ -124,7 +137,8 @@ def test_generate_descriptions_writes_the_seed_csv_and_resumes_through_the_db(
 
 
 def test_categorize_descriptions_reuses_fused_results_without_requests(
-        run_cli, fake: FakeGemini, tmp_path: Path, db_path: Path) -> None:
+    run_cli, fake: FakeGemini, tmp_path: Path, db_path: Path
+) -> None:
     folder = make_folder(tmp_path / "REAL", 4)
     described = tmp_path / "data" / "real_descriptions.csv"
     categorized = tmp_path / "reports" / "real_descriptions_categorized.csv"
@@ -143,17 +157,28 @@ def test_categorize_descriptions_reuses_fused_results_without_requests(
 
 
 def test_categorize_descriptions_of_a_seed_csv_categorizes_the_text_and_skips_errors(
-        run_cli, fake: FakeGemini, tmp_path: Path, db_path: Path) -> None:
+    run_cli, fake: FakeGemini, tmp_path: Path, db_path: Path
+) -> None:
     seed = tmp_path / "gen_descriptions.csv"
-    seed.write_text('image_name,description\n'
-                    'a.jpg,"A bowl of ramen with egg and chopsticks"\n'
-                    'b.png,"{""summary"": ""A snowy mountain at dawn""}"\n'
-                    'c.jpg,"ERROR: 429 quota exceeded"\n', encoding="utf-8")
+    seed.write_text(
+        "image_name,description\n"
+        'a.jpg,"A bowl of ramen with egg and chopsticks"\n'
+        'b.png,"{""summary"": ""A snowy mountain at dawn""}"\n'
+        'c.jpg,"ERROR: 429 quota exceeded"\n',
+        encoding="utf-8",
+    )
     categories = tmp_path / "unique_categories.csv"
     categories.write_text("Category\nfood\nmountains\n", encoding="utf-8")
     output = tmp_path / "reports" / "gen_categorized.csv"
-    result = run_cli("categorize-descriptions", "--input-csv", str(seed), "--output-csv", str(output),
-                     "--categories-csv", str(categories))
+    result = run_cli(
+        "categorize-descriptions",
+        "--input-csv",
+        str(seed),
+        "--output-csv",
+        str(output),
+        "--categories-csv",
+        str(categories),
+    )
     assert result.code == 0, result.err
     assert "is now the active list" in result.out
     assert fake.request_count == 2 and not any(r.has_image for r in fake.records)
@@ -183,8 +208,9 @@ def test_unknown_dataset_is_one_line(run_cli) -> None:
 
 
 def test_fake_gemini_command_serves_until_stopped(tmp_path: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "labeling", "fake-gemini", "--port", "0"], cwd=ROOT,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labeling", "fake-gemini", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

@@ -91,11 +91,15 @@ def test_deactivated_categories_leave_the_prompt_but_keep_their_definition(store
 
 
 def test_rename_rewrites_human_labels_with_edit_log_and_aliases_model_labels(store: Store) -> None:
-    ids = add_described(store, "REAL", [
-        ("a.jpg", description("a car"), ["vehicles", "cityscapes"]),
-        ("b.jpg", description("a cat"), ["animals"]),
-        ("c.jpg", description("a bus"), ["vehicles"]),
-    ])
+    ids = add_described(
+        store,
+        "REAL",
+        [
+            ("a.jpg", description("a car"), ["vehicles", "cityscapes"]),
+            ("b.jpg", description("a cat"), ["animals"]),
+            ("c.jpg", description("a bus"), ["vehicles"]),
+        ],
+    )
     set_human(store, ids["c.jpg"], ["vehicles", "people"], reviewer="ann")
     change = store.rename_category("vehicles", "transport", reviewer="bob")
     assert change.human_labels_changed == 1
@@ -119,14 +123,19 @@ def test_rename_rewrites_human_labels_with_edit_log_and_aliases_model_labels(sto
 
 
 def test_merge_carries_through_and_drops_duplicates(store: Store) -> None:
-    ids = add_described(store, "GEN", [
-        ("a.png", description("x"), ["cityscapes", "architecture"]),
-        ("b.png", description("y"), ["architecture", "night"]),
-        ("c.png", description("z"), ["food"]),
-    ])
+    ids = add_described(
+        store,
+        "GEN",
+        [
+            ("a.png", description("x"), ["cityscapes", "architecture"]),
+            ("b.png", description("y"), ["architecture", "night"]),
+            ("c.png", description("z"), ["food"]),
+        ],
+    )
     set_human(store, ids["c.png"], ["cityscapes", "architecture", "food"])
-    change = store.merge_categories(["cityscapes"], "architecture", reviewer="ann",
-                                    definition="Buildings, streets and skylines")
+    change = store.merge_categories(
+        ["cityscapes"], "architecture", reviewer="ann", definition="Buildings, streets and skylines"
+    )
     assert change.note == "merge 'cityscapes' into 'architecture'"
     assert model_categories(store, ids["a.png"]) == ["architecture"]
     assert model_categories(store, ids["b.png"]) == ["architecture", "night"]

@@ -33,10 +33,14 @@ def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
 @pytest.fixture
 def described(db_path: Path) -> dict[str, int]:
     with Store(db_path) as store:
-        ids = add_described(store, "REAL", [
-            ("a.jpg", description("a car on a road", ["car", "road"], "city street"), ["vehicles"]),
-            ("b.jpg", description("food on a plate", ["plate"], "kitchen", setting="indoor"), ["food"]),
-        ])
+        ids = add_described(
+            store,
+            "REAL",
+            [
+                ("a.jpg", description("a car on a road", ["car", "road"], "city street"), ["vehicles"]),
+                ("b.jpg", description("food on a plate", ["plate"], "kitchen", setting="indoor"), ["food"]),
+            ],
+        )
         set_human(store, ids["a.jpg"], ["vehicles", "cityscapes"], reviewer="ann")
     return ids
 
@@ -64,8 +68,9 @@ def test_page_shows_the_list_and_its_version(app: AppTest) -> None:
     assert "people" in set(table["name"]) and "definition" in table.columns
 
 
-def test_add_rename_merge_deactivate_delete(app: AppTest, described: dict[str, int], db_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_rename_merge_deactivate_delete(
+    app: AppTest, described: dict[str, int], db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LABELING_REVIEWER", "lead")  # the sidebar's default reviewer name
     st.cache_resource.clear()
     app.run()
@@ -142,8 +147,9 @@ def test_suggestion_counts_and_adding_terms(app: AppTest, described: dict[str, i
     assert button(app, "Ask Gemini").disabled  # no key, no example dataset
 
 
-def test_gemini_suggestions_edit_and_adopt(app: AppTest, described: dict[str, int], db_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gemini_suggestions_edit_and_adopt(
+    app: AppTest, described: dict[str, int], db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with FakeGemini() as fake:
         for name, value in fake.env("test-key").items():
             monkeypatch.setenv(name, value)
@@ -162,8 +168,9 @@ def test_gemini_suggestions_edit_and_adopt(app: AppTest, described: dict[str, in
         assert "simulated name" in [c.name for c in store.categories()]
 
 
-def test_recategorize_affected_with_estimate_and_progress(app: AppTest, described: dict[str, int], db_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recategorize_affected_with_estimate_and_progress(
+    app: AppTest, described: dict[str, int], db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with open_store(db_path) as store:
         store.rename_category("food", "meals")
     with FakeGemini() as fake:

@@ -19,13 +19,13 @@ Run = Callable[..., CliResult]
 # A categorized_overview.csv as the seed's analysis wrote it: other columns around `Categories`, names joined by
 # ", " with stray spaces, repeats, empty pieces, quoted cells and a row too short to have the column.
 OVERVIEW = (
-    'image_name,Description,Categories,Notes\r\n'
+    "image_name,Description,Categories,Notes\r\n"
     'a.jpg,"A dog, outside","animals, landscapes",x\r\n'
     'b.jpg,Food,"food ,  animals",\r\n'
     'c.jpg,Blank,"",\r\n'
     'd.jpg,Odd,"  Zebra crossings ,, people ,",\r\n'
     'e.jpg,Quote,"art ""pop"", food",\r\n'
-    'short.jpg\r\n'
+    "short.jpg\r\n"
 )
 # What the seed's extract_categories.py writes for it: csv.writer (minimal quoting, \r\n), Python's sort order.
 EXPECTED = 'Category\r\nZebra crossings\r\nanimals\r\nart "pop"\r\nfood\r\nlandscapes\r\npeople\r\n'
@@ -61,8 +61,7 @@ def test_export_import_round_trip_in_the_seed_format(run_cli: Run, tmp_path: Pat
     edited.write_bytes(b"Category\r\npeople\r\nrobots\r\nfood\r\n")
     result = run_cli("categories", "import", "--csv-file", str(edited))
     assert result.code == 0 and "import from edited.csv (replace: 3 active)" in result.out
-    assert [c["name"] for c in json.loads(run_cli("categories", "list", "--json").out)] == ["people", "robots",
-                                                                                            "food"]
+    assert [c["name"] for c in json.loads(run_cli("categories", "list", "--json").out)] == ["people", "robots", "food"]
     again = tmp_path / "again.csv"
     run_cli("categories", "export", "--csv-file", str(again))
     assert again.read_bytes() == edited.read_bytes()
@@ -122,8 +121,14 @@ def test_edit_verbs_and_history(run_cli: Run, store: Store, tmp_path: Path) -> N
 
 
 def test_suggest_counts_and_affected(run_cli: Run, store: Store, tmp_path: Path) -> None:
-    add_described(store, "REAL", [("a.jpg", description("a", ["dog"], "park"), ["animals"]),
-                                  ("b.jpg", description("b", ["dog", "cat"], "park"), ["food"])])
+    add_described(
+        store,
+        "REAL",
+        [
+            ("a.jpg", description("a", ["dog"], "park"), ["animals"]),
+            ("b.jpg", description("b", ["dog", "cat"], "park"), ["food"]),
+        ],
+    )
     store.close()
     counts = run_cli("categories", "suggest")
     assert counts.code == 0
@@ -149,10 +154,12 @@ def test_long_list_note(run_cli: Run, tmp_path: Path) -> None:
     assert "too long for one enum" in run_cli("categories", "list").out
 
 
-def test_recategorize_command_runs_text_only_against_the_fake(run_cli: Run, store: Store, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    add_described(store, "REAL", [("a.jpg", description("some food"), ["food"]),
-                                  ("b.jpg", description("a dog"), ["animals"])])
+def test_recategorize_command_runs_text_only_against_the_fake(
+    run_cli: Run, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_described(
+        store, "REAL", [("a.jpg", description("some food"), ["food"]), ("b.jpg", description("a dog"), ["animals"])]
+    )
     store.close()
     assert run_cli("categories", "rename", "food", "meals").code == 0
     with FakeGemini() as fake:

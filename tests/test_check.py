@@ -26,8 +26,13 @@ def test_check_reports_every_step_and_costs_one_request(run_cli, fake: FakeGemin
     result = run_cli("check")
     assert result.code == 0, result.err
     assert "Gemini gemini-2.5-flash-lite on v1beta at http://127.0.0.1:" in result.out
-    for line in ("Key accepted: ok", "Model found on v1beta: ok", "Schema accepted: ok",
-                 "Service tier: ok (standard requested)", "Answer tokens: "):
+    for line in (
+        "Key accepted: ok",
+        "Model found on v1beta: ok",
+        "Schema accepted: ok",
+        "Service tier: ok (standard requested)",
+        "Answer tokens: ",
+    ):
         assert line in result.out
     assert fake.request_count == 1
     record = fake.records[0]
@@ -62,8 +67,9 @@ def test_check_without_a_key_says_how_to_set_one(run_cli, monkeypatch: pytest.Mo
     assert result.code == 1 and "Key accepted: FAILED" in result.out and "set GEMINI_API_KEY" in result.out
 
 
-def test_the_run_page_tests_the_connection(fake: FakeGemini, db_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           tmp_path: Path) -> None:
+def test_the_run_page_tests_the_connection(
+    fake: FakeGemini, db_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from labeling.store import Store
     from tests.caption_support import add_dataset
 
@@ -92,8 +98,14 @@ def test_outside_text_on_a_page_has_no_links_icons_or_styles() -> None:
     """What servers and models say is shown as typed: markdown sees only escaped characters."""
     from pages.common import plain
 
-    for text in ("see https://aistudio.google.com/apikey.", ":material/home: :red[alert]", "![e](http://h/x)",
-                 "www.example.com", "<b>bold</b> *it*", "mail ops@example.com"):
+    for text in (
+        "see https://aistudio.google.com/apikey.",
+        ":material/home: :red[alert]",
+        "![e](http://h/x)",
+        "www.example.com",
+        "<b>bold</b> *it*",
+        "mail ops@example.com",
+    ):
         shown = plain(text)
         assert as_shown(shown) == text
         assert "://" not in shown and ":red[" not in shown and "](" not in shown and "www." not in shown

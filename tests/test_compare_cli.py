@@ -52,12 +52,15 @@ GEN_CATS = [["animals", "people"]] * 20 + [["animals"]] * 10 + [["food"]] * 10
 @pytest.fixture
 def seed_reports(tmp_path: Path) -> tuple[Path, Path]:
     reports = tmp_path / "reports"
-    return (write_seed_csv(reports / "real_descriptions_categorized.csv", "real", REAL_CATS, errors=2),
-            write_seed_csv(reports / "gen_descriptions_categorized.csv", "gen", GEN_CATS))
+    return (
+        write_seed_csv(reports / "real_descriptions_categorized.csv", "real", REAL_CATS, errors=2),
+        write_seed_csv(reports / "gen_descriptions_categorized.csv", "gen", GEN_CATS),
+    )
 
 
-def test_plot_category_distribution_writes_a_png(run_cli: Callable[..., Any], seed_reports: tuple[Path, Path],
-                                                 tmp_path: Path) -> None:
+def test_plot_category_distribution_writes_a_png(
+    run_cli: Callable[..., Any], seed_reports: tuple[Path, Path], tmp_path: Path
+) -> None:
     real, _ = seed_reports
     output = tmp_path / "reports" / "category_distribution.png"
     result = run_cli("plot-category-distribution", "--csv-path", str(real), "--output-path", str(output))
@@ -67,13 +70,15 @@ def test_plot_category_distribution_writes_a_png(run_cli: Callable[..., Any], se
     assert "REAL: 40 categorized images of 42 rows (left out: 2 seed errors)" in result.out
 
 
-def test_seed_plot_commands_default_to_the_seed_report_names(run_cli: Callable[..., Any],
-                                                             seed_reports: tuple[Path, Path], tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_plot_commands_default_to_the_seed_report_names(
+    run_cli: Callable[..., Any], seed_reports: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real, gen = seed_reports
     monkeypatch.chdir(tmp_path)
-    for command, name in (("plot-combined-distribution", "combined_category_distribution.png"),
-                          ("plot-normalized-distribution", "normalized_category_distribution.png")):
+    for command, name in (
+        ("plot-combined-distribution", "combined_category_distribution.png"),
+        ("plot-normalized-distribution", "normalized_category_distribution.png"),
+    ):
         result = run_cli(command, "--real-csv", str(real), "--gen-csv", str(gen))
         assert result.code == 0, result.err
         png_size(tmp_path / "reports" / name)
@@ -84,12 +89,24 @@ def test_seed_plot_commands_default_to_the_seed_report_names(run_cli: Callable[.
     png_size(tmp_path / "reports" / "category_distribution.png")
 
 
-def test_plot_pair_svg_and_stats_csv(run_cli: Callable[..., Any], seed_reports: tuple[Path, Path],
-                                     tmp_path: Path) -> None:
+def test_plot_pair_svg_and_stats_csv(
+    run_cli: Callable[..., Any], seed_reports: tuple[Path, Path], tmp_path: Path
+) -> None:
     real, gen = seed_reports
     svg, stats_path = tmp_path / "n.svg", tmp_path / "stats.csv"
-    result = run_cli("plot-normalized-distribution", "--real-csv", str(real), "--gen-csv", str(gen),
-                     "--output-path", str(svg), "--stats-csv", str(stats_path), "--top", "2")
+    result = run_cli(
+        "plot-normalized-distribution",
+        "--real-csv",
+        str(real),
+        "--gen-csv",
+        str(gen),
+        "--output-path",
+        str(svg),
+        "--stats-csv",
+        str(stats_path),
+        "--top",
+        "2",
+    )
     assert result.code == 0, result.err
     text = svg.read_text(encoding="utf-8")
     assert text.lstrip().startswith("<svg") and "75.0%" in text and "bars can sum past 100%" in text
@@ -110,16 +127,19 @@ def test_seed_plot_errors_are_one_line(run_cli: Callable[..., Any], tmp_path: Pa
 
 
 def test_seed_distribution_counts_each_image_once_per_category() -> None:
-    data = (b"image_name,description,categories\n"
-            b"a.jpg,x,\"animals, animals, people\"\n"
-            b"b.jpg,ERROR: blocked,\n"
-            b"c.jpg,y,\n"
-            b"a.jpg,dup,food\n")  # a repeated name keeps its first row
+    data = (
+        b"image_name,description,categories\n"
+        b'a.jpg,x,"animals, animals, people"\n'
+        b"b.jpg,ERROR: blocked,\n"
+        b"c.jpg,y,\n"
+        b"a.jpg,dup,food\n"
+    )  # a repeated name keeps its first row
     seed = seed_distribution(data, "REAL")
     assert (seed.rows, seed.labelled, seed.errors, seed.uncategorized) == (3, 1, 1, 1)
     assert seed.frame.to_dict("records") == [
         {"dataset": "REAL", "category": "animals", "count": 1, "total": 1},
-        {"dataset": "REAL", "category": "people", "count": 1, "total": 1}]
+        {"dataset": "REAL", "category": "people", "count": 1, "total": 1},
+    ]
     assert seed_dataset_name("reports/gen_descriptions_categorized.csv") == "GEN"
     assert seed_dataset_name("x/real-2024.csv") == "REAL"
     assert seed_dataset_name("mine.csv") == "mine"
@@ -134,20 +154,40 @@ def _db_datasets(store: Store) -> None:
     annotate(store, {gen[f"g{i}.jpg"]: cats for i, cats in enumerate(GEN_CATS)})
 
 
-def test_compare_writes_chart_and_stats_with_the_right_values(run_cli: Callable[..., Any], store: Store,
-                                                              db_path: Path, tmp_path: Path) -> None:
+def test_compare_writes_chart_and_stats_with_the_right_values(
+    run_cli: Callable[..., Any], store: Store, db_path: Path, tmp_path: Path
+) -> None:
     _db_datasets(store)
     store.close()
     chart, stats_path = tmp_path / "chart.png", tmp_path / "stats.csv"
-    result = run_cli("compare", "--datasets", "REAL", "GEN", "--output-path", str(chart), "--stats-csv",
-                     str(stats_path), "--source", "model")
+    result = run_cli(
+        "compare",
+        "--datasets",
+        "REAL",
+        "GEN",
+        "--output-path",
+        str(chart),
+        "--stats-csv",
+        str(stats_path),
+        "--source",
+        "model",
+    )
     assert result.code == 0, result.err
     png_size(chart)
     assert "REAL: 40 labelled images; GEN: 40 labelled images (model labels)" in result.out
     stats = pd.read_csv(stats_path)
     assert list(stats.columns) == STATS_CSV_COLUMNS
-    assert list(stats.columns[:9]) == ["category", "dataset", "count", "total", "share", "ci_low", "ci_high",
-                                       "p_value", "p_adjusted"]
+    assert list(stats.columns[:9]) == [
+        "category",
+        "dataset",
+        "count",
+        "total",
+        "share",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_adjusted",
+    ]
     rows = {(r.category, r.dataset): r for r in stats.itertuples()}
     animals_gen, animals_real = rows[("animals", "GEN")], rows[("animals", "REAL")]
     assert (animals_real.count, animals_real.total, animals_gen.count, animals_gen.total) == (10, 40, 30, 40)
@@ -166,13 +206,27 @@ def test_compare_writes_chart_and_stats_with_the_right_values(run_cli: Callable[
     assert list(dict.fromkeys(stats["category"])) == ["animals", "people", "food"]
 
 
-def test_compare_options_normalized_top_reference_sort(run_cli: Callable[..., Any], store: Store,
-                                                       tmp_path: Path) -> None:
+def test_compare_options_normalized_top_reference_sort(
+    run_cli: Callable[..., Any], store: Store, tmp_path: Path
+) -> None:
     _db_datasets(store)
     store.close()
     svg = tmp_path / "chart.svg"
-    result = run_cli("compare", "--datasets", "GEN", "REAL", "--normalized", "--top", "2", "--reference", "REAL",
-                     "--sort", "difference", "--output-path", str(svg))
+    result = run_cli(
+        "compare",
+        "--datasets",
+        "GEN",
+        "REAL",
+        "--normalized",
+        "--top",
+        "2",
+        "--reference",
+        "REAL",
+        "--sort",
+        "difference",
+        "--output-path",
+        str(svg),
+    )
     assert result.code == 0, result.err
     text = svg.read_text(encoding="utf-8")
     assert "Top 2 categories by REAL's count" in text and "effective labels" in text
@@ -182,8 +236,9 @@ def test_compare_options_normalized_top_reference_sort(run_cli: Callable[..., An
     assert bad.code == 1 and "no dataset named 'NOPE'" in bad.err
 
 
-def test_export_command_csv_and_parquet(run_cli: Callable[..., Any], store: Store, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_command_csv_and_parquet(
+    run_cli: Callable[..., Any], store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _db_datasets(store)
     store.close()
     output = tmp_path / "out" / "real.csv"
@@ -204,9 +259,17 @@ def test_export_command_csv_and_parquet(run_cli: Callable[..., Any], store: Stor
 
 
 def test_findings_for_three_datasets_and_no_difference() -> None:
-    dist = pd.DataFrame([("A", "x", 10, 100), ("B", "x", 50, 100), ("C", "x", 30, 100),
-                         ("A", "y", 5, 100), ("B", "y", 6, 100), ("C", "y", 5, 100)],
-                        columns=["dataset", "category", "count", "total"])
+    dist = pd.DataFrame(
+        [
+            ("A", "x", 10, 100),
+            ("B", "x", 50, 100),
+            ("C", "x", 30, 100),
+            ("A", "y", 5, 100),
+            ("B", "y", 6, 100),
+            ("C", "y", 5, 100),
+        ],
+        columns=["dataset", "category", "count", "total"],
+    )
     result = compare(dist, label_source="model")
     sentences = result.findings()
     assert sentences == ["'x' differs across the datasets (A 10%, B 50%, C 30%; adjusted p < 0.001)."]
@@ -217,4 +280,5 @@ def test_findings_for_three_datasets_and_no_difference() -> None:
     assert stats["p_value"].iloc[0] == pytest.approx(fisher_exact_two_sided(3, 7, 4, 6))
     assert findings(stats, ["REAL", "GEN"], "REAL") == [
         "No category differs significantly between REAL and GEN after adjusting for 1 categories "
-        "(smallest adjusted p = 1.00)."]
+        "(smallest adjusted p = 1.00)."
+    ]

@@ -80,8 +80,10 @@ def test_compare_page_defaults_to_real_vs_gen_with_chart_and_table(app: AppTest,
     # The effective_labels view takes a human value wherever one is set, reviewed or not.
     assert "Labels: effective labels (human where set, otherwise model)" in spec["title"]["subtitle"]
     rows = chart_rows(at)
-    assert {(r["category"], r["dataset"], r["count"]) for r in rows} >= {("animals", "GEN", 30),
-                                                                      ("animals", "REAL", 10)}
+    assert {(r["category"], r["dataset"], r["count"]) for r in rows} >= {
+        ("animals", "GEN", 30),
+        ("animals", "REAL", 10),
+    }
     table = at.dataframe[0].value
     assert list(table.columns)[:4] == ["Category", "Dataset", "Images", "Share (95% CI)"]
     gen_animals = table[(table["Category"] == "animals") & (table["Dataset"] == "GEN")].iloc[0]
@@ -107,7 +109,7 @@ def test_compare_page_controls_change_chart_and_table(app: AppTest, labelled_db:
     assert {r["category"] for r in chart_rows(at)} == {"animals"}  # the most images over both datasets
     assert set(at.dataframe[0].value["Category"]) == {"animals"}
     at.radio(key="compare_rank").set_value("Reference").run()
-    assert {r["category"] for r in chart_rows(at)} == {"people"}   # REAL's most frequent: people 20, food 19
+    assert {r["category"] for r in chart_rows(at)} == {"people"}  # REAL's most frequent: people 20, food 19
 
     at.number_input(key="compare_top").set_value(0).run()
     at.radio(key="compare_sort").set_value("difference").run()

@@ -51,8 +51,16 @@ def test_analyze_create_and_mirror(app: AppTest, aws_env: LocalS3Server, tmp_pat
     out = tmp_path / "REAL"
     _analyze(app, aws_env.endpoint, csv_file, out)
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert metrics == {"Names listed": "5", "Available": "3", "Missing": "1", "Ambiguous": "0", "Rejected": "1",
-                       "Refused keys": "0", "Already local": "0", "To fetch": "3"}
+    assert metrics == {
+        "Names listed": "5",
+        "Available": "3",
+        "Missing": "1",
+        "Ambiguous": "0",
+        "Rejected": "1",
+        "Refused keys": "0",
+        "Already local": "0",
+        "To fetch": "3",
+    }
     problems = next(frame.value for frame in app.dataframe if "detail" in frame.value.columns)
     assert sorted(problems["name"]) == ["../up.jpg", "absent.jpg"]
     assert out.exists() is False  # nothing fetched or created before the user confirms
@@ -63,8 +71,7 @@ def test_analyze_create_and_mirror(app: AppTest, aws_env: LocalS3Server, tmp_pat
 
     _click(app, "Mirror 3 files to " + str(out.resolve()))
     assert any("Fetched 3 files" in element.value for element in app.success)
-    assert sorted(path.name for path in out.rglob("*.jpg")) == ["photo_0001.jpg", "photo_0002.jpg",
-                                                                "photo_0003.jpg"]
+    assert sorted(path.name for path in out.rglob("*.jpg")) == ["photo_0001.jpg", "photo_0002.jpg", "photo_0003.jpg"]
     st.cache_resource.clear()
     with Store(db_path) as store:
         dataset = store.dataset("REAL_S3")
@@ -81,4 +88,5 @@ def test_errors_show_as_one_line(app: AppTest, aws_env: LocalS3Server, tmp_path:
     app.text_input(key="s3_csv_path").input(str(csv_file))
     _click(app, "Analyze")
     assert [as_shown(element.value) for element in app.error] == [
-        "The bucket 'no-such-bucket-here' does not exist (at this endpoint): check --bucket or the S3 URI."]
+        "The bucket 'no-such-bucket-here' does not exist (at this endpoint): check --bucket or the S3 URI."
+    ]

@@ -39,7 +39,7 @@ def described(summary: str, **fields: Any) -> str:
 
 
 SEED_ROWS = [
-    ("a_real.jpg", described("Two dogs, one \"happy\"", objects=["dog", "ball"], setting="park"), "animals, people"),
+    ("a_real.jpg", described('Two dogs, one "happy"', objects=["dog", "ball"], setting="park"), "animals, people"),
     ("b_real.jpg", described("Café at night\nwith neon", lighting="neon"), "food, night"),
     ("c_real.jpg", "A plain description, written as text", "landscapes"),
     ("d_real.jpg", described("Nothing fits", objects=[]), ""),
@@ -66,8 +66,11 @@ def test_a_summary_only_description_exports_as_plain_text(store: Store, tmp_path
 
 def test_export_format_literal(store: Store, tmp_path: Path) -> None:
     ids = add_dataset(store, "GEN", ["x.jpg", "y.jpg", "z.jpg"])
-    annotate(store, {ids["x.jpg"]: ["animals", "art"], ids["y.jpg"]: []},
-             description={"summary": "A \"cat\", asleep", "objects": ["cat"]})
+    annotate(
+        store,
+        {ids["x.jpg"]: ["animals", "art"], ids["y.jpg"]: []},
+        description={"summary": 'A "cat", asleep', "objects": ["cat"]},
+    )
     annotate(store, {ids["z.jpg"]: None}, description={"summary": "plain, with a comma"})
     export_dataset(store, "GEN", tmp_path / "gen.csv", source="model")
     assert (tmp_path / "gen.csv").read_text(encoding="utf-8") == (
@@ -79,10 +82,12 @@ def test_export_format_literal(store: Store, tmp_path: Path) -> None:
 
 
 def test_formula_cells_are_neutralised_and_restored(store: Store, tmp_path: Path) -> None:
-    rows = [("=cmd.jpg", "=HYPERLINK(\"http://x\")", "-negative"),
-            ("+plus.jpg", "@SUM(A1)", "=evil, animals"),
-            ("'=quoted.jpg", "fine text", "animals"),
-            ("safe.jpg", described("-starts with a dash"), "animals")]
+    rows = [
+        ("=cmd.jpg", '=HYPERLINK("http://x")', "-negative"),
+        ("+plus.jpg", "@SUM(A1)", "=evil, animals"),
+        ("'=quoted.jpg", "fine text", "animals"),
+        ("safe.jpg", described("-starts with a dash"), "animals"),
+    ]
     import_dataset(store, "REAL", csv_data=seed_csv(rows), csv_name="seed.csv")
     names = set(store.image_ids_by_name(store.dataset_id("REAL"))["name"])
     # The documented trade-off: a seed cell that starts with a quote before a trigger reads as one of our exports.
@@ -91,7 +96,7 @@ def test_formula_cells_are_neutralised_and_restored(store: Store, tmp_path: Path
     exported = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8"))))
     cells = {row["image_name"]: row for row in exported}
     assert set(cells) == {"'+plus.jpg", "'=cmd.jpg", "'=quoted.jpg", "safe.jpg"}
-    assert cells["'=cmd.jpg"]["description"] == "'=HYPERLINK(\"http://x\")"
+    assert cells["'=cmd.jpg"]["description"] == '\'=HYPERLINK("http://x")'
     assert cells["'=cmd.jpg"]["categories"] == "'-negative"
     assert cells["'+plus.jpg"]["description"] == "'@SUM(A1)"
     assert cells["'+plus.jpg"]["categories"] == "'=evil, animals"
@@ -134,20 +139,34 @@ def test_sources_and_extra_columns(store: Store, tmp_path: Path) -> None:
     def rows(source: str) -> dict[str, dict[str, str]]:
         path = export_dataset(store, "REAL", tmp_path / f"{source}.csv", source=source, extra_columns=True).path
         text = path.read_text(encoding="utf-8")
-        assert text.splitlines()[0] == ("image_name,description,categories,dataset,label_source,reviewed,"
-                                        "model_categories,human_categories,reviewer")
+        assert text.splitlines()[0] == (
+            "image_name,description,categories,dataset,label_source,reviewed,model_categories,human_categories,reviewer"
+        )
         return {row["image_name"]: row for row in csv.DictReader(io.StringIO(text))}
 
     model, human, effective = rows("model"), rows("human"), rows("effective")
     assert {name: row["categories"] for name, row in model.items()} == {
-        "a.jpg": "animals", "b.jpg": "food", "c.jpg": "art"}
+        "a.jpg": "animals",
+        "b.jpg": "food",
+        "c.jpg": "art",
+    }
     assert {name: row["categories"] for name, row in human.items()} == {"a.jpg": "people, animals", "b.jpg": "food"}
     assert {name: row["categories"] for name, row in effective.items()} == {
-        "a.jpg": "people, animals", "b.jpg": "food", "c.jpg": "night"}
+        "a.jpg": "people, animals",
+        "b.jpg": "food",
+        "c.jpg": "night",
+    }
     assert effective["a.jpg"] | {"description": ""} == {
-        "image_name": "a.jpg", "description": "", "categories": "people, animals", "dataset": "REAL",
-        "label_source": "effective", "reviewed": "true", "model_categories": "animals",
-        "human_categories": "people, animals", "reviewer": "'=ana"}
+        "image_name": "a.jpg",
+        "description": "",
+        "categories": "people, animals",
+        "dataset": "REAL",
+        "label_source": "effective",
+        "reviewed": "true",
+        "model_categories": "animals",
+        "human_categories": "people, animals",
+        "reviewer": "'=ana",
+    }
     assert effective["c.jpg"]["reviewed"] == "false"
     assert effective["b.jpg"]["human_categories"] == ""
     assert {row["label_source"] for row in human.values()} == {"human"}
@@ -161,12 +180,22 @@ def test_parquet_export_keeps_lists_and_names_its_source(store: Store, tmp_path:
     con = duckdb.connect()
     table = con.execute("SELECT * FROM read_parquet(?) ORDER BY image_name", [str(result.path)]).fetchall()
     columns = [d[0] for d in con.description]
-    assert columns == ["image_name", "description", "categories", "label_source", "dataset", "reviewed",
-                       "model_categories", "human_categories", "reviewer"]
+    assert columns == [
+        "image_name",
+        "description",
+        "categories",
+        "label_source",
+        "dataset",
+        "reviewed",
+        "model_categories",
+        "human_categories",
+        "reviewer",
+    ]
     assert table[0][:4] == ("=a.jpg", f"image {ids['=a.jpg']}", ["animals", "art"], "model")  # no quote prefix
     assert table[1][2] == []
-    metadata = con.execute("SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)",
-                           [str(result.path)]).fetchall()
+    metadata = con.execute(
+        "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)", [str(result.path)]
+    ).fetchall()
     assert ("label_source", "model") in metadata
 
 

@@ -83,16 +83,18 @@ class Tagged(BaseModel):
 # -- fixtures and helpers ------------------------------------------------------------------------------
 
 
-def make_client(fake: FakeGemini, *, key: str = "k", timeout_ms: int = 5000, api_version: str | None = "v1beta"
-                ) -> genai.Client:
+def make_client(
+    fake: FakeGemini, *, key: str = "k", timeout_ms: int = 5000, api_version: str | None = "v1beta"
+) -> genai.Client:
     """A client on v1beta by default: the SDK's own default, v1, lacks systemInstruction and schemas."""
     return _client(fake.base_url, key, timeout_ms, api_version)
 
 
 @functools.cache  # building a Client costs ~0.2 s (TLS context), a request ~5 ms: reuse them
 def _client(base_url: str, key: str, timeout_ms: int, api_version: str | None) -> genai.Client:
-    return genai.Client(api_key=key, http_options=types.HttpOptions(
-        base_url=base_url, timeout=timeout_ms, api_version=api_version))
+    return genai.Client(
+        api_key=key, http_options=types.HttpOptions(base_url=base_url, timeout=timeout_ms, api_version=api_version)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,16 +109,20 @@ def png(size: tuple[int, int] = (640, 480), color: tuple[int, int, int] = (30, 6
     return buffer.getvalue()
 
 
-def describe(client: genai.Client, image: bytes | None = None, prompt: str = "Describe this image.",
-             schema: Any = Description, **config: Any) -> types.GenerateContentResponse:
+def describe(
+    client: genai.Client,
+    image: bytes | None = None,
+    prompt: str = "Describe this image.",
+    schema: Any = Description,
+    **config: Any,
+) -> types.GenerateContentResponse:
     contents: list[Any] = [prompt]
     if image is not None:
         contents.insert(0, types.Part.from_bytes(data=image, mime_type="image/png"))
     if schema is not None:
         config.setdefault("response_mime_type", "application/json")
         config["response_schema"] = schema
-    return client.models.generate_content(
-        model=MODEL, contents=contents, config=types.GenerateContentConfig(**config))
+    return client.models.generate_content(model=MODEL, contents=contents, config=types.GenerateContentConfig(**config))
 
 
 def categories_of(client: genai.Client, color: tuple[int, int, int]) -> list[str]:
@@ -129,11 +135,17 @@ def modality_tokens(usage: types.GenerateContentResponseUsageMetadata) -> dict[s
     return {d.modality.value: d.token_count or 0 for d in usage.prompt_tokens_details or [] if d.modality}
 
 
-def post_raw(fake: FakeGemini, body: bytes, *, path: str = f"/v1/models/{MODEL}:generateContent",
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+def post_raw(
+    fake: FakeGemini,
+    body: bytes,
+    *,
+    path: str = f"/v1/models/{MODEL}:generateContent",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
     """POST bytes with urllib, for wire details the SDK never produces."""
-    request = urllib.request.Request(fake.base_url + path, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        fake.base_url + path, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -175,8 +187,13 @@ def test_a_grey_image_gets_a_second_category(client: genai.Client) -> None:
 
 
 def test_json_schema_dialect_with_defs_and_enums_is_answered_validly(client: genai.Client) -> None:
-    response = describe(client, png((300, 200), (20, 200, 40)), schema=None,
-                        response_mime_type="application/json", response_json_schema=Tagged.model_json_schema())
+    response = describe(
+        client,
+        png((300, 200), (20, 200, 40)),
+        schema=None,
+        response_mime_type="application/json",
+        response_json_schema=Tagged.model_json_schema(),
+    )
 
     parsed = Tagged.model_validate_json(response.text or "")
     assert "300x200" in parsed.description and "green" in parsed.description
@@ -185,18 +202,19 @@ def test_json_schema_dialect_with_defs_and_enums_is_answered_validly(client: gen
 
 @pytest.mark.parametrize("dialect", ["response_schema", "response_json_schema"])
 def test_schema_constraints_are_respected(client: genai.Client, dialect: str) -> None:
-    config: dict[str, Any] = {
-        dialect: Constrained if dialect == "response_schema" else Constrained.model_json_schema()}
-    response = describe(client, png((200, 200), (240, 240, 240)), schema=None,
-                        response_mime_type="application/json", **config)
+    config: dict[str, Any] = {dialect: Constrained if dialect == "response_schema" else Constrained.model_json_schema()}
+    response = describe(
+        client, png((200, 200), (240, 240, 240)), schema=None, response_mime_type="application/json", **config
+    )
 
     parsed = Constrained.model_validate_json(response.text or "")
     assert 2 <= len(parsed.categories) <= 3 and len(set(parsed.categories)) == len(parsed.categories)
 
 
 def test_recursive_json_schema_terminates(client: genai.Client) -> None:
-    response = describe(client, png(), schema=None, response_mime_type="application/json",
-                        response_json_schema=Node.model_json_schema())
+    response = describe(
+        client, png(), schema=None, response_mime_type="application/json", response_json_schema=Node.model_json_schema()
+    )
 
     assert Node.model_validate_json(response.text or "").label
 
@@ -212,10 +230,11 @@ def test_a_big_jpeg_is_reported_at_its_real_size(fake: FakeGemini, client: genai
     assert fake.records[-1].image_mime == "image/jpeg"
 
 
-def test_text_only_request_picks_the_categories_its_description_names(fake: FakeGemini,
-                                                                     client: genai.Client) -> None:
-    prompt = ("Choose the categories that fit the description.\nCategories: animals, food, people, vehicles\n"
-              "Description: Two PEOPLE share food at a market stall.")
+def test_text_only_request_picks_the_categories_its_description_names(fake: FakeGemini, client: genai.Client) -> None:
+    prompt = (
+        "Choose the categories that fit the description.\nCategories: animals, food, people, vehicles\n"
+        "Description: Two PEOPLE share food at a market stall."
+    )
 
     parsed = describe(client, prompt=prompt).parsed
 
@@ -223,8 +242,9 @@ def test_text_only_request_picks_the_categories_its_description_names(fake: Fake
     assert parsed.categories == ["food", "people"]
     assert not fake.records[-1].has_image
     # Without a "Description:" marker, a value counts when named more often than the list names it.
-    unmarked = describe(client, prompt="Pick from: animals, food, people, vehicles, unknown.\n"
-                                       "A street full of parked vehicles.").parsed
+    unmarked = describe(
+        client, prompt="Pick from: animals, food, people, vehicles, unknown.\nA street full of parked vehicles."
+    ).parsed
     assert isinstance(unmarked, Description) and unmarked.categories == ["vehicles"]
 
 
@@ -257,8 +277,9 @@ def test_usage_metadata_counts_text_and_image_tokens(fake: FakeGemini, client: g
     assert small.total_token_count == small.prompt_token_count + small.candidates_token_count
     assert modality_tokens(big)["IMAGE"] == 258 * 2 * 2  # 1000x800 spans 2x2 tiles of 768 px
     assert thinking.thoughts_token_count == 40
-    assert thinking.total_token_count == (thinking.prompt_token_count or 0) + (
-        thinking.candidates_token_count or 0) + 40
+    assert (
+        thinking.total_token_count == (thinking.prompt_token_count or 0) + (thinking.candidates_token_count or 0) + 40
+    )
 
 
 def test_v1_and_v1beta_paths_are_both_served(fake: FakeGemini) -> None:
@@ -268,8 +289,9 @@ def test_v1_and_v1beta_paths_are_both_served(fake: FakeGemini) -> None:
     assert [r.api_version for r in fake.records] == ["v1", "v1beta"]
 
 
-def test_sdk_finds_the_server_through_its_environment_variable(fake: FakeGemini,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sdk_finds_the_server_through_its_environment_variable(
+    fake: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in fake.env().items():
         monkeypatch.setenv(name, value)
 
@@ -344,12 +366,24 @@ def test_unknown_model_is_404(fake: FakeGemini, client: genai.Client) -> None:
 def test_wire_details_the_sdk_never_sends(fake: FakeGemini) -> None:
     image = png((20, 10))
     # snake_case keys, standard (not URL-safe) base64 without padding, key in the query string.
-    body = {"contents": [{"parts": [{"inline_data": {"mime_type": "image/png",
-                                                     "data": base64.b64encode(image).decode().rstrip("=")}},
-                                    {"text": "describe"}]}],
-            "generation_config": {"response_mime_type": "application/json",
-                                  "response_schema": {"type": "OBJECT", "properties": {
-                                      "summary": {"type": "STRING"}}, "required": ["summary"]}}}
+    body = {
+        "contents": [
+            {
+                "parts": [
+                    {"inline_data": {"mime_type": "image/png", "data": base64.b64encode(image).decode().rstrip("=")}},
+                    {"text": "describe"},
+                ]
+            }
+        ],
+        "generation_config": {
+            "response_mime_type": "application/json",
+            "response_schema": {
+                "type": "OBJECT",
+                "properties": {"summary": {"type": "STRING"}},
+                "required": ["summary"],
+            },
+        },
+    }
     path = f"/v1beta/models/{MODEL}:generateContent?key=abc"
 
     status, answer = post_raw(fake, json.dumps(body).encode(), path=path)
@@ -376,18 +410,26 @@ def test_503_surfaces_as_a_server_error(fake: FakeGemini, client: genai.Client) 
     describe(client, png())  # only the next request was faulted
 
     assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
-    assert caught.value.message == ("This model is currently experiencing high demand. Spikes in demand are usually "
-                                    "temporary. Please try again later.")
+    assert caught.value.message == (
+        "This model is currently experiencing high demand. Spikes in demand are usually "
+        "temporary. Please try again later."
+    )
     assert [r.fault for r in fake.records] == ["http_503", None]
 
 
-@pytest.mark.parametrize(("kind", "error", "code"), [
-    ("http_500", errors.ServerError, 500), ("http_504", errors.ServerError, 504),
-    ("http_400", errors.ClientError, 400), ("http_403", errors.ClientError, 403),
-    ("http_404", errors.ClientError, 404),
-])
-def test_http_faults_raise_the_sdk_error_for_their_code(fake: FakeGemini, client: genai.Client, kind: str,
-                                                        error: type[errors.APIError], code: int) -> None:
+@pytest.mark.parametrize(
+    ("kind", "error", "code"),
+    [
+        ("http_500", errors.ServerError, 500),
+        ("http_504", errors.ServerError, 504),
+        ("http_400", errors.ClientError, 400),
+        ("http_403", errors.ClientError, 403),
+        ("http_404", errors.ClientError, 404),
+    ],
+)
+def test_http_faults_raise_the_sdk_error_for_their_code(
+    fake: FakeGemini, client: genai.Client, kind: str, error: type[errors.APIError], code: int
+) -> None:
     fake.inject(kind)
 
     with pytest.raises(error) as caught:
@@ -551,8 +593,13 @@ def test_a_burst_of_64_concurrent_requests_all_succeed(fake: FakeGemini, client:
 
 def test_command_line_prints_its_url_and_serves() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "labeling.fake_gemini", "--port", "0", "--rpm", "600"],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labeling.fake_gemini", "--port", "0", "--rpm", "600"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(4)]

@@ -33,15 +33,19 @@ ROOT = Path(__file__).resolve().parent.parent
 LITE = "gemini-2.5-flash-lite"
 FLASH3 = "gemini-3-flash-preview"
 RPC = "type.googleapis.com/google.rpc."
-SCHEMA = {"type": "OBJECT", "properties": {"category": {"type": "STRING", "enum": ["animals", "food", "people"]}},
-          "required": ["category"]}
+SCHEMA = {
+    "type": "OBJECT",
+    "properties": {"category": {"type": "STRING", "enum": ["animals", "food", "people"]}},
+    "required": ["category"],
+}
 TOO_MANY_STATES = "The specified schema produces a constraint that has too many states for serving."
 
 
 @functools.cache  # building a Client costs ~0.2 s: reuse them
 def client_for(base_url: str, api_version: str = "v1beta", timeout_ms: int = 5000) -> genai.Client:
-    return genai.Client(api_key="k", http_options=types.HttpOptions(
-        base_url=base_url, api_version=api_version, timeout=timeout_ms))
+    return genai.Client(
+        api_key="k", http_options=types.HttpOptions(base_url=base_url, api_version=api_version, timeout=timeout_ms)
+    )
 
 
 @functools.cache
@@ -51,19 +55,29 @@ def png(size: tuple[int, int] = (640, 480)) -> bytes:
     return buffer.getvalue()
 
 
-def generate(fake: FakeGemini, *, model: str = LITE, api_version: str = "v1beta", image: tuple[int, int] | None = None,
-             **config: Any) -> types.GenerateContentResponse:
+def generate(
+    fake: FakeGemini,
+    *,
+    model: str = LITE,
+    api_version: str = "v1beta",
+    image: tuple[int, int] | None = None,
+    **config: Any,
+) -> types.GenerateContentResponse:
     contents: list[Any] = ["Describe this image."]
     if image is not None:
         contents.insert(0, types.Part.from_bytes(data=png(image), mime_type="image/png"))
     return client_for(fake.base_url, api_version).models.generate_content(
-        model=model, contents=contents, config=types.GenerateContentConfig(**config) if config else None)
+        model=model, contents=contents, config=types.GenerateContentConfig(**config) if config else None
+    )
 
 
 def the_product_request() -> dict[str, Any]:
     """What the captioning client sends: a system instruction and a JSON schema."""
-    return {"system_instruction": "You label images.", "response_mime_type": "application/json",
-            "response_schema": SCHEMA}
+    return {
+        "system_instruction": "You label images.",
+        "response_mime_type": "application/json",
+        "response_schema": SCHEMA,
+    }
 
 
 def error_of(call: Callable[[], object]) -> errors.APIError:
@@ -104,8 +118,10 @@ def check_daily(e: errors.APIError) -> None:
 
 
 def check_limit_zero(e: errors.APIError) -> None:
-    assert ("* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_input_token_"
-            f"count, limit: 0, model: {LITE}") in (e.message or "")
+    assert (
+        "* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_input_token_"
+        f"count, limit: 0, model: {LITE}"
+    ) in (e.message or "")
     violation = _quota_failure(e)
     assert violation["quotaId"] == "GenerateContentInputTokensPerModelPerMinute-FreeTier"
     assert "quotaValue" not in violation and detail(e, "RetryInfo")["retryDelay"]
@@ -149,39 +165,96 @@ def no_check(e: errors.APIError) -> None:
 ERROR_ROWS: dict[str, tuple[type[errors.APIError], int, str, str, Callable[[errors.APIError], None]]] = {
     # kind: (SDK error, code, status, message (prefix), detail check)
     "daily_quota": (errors.ClientError, 429, "RESOURCE_EXHAUSTED", "You exceeded your current quota", check_daily),
-    "quota_limit_zero": (errors.ClientError, 429, "RESOURCE_EXHAUSTED", "You exceeded your current quota",
-                         check_limit_zero),
+    "quota_limit_zero": (
+        errors.ClientError,
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota",
+        check_limit_zero,
+    ),
     "http_429": (errors.ClientError, 429, "RESOURCE_EXHAUSTED", "You exceeded your current quota", check_per_minute),
-    "quota_help_only": (errors.ClientError, 429, "RESOURCE_EXHAUSTED", "You exceeded your current quota",
-                        check_help_only),
-    "quota_bare": (errors.ClientError, 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).",
-                   check_no_details),
-    "http_503": (errors.ServerError, 503, "UNAVAILABLE", "This model is currently experiencing high demand. Spikes "
-                 "in demand are usually temporary. Please try again later.", no_check),
-    "http_503_overloaded": (errors.ServerError, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.",
-                            no_check),
+    "quota_help_only": (
+        errors.ClientError,
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota",
+        check_help_only,
+    ),
+    "quota_bare": (
+        errors.ClientError,
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Resource has been exhausted (e.g. check quota).",
+        check_no_details,
+    ),
+    "http_503": (
+        errors.ServerError,
+        503,
+        "UNAVAILABLE",
+        "This model is currently experiencing high demand. Spikes "
+        "in demand are usually temporary. Please try again later.",
+        no_check,
+    ),
+    "http_503_overloaded": (
+        errors.ServerError,
+        503,
+        "UNAVAILABLE",
+        "The model is overloaded. Please try again later.",
+        no_check,
+    ),
     "http_499": (errors.ClientError, 499, "CANCELLED", "The operation was cancelled.", no_check),
     "http_500": (errors.ServerError, 500, "INTERNAL", "An internal error has occurred.", no_check),
     "http_504": (errors.ServerError, 504, "DEADLINE_EXCEEDED", "Deadline expired", no_check),
     "http_400": (errors.ClientError, 400, "INVALID_ARGUMENT", "Request contains an invalid argument.", no_check),
     "image_invalid": (errors.ClientError, 400, "INVALID_ARGUMENT", "Provided image is not valid.", no_check),
-    "image_unprocessable": (errors.ClientError, 400, "INVALID_ARGUMENT", "Unable to process input image. Please "
-                            "retry or report in https://developers.generativeai.google/guide/troubleshooting",
-                            no_check),
+    "image_unprocessable": (
+        errors.ClientError,
+        400,
+        "INVALID_ARGUMENT",
+        "Unable to process input image. Please "
+        "retry or report in https://developers.generativeai.google/guide/troubleshooting",
+        no_check,
+    ),
     "schema_too_complex": (errors.ClientError, 400, "INVALID_ARGUMENT", TOO_MANY_STATES, no_check),
-    "schema_too_complex_violations": (errors.ClientError, 400, "INVALID_ARGUMENT",
-                                      "Request contains an invalid argument.", check_schema_violation),
-    "key_invalid": (errors.ClientError, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
-                    check_key_invalid),
+    "schema_too_complex_violations": (
+        errors.ClientError,
+        400,
+        "INVALID_ARGUMENT",
+        "Request contains an invalid argument.",
+        check_schema_violation,
+    ),
+    "key_invalid": (
+        errors.ClientError,
+        400,
+        "INVALID_ARGUMENT",
+        "API key not valid. Please pass a valid API key.",
+        check_key_invalid,
+    ),
     "http_403": (errors.ClientError, 403, "PERMISSION_DENIED", "Permission denied", check_no_access),
-    "http_404": (errors.ClientError, 404, "NOT_FOUND", f"models/{LITE} is not found for API version v1beta",
-                 no_check),
-    "location_unsupported": (errors.ClientError, 400, "FAILED_PRECONDITION",
-                             "User location is not supported for the API use.", no_check),
+    "http_404": (errors.ClientError, 404, "NOT_FOUND", f"models/{LITE} is not found for API version v1beta", no_check),
+    "location_unsupported": (
+        errors.ClientError,
+        400,
+        "FAILED_PRECONDITION",
+        "User location is not supported for the API use.",
+        no_check,
+    ),
 }
 # Kinds answered 200 or not answered at all: tested one by one below.
-OTHER_KINDS = {"hang", "connection_reset", "malformed_json", "safety", "prompt_blocked", "empty_parts",
-               "empty_candidates", "max_tokens", "max_tokens_thinking", "thoughts", "off_list_category", "wrong_shape"}
+OTHER_KINDS = {
+    "hang",
+    "connection_reset",
+    "malformed_json",
+    "safety",
+    "prompt_blocked",
+    "empty_parts",
+    "empty_candidates",
+    "max_tokens",
+    "max_tokens_thinking",
+    "thoughts",
+    "off_list_category",
+    "wrong_shape",
+}
 
 
 def test_every_fault_kind_is_covered_here() -> None:
@@ -226,7 +299,10 @@ def test_a_key_outside_valid_keys_gets_400_api_key_invalid_by_default(fake: Fake
         fake.valid_keys = None
 
     assert (error.code, error.status, error.message) == (
-        400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+        400,
+        "INVALID_ARGUMENT",
+        "API key not valid. Please pass a valid API key.",
+    )
     check_key_invalid(error)
 
 
@@ -280,7 +356,8 @@ def test_thoughts_come_first_as_a_thought_part(fake: FakeGemini) -> None:
 
 @pytest.mark.parametrize(("max_output_tokens", "thoughts"), [(None, 256), (1000, 1000)])
 def test_max_tokens_while_thinking_has_no_parts_and_no_candidates_count(
-        fake: FakeGemini, max_output_tokens: int | None, thoughts: int) -> None:
+    fake: FakeGemini, max_output_tokens: int | None, thoughts: int
+) -> None:
     fake.inject("max_tokens_thinking")
 
     response = generate(fake, **({"max_output_tokens": max_output_tokens} if max_output_tokens else {}))
@@ -303,8 +380,11 @@ def unknown(name: str, at: str | None = None) -> str:
 def test_v1_refuses_the_product_request_exactly_as_google_does(fake: FakeGemini) -> None:
     error = error_of(lambda: generate(fake, api_version="v1", **the_product_request()))
 
-    expected = [unknown("systemInstruction"), unknown("responseMimeType", "generation_config"),
-                unknown("responseSchema", "generation_config")]
+    expected = [
+        unknown("systemInstruction"),
+        unknown("responseMimeType", "generation_config"),
+        unknown("responseSchema", "generation_config"),
+    ]
     assert (error.code, error.status) == (400, "INVALID_ARGUMENT")
     assert error.message == "\n".join(expected)
     assert detail(error, "BadRequest")["fieldViolations"] == [
@@ -322,30 +402,44 @@ def test_the_same_request_is_answered_on_v1beta(fake: FakeGemini) -> None:
     assert fake.records[-1].schema_sent
 
 
-@pytest.mark.parametrize(("config", "name"), [
-    ({"thinking_config": types.ThinkingConfig(thinking_budget=0)}, "thinkingConfig"),
-    ({"media_resolution": types.MediaResolution.MEDIA_RESOLUTION_LOW}, "mediaResolution"),
-])
+@pytest.mark.parametrize(
+    ("config", "name"),
+    [
+        ({"thinking_config": types.ThinkingConfig(thinking_budget=0)}, "thinkingConfig"),
+        ({"media_resolution": types.MediaResolution.MEDIA_RESOLUTION_LOW}, "mediaResolution"),
+    ],
+)
 def test_v1_refuses_thinking_and_media_resolution(fake: FakeGemini, config: dict[str, Any], name: str) -> None:
     error = error_of(lambda: generate(fake, api_version="v1", **config))
 
     assert error.message == unknown(name, "generation_config")
     assert detail(error, "BadRequest")["fieldViolations"] == [
-        {"field": "generation_config", "description": unknown(name, "generation_config")}]
+        {"field": "generation_config", "description": unknown(name, "generation_config")}
+    ]
     assert generate(fake, **config).text  # v1beta takes it
 
 
 def test_v1_takes_what_its_proto_has(fake: FakeGemini) -> None:
-    response = generate(fake, api_version="v1", temperature=0.2, max_output_tokens=200, top_p=0.9,
-                        stop_sequences=["END"], candidate_count=1)
+    response = generate(
+        fake,
+        api_version="v1",
+        temperature=0.2,
+        max_output_tokens=200,
+        top_p=0.9,
+        stop_sequences=["END"],
+        candidate_count=1,
+    )
 
     assert response.text
 
 
 def post(fake: FakeGemini, body: dict[str, Any], version: str = "v1beta") -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"{fake.base_url}/{version}/models/{LITE}:generateContent",
-                                     data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "x-goog-api-key": "k"})
+    request = urllib.request.Request(
+        f"{fake.base_url}/{version}/models/{LITE}:generateContent",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "x-goog-api-key": "k"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             return answer.status, json.loads(answer.read())
@@ -355,20 +449,38 @@ def post(fake: FakeGemini, body: dict[str, Any], version: str = "v1beta") -> tup
 
 def test_names_are_quoted_as_sent_and_either_spelling_is_accepted(fake: FakeGemini) -> None:
     contents = [{"parts": [{"text": "hi"}]}]
-    snake = {"contents": contents, "system_instruction": {"parts": [{"text": "be brief"}]},
-             "service_tier": "FLEX", "generation_config": {"response_mime_type": "text/plain", "max_output_tokens": 50,
-                                                           "thinking_config": {"thinking_budget": 0}}}
+    snake = {
+        "contents": contents,
+        "system_instruction": {"parts": [{"text": "be brief"}]},
+        "service_tier": "FLEX",
+        "generation_config": {
+            "response_mime_type": "text/plain",
+            "max_output_tokens": 50,
+            "thinking_config": {"thinking_budget": 0},
+        },
+    }
     status, _ = post(fake, snake)
-    refused, body = post(fake, {"contents": contents, "system_instruction": "x", "generation_config": {
-        "response_schema": SCHEMA}, "fooBar": 1}, version="v1")
-    beta_refused, beta_body = post(fake, {"contents": contents, "fooBar": 1,
-                                          "generationConfig": {"thinkingConfig": {"thinkingBudgett": 1}}})
+    refused, body = post(
+        fake,
+        {
+            "contents": contents,
+            "system_instruction": "x",
+            "generation_config": {"response_schema": SCHEMA},
+            "fooBar": 1,
+        },
+        version="v1",
+    )
+    beta_refused, beta_body = post(
+        fake, {"contents": contents, "fooBar": 1, "generationConfig": {"thinkingConfig": {"thinkingBudgett": 1}}}
+    )
 
     assert status == 200 and fake.records[0].service_tier == "FLEX"
-    assert refused == 400 and body["error"]["message"] == "\n".join([
-        unknown("system_instruction"), unknown("fooBar"), unknown("response_schema", "generation_config")])
-    assert beta_refused == 400 and beta_body["error"]["message"] == "\n".join([
-        unknown("fooBar"), unknown("thinkingBudgett", "generation_config.thinking_config")])
+    assert refused == 400 and body["error"]["message"] == "\n".join(
+        [unknown("system_instruction"), unknown("fooBar"), unknown("response_schema", "generation_config")]
+    )
+    assert beta_refused == 400 and beta_body["error"]["message"] == "\n".join(
+        [unknown("fooBar"), unknown("thinkingBudgett", "generation_config.thinking_config")]
+    )
 
 
 def test_unknown_enum_values_are_refused(fake: FakeGemini) -> None:
@@ -383,13 +495,19 @@ def test_unknown_enum_values_are_refused(fake: FakeGemini) -> None:
 # -- thinking rules and token accounting by model family ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "thinking", "message"), [
-    (LITE, {"thinking_level": "LOW"}, "Thinking level is not supported for this model."),
-    ("gemini-2.5-flash", {"thinking_level": "MINIMAL"}, "Thinking level is not supported for this model."),
-    (FLASH3, {"thinking_level": "LOW", "thinking_budget": 128},
-     "You can only set only one of thinking budget and thinking level."),
-    ("gemini-3-pro-preview", {"thinking_level": "MINIMAL"}, "MINIMAL"),
-])
+@pytest.mark.parametrize(
+    ("model", "thinking", "message"),
+    [
+        (LITE, {"thinking_level": "LOW"}, "Thinking level is not supported for this model."),
+        ("gemini-2.5-flash", {"thinking_level": "MINIMAL"}, "Thinking level is not supported for this model."),
+        (
+            FLASH3,
+            {"thinking_level": "LOW", "thinking_budget": 128},
+            "You can only set only one of thinking budget and thinking level.",
+        ),
+        ("gemini-3-pro-preview", {"thinking_level": "MINIMAL"}, "MINIMAL"),
+    ],
+)
 def test_thinking_rules(fake: FakeGemini, model: str, thinking: dict[str, Any], message: str) -> None:
     error = error_of(lambda: generate(fake, model=model, thinking_config=types.ThinkingConfig(**thinking)))
 
@@ -398,29 +516,34 @@ def test_thinking_rules(fake: FakeGemini, model: str, thinking: dict[str, Any], 
     assert fake.records[-1].thinking is not None
 
 
-@pytest.mark.parametrize(("model", "thinking", "thoughts"), [
-    (FLASH3, {"thinking_level": "MINIMAL"}, 24),
-    (FLASH3, {"thinking_level": "LOW"}, 100),
-    (FLASH3, {"thinking_level": "MEDIUM"}, 300),
-    (FLASH3, {"thinking_level": "HIGH"}, 800),
-    (FLASH3, None, 800),
-    ("gemini-3-pro-preview", {"thinking_level": "LOW"}, 100),
-    ("gemini-2.5-flash", None, 300),
-    ("gemini-2.5-flash", {"thinking_budget": 0}, None),
-    (LITE, None, None),
-    (LITE, {"thinking_budget": 0}, None),
-    (LITE, {"thinking_budget": 512}, 300),
-    ("gemini-2.0-flash", None, None),
-])
-def test_thoughts_by_family(fake: FakeGemini, model: str, thinking: dict[str, Any] | None,
-                            thoughts: int | None) -> None:
+@pytest.mark.parametrize(
+    ("model", "thinking", "thoughts"),
+    [
+        (FLASH3, {"thinking_level": "MINIMAL"}, 24),
+        (FLASH3, {"thinking_level": "LOW"}, 100),
+        (FLASH3, {"thinking_level": "MEDIUM"}, 300),
+        (FLASH3, {"thinking_level": "HIGH"}, 800),
+        (FLASH3, None, 800),
+        ("gemini-3-pro-preview", {"thinking_level": "LOW"}, 100),
+        ("gemini-2.5-flash", None, 300),
+        ("gemini-2.5-flash", {"thinking_budget": 0}, None),
+        (LITE, None, None),
+        (LITE, {"thinking_budget": 0}, None),
+        (LITE, {"thinking_budget": 512}, 300),
+        ("gemini-2.0-flash", None, None),
+    ],
+)
+def test_thoughts_by_family(
+    fake: FakeGemini, model: str, thinking: dict[str, Any] | None, thoughts: int | None
+) -> None:
     config = {"thinking_config": types.ThinkingConfig(**thinking)} if thinking else {}
 
     usage = generate(fake, model=model, **config).usage_metadata
 
     assert usage is not None and usage.thoughts_token_count == thoughts
     assert usage.total_token_count == (usage.prompt_token_count or 0) + (usage.candidates_token_count or 0) + (
-        thoughts or 0)
+        thoughts or 0
+    )
 
 
 def test_thoughts_tokens_overrides_the_family(fake: FakeGemini) -> None:
@@ -434,20 +557,34 @@ def test_thoughts_tokens_overrides_the_family(fake: FakeGemini) -> None:
 
 
 def test_include_thoughts_sends_a_thought_summary(fake: FakeGemini) -> None:
-    response = generate(fake, model=FLASH3, thinking_config=types.ThinkingConfig(
-        thinking_level=types.ThinkingLevel.LOW, include_thoughts=True))
+    response = generate(
+        fake,
+        model=FLASH3,
+        thinking_config=types.ThinkingConfig(thinking_level=types.ThinkingLevel.LOW, include_thoughts=True),
+    )
 
     assert response.candidates and response.candidates[0].content
     assert [bool(p.thought) for p in response.candidates[0].content.parts or []] == [True, False]
 
 
 def test_on_gemini3_thinking_counts_toward_max_output_tokens(fake: FakeGemini) -> None:
-    cut = generate(fake, model=FLASH3, max_output_tokens=103, response_mime_type="application/json",
-                   response_schema=SCHEMA, thinking_config=types.ThinkingConfig(thinking_level="LOW"))
+    cut = generate(
+        fake,
+        model=FLASH3,
+        max_output_tokens=103,
+        response_mime_type="application/json",
+        response_schema=SCHEMA,
+        thinking_config=types.ThinkingConfig(thinking_level="LOW"),
+    )
     nothing = generate(fake, model=FLASH3, max_output_tokens=500)  # HIGH thinking (800) uses it all
     room = generate(fake, model=FLASH3, max_output_tokens=2000)
-    lite = generate(fake, max_output_tokens=110, response_mime_type="application/json", response_schema=SCHEMA,
-                    thinking_config=types.ThinkingConfig(thinking_budget=512))
+    lite = generate(
+        fake,
+        max_output_tokens=110,
+        response_mime_type="application/json",
+        response_schema=SCHEMA,
+        thinking_config=types.ThinkingConfig(thinking_budget=512),
+    )
 
     assert cut.candidates and cut.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
     assert cut.text and cut.parsed is None and cut.usage_metadata
@@ -461,17 +598,21 @@ def test_on_gemini3_thinking_counts_toward_max_output_tokens(fake: FakeGemini) -
     assert lite.candidates and lite.candidates[0].finish_reason == types.FinishReason.STOP and lite.parsed
 
 
-@pytest.mark.parametrize(("model", "resolution", "size", "tokens"), [
-    (FLASH3, None, (64, 64), 1120),
-    (FLASH3, "MEDIA_RESOLUTION_HIGH", (2000, 1500), 1120),
-    (FLASH3, "MEDIA_RESOLUTION_MEDIUM", (640, 480), 560),
-    (FLASH3, "MEDIA_RESOLUTION_LOW", (640, 480), 280),
-    (LITE, None, (384, 384), 258),
-    (LITE, None, (1000, 800), 258 * 4),
-    (LITE, "MEDIA_RESOLUTION_LOW", (1000, 800), 64),
-])
-def test_image_tokens_by_family_and_media_resolution(fake: FakeGemini, model: str, resolution: str | None,
-                                                     size: tuple[int, int], tokens: int) -> None:
+@pytest.mark.parametrize(
+    ("model", "resolution", "size", "tokens"),
+    [
+        (FLASH3, None, (64, 64), 1120),
+        (FLASH3, "MEDIA_RESOLUTION_HIGH", (2000, 1500), 1120),
+        (FLASH3, "MEDIA_RESOLUTION_MEDIUM", (640, 480), 560),
+        (FLASH3, "MEDIA_RESOLUTION_LOW", (640, 480), 280),
+        (LITE, None, (384, 384), 258),
+        (LITE, None, (1000, 800), 258 * 4),
+        (LITE, "MEDIA_RESOLUTION_LOW", (1000, 800), 64),
+    ],
+)
+def test_image_tokens_by_family_and_media_resolution(
+    fake: FakeGemini, model: str, resolution: str | None, size: tuple[int, int], tokens: int
+) -> None:
     config = {"media_resolution": resolution} if resolution else {}
 
     response = generate(fake, model=model, image=size, **config)
@@ -494,14 +635,22 @@ def test_cached_tokens_are_reported_up_to_the_prompt(fake: FakeGemini) -> None:
 def test_a_schema_over_max_schema_states_is_too_complex_on_its_own(fake: FakeGemini) -> None:
     fake.max_schema_states = 30  # "animals" + "food" + "people" = 17 characters
     accepted = generate(fake, response_mime_type="application/json", response_schema=SCHEMA)
-    bounded = {"type": "OBJECT", "properties": {"tags": {"type": "ARRAY", "minItems": 1, "maxItems": 3, "items": {
-        "type": "STRING", "enum": ["animals", "food", "people"]}}}}
+    bounded = {
+        "type": "OBJECT",
+        "properties": {
+            "tags": {
+                "type": "ARRAY",
+                "minItems": 1,
+                "maxItems": 3,
+                "items": {"type": "STRING", "enum": ["animals", "food", "people"]},
+            }
+        },
+    }
 
     error = error_of(lambda: generate(fake, response_mime_type="application/json", response_schema=bounded))
 
     assert accepted.text
-    assert (error.code, error.status) == (400, "INVALID_ARGUMENT") and (error.message or "").startswith(
-        TOO_MANY_STATES)
+    assert (error.code, error.status) == (400, "INVALID_ARGUMENT") and (error.message or "").startswith(TOO_MANY_STATES)
     assert fake.records[-1].fault == "schema_too_complex"
     assert generate(fake, response_mime_type="application/json", response_schema=SCHEMA).text
 
@@ -523,31 +672,53 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", [
-    [sys.executable, "-m", "labeling.fake_gemini"],
-    [sys.executable, "-m", "labeling", "fake-gemini"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "labeling.fake_gemini"],
+        [sys.executable, "-m", "labeling", "fake-gemini"],
+    ],
+)
 def test_command_line_faults_and_log(tmp_path: Path, command: list[str]) -> None:
     log = tmp_path / "requests.jsonl"
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([*command, "--port", str(port), "--fault", "http_503:1", "--log", str(log)],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--fault", "http_503:1", "--log", str(log)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         assert f"127.0.0.1:{port}" in process.stdout.readline()
         client = client_for(f"http://127.0.0.1:{port}")
-        error = error_of(lambda: client.models.generate_content(
-            model=LITE, contents=[types.Part.from_bytes(data=png((320, 200)), mime_type="image/png"), "Describe."],
-            config=types.GenerateContentConfig(response_mime_type="application/json", response_schema=SCHEMA,
-                                               service_tier="flex")))
+        error = error_of(
+            lambda: client.models.generate_content(
+                model=LITE,
+                contents=[types.Part.from_bytes(data=png((320, 200)), mime_type="image/png"), "Describe."],
+                config=types.GenerateContentConfig(
+                    response_mime_type="application/json", response_schema=SCHEMA, service_tier="flex"
+                ),
+            )
+        )
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
 
     assert error.code == 503
     [line] = [json.loads(text) for text in log.read_text().splitlines()]
-    assert line == {**line, "path": f"/v1beta/models/{LITE}:generateContent", "api_version": "v1beta",
-                    "model": LITE, "status": 503, "fault": "http_503", "image_width": 320, "image_height": 200,
-                    "schema": True, "service_tier": "flex"}
+    assert line == {
+        **line,
+        "path": f"/v1beta/models/{LITE}:generateContent",
+        "api_version": "v1beta",
+        "model": LITE,
+        "status": 503,
+        "fault": "http_503",
+        "image_width": 320,
+        "image_height": 200,
+        "schema": True,
+        "service_tier": "flex",
+    }
     assert re.match(r"\d{4}-\d\d-\d\dT", line["time"])

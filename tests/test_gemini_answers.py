@@ -133,8 +133,9 @@ def test_thought_parts_never_reach_the_description(annotator: GeminiAnnotator, f
 
 
 @pytest.mark.parametrize("fault", ["schema_too_complex", "schema_too_complex_violations"])
-def test_too_many_states_falls_back_to_plain_strings_once(annotator: GeminiAnnotator, fake: FakeGemini,
-                                                           fault: str) -> None:
+def test_too_many_states_falls_back_to_plain_strings_once(
+    annotator: GeminiAnnotator, fake: FakeGemini, fault: str
+) -> None:
     fake.inject(fault)
     first = _call(annotator)
     second = _call(annotator)
@@ -167,8 +168,12 @@ def test_a_schema_refusal_without_an_enum_stops_with_advice(annotator: GeminiAnn
 def test_v1_refuses_the_products_request_and_v1beta_takes_it(fake: FakeGemini) -> None:
     """Round 1's bug: the SDK's default v1 has no systemInstruction or structured output."""
     fake.reset()
-    on = {version: GeminiAnnotator(Settings(gemini_api_key="k", gemini_base_url=fake.base_url,
-                                            gemini_api_version=version)) for version in ("v1", "v1beta")}
+    on = {
+        version: GeminiAnnotator(
+            Settings(gemini_api_key="k", gemini_base_url=fake.base_url, gemini_api_version=version)
+        )
+        for version in ("v1", "v1beta")
+    }
     with pytest.raises(AnnotatorError, match="set gemini_api_version to v1beta") as caught:
         _call(on["v1"])
     assert 'Unknown name "systemInstruction"' in str(caught.value)
@@ -190,8 +195,9 @@ def test_the_request_follows_the_model_family(fake: FakeGemini) -> None:
 
 def test_an_unknown_model_gets_gemini_3_settings_and_a_warning(fake: FakeGemini) -> None:
     fake.reset()
-    annotator = GeminiAnnotator(Settings(gemini_api_key="k", gemini_base_url=fake.base_url,
-                                         caption_model="gemini-exp-1206"))
+    annotator = GeminiAnnotator(
+        Settings(gemini_api_key="k", gemini_base_url=fake.base_url, caption_model="gemini-exp-1206")
+    )
     _call(annotator)
     assert _camel(fake.records[0].thinking) == {"thinkingLevel": "MINIMAL"}
     assert any("not one this version knows" in n for n in annotator.notices())
@@ -200,8 +206,13 @@ def test_an_unknown_model_gets_gemini_3_settings_and_a_warning(fake: FakeGemini)
 
 def test_media_resolution_and_service_tier_are_sent(fake: FakeGemini) -> None:
     fake.reset()
-    settings = Settings(gemini_api_key="k", gemini_base_url=fake.base_url, caption_model="gemini-3.5-flash-lite",
-                        media_resolution="low", service_tier="flex")
+    settings = Settings(
+        gemini_api_key="k",
+        gemini_base_url=fake.base_url,
+        caption_model="gemini-3.5-flash-lite",
+        media_resolution="low",
+        service_tier="flex",
+    )
     annotator = GeminiAnnotator(settings)
     result = _call(annotator)
     record = fake.records[0]
@@ -224,8 +235,9 @@ def test_implicit_cache_hits_bill_at_the_cached_rate(fake: FakeGemini) -> None:
     assert result.cost_usd == pytest.approx(expected)
 
 
-def test_a_bare_invalid_argument_on_a_text_request_with_the_enum_falls_back(annotator: GeminiAnnotator,
-                                                                            fake: FakeGemini) -> None:
+def test_a_bare_invalid_argument_on_a_text_request_with_the_enum_falls_back(
+    annotator: GeminiAnnotator, fake: FakeGemini
+) -> None:
     """Gemini 3 lite models refuse a big enum with only "Request contains an invalid argument." (python-genai#2133)."""
     fake.inject("http_400")
     result = annotator.categorize({"summary": "a dog on a beach"}, CATEGORIES, 2)

@@ -16,17 +16,26 @@ from tests.browser import launch, served_app
 
 WAIT_MS = 60_000
 # What a Markdown construct from outside would have become in the page.
-INJECTED = (f'.injected, img[src*="{hostile.OUTSIDE_HOST}"], a[href*="{hostile.OUTSIDE_HOST}"], .katex, '
-            f'a[href*="x.png"], img[src$="x.png"]')
-PAGES = {"datasets": "Inspect a dataset", "run": "History", "review": "matching", "categories": "List version",
-         "compare": "Reference dataset", "export": "Write to a path on this machine"}
+INJECTED = (
+    f'.injected, img[src*="{hostile.OUTSIDE_HOST}"], a[href*="{hostile.OUTSIDE_HOST}"], .katex, '
+    f'a[href*="x.png"], img[src$="x.png"]'
+)
+PAGES = {
+    "datasets": "Inspect a dataset",
+    "run": "History",
+    "review": "matching",
+    "categories": "List version",
+    "compare": "Reference dataset",
+    "export": "Write to a path on this machine",
+}
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def server(db_path: Path, tmp_path: Path, make_image: Callable[..., Path]
-           ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server(
+    db_path: Path, tmp_path: Path, make_image: Callable[..., Path]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     with Store(db_path) as store:
         hostile.seed(store, tmp_path / "images", make_image)
     env = {"LABELING_REVIEWER": hostile.REVIEWER, "LABELING_CAPTION_MODEL": hostile.MODEL}
@@ -43,7 +52,8 @@ def _settled(page: Any, heading: str, text: str) -> None:
 
 
 def _injected(page: Any) -> dict[str, Any]:
-    return page.evaluate("""selector => ({
+    return page.evaluate(
+        """selector => ({
         injected: [...document.querySelectorAll(selector)]
             .map(e => (e.parentElement?.outerHTML || e.outerHTML).slice(0, 300)),
         // a table cell is drawn on its own, so a control there cannot reorder anything outside it
@@ -52,7 +62,9 @@ def _injected(page: Any) -> dict[str, Any]:
             .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.includes('\\u202e')))
             .map(e => e.outerHTML.slice(0, 120)),
         shownBidi: document.body.innerText.includes('<U+202E>'),
-    })""", INJECTED)
+    })""",
+        INJECTED,
+    )
 
 
 def test_every_page_keeps_hostile_text_inert(server: tuple[str, subprocess.Popen[bytes]]) -> None:

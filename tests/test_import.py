@@ -21,7 +21,7 @@ def folder(tmp_path: Path, make_image: Callable[..., Path]) -> Path:
     make_image(root / "a.jpg")
     make_image(root / "nested" / "deeper" / "b.png")
     make_image(root / "c.jpg")
-    make_image(root / "other" / "c.jpg")          # c.jpg twice: ambiguous
+    make_image(root / "other" / "c.jpg")  # c.jpg twice: ambiguous
     make_image(root / "d.webp")
     (root / "notes.txt").write_text("not an image")
     (root / ".hidden.jpg").write_bytes(b"")
@@ -29,19 +29,31 @@ def folder(tmp_path: Path, make_image: Callable[..., Path]) -> Path:
 
 
 def _statuses(store: Store, dataset: str) -> dict[str, str]:
-    rows = store.fetch_all("SELECT images.name, status FROM images JOIN datasets d ON d.id = dataset_id "
-                           "WHERE d.name = ?",
-                           [dataset])
+    rows = store.fetch_all(
+        "SELECT images.name, status FROM images JOIN datasets d ON d.id = dataset_id WHERE d.name = ?", [dataset]
+    )
     return dict(rows)
 
 
 def test_list_matched_against_folder(store: Store, folder: Path) -> None:
     listed = b"image_name\na.jpg\nb.jpg\nc.jpg\nd.jpg\nmissing.jpg\n../escape.jpg\na.jpg\n"
     report = import_dataset(store, "REAL", label="REAL", csv_data=listed, csv_name="real.csv", images_dir=folder)
-    assert (report.listed, report.found, report.missing, report.ambiguous, report.rejected, report.duplicates) == \
-        (6, 3, 1, 1, 1, 1)
-    assert _statuses(store, "REAL") == {"a.jpg": "found", "b.jpg": "found", "c.jpg": "ambiguous",
-                                        "d.jpg": "found", "missing.jpg": "missing", "../escape.jpg": "rejected"}
+    assert (report.listed, report.found, report.missing, report.ambiguous, report.rejected, report.duplicates) == (
+        6,
+        3,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert _statuses(store, "REAL") == {
+        "a.jpg": "found",
+        "b.jpg": "found",
+        "c.jpg": "ambiguous",
+        "d.jpg": "found",
+        "missing.jpg": "missing",
+        "../escape.jpg": "rejected",
+    }
     dataset_id = store.dataset_id("REAL")
     ambiguous = store.images_with_status(dataset_id, "ambiguous")
     assert json.loads(ambiguous.loc[0, "detail"]) == ["c.jpg", "other/c.jpg"]
@@ -92,18 +104,24 @@ def test_missing_folder_and_empty_input_are_clear_errors(store: Store, tmp_path:
 
 
 SEED_CATEGORIZED = (
-    'image_name,description,categories\n'
+    "image_name,description,categories\n"
     'a.jpg,"{""summary"": ""A red square"", ""objects"": [{""name"": ""square"", ""attributes"": [""red""]}]}",'
     '"people, animals"\n'
-    'b.jpg,A plain text description,food\n'
+    "b.jpg,A plain text description,food\n"
     'c.jpg,"ERROR: 429 RESOURCE_EXHAUSTED",\n'
-    'd.jpg,Described but not categorized,\n'
+    "d.jpg,Described but not categorized,\n"
 )
 
 
 def test_seed_output_csv_becomes_model_annotations(store: Store, folder: Path) -> None:
-    report = import_dataset(store, "SEED", label="REAL", csv_data=SEED_CATEGORIZED.encode(),
-                            csv_name="real_descriptions_categorized.csv", images_dir=folder)
+    report = import_dataset(
+        store,
+        "SEED",
+        label="REAL",
+        csv_data=SEED_CATEGORIZED.encode(),
+        csv_name="real_descriptions_categorized.csv",
+        images_dir=folder,
+    )
     assert report.annotations_imported == 3 and report.seed_errors == 1
     current = store.current_annotations(store.dataset_id("SEED")).set_index("name")
     assert json.loads(current.loc["a.jpg", "description"])["objects"][0]["name"] == "square"
@@ -126,14 +144,27 @@ def test_seed_output_reimport_adds_no_history(store: Store) -> None:
 def test_cli_import_and_datasets_json(run_cli: Callable[..., CliResult], folder: Path, tmp_path: Path) -> None:
     listing = tmp_path / "real.csv"
     listing.write_bytes(b"\xef\xbb\xbfa.jpg\r\nb.jpg\r\nmissing.jpg\r\n")
-    result = run_cli("import", "--dataset", "REAL", "--label", "REAL", "--csv-file", str(listing),
-                     "--images-dir", str(folder))
+    result = run_cli(
+        "import", "--dataset", "REAL", "--label", "REAL", "--csv-file", str(listing), "--images-dir", str(folder)
+    )
     assert result.code == 0, result.err
     assert "2 found" in result.out and "1 missing" in result.out
     result = run_cli("datasets", "--json")
     [record] = json.loads(result.out)
-    for key in ("name", "label", "listed", "found", "missing", "ambiguous", "rejected", "duplicates", "described",
-                "categorized", "reviewed", "failed"):
+    for key in (
+        "name",
+        "label",
+        "listed",
+        "found",
+        "missing",
+        "ambiguous",
+        "rejected",
+        "duplicates",
+        "described",
+        "categorized",
+        "reviewed",
+        "failed",
+    ):
         assert key in record
     assert (record["name"], record["listed"], record["found"], record["missing"]) == ("REAL", 3, 2, 1)
 
@@ -151,8 +182,22 @@ def test_cli_runs_as_python_module(tmp_path: Path) -> None:
 
     listing = tmp_path / "l.csv"
     listing.write_text("x.jpg\n")
-    done = subprocess.run([sys.executable, "-m", "labeling", "--db", str(tmp_path / "m.duckdb"), "import",
-                           "--dataset", "M", "--csv-file", str(listing)], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labeling",
+            "--db",
+            str(tmp_path / "m.duckdb"),
+            "import",
+            "--dataset",
+            "M",
+            "--csv-file",
+            str(listing),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "1 listed" in done.stdout
 

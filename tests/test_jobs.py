@@ -31,8 +31,10 @@ def fake() -> Iterator[FakeGemini]:
 
 
 def _annotations(store: Store) -> list[dict[str, object]]:
-    frame = store.fetch_df("SELECT image_id, kind, description::VARCHAR AS description, categories, prompt_version, "
-                           "category_list_version, tokens_in, simulated FROM annotations ORDER BY id")
+    frame = store.fetch_df(
+        "SELECT image_id, kind, description::VARCHAR AS description, categories, prompt_version, "
+        "category_list_version, tokens_in, simulated FROM annotations ORDER BY id"
+    )
     return frame.to_dict("records")
 
 
@@ -43,7 +45,8 @@ def _run(manager: JobManager, *datasets: str, timeout: float = 30, **options: ob
 
 
 def test_fused_run_sends_one_request_per_image_and_stores_everything(
-        store: Store, fake: FakeGemini, tmp_path: Path) -> None:
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 12)
     settings = fake_settings(fake, tmp_path)
     progress = _run(JobManager(store, settings), "REAL")
@@ -89,7 +92,8 @@ def test_two_pass_describes_then_categorizes_the_text(store: Store, fake: FakeGe
 
 
 def test_categorize_mode_recategorizes_after_the_list_changes_without_sending_images(
-        store: Store, fake: FakeGemini, tmp_path: Path) -> None:
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 6)
     manager = JobManager(store, fake_settings(fake, tmp_path))
     _run(manager, "REAL")
@@ -164,14 +168,18 @@ def _fail_after(fake: FakeGemini, successes: int, fault: str) -> None:
     fake.fault_for(after_some, fault)
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ("key_invalid", "The Gemini API key was rejected (400 API_KEY_INVALID): set GEMINI_API_KEY"),
-    ("http_403", "Gemini refused the key (403 PERMISSION_DENIED"),
-    ("http_404", "was not found on API version v1beta (404"),
-    ("location_unsupported", "Gemini is not available where this machine is (400 FAILED_PRECONDITION"),
-])
-def test_fatal_errors_stop_the_whole_run_at_once(store: Store, fake: FakeGemini, tmp_path: Path, fault: str,
-                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("key_invalid", "The Gemini API key was rejected (400 API_KEY_INVALID): set GEMINI_API_KEY"),
+        ("http_403", "Gemini refused the key (403 PERMISSION_DENIED"),
+        ("http_404", "was not found on API version v1beta (404"),
+        ("location_unsupported", "Gemini is not available where this machine is (400 FAILED_PRECONDITION"),
+    ],
+)
+def test_fatal_errors_stop_the_whole_run_at_once(
+    store: Store, fake: FakeGemini, tmp_path: Path, fault: str, message: str
+) -> None:
     add_dataset(store, tmp_path, "REAL", 60)
     fake.latency_s = 0.05
     _fail_after(fake, 5, fault)
@@ -187,12 +195,19 @@ def test_fatal_errors_stop_the_whole_run_at_once(store: Store, fake: FakeGemini,
     assert store.failure_counts([store.dataset_id("REAL")]).empty
 
 
-@pytest.mark.parametrize(("fault", "kind"), [
-    ("safety", "safety"), ("prompt_blocked", "prompt_blocked"), ("max_tokens", "max_tokens"),
-    ("malformed_json", "invalid_json"), ("off_list_category", "off_list"),
-])
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("safety", "safety"),
+        ("prompt_blocked", "prompt_blocked"),
+        ("max_tokens", "max_tokens"),
+        ("malformed_json", "invalid_json"),
+        ("off_list_category", "off_list"),
+    ],
+)
 def test_unusable_answers_fail_one_image_and_are_never_stored_as_descriptions(
-        store: Store, fake: FakeGemini, tmp_path: Path, fault: str, kind: str) -> None:
+    store: Store, fake: FakeGemini, tmp_path: Path, fault: str, kind: str
+) -> None:
     add_dataset(store, tmp_path, "REAL", 3)
     fake.inject(fault)
     manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=1))
@@ -207,7 +222,8 @@ def test_unusable_answers_fail_one_image_and_are_never_stored_as_descriptions(
 
 
 def test_retry_failed_sends_only_the_failed_images_and_resolves_them(
-        store: Store, fake: FakeGemini, tmp_path: Path) -> None:
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 5)
     fake.inject("safety", times=2)
     manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=1))
@@ -232,7 +248,8 @@ def test_image_and_source_problems_are_per_image_failures(store: Store, fake: Fa
 
 
 def test_an_unreachable_service_stops_the_run_instead_of_failing_every_image(
-        store: Store, fake: FakeGemini, tmp_path: Path) -> None:
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 30)
     settings = fake_settings(fake, tmp_path, num_workers=2, max_retries=0)
     fake.stop()
@@ -299,7 +316,8 @@ def test_two_jobs_never_work_on_the_same_dataset(store: Store, fake: FakeGemini,
 
 
 def test_one_run_covers_several_datasets_and_simulated_runs_are_marked(
-        store: Store, fake: FakeGemini, tmp_path: Path) -> None:
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 3)
     add_dataset(store, tmp_path, "GEN", 2, color=(220, 30, 40))
     manager = JobManager(store, fake_settings(fake, tmp_path))
@@ -314,11 +332,14 @@ def test_one_run_covers_several_datasets_and_simulated_runs_are_marked(
 def test_human_labels_are_never_touched(store: Store, fake: FakeGemini, tmp_path: Path) -> None:
     add_dataset(store, tmp_path, "REAL", 2)
     image_id = store.fetch_all("SELECT min(id) FROM images")[0][0]
-    store.cursor().execute("INSERT INTO human_labels (image_id, categories, reviewed, reviewer) "
-                           "VALUES (?, ['people'], true, 'ann')", [image_id])
+    store.cursor().execute(
+        "INSERT INTO human_labels (image_id, categories, reviewed, reviewer) VALUES (?, ['people'], true, 'ann')",
+        [image_id],
+    )
     _run(JobManager(store, fake_settings(fake, tmp_path)), "REAL")
     assert store.fetch_all("SELECT image_id, categories, reviewed, reviewer, version FROM human_labels") == [
-        (image_id, ["people"], True, "ann", 1)]
+        (image_id, ["people"], True, "ann", 1)
+    ]
 
 
 def test_estimate_counts_requests_per_mode(store: Store, fake: FakeGemini, tmp_path: Path) -> None:

@@ -1,6 +1,5 @@
 """Mirroring S3 prefixes to folders: parallel, atomic, resumable after kill -9 or an expired SSO session, safe."""
 
-
 from __future__ import annotations
 
 import io
@@ -33,7 +32,7 @@ aws_env, bucket, s3_server = s3_fixtures.aws_env, s3_fixtures.bucket, s3_fixture
 
 
 def relative_mirror_keys() -> list[str]:
-    return [key[len(MIRROR_PREFIX):] for key in mirror_keys()]
+    return [key[len(MIRROR_PREFIX) :] for key in mirror_keys()]
 
 
 def mirror_list(tmp_path: Path) -> Path:
@@ -89,11 +88,30 @@ def test_mirror_fetches_in_parallel_and_records_state(aws_env: LocalS3Server, tm
 def test_kill_9_mid_mirror_then_resume(aws_env: LocalS3Server, tmp_path: Path, db_path: Path, run_cli: Any) -> None:
     csv_file = mirror_list(tmp_path)
     out = tmp_path / "REAL"
-    args = ["download", "--csv-file", str(csv_file), "--output-dir", str(out), "--s3-prefix", MIRROR_PREFIX,
-            "--bucket", MIRROR_BUCKET, "--endpoint-url", aws_env.endpoint, "--auto-confirm", "--num-workers", "2"]
+    args = [
+        "download",
+        "--csv-file",
+        str(csv_file),
+        "--output-dir",
+        str(out),
+        "--s3-prefix",
+        MIRROR_PREFIX,
+        "--bucket",
+        MIRROR_BUCKET,
+        "--endpoint-url",
+        aws_env.endpoint,
+        "--auto-confirm",
+        "--num-workers",
+        "2",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "labeling", "--db", str(db_path), *args], env=env,
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labeling", "--db", str(db_path), *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while len(files_in(out)) < 40 and process.poll() is None and time.monotonic() < deadline:
@@ -122,8 +140,9 @@ def test_kill_9_mid_mirror_then_resume(aws_env: LocalS3Server, tmp_path: Path, d
     assert [status for (status,) in statuses] == ["interrupted", "completed"]
 
 
-def test_expired_sso_session_stops_the_run_and_login_resumes_it(aws_env: LocalS3Server, tmp_path: Path,
-                                                               store: Store) -> None:
+def test_expired_sso_session_stops_the_run_and_login_resumes_it(
+    aws_env: LocalS3Server, tmp_path: Path, store: Store
+) -> None:
     names = parse_name_list(mirror_list(tmp_path).read_bytes())
     out = tmp_path / "REAL"
     source = seeded_source(aws_env, profile=None)
@@ -156,8 +175,9 @@ def test_expired_sso_session_stops_the_run_and_login_resumes_it(aws_env: LocalS3
     assert len(files_in(out)) == MIRROR_COUNT
 
 
-def test_nothing_is_written_outside_the_folder(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
-                                               store: Store) -> None:
+def test_nothing_is_written_outside_the_folder(
+    aws_env: LocalS3Server, bucket: str, tmp_path: Path, store: Store
+) -> None:
     client = aws_env.client()
     for key in ("p/ok.jpg", "p/../evil.jpg", "p//rooted.jpg", "p/link/through.jpg"):
         client.put_object(Bucket=bucket, Key=key, Body=b"data")
@@ -191,13 +211,23 @@ def test_changed_object_is_fetched_again(aws_env: LocalS3Server, bucket: str, tm
     assert (out / "a.jpg").read_bytes() == b"again"
 
 
-def test_download_cli_asks_first(aws_env: LocalS3Server, tmp_path: Path, run_cli: Any,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_cli_asks_first(
+    aws_env: LocalS3Server, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     csv_file = tmp_path / "few.csv"
     csv_file.write_text("photo_0001.jpg\nphoto_0002.png\nnot_there.jpg\n")
     out = tmp_path / "REAL"
-    args = ["download", "--csv-file", str(csv_file), "--output-dir", str(out), "--s3-prefix",
-            f"s3://{MIRROR_BUCKET}/{MIRROR_PREFIX}", "--endpoint-url", aws_env.endpoint]
+    args = [
+        "download",
+        "--csv-file",
+        str(csv_file),
+        "--output-dir",
+        str(out),
+        "--s3-prefix",
+        f"s3://{MIRROR_BUCKET}/{MIRROR_PREFIX}",
+        "--endpoint-url",
+        aws_env.endpoint,
+    ]
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     refused = run_cli(*args)
     assert refused.code == 1 and "pass --auto-confirm" in refused.err
@@ -217,8 +247,16 @@ def test_download_cli_asks_first(aws_env: LocalS3Server, tmp_path: Path, run_cli
 def test_download_needs_a_bucket(aws_env: LocalS3Server, tmp_path: Path, run_cli: Any) -> None:
     csv_file = tmp_path / "few.csv"
     csv_file.write_text("a.jpg\n")
-    result = run_cli("download", "--csv-file", str(csv_file), "--output-dir", str(tmp_path / "o"),
-                     "--s3-prefix", "datalake_training/REAL/", "--auto-confirm")
+    result = run_cli(
+        "download",
+        "--csv-file",
+        str(csv_file),
+        "--output-dir",
+        str(tmp_path / "o"),
+        "--s3-prefix",
+        "datalake_training/REAL/",
+        "--auto-confirm",
+    )
     assert result.code == 1 and "No S3 bucket given: pass --bucket" in result.err
 
 
@@ -229,14 +267,19 @@ def test_plan_batch_derives_dataset_prefix_and_folder(tmp_path: Path) -> None:
     assert [(job.dataset, job.label, job.prefix, job.output_dir.name) for job in jobs] == [
         ("GEN_dalle2", "GEN", "datalake_training/GEN/", "GEN"),
         ("REAL_batch1", "REAL", "datalake_training/REAL/", "REAL"),
-        ("REAL_lower", "REAL", "datalake_training/REAL/", "REAL")]
+        ("REAL_lower", "REAL", "datalake_training/REAL/", "REAL"),
+    ]
     assert skipped == ["GEN.csv", "notes.csv"]
 
 
 def test_batch_download_cli(aws_env: LocalS3Server, bucket: str, tmp_path: Path, run_cli: Any) -> None:
     client = aws_env.client()
-    for key in ("datalake_training/REAL/r1.jpg", "datalake_training/REAL/sub/r2.png",
-                "datalake_training/GEN/g1.jpg", "datalake_training/GEN/g2.jpg"):
+    for key in (
+        "datalake_training/REAL/r1.jpg",
+        "datalake_training/REAL/sub/r2.png",
+        "datalake_training/GEN/g1.jpg",
+        "datalake_training/GEN/g2.jpg",
+    ):
         client.put_object(Bucket=bucket, Key=key, Body=key.encode())
     lists = tmp_path / "csv_real_gen"
     lists.mkdir()
@@ -244,16 +287,31 @@ def test_batch_download_cli(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
     (lists / "GEN_set.csv").write_text("image_name\ng1.jpg\ng2.jpg\ng3.jpg\n")
     (lists / "README.txt").write_text("not a list")
     root = tmp_path / "mirror"
-    result = run_cli("batch-download", "--csv-dir", str(lists), "--output-root", str(root), "--bucket", bucket,
-                     "--endpoint-url", aws_env.endpoint, "--auto-confirm", "--num-workers", "4")
+    result = run_cli(
+        "batch-download",
+        "--csv-dir",
+        str(lists),
+        "--output-root",
+        str(root),
+        "--bucket",
+        bucket,
+        "--endpoint-url",
+        aws_env.endpoint,
+        "--auto-confirm",
+        "--num-workers",
+        "4",
+    )
     assert result.code == 0, result.err
     assert "Skipped (names must start with REAL_ or GEN_): README.txt" in result.out
     assert sorted(files_in(root / "REAL")) == ["r1.jpg", "sub/r2.png"]
     assert sorted(files_in(root / "GEN")) == ["g1.jpg", "g2.jpg"]
     listing = run_cli("datasets", "--json")
     rows = {row["name"]: row for row in json.loads(listing.out)}
-    assert (rows["REAL_set"]["label"], rows["REAL_set"]["found"], rows["REAL_set"]["source_kind"]) == \
-        ("REAL", 2, "local")
+    assert (rows["REAL_set"]["label"], rows["REAL_set"]["found"], rows["REAL_set"]["source_kind"]) == (
+        "REAL",
+        2,
+        "local",
+    )
     assert (rows["GEN_set"]["found"], rows["GEN_set"]["missing"]) == (2, 1)
 
 

@@ -50,8 +50,19 @@ def test_semicolon_separated_csv() -> None:
     assert parse_name_list(b"file;label\na.jpg;REAL\n").names == ["a.jpg"]
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "../secret.jpg", "a/../../b.jpg", "a\\..\\b.jpg", "C:\\x.jpg",
-                                  "bad\x00name.jpg", "tab\tname.jpg", "bell\x07.jpg"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/etc/passwd",
+        "../secret.jpg",
+        "a/../../b.jpg",
+        "a\\..\\b.jpg",
+        "C:\\x.jpg",
+        "bad\x00name.jpg",
+        "tab\tname.jpg",
+        "bell\x07.jpg",
+    ],
+)
 def test_unsafe_names_are_rejected_and_reported(name: str) -> None:
     assert rejection_reason(name)
     names = parse_name_list(("ok.jpg\n" + name + "\n").encode("utf-8"))

@@ -27,26 +27,67 @@ from tests.conftest import ROOT
 PAGE_SOURCES = sorted([*(ROOT / "pages").glob("*.py"), ROOT / "streamlit_app.py"])
 # Streamlit calls whose text (first argument, label=, help=, text=, captions=) is rendered as Markdown.
 MARKDOWN_CALLS = {
-    "markdown", "caption", "write", "error", "warning", "info", "success", "toast", "title", "header", "subheader",
-    "expander", "tabs", "button", "download_button", "checkbox", "toggle", "radio", "selectbox", "multiselect",
-    "text_input", "number_input", "text_area", "slider", "select_slider", "file_uploader", "popover", "metric",
-    "form_submit_button", "spinner", "status", "page_link", "link_button", "date_input", "pills",
-    "segmented_control", "exception", "chat_message", "dialog"}
+    "markdown",
+    "caption",
+    "write",
+    "error",
+    "warning",
+    "info",
+    "success",
+    "toast",
+    "title",
+    "header",
+    "subheader",
+    "expander",
+    "tabs",
+    "button",
+    "download_button",
+    "checkbox",
+    "toggle",
+    "radio",
+    "selectbox",
+    "multiselect",
+    "text_input",
+    "number_input",
+    "text_area",
+    "slider",
+    "select_slider",
+    "file_uploader",
+    "popover",
+    "metric",
+    "form_submit_button",
+    "spinner",
+    "status",
+    "page_link",
+    "link_button",
+    "date_input",
+    "pills",
+    "segmented_control",
+    "exception",
+    "chat_message",
+    "dialog",
+}
 TEXT_KEYWORDS = ("label", "help", "body", "text", "captions")
 SAFE_CALLS = {"plain", "path_help"}  # path_help plains the allowed folders it names
 # Values the product itself writes, never a name or a message from outside.
 INTERNAL = {
-    "job.run_id", "progress.run_id", "progress.mode", "progress.status",  # integers and our own vocabularies
-    "page.page", "page.pages",  # gallery page numbers
+    "job.run_id",
+    "progress.run_id",
+    "progress.mode",
+    "progress.status",  # integers and our own vocabularies
+    "page.page",
+    "page.pages",  # gallery page numbers
     "store.category_list_version()",  # an integer
     "title",  # metric titles: literals in the page's own tables
     "label",  # csv_download's label: every caller passes a literal
     "_counts_line(page.counts, page.total)",  # our state labels and numbers
     "' and '.join(pending)",  # our field names
     "duration(progress.elapsed_s)",  # H:MM:SS
-    "min(handled / progress.total, 1.0) if progress.total else 1.0", "finished / max(1, progress.total)",
+    "min(handled / progress.total, 1.0) if progress.total else 1.0",
+    "finished / max(1, progress.total)",
     "store",  # st.progress's value and text come from our counts
-    "len(active)", "len(everything) - len(active)",
+    "len(active)",
+    "len(everything) - len(active)",
 }
 
 
@@ -81,8 +122,7 @@ def _allowed(expr: ast.expr) -> bool:
 
 def _markdown_arguments(path: Path) -> Iterator[tuple[int, str, ast.expr]]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                node.func.attr in MARKDOWN_CALLS:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MARKDOWN_CALLS:
             # st.progress is not listed: its first argument is a number; its text= is checked below.
             arguments = list(node.args[:1]) + [k.value for k in node.keywords if k.arg in TEXT_KEYWORDS]
             for argument in arguments:
@@ -94,23 +134,35 @@ def _markdown_arguments(path: Path) -> Iterator[tuple[int, str, ast.expr]]:
 
 
 def test_pages_hand_markdown_only_literals_numbers_and_plain_text() -> None:
-    found = [f"{path.relative_to(ROOT)}:{line}: st.{call}({ast.unparse(argument)[:80]})"
-             for path in PAGE_SOURCES for line, call, argument in _markdown_arguments(path)
-             if not _allowed(argument)]
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: st.{call}({ast.unparse(argument)[:80]})"
+        for path in PAGE_SOURCES
+        for line, call, argument in _markdown_arguments(path)
+        if not _allowed(argument)
+    ]
     assert not found, "outside text may reach Markdown; wrap it in common.plain():\n" + "\n".join(found)
 
 
 def test_the_source_scan_catches_an_unescaped_name(tmp_path: Path) -> None:
     page = tmp_path / "page.py"
-    page.write_text('st.toast(f"Deleted {doomed}")\nst.toast(f"Deleted {common.plain(doomed)}")\n'
-                    'st.button("Go", help=message)\n', encoding="utf-8")
+    page.write_text(
+        'st.toast(f"Deleted {doomed}")\nst.toast(f"Deleted {common.plain(doomed)}")\nst.button("Go", help=message)\n',
+        encoding="utf-8",
+    )
     flagged = [line for line, _, argument in _markdown_arguments(page) if not _allowed(argument)]
     assert flagged == [1, 3]
 
 
 # Fields whose text the browser shows as plain text (or never shows): everything else counts as Markdown.
-PLAIN_FIELDS = {"Text.body", "Code.code_text", "Selectbox.options", "MultiSelect.options", "VegaLiteChart.spec",
-                "TextArea.value", "TextInput.value"}
+PLAIN_FIELDS = {
+    "Text.body",
+    "Code.code_text",
+    "Selectbox.options",
+    "MultiSelect.options",
+    "VegaLiteChart.spec",
+    "TextArea.value",
+    "TextInput.value",
+}
 HIDDEN_FIELDS = {"id", "raw_value", "default", "form_id", "value", "url", "data_url", "deprecated_text"}
 
 
@@ -155,8 +207,9 @@ def _unsafe(at: AppTest) -> list[str]:
 
 
 @pytest.fixture
-def hostile_app(db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                make_image: Callable[..., Path]) -> Iterator[tuple[AppTest, dict[str, int]]]:
+def hostile_app(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_image: Callable[..., Path]
+) -> Iterator[tuple[AppTest, dict[str, int]]]:
     with Store(db_path) as store:
         ids = hostile.seed(store, tmp_path / "images", make_image)
     monkeypatch.chdir(ROOT)
@@ -222,12 +275,32 @@ def test_a_progress_card_shows_a_hostile_model_and_error_inert() -> None:
         from labeling.jobs import Progress as LiveProgress
         from pages import common
         from tests import hostile
+
         progress = LiveProgress(
-            run_id=7, mode="fused", status="failed", message=hostile.ERROR, simulated=False,
-            datasets=(hostile.DATASET,), model=hostile.MODEL, total=3, done=1, failed=2, requests=3, retries=0,
-            rate_limited=0, tokens_in=0, tokens_out=0, tokens_thinking=0, cost_usd=0.0, elapsed_s=1.0,
-            images_per_s=1.0, eta_s=None, failures_by_kind={"invalid_argument": 2}, notices=(hostile.TEXT,),
-            price_known=False)
+            run_id=7,
+            mode="fused",
+            status="failed",
+            message=hostile.ERROR,
+            simulated=False,
+            datasets=(hostile.DATASET,),
+            model=hostile.MODEL,
+            total=3,
+            done=1,
+            failed=2,
+            requests=3,
+            retries=0,
+            rate_limited=0,
+            tokens_in=0,
+            tokens_out=0,
+            tokens_thinking=0,
+            cost_usd=0.0,
+            elapsed_s=1.0,
+            images_per_s=1.0,
+            eta_s=None,
+            failures_by_kind={"invalid_argument": 2},
+            notices=(hostile.TEXT,),
+            price_known=False,
+        )
 
         class Job:
             run_id = 7
@@ -245,6 +318,7 @@ def test_the_render_scan_catches_raw_markdown_and_bidi() -> None:
         import streamlit as st
 
         from tests import hostile
+
         st.markdown(hostile.TEXT)
         st.text(hostile.BIDI)
 

@@ -19,10 +19,22 @@ from tests.category_support import add_described, description
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize(("address", "loopback"), [
-    ("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True), ("::1", True), ("[::1]", True),
-    ("", False), (None, False), ("0.0.0.0", False), ("::", False), ("192.168.1.5", False),
-    ("lab.example.com", False)])
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("", False),
+        (None, False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("lab.example.com", False),
+    ],
+)
 def test_loopback_addresses(address: str | None, loopback: bool) -> None:
     assert is_loopback(address) is loopback
 
@@ -87,7 +99,8 @@ def _errors(at: AppTest) -> str:
 
 
 def test_shared_datasets_page_refuses_a_path_outside_and_takes_one_inside(
-        shared_app: tuple[AppTest, Path], tmp_path: Path, db_path: Path, make_image: Callable[..., Path]) -> None:
+    shared_app: tuple[AppTest, Path], tmp_path: Path, db_path: Path, make_image: Callable[..., Path]
+) -> None:
     at, allowed = shared_app
     outside = tmp_path / "secret.csv"
     outside.write_text("image_name\nsecret-line\n", encoding="utf-8")
@@ -129,8 +142,9 @@ def _write(at: AppTest, path: Path, replace: bool = False) -> None:
     assert not at.exception, at.exception
 
 
-def test_shared_export_writes_only_inside_allowed_paths(shared_app: tuple[AppTest, Path], tmp_path: Path,
-                                                        db_path: Path) -> None:
+def test_shared_export_writes_only_inside_allowed_paths(
+    shared_app: tuple[AppTest, Path], tmp_path: Path, db_path: Path
+) -> None:
     at, allowed = shared_app
     _exportable(db_path)
     at.run()
@@ -145,8 +159,7 @@ def test_shared_export_writes_only_inside_allowed_paths(shared_app: tuple[AppTes
     assert (allowed / "reports" / "out.csv").read_text(encoding="utf-8").startswith("image_name")
 
 
-def test_export_never_replaces_a_file_without_the_tick(app_on_loopback: AppTest, tmp_path: Path,
-                                                        db_path: Path) -> None:
+def test_export_never_replaces_a_file_without_the_tick(app_on_loopback: AppTest, tmp_path: Path, db_path: Path) -> None:
     at = app_on_loopback
     _exportable(db_path)
     precious = tmp_path / "notes.csv"
@@ -172,7 +185,8 @@ def app_on_loopback(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def test_shared_app_with_no_allowed_paths_turns_the_path_fields_off(
-        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("LABELING_ALLOWED_PATHS", raising=False)
     address = st_config.get_option("server.address")

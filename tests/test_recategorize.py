@@ -31,12 +31,16 @@ def affected_names(store: Store, datasets: tuple[str, ...] = ("REAL",), every: b
 
 @pytest.fixture
 def real(store: Store) -> dict[str, int]:
-    return add_described(store, "REAL", [
-        ("people.jpg", description("people in a street"), ["people", "cityscapes"]),
-        ("dog.jpg", description("a dog"), ["animals"]),
-        ("meal.jpg", description("some food on a table"), ["food"]),
-        ("none.jpg", description("nothing much"), None),  # described, never categorized
-    ])
+    return add_described(
+        store,
+        "REAL",
+        [
+            ("people.jpg", description("people in a street"), ["people", "cityscapes"]),
+            ("dog.jpg", description("a dog"), ["animals"]),
+            ("meal.jpg", description("some food on a table"), ["food"]),
+            ("none.jpg", description("nothing much"), None),  # described, never categorized
+        ],
+    )
 
 
 def test_nothing_changed_only_uncategorized_images(store: Store, real: dict[str, int]) -> None:
@@ -92,8 +96,7 @@ def test_images_categorized_against_the_list_in_force_are_not_affected(store: St
 
 
 def test_seed_imports_are_affected_when_a_category_is_off_the_list(store: Store) -> None:
-    add_described(store, "SEED", [("a.jpg", description("a"), ["food"]),
-                                  ("b.jpg", description("b"), ["Gadgets"])])
+    add_described(store, "SEED", [("a.jpg", description("a"), ["food"]), ("b.jpg", description("b"), ["Gadgets"])])
     store.fetch_all("UPDATE annotations SET category_list_version = NULL")
     affected = recategorize.affected_images(store, ["SEED"])
     assert set(affected.images["name"]) == {"b.jpg"}
@@ -129,13 +132,20 @@ def fake() -> Iterator[FakeGemini]:
 
 
 def fake_settings(fake: FakeGemini, tmp_path: Path) -> Settings:
-    return Settings(gemini_api_key="test-key", gemini_base_url=fake.base_url, request_timeout_seconds=5.0,
-                    retry_backoff_seconds=0.01, cache_dir=str(tmp_path / "cache"), num_workers=2,
-                    db_path=str(tmp_path / "labeling.duckdb"))
+    return Settings(
+        gemini_api_key="test-key",
+        gemini_base_url=fake.base_url,
+        request_timeout_seconds=5.0,
+        retry_backoff_seconds=0.01,
+        cache_dir=str(tmp_path / "cache"),
+        num_workers=2,
+        db_path=str(tmp_path / "labeling.duckdb"),
+    )
 
 
-def test_recategorize_run_is_text_only_and_keeps_human_labels(store: Store, real: dict[str, int],
-                                                              fake: FakeGemini, tmp_path: Path) -> None:
+def test_recategorize_run_is_text_only_and_keeps_human_labels(
+    store: Store, real: dict[str, int], fake: FakeGemini, tmp_path: Path
+) -> None:
     set_human(store, real["dog.jpg"], ["animals", "people"], reviewer="ann")
     store.delete_category("animals")
     import_categories(store, [Category("pets", "Dogs, cats and other pets")], mode="add")
@@ -157,8 +167,9 @@ def test_recategorize_run_is_text_only_and_keeps_human_labels(store: Store, real
     assert recategorize.affected_images(store, ["REAL"]).images.empty
 
 
-def test_recategorize_only_affected_images(store: Store, real: dict[str, int], fake: FakeGemini,
-                                           tmp_path: Path) -> None:
+def test_recategorize_only_affected_images(
+    store: Store, real: dict[str, int], fake: FakeGemini, tmp_path: Path
+) -> None:
     store.rename_category("food", "meals")
     ids = recategorize.affected_images(store, ["REAL"]).image_ids
     assert sorted(ids) == sorted([real["meal.jpg"], real["none.jpg"]])
@@ -185,7 +196,8 @@ def test_start_refuses_an_empty_selection(store: Store, real: dict[str, int], tm
 
 
 def test_long_list_goes_out_as_plain_strings_and_off_list_answers_fail_per_image(
-        store: Store, real: dict[str, int], fake: FakeGemini, tmp_path: Path) -> None:
+    store: Store, real: dict[str, int], fake: FakeGemini, tmp_path: Path
+) -> None:
     from labeling.fake_gemini import GenerateRequest
 
     many = [Category(f"category number {i}", "") for i in range(70)]

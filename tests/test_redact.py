@@ -46,13 +46,27 @@ def test_a_run_with_credentials_in_the_base_url_stores_and_prints_none(fake: Fak
     folder = make_folder(tmp_path / "REAL", 2)
     db = tmp_path / "labeling.duckdb"
     base = fake.base_url.replace("http://", f"http://bob:{SECRET}@")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOOGLE_GEMINI_BASE_URL": base,
-           "GEMINI_API_KEY": "redact-key", "LABELING_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GOOGLE_GEMINI_BASE_URL": base,
+        "GEMINI_API_KEY": "redact-key",
+        "LABELING_CACHE_DIR": str(tmp_path / "cache"),
+    }
     outputs = []
-    for args in (["import", "--dataset", "REAL", "--images-dir", str(folder)],
-                 ["-v", "describe", "--dataset", "REAL", "--yes"], ["check"]):
-        done = subprocess.run([sys.executable, "-m", "labeling", "--db", str(db), *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+    for args in (
+        ["import", "--dataset", "REAL", "--images-dir", str(folder)],
+        ["-v", "describe", "--dataset", "REAL", "--yes"],
+        ["check"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "labeling", "--db", str(db), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout + done.stderr)
     assert "HTTP Request: POST http://***@127.0.0.1" in outputs[1]  # -v shows the request, without the secret
@@ -64,8 +78,9 @@ def test_a_run_with_credentials_in_the_base_url_stores_and_prints_none(fake: Fak
     assert SECRET not in (db.parent / "logs" / "labeling.log").read_text()
 
 
-@pytest.mark.parametrize("cell", ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\t=x", "\r=x", "\uff1d1+1", "\uff0b1",
-                                  "\uff0d1", "\uff20x"])
+@pytest.mark.parametrize(
+    "cell", ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\t=x", "\r=x", "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff20x"]
+)
 def test_every_csv_the_product_writes_is_formula_safe_and_reads_back(cell: str) -> None:
     import pandas as pd
 
@@ -113,8 +128,13 @@ def test_a_damaged_database_is_one_line_in_the_cli_and_the_app(tmp_path: Path, m
         pass
     with db.open("r+b") as handle:
         handle.truncate(db.stat().st_size // 2)
-    done = subprocess.run([sys.executable, "-m", "labeling", "--db", str(db), "datasets"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "labeling", "--db", str(db), "datasets"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: {db} is damaged and cannot be read") and "restore a backup" in done.stderr
     monkeypatch.setenv("LABELING_DB", str(db))

@@ -23,9 +23,25 @@ IMAGES = 120
 
 def _describe(db_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "labeling", "--db", str(db_path), "describe", "--dataset", "REAL",
-         "--num-workers", "4", "--yes"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "labeling",
+            "--db",
+            str(db_path),
+            "describe",
+            "--dataset",
+            "REAL",
+            "--num-workers",
+            "4",
+            "--yes",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _stored_widths(db_path: Path) -> Counter[int]:

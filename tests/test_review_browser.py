@@ -43,7 +43,8 @@ def server(served_db: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Po
 
 
 def test_keyboard_edit_save_reload_and_find_it_in_the_database(
-        server: tuple[str, subprocess.Popen[bytes]], served_db: Path) -> None:
+    server: tuple[str, subprocess.Popen[bytes]], served_db: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     url, process = server
@@ -87,7 +88,9 @@ def test_keyboard_edit_save_reload_and_find_it_in_the_database(
             SELECT h.description ->> 'summary', h.categories, h.reviewed, h.reviewer, h.version
             FROM human_labels h JOIN images i ON i.id = h.image_id WHERE i.name = 'b.jpg'""").fetchone()
         log = con.execute("SELECT field, reviewer FROM edit_log ORDER BY field").fetchall()
-    assert row == (EDITED, ["cityscapes", "plants"], True,
-                   "browser-reviewer", 1)
-    assert log == [("categories", "browser-reviewer"), ("description", "browser-reviewer"),
-                   ("reviewed", "browser-reviewer")]
+    assert row == (EDITED, ["cityscapes", "plants"], True, "browser-reviewer", 1)
+    assert log == [
+        ("categories", "browser-reviewer"),
+        ("description", "browser-reviewer"),
+        ("reviewed", "browser-reviewer"),
+    ]

@@ -58,8 +58,9 @@ def images_dir(tmp_path: Path, make_image: Callable[..., Path]) -> Path:
 def real(store: Store, images_dir: Path) -> Store:
     """Dataset REAL from a seed CSV (five images on disk, one missing), plus a small GEN dataset."""
     import_dataset(store, "REAL", csv_data=seed_csv(), csv_name="real.csv", images_dir=images_dir)
-    import_dataset(store, "GEN", csv_data=seed_csv([("x.jpg", {"summary": "A generated dog"}, "animals")]),
-                   csv_name="gen.csv")
+    import_dataset(
+        store, "GEN", csv_data=seed_csv([("x.jpg", {"summary": "A generated dog"}, "animals")]), csv_name="gen.csv"
+    )
     return store
 
 
@@ -82,16 +83,22 @@ def test_gallery_shows_a_dataset_with_effective_values_and_counts(real: Store) -
     assert first["summary"] == "A brown dog on grass"
     assert list(first["categories"]) == ["animals"]
     assert page.total == 6
-    assert page.counts == {"all": 6, "not_reviewed": 6, "reviewed": 0, "failed": 1, "missing_image": 1,
-                           "disagreement": 0, "matching": 6}
+    assert page.counts == {
+        "all": 6,
+        "not_reviewed": 6,
+        "reviewed": 0,
+        "failed": 1,
+        "missing_image": 1,
+        "disagreement": 0,
+        "matching": 6,
+    }
     everything = real.gallery(ReviewFilter(), page_size=100)
     assert everything.total == 7 and set(everything.rows["dataset"]) == {"REAL", "GEN"}
 
 
 def test_gallery_filters(real: Store) -> None:
     image = ids(real)
-    real.save_label(image["a.jpg"], expected_version=0, reviewer="ana", categories=["animals", "plants"],
-                    reviewed=True)
+    real.save_label(image["a.jpg"], expected_version=0, reviewer="ana", categories=["animals", "plants"], reviewed=True)
     real.save_label(image["b.jpg"], expected_version=0, reviewer="ana", reviewed=True)
     assert names(real, state="reviewed") == ["a.jpg", "b.jpg"]
     assert names(real, state="not_reviewed") == ["c.jpg", "d.jpg", "e.jpg", "gone.jpg"]
@@ -161,8 +168,11 @@ def test_save_writes_only_changed_fields_with_edit_log_rows(real: Store) -> None
     assert result.changed == ["description", "reviewed"] and result.version == 1
     stored = real.review_record(record.image_id)
     assert stored["human"]["categories"] is None  # categories kept following the model
-    assert stored["human"]["description"] == {"summary": "A brown dog chasing a ball", "setting": "park",
-                                              "objects": ["dog", "ball"]}
+    assert stored["human"]["description"] == {
+        "summary": "A brown dog chasing a ball",
+        "setting": "park",
+        "objects": ["dog", "ball"],
+    }
     assert stored["human"]["summary"] == "A brown dog chasing a ball"
     assert stored["human"]["reviewer"] == "ana"
     log = real.edit_log(image_id=record.image_id)
@@ -170,9 +180,14 @@ def test_save_writes_only_changed_fields_with_edit_log_rows(real: Store) -> None
     assert set(log["reviewer"]) == {"ana"} and set(log["version"]) == {1}
     desc = log[log["field"] == "description"].iloc[0]
     assert pd.isna(desc["before"]) and json.loads(desc["after"])["summary"] == "A brown dog chasing a ball"
-    again = review.save(real, review.focus(real, record.image_id), reviewer="ana",
-                        fields=dict(review.description_fields(stored["description"])), categories=["animals"],
-                        reviewed=True)
+    again = review.save(
+        real,
+        review.focus(real, record.image_id),
+        reviewer="ana",
+        fields=dict(review.description_fields(stored["description"])),
+        categories=["animals"],
+        reviewed=True,
+    )
     assert again.changed == [] and again.version == 1 and len(real.edit_log(image_id=record.image_id)) == 2
 
 
@@ -244,7 +259,7 @@ def test_undo_writes_the_before_value_back_as_a_new_edit(real: Store) -> None:
     with pytest.raises(ConflictError, match="changed again since"):
         review.undo(real, undo_row, "ana")  # the categories were changed again after that edit
     history = review.edit_history(real, dataset="REAL")
-    assert "categories: model's -> [\"plants\"]" in set(history["change"])
+    assert 'categories: model\'s -> ["plants"]' in set(history["change"])
 
 
 # ---- bulk -----------------------------------------------------------------------------------------------------
@@ -283,8 +298,7 @@ def test_progress_and_agreement_per_category(real: Store) -> None:
     # (tp cityscapes, fp vehicles); d: model food, reviewer says food+objects (tp food, fn objects)
     review.save(real, review.focus(real, image["a.jpg"]), reviewer="ana", reviewed=True)
     review.save(real, review.focus(real, image["b.jpg"]), reviewer="ana", categories=["cityscapes"], reviewed=True)
-    review.save(real, review.focus(real, image["d.jpg"]), reviewer="ana", categories=["food", "objects"],
-                reviewed=True)
+    review.save(real, review.focus(real, image["d.jpg"]), reviewer="ana", categories=["food", "objects"], reviewed=True)
     review.save(real, review.focus(real, image["e.jpg"]), reviewer="ana", categories=["people"])  # not reviewed
     table = review.agreement(real, "REAL").set_index("category")
     assert table.loc["animals", ["tp", "fp", "fn"]].tolist() == [1, 0, 0]
@@ -305,16 +319,33 @@ def test_progress_and_agreement_per_category(real: Store) -> None:
 
 def test_reimporting_and_new_model_output_never_touch_human_labels(real: Store, images_dir: Path) -> None:
     image_id = ids(real)["a.jpg"]
-    review.save(real, review.focus(real, image_id), reviewer="ana", categories=["plants"],
-                fields={"summary": "Human summary", "setting": "park", "objects": "dog, ball"}, reviewed=True)
+    review.save(
+        real,
+        review.focus(real, image_id),
+        reviewer="ana",
+        categories=["plants"],
+        fields={"summary": "Human summary", "setting": "park", "objects": "dog, ball"},
+        reviewed=True,
+    )
     before = real.review_record(image_id)["human"]
     changed = [("a.jpg", {"summary": "A new model summary"}, "people"), *SEED_ROWS[1:]]
     report = import_dataset(real, "REAL", csv_data=seed_csv(changed), csv_name="real.csv", images_dir=images_dir)
     assert report.annotations_imported == 1
-    real.insert_annotations(pd.DataFrame([{"image_id": image_id, "kind": "fused", "model": "gemini-x",
-                                           "prompt_version": "v2", "summary": "Runner summary",
-                                           "description": json.dumps({"summary": "Runner summary"}),
-                                           "categories": ["vehicles"]}]).astype({"categories": "object"}))
+    real.insert_annotations(
+        pd.DataFrame(
+            [
+                {
+                    "image_id": image_id,
+                    "kind": "fused",
+                    "model": "gemini-x",
+                    "prompt_version": "v2",
+                    "summary": "Runner summary",
+                    "description": json.dumps({"summary": "Runner summary"}),
+                    "categories": ["vehicles"],
+                }
+            ]
+        ).astype({"categories": "object"})
+    )
     record = review.focus(real, image_id)
     assert real.review_record(image_id)["human"] == before
     assert record.model_categories == ["vehicles"] and record.model_description == {"summary": "Runner summary"}
@@ -356,8 +387,9 @@ def test_category_options_are_the_active_list_plus_unknown_and_what_the_image_ha
 # ---- thumbnails ---------------------------------------------------------------------------------------------------
 
 
-def test_thumbnails_are_cached_and_missing_images_get_a_placeholder(real: Store, images_dir: Path,
-                                                                   tmp_path: Path) -> None:
+def test_thumbnails_are_cached_and_missing_images_get_a_placeholder(
+    real: Store, images_dir: Path, tmp_path: Path
+) -> None:
     settings = load_settings(env={"LABELING_CACHE_DIR": str(tmp_path / "cache")})
     pictures = Pictures(real, settings)
     rows = real.gallery(ReviewFilter(dataset="REAL"), page_size=100).rows.to_dict("records")
@@ -401,17 +433,28 @@ def test_renamed_categories_read_through_aliases_in_gallery_focus_and_bulk(real:
 def test_search_index_follows_new_annotations_and_deleted_datasets(real: Store) -> None:
     image_id = ids(real)["d.jpg"]
     assert names(real, text="soup") == ["d.jpg"]
-    real.insert_annotations(pd.DataFrame([{"image_id": image_id, "kind": "fused", "model": "m", "prompt_version": "v",
-                                           "summary": "A salad", "description": json.dumps({"summary": "A salad"}),
-                                           "categories": ["food"]}]).astype({"categories": "object"}))
+    real.insert_annotations(
+        pd.DataFrame(
+            [
+                {
+                    "image_id": image_id,
+                    "kind": "fused",
+                    "model": "m",
+                    "prompt_version": "v",
+                    "summary": "A salad",
+                    "description": json.dumps({"summary": "A salad"}),
+                    "categories": ["food"],
+                }
+            ]
+        ).astype({"categories": "object"})
+    )
     assert names(real, text="soup") == [] and names(real, text="SALAD") == ["d.jpg"]
     real.delete_dataset("GEN")
     assert names(real, text="salad") == ["d.jpg"]
     assert real.gallery(ReviewFilter(text="generated")).total == 0
 
 
-def test_originals_a_browser_cannot_show_come_as_full_size_jpegs(real: Store, images_dir: Path,
-                                                                 tmp_path: Path) -> None:
+def test_originals_a_browser_cannot_show_come_as_full_size_jpegs(real: Store, images_dir: Path, tmp_path: Path) -> None:
     settings = load_settings(env={"LABELING_CACHE_DIR": str(tmp_path / "cache")})
     pictures = Pictures(real, settings)
     rows = {r["name"]: r for r in real.gallery(ReviewFilter(dataset="REAL"), page_size=100).rows.to_dict("records")}

@@ -25,7 +25,8 @@ def server(db_path: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Pope
 
 
 def test_example_project_runs_on_through_page_switches_and_reloads(
-        server: tuple[str, subprocess.Popen[bytes]], db_path: Path) -> None:
+    server: tuple[str, subprocess.Popen[bytes]], db_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     url, process = server
@@ -37,7 +38,8 @@ def test_example_project_runs_on_through_page_switches_and_reloads(
             page.goto(f"{url}/run")
             page.get_by_role("button", name="Create an example project").click()
             expect(page.get_by_text("Simulated: answers come from the built-in fake Gemini server")).to_be_visible(
-                timeout=WAIT_MS)
+                timeout=WAIT_MS
+            )
             page.get_by_role("link", name="Datasets").click()  # leave the page while the run goes on
             expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible(timeout=WAIT_MS)
             page.get_by_role("link", name="Run").click()

@@ -40,14 +40,17 @@ def _finish(job: Job, timeout: float = 60) -> Progress:
     return job.progress()
 
 
-def test_a_daily_quota_pauses_the_run_at_once_and_resume_continues(store: Store, fake: FakeGemini,
-                                                                    tmp_path: Path) -> None:
+def test_a_daily_quota_pauses_the_run_at_once_and_resume_continues(
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 6)
     fake.inject("daily_quota")
     job = JobManager(store, fake_settings(fake, tmp_path, num_workers=2)).start(JobRequest(("REAL",)))
     paused = _wait_for(job, lambda p: p.status == "paused")
-    assert "The daily quota for gemini-2.5-flash-lite is used up; it resets at midnight Pacific (in about" \
+    assert (
+        "The daily quota for gemini-2.5-flash-lite is used up; it resets at midnight Pacific (in about"
         in paused.message
+    )
     assert [h.reason for h in paused.holds] == ["daily_quota"]
     reset = jobs.next_daily_reset().timestamp()
     assert reset <= paused.holds[0].until <= reset + 120  # the hold ends just after midnight Pacific
@@ -62,8 +65,9 @@ def test_a_daily_quota_pauses_the_run_at_once_and_resume_continues(store: Store,
     assert fake.request_count == 7 and done.rate_limited == 1
 
 
-def test_a_daily_quota_resumes_by_itself_after_the_reset(store: Store, fake: FakeGemini, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_daily_quota_resumes_by_itself_after_the_reset(
+    store: Store, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_dataset(store, tmp_path, "REAL", 3)
     # The reset is made a second away (midnight Pacific is hours off): the same timer resumes the run.
     monkeypatch.setattr(jobs, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
@@ -75,26 +79,30 @@ def test_a_daily_quota_resumes_by_itself_after_the_reset(store: Store, fake: Fak
     assert (done.status, done.done, done.failed) == ("completed", 3, 0)
 
 
-def test_a_storm_of_503s_is_waited_out_and_the_run_completes(store: Store, fake: FakeGemini, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_storm_of_503s_is_waited_out_and_the_run_completes(
+    store: Store, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Hundreds of 503s in a row fail no image and stop nothing: overload has no per-image retry budget, only
     the time limit, which by default outlasts a 10-minute burst."""
     assert Settings().max_hold_minutes >= 10
     add_dataset(store, tmp_path, "REAL", 8)
     fake.fault_for(lambda request: True, "http_503", times=300)
-    settings = fake_settings(fake, tmp_path, num_workers=4, retry_backoff_seconds=0.001,
-                             max_backoff_seconds=0.02, max_retries=1)
+    settings = fake_settings(
+        fake, tmp_path, num_workers=4, retry_backoff_seconds=0.001, max_backoff_seconds=0.02, max_retries=1
+    )
     done = _finish(JobManager(store, settings).start(JobRequest(("REAL",))))
     assert (done.status, done.done, done.failed) == ("completed", 8, 0)
     assert fake.status_counts()[503] == 300 and done.retries >= 300
 
 
-def test_overload_that_outlasts_max_hold_minutes_stops_the_run(store: Store, fake: FakeGemini, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overload_that_outlasts_max_hold_minutes_stops_the_run(
+    store: Store, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_dataset(store, tmp_path, "REAL", 4)
     fake.fault_for(lambda request: True, "http_503")
-    settings = fake_settings(fake, tmp_path, num_workers=2, retry_backoff_seconds=0.001,
-                             max_backoff_seconds=0.02, max_hold_minutes=0.005)
+    settings = fake_settings(
+        fake, tmp_path, num_workers=2, retry_backoff_seconds=0.001, max_backoff_seconds=0.02, max_hold_minutes=0.005
+    )
     done = _finish(JobManager(store, settings).start(JobRequest(("REAL",))))
     assert done.status == "failed" and "Gemini kept answering overloaded for" in done.message
     assert done.failed == 0  # the images stay in the work list for the next run
@@ -127,16 +135,18 @@ def test_empty_answers_are_retried_twice_then_fail_as_empty(store: Store, fake: 
 
 
 @pytest.mark.parametrize("fault", ["key_invalid", "http_403", "location_unsupported", "http_404"])
-def test_a_configuration_error_costs_one_request_whatever_the_workers(store: Store, fake: FakeGemini,
-                                                                      tmp_path: Path, fault: str) -> None:
+def test_a_configuration_error_costs_one_request_whatever_the_workers(
+    store: Store, fake: FakeGemini, tmp_path: Path, fault: str
+) -> None:
     add_dataset(store, tmp_path, "REAL", 40)
     fake.fault_for(lambda request: True, fault)
     done = _finish(JobManager(store, fake_settings(fake, tmp_path, num_workers=16)).start(JobRequest(("REAL",))))
     assert done.status == "failed" and fake.request_count == 1
 
 
-def test_a_run_on_v1_stops_after_one_request_saying_which_setting(store: Store, fake: FakeGemini,
-                                                                  tmp_path: Path) -> None:
+def test_a_run_on_v1_stops_after_one_request_saying_which_setting(
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 10)
     settings = fake_settings(fake, tmp_path, num_workers=8, gemini_api_version="v1")
     done = _finish(JobManager(store, settings).start(JobRequest(("REAL",))))
@@ -149,13 +159,11 @@ def test_a_bad_image_first_in_the_list_fails_alone(store: Store, fake: FakeGemin
     add_dataset(store, tmp_path, "REAL", 4)
     fake.inject("http_400")
     done = _finish(JobManager(store, fake_settings(fake, tmp_path, num_workers=2)).start(JobRequest(("REAL",))))
-    assert (done.status, done.done, done.failed, done.failures_by_kind) == ("completed", 3, 1,
-                                                                           {"invalid_argument": 1})
+    assert (done.status, done.done, done.failed, done.failures_by_kind) == ("completed", 3, 1, {"invalid_argument": 1})
     assert done.requests == fake.request_count == 5  # the probe is counted (and billed) like any request
 
 
-def test_a_refused_category_enum_falls_back_for_the_whole_run(store: Store, fake: FakeGemini,
-                                                              tmp_path: Path) -> None:
+def test_a_refused_category_enum_falls_back_for_the_whole_run(store: Store, fake: FakeGemini, tmp_path: Path) -> None:
     add_dataset(store, tmp_path, "REAL", 5)
     fake.max_schema_states = 50  # the default category list's enum is bigger than that
     done = _finish(JobManager(store, fake_settings(fake, tmp_path, num_workers=3)).start(JobRequest(("REAL",))))
@@ -164,8 +172,9 @@ def test_a_refused_category_enum_falls_back_for_the_whole_run(store: Store, fake
     assert [r.status for r in fake.records].count(400) == 1  # refused once, never again
 
 
-def test_flex_is_sent_and_costs_half_in_the_estimate_and_the_run(store: Store, fake: FakeGemini,
-                                                                 tmp_path: Path) -> None:
+def test_flex_is_sent_and_costs_half_in_the_estimate_and_the_run(
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 4)
     standard = fake_settings(fake, tmp_path)
     flex = standard.replace(service_tier="flex")
@@ -180,8 +189,9 @@ def test_flex_is_sent_and_costs_half_in_the_estimate_and_the_run(store: Store, f
     assert done.cost_usd == pytest.approx(full / 2)
 
 
-def test_a_model_without_a_price_says_so_in_the_estimate_and_the_run(store: Store, fake: FakeGemini,
-                                                                     tmp_path: Path) -> None:
+def test_a_model_without_a_price_says_so_in_the_estimate_and_the_run(
+    store: Store, fake: FakeGemini, tmp_path: Path
+) -> None:
     add_dataset(store, tmp_path, "REAL", 2)
     settings = fake_settings(fake, tmp_path, caption_model="gemini-3.9-flash-lite")
     planned = estimate(store, settings, JobRequest(("REAL",)))
@@ -190,20 +200,27 @@ def test_a_model_without_a_price_says_so_in_the_estimate_and_the_run(store: Stor
     assert done.done == 2 and not done.price_known and done.cost_usd == 0
 
 
-@pytest.mark.parametrize(("model", "resolution", "tokens"), [
-    ("gemini-2.5-flash-lite", "", 258), ("gemini-2.5-flash-lite", "low", 64),
-    ("gemini-3.5-flash-lite", "", 1120), ("gemini-3.5-flash-lite", "medium", 560),
-])
-def test_image_tokens_in_the_estimate_follow_the_family(store: Store, fake: FakeGemini, tmp_path: Path,
-                                                        model: str, resolution: str, tokens: int) -> None:
+@pytest.mark.parametrize(
+    ("model", "resolution", "tokens"),
+    [
+        ("gemini-2.5-flash-lite", "", 258),
+        ("gemini-2.5-flash-lite", "low", 64),
+        ("gemini-3.5-flash-lite", "", 1120),
+        ("gemini-3.5-flash-lite", "medium", 560),
+    ],
+)
+def test_image_tokens_in_the_estimate_follow_the_family(
+    store: Store, fake: FakeGemini, tmp_path: Path, model: str, resolution: str, tokens: int
+) -> None:
     add_dataset(store, tmp_path, "REAL", 1)
     settings = fake_settings(fake, tmp_path, caption_model=model, media_resolution=resolution)
     planned = estimate(store, settings, JobRequest(("REAL",)))
     assert f"{tokens:,} tokens an image" in planned.basis
     done = _finish(JobManager(store, settings).start(JobRequest(("REAL",))))
     assert done.done == 1
-    assert {r.media_resolution for r in fake.records} == {f"MEDIA_RESOLUTION_{resolution.upper()}" if resolution
-                                                          else None}
+    assert {r.media_resolution for r in fake.records} == {
+        f"MEDIA_RESOLUTION_{resolution.upper()}" if resolution else None
+    }
 
 
 def test_cancel_while_a_request_meets_the_daily_quota_ends_the_run(store: Store, tmp_path: Path) -> None:
@@ -217,14 +234,15 @@ def test_cancel_while_a_request_meets_the_daily_quota_ends_the_run(store: Store,
     assert done.status == "cancelled" and done.holds == ()
 
 
-def test_time_spent_paused_does_not_count_as_overload(store: Store, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_time_spent_paused_does_not_count_as_overload(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with FakeGemini(latency_s=0.2) as fake:
         add_dataset(store, tmp_path, "REAL", 2)
         fake.inject("http_503", times=2)
-        settings = fake_settings(fake, tmp_path, num_workers=1, retry_backoff_seconds=0.001,
-                                 max_backoff_seconds=0.02,
-                                 max_hold_minutes=0.005)  # 0.3 s
+        settings = fake_settings(
+            fake, tmp_path, num_workers=1, retry_backoff_seconds=0.001, max_backoff_seconds=0.02, max_hold_minutes=0.005
+        )  # 0.3 s
         job = JobManager(store, settings).start(JobRequest(("REAL",)))
         _wait_for(job, lambda p: fake.request_count == 1)
         job.pause()
@@ -234,8 +252,9 @@ def test_time_spent_paused_does_not_count_as_overload(store: Store, tmp_path: Pa
     assert (done.status, done.done) == ("completed", 2)
 
 
-def test_a_limit_of_zero_that_survives_the_reset_stops_the_run(store: Store, fake: FakeGemini, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_limit_of_zero_that_survives_the_reset_stops_the_run(
+    store: Store, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(jobs, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
     monkeypatch.setattr(jobs, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
     add_dataset(store, tmp_path, "REAL", 2)

@@ -124,8 +124,9 @@ def test_without_a_key_start_is_disabled_and_says_why(app: AppTest, db_path: Pat
     assert app.button(key="run_start").disabled
 
 
-def test_pause_resume_cancel_and_resume_a_stopped_run(app: AppTest, fake: FakeGemini, db_path: Path,
-                                                      tmp_path: Path) -> None:
+def test_pause_resume_cancel_and_resume_a_stopped_run(
+    app: AppTest, fake: FakeGemini, db_path: Path, tmp_path: Path
+) -> None:
     _with_dataset(db_path, tmp_path, 30)
     fake.latency_s = 0.1
     _open(app)
@@ -155,8 +156,9 @@ def test_pause_resume_cancel_and_resume_a_stopped_run(app: AppTest, fake: FakeGe
     assert fake.request_count == 30
 
 
-def test_failures_grouped_by_reason_and_retry_failed(app: AppTest, fake: FakeGemini, db_path: Path,
-                                                    tmp_path: Path) -> None:
+def test_failures_grouped_by_reason_and_retry_failed(
+    app: AppTest, fake: FakeGemini, db_path: Path, tmp_path: Path
+) -> None:
     _with_dataset(db_path, tmp_path, 5)
     fake.inject("safety", times=2)
     _open(app)

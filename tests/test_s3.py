@@ -51,14 +51,23 @@ def test_uri_and_prefix_parsing() -> None:
 
 
 def test_lists_nested_keys_relative_to_the_prefix(aws_env: LocalS3Server, bucket: str) -> None:
-    put(aws_env, bucket, {
-        "data/REAL/a.jpg": b"1", "data/REAL/sub/b.PNG": b"22", "data/REAL/sub/deeper/c.webp": b"333",
-        "data/REAL/café/日本 photo.jpg": b"4444", "data/REAL/notes.txt": b"n", "data/REAL/folder/": b"",
-        "data/REAL_old/x.jpg": b"x", "other/y.jpg": b"y"})
+    put(
+        aws_env,
+        bucket,
+        {
+            "data/REAL/a.jpg": b"1",
+            "data/REAL/sub/b.PNG": b"22",
+            "data/REAL/sub/deeper/c.webp": b"333",
+            "data/REAL/café/日本 photo.jpg": b"4444",
+            "data/REAL/notes.txt": b"n",
+            "data/REAL/folder/": b"",
+            "data/REAL_old/x.jpg": b"x",
+            "other/y.jpg": b"y",
+        },
+    )
     s3 = source(aws_env, bucket, "data/REAL")  # no trailing slash: still only the folder, never REAL_old/
     assert s3.uri == f"s3://{bucket}/data/REAL/"
-    assert sorted(s3.list_keys()) == ["a.jpg", "café/日本 photo.jpg", "notes.txt", "sub/b.PNG",
-                                      "sub/deeper/c.webp"]
+    assert sorted(s3.list_keys()) == ["a.jpg", "café/日本 photo.jpg", "notes.txt", "sub/b.PNG", "sub/deeper/c.webp"]
     sizes = {item.key: item.size for item in s3.list_objects()}
     assert sizes["café/日本 photo.jpg"] == 4
     assert s3.read("café/日本 photo.jpg") == b"4444"
@@ -79,24 +88,46 @@ def test_lists_every_page_of_2600_keys(aws_env: LocalS3Server) -> None:
 
 
 def test_analysis_counts_every_case(aws_env: LocalS3Server, bucket: str, tmp_path: Path) -> None:
-    put(aws_env, bucket, {
-        "p/exact.jpg": b"e" * 10, "p/nested/stem.png": b"s" * 20,
-        "p/a/twin.jpg": b"t" * 5, "p/b/twin.png": b"t" * 6,  # listed as twin.gif: two stems, ambiguous
-        "p/local_ok.jpg": b"l" * 7, "p/local_wrong_size.jpg": b"w" * 8,
-        "p/../escape.jpg": b"x", "p//rooted.jpg": b"r"})
+    put(
+        aws_env,
+        bucket,
+        {
+            "p/exact.jpg": b"e" * 10,
+            "p/nested/stem.png": b"s" * 20,
+            "p/a/twin.jpg": b"t" * 5,
+            "p/b/twin.png": b"t" * 6,  # listed as twin.gif: two stems, ambiguous
+            "p/local_ok.jpg": b"l" * 7,
+            "p/local_wrong_size.jpg": b"w" * 8,
+            "p/../escape.jpg": b"x",
+            "p//rooted.jpg": b"r",
+        },
+    )
     out = tmp_path / "REAL"
     (out / "local_ok.jpg").parent.mkdir(parents=True)
     (out / "local_ok.jpg").write_bytes(b"l" * 7)
     (out / "local_wrong_size.jpg").write_bytes(b"w" * 3)  # a half file from another tool: fetched again
-    listed = names("exact.jpg", "stem.jpg", "twin.gif", "local_ok.jpg", "local_wrong_size.jpg", "absent.jpg",
-                   "escape.jpg", "../up.jpg", "/etc/passwd", "exact.jpg")
+    listed = names(
+        "exact.jpg",
+        "stem.jpg",
+        "twin.gif",
+        "local_ok.jpg",
+        "local_wrong_size.jpg",
+        "absent.jpg",
+        "escape.jpg",
+        "../up.jpg",
+        "/etc/passwd",
+        "exact.jpg",
+    )
     analysis = analyze(source(aws_env, bucket, "p/"), listed, output_dir=out)
     counts = analysis.counts()
     assert counts["listed_objects"] == 8
     assert counts["names_listed"] == 9 and counts["duplicates"] == 1
     assert {item.name: item.key for item in analysis.available} == {
-        "exact.jpg": "exact.jpg", "stem.jpg": "nested/stem.png", "local_ok.jpg": "local_ok.jpg",
-        "local_wrong_size.jpg": "local_wrong_size.jpg"}
+        "exact.jpg": "exact.jpg",
+        "stem.jpg": "nested/stem.png",
+        "local_ok.jpg": "local_ok.jpg",
+        "local_wrong_size.jpg": "local_wrong_size.jpg",
+    }
     assert analysis.missing == ["absent.jpg"]
     assert analysis.ambiguous == {"twin.gif": ["a/twin.jpg", "b/twin.png"]}
     rejected = dict(analysis.rejected)
@@ -104,8 +135,7 @@ def test_analysis_counts_every_case(aws_env: LocalS3Server, bucket: str, tmp_pat
     assert "../escape.jpg" in rejected["escape.jpg"]
     assert sorted(key for key, _ in analysis.refused_keys) == ["../escape.jpg", "/rooted.jpg"]
     assert [item.key for item in analysis.already_local] == ["local_ok.jpg"]
-    assert sorted(item.key for item in analysis.to_fetch) == ["exact.jpg", "local_wrong_size.jpg",
-                                                              "nested/stem.png"]
+    assert sorted(item.key for item in analysis.to_fetch) == ["exact.jpg", "local_wrong_size.jpg", "nested/stem.png"]
     assert analysis.bytes_to_fetch == 10 + 20 + 8
     problems = analysis.problems_frame()
     assert sorted(problems["status"].unique()) == ["ambiguous", "missing", "refused key", "rejected"]
@@ -119,15 +149,31 @@ def test_no_list_means_every_image_under_the_prefix(aws_env: LocalS3Server, buck
     assert [key for key, _ in analysis.refused_keys] == ["../c.jpg"]
 
 
-def test_s3_dataset_reads_through_the_cache(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
-                                            run_cli: Any, db_path: Path) -> None:
+def test_s3_dataset_reads_through_the_cache(
+    aws_env: LocalS3Server, bucket: str, tmp_path: Path, run_cli: Any, db_path: Path
+) -> None:
     jpeg = image_bytes((40, 30), (10, 200, 10))
-    put(aws_env, bucket, {"imgs/REAL/one.jpg": jpeg, "imgs/REAL/sub/two.png": image_bytes(fmt="PNG"),
-                          "imgs/REAL/../evil.jpg": b"x"})
+    put(
+        aws_env,
+        bucket,
+        {"imgs/REAL/one.jpg": jpeg, "imgs/REAL/sub/two.png": image_bytes(fmt="PNG"), "imgs/REAL/../evil.jpg": b"x"},
+    )
     csv_file = tmp_path / "real.csv"
     csv_file.write_text("image_name\none.jpg\ntwo.jpg\nthree.jpg\nevil.jpg\n")
-    result = run_cli("import", "--dataset", "REAL_S3", "--label", "REAL", "--csv-file", str(csv_file),
-                     "--s3-uri", f"s3://{bucket}/imgs/REAL/", "--endpoint-url", aws_env.endpoint, "--json")
+    result = run_cli(
+        "import",
+        "--dataset",
+        "REAL_S3",
+        "--label",
+        "REAL",
+        "--csv-file",
+        str(csv_file),
+        "--s3-uri",
+        f"s3://{bucket}/imgs/REAL/",
+        "--endpoint-url",
+        aws_env.endpoint,
+        "--json",
+    )
     assert result.code == 0, result.err
     report = json.loads(result.out)
     # evil.jpg's only key leaves the prefix: an S3 dataset never records it as found.
@@ -169,12 +215,15 @@ def test_import_after_analysis_does_not_list_again(aws_env: LocalS3Server, bucke
 
 # ---- errors: each one clear line -------------------------------------------------------------------------------
 
+
 def _expired_sso_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profile: str) -> None:
     """A real SSO profile whose cached login expired yesterday: botocore itself raises the error."""
     start_url = "https://example.awsapps.com/start"
     config = tmp_path / "aws_config_sso"
-    config.write_text(f"[profile {profile}]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
-                      "sso_account_id = 123456789012\nsso_role_name = Reader\nregion = us-east-1\n")
+    config.write_text(
+        f"[profile {profile}]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
+        "sso_account_id = 123456789012\nsso_role_name = Reader\nregion = us-east-1\n"
+    )
     home = tmp_path / "home"
     cache = home / ".aws" / "sso" / "cache"
     cache.mkdir(parents=True)
@@ -187,18 +236,33 @@ def _expired_sso_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profil
         monkeypatch.delenv(variable)
 
 
-def test_expired_sso_session_says_to_log_in(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> None:
+def test_expired_sso_session_says_to_log_in(
+    aws_env: LocalS3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
     _expired_sso_profile(monkeypatch, tmp_path, "research")
     with pytest.raises(S3Error) as raised:
         source(aws_env, bucket, "p/", profile="research").check()
     assert str(raised.value).startswith(
-        "The AWS SSO session for profile research expired: run `aws sso login --profile research`")
+        "The AWS SSO session for profile research expired: run `aws sso login --profile research`"
+    )
     csv_file = tmp_path / "list.csv"
     csv_file.write_text("a.jpg\n")
-    result = run_cli("download", "--csv-file", str(csv_file), "--output-dir", str(tmp_path / "out"),
-                     "--s3-prefix", "p/", "--bucket", bucket, "--profile", "research",
-                     "--endpoint-url", aws_env.endpoint, "--auto-confirm")
+    result = run_cli(
+        "download",
+        "--csv-file",
+        str(csv_file),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--s3-prefix",
+        "p/",
+        "--bucket",
+        bucket,
+        "--profile",
+        "research",
+        "--endpoint-url",
+        aws_env.endpoint,
+        "--auto-confirm",
+    )
     assert result.code == 1
     assert result.err.count("\n") == 1 and "aws sso login --profile research" in result.err
     assert "Traceback" not in result.err
@@ -233,19 +297,27 @@ def test_no_such_bucket(aws_env: LocalS3Server) -> None:
         list(source(aws_env, "no-such-bucket-here").list_keys())
 
 
-@pytest.mark.parametrize(("code", "status", "fields", "expected"), [
-    ("AccessDenied", 403, {}, "Access to s3://{bucket} is denied for profile default: ask for s3:ListBucket"),
-    ("AuthorizationHeaderMalformed", 400, {"Region": "eu-west-1"}, "is in another region .* pass --region eu-west-1"),
-    ("PermanentRedirect", 301, {"Endpoint": "x.s3.eu-west-1.amazonaws.com"}, "is in another region"),
-    ("InvalidAccessKeyId", 403, {}, "AWS rejected the credentials of profile default \\(InvalidAccessKeyId\\)"),
-    ("SignatureDoesNotMatch", 403, {}, "AWS rejected the credentials"),
-    ("ExpiredToken", 400, {}, "The AWS session token for profile default expired: run `aws sso login`"),
-])
-def test_injected_errors_become_one_clear_line(aws_env: LocalS3Server, bucket: str, code: str, status: int,
-                                               fields: dict[str, str], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("code", "status", "fields", "expected"),
+    [
+        ("AccessDenied", 403, {}, "Access to s3://{bucket} is denied for profile default: ask for s3:ListBucket"),
+        (
+            "AuthorizationHeaderMalformed",
+            400,
+            {"Region": "eu-west-1"},
+            "is in another region .* pass --region eu-west-1",
+        ),
+        ("PermanentRedirect", 301, {"Endpoint": "x.s3.eu-west-1.amazonaws.com"}, "is in another region"),
+        ("InvalidAccessKeyId", 403, {}, "AWS rejected the credentials of profile default \\(InvalidAccessKeyId\\)"),
+        ("SignatureDoesNotMatch", 403, {}, "AWS rejected the credentials"),
+        ("ExpiredToken", 400, {}, "The AWS session token for profile default expired: run `aws sso login`"),
+    ],
+)
+def test_injected_errors_become_one_clear_line(
+    aws_env: LocalS3Server, bucket: str, code: str, status: int, fields: dict[str, str], expected: str
+) -> None:
     s3 = source(aws_env, bucket, "p/")
-    s3.client.meta.events.register("before-send.s3.ListObjectsV2",
-                                   lambda **_: error_response(code, status, **fields))
+    s3.client.meta.events.register("before-send.s3.ListObjectsV2", lambda **_: error_response(code, status, **fields))
     with pytest.raises(S3Error, match=expected.format(bucket=bucket)) as raised:
         list(s3.list_keys())
     assert raised.value.fatal and "\n" not in str(raised.value)
@@ -286,11 +358,12 @@ def test_missing_object_and_unsafe_cache_key(aws_env: LocalS3Server, bucket: str
 def test_seeded_bytes_are_served(aws_env: LocalS3Server) -> None:
     key = big_keys()[7]
     s3 = source(aws_env, BIG_BUCKET, BIG_PREFIX)
-    assert s3.read(key[len(BIG_PREFIX):]) == object_body(key, 16)
+    assert s3.read(key[len(BIG_PREFIX) :]) == object_body(key, 16)
 
 
-def test_aws_endpoint_url_is_honoured_as_boto3_does(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> None:
+def test_aws_endpoint_url_is_honoured_as_boto3_does(
+    aws_env: LocalS3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
     put(aws_env, bucket, {"p/a.jpg": b"a"})
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env.endpoint)
     assert list(S3Source(bucket, "p/").list_keys()) == ["a.jpg"]
@@ -303,22 +376,34 @@ def test_aws_endpoint_url_is_honoured_as_boto3_does(aws_env: LocalS3Server, buck
     assert run_cli("analyze-s3", "--s3-prefix", f"s3://{bucket}/p/", "--json").code == 0
 
 
-def test_analyze_s3_cli_writes_the_full_problem_list(aws_env: LocalS3Server, bucket: str, tmp_path: Path,
-                                                     run_cli: Any) -> None:
+def test_analyze_s3_cli_writes_the_full_problem_list(
+    aws_env: LocalS3Server, bucket: str, tmp_path: Path, run_cli: Any
+) -> None:
     put(aws_env, bucket, {"p/a.jpg": b"a"})
     csv_file = tmp_path / "list.csv"
     csv_file.write_text("a.jpg\n" + "".join(f"gone_{i}.jpg\n" for i in range(30)))
     problems = tmp_path / "problems.csv"
-    result = run_cli("analyze-s3", "--s3-prefix", "p/", "--bucket", bucket, "--csv-file", str(csv_file),
-                     "--endpoint-url", aws_env.endpoint, "--problems-csv", str(problems))
+    result = run_cli(
+        "analyze-s3",
+        "--s3-prefix",
+        "p/",
+        "--bucket",
+        bucket,
+        "--csv-file",
+        str(csv_file),
+        "--endpoint-url",
+        aws_env.endpoint,
+        "--problems-csv",
+        str(problems),
+    )
     assert result.code == 0, result.err
     assert "missing                       30" in result.out and "and 20 more" in result.out
     assert len(problems.read_text().splitlines()) == 31
 
 
-def test_an_object_over_the_size_cap_is_refused_before_it_is_read(aws_env: LocalS3Server, bucket: str,
-                                                                  tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_object_over_the_size_cap_is_refused_before_it_is_read(
+    aws_env: LocalS3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import labeling.s3
     import labeling.sources
     from labeling.sources import LocalFolderSource

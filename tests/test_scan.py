@@ -27,13 +27,16 @@ def _folder(root: Path) -> Path:
 
 def _facts(db_path: Path) -> dict[str, tuple[object, ...]]:
     with duckdb.connect(str(db_path), read_only=True) as con:
-        rows = con.execute("SELECT i.name, f.format, f.width, f.height, f.mode, f.exif_make, f.text_keys, "
-                           "f.error IS NOT NULL FROM image_facts f JOIN images i ON i.id = f.image_id").fetchall()
+        rows = con.execute(
+            "SELECT i.name, f.format, f.width, f.height, f.mode, f.exif_make, f.text_keys, "
+            "f.error IS NOT NULL FROM image_facts f JOIN images i ON i.id = f.image_id"
+        ).fetchall()
     return {row[0]: row[1:] for row in rows}
 
 
 def test_scan_records_facts_and_a_rerun_reads_only_new_images(
-        run_cli: Callable[..., CliResult], db_path: Path, tmp_path: Path, make_image: Callable[..., Path]) -> None:
+    run_cli: Callable[..., CliResult], db_path: Path, tmp_path: Path, make_image: Callable[..., Path]
+) -> None:
     folder = _folder(tmp_path / "GEN")
     with Store(db_path) as store:
         import_dataset(store, "GEN", label="GEN", images_dir=folder)

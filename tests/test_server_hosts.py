@@ -15,21 +15,30 @@ pytestmark = pytest.mark.browser
 def _upgrade(port: int, host: str) -> str:
     """The status line the app answers to a WebSocket upgrade of its session stream with this Host header."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
-        connection.sendall((f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                            "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        connection.sendall(
+            (
+                f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         return connection.recv(200).split(b"\r\n")[0].decode()
 
 
 def test_only_loopback_host_names_reach_the_app(db_path: Path, tmp_path: Path) -> None:
     with served_app(db_path, tmp_path / "cache") as (url, _):
         port = int(url.rsplit(":", 1)[1])
-        answers = {host: _upgrade(port, host) for host in
-                   ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port}", f"localhost:{port}", "[::1]")}
-    assert answers == {"evil.example": "HTTP/1.1 403 Forbidden", f"evil.example:{port}": "HTTP/1.1 403 Forbidden",
-                       f"127.0.0.1:{port}": "HTTP/1.1 101 Switching Protocols",
-                       f"localhost:{port}": "HTTP/1.1 101 Switching Protocols",
-                       "[::1]": "HTTP/1.1 101 Switching Protocols"}
+        answers = {
+            host: _upgrade(port, host)
+            for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port}", f"localhost:{port}", "[::1]")
+        }
+    assert answers == {
+        "evil.example": "HTTP/1.1 403 Forbidden",
+        f"evil.example:{port}": "HTTP/1.1 403 Forbidden",
+        f"127.0.0.1:{port}": "HTTP/1.1 101 Switching Protocols",
+        f"localhost:{port}": "HTTP/1.1 101 Switching Protocols",
+        "[::1]": "HTTP/1.1 101 Switching Protocols",
+    }
 
 
 def test_a_shared_app_names_its_hosts_in_the_environment(db_path: Path, tmp_path: Path) -> None:

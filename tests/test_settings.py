@@ -36,16 +36,16 @@ def test_precedence_default_file_env_flag(tmp_path: Path) -> None:
     assert load_settings(None, env={}).db_path == "data/labeling.duckdb"
     assert load_settings(config, env={}).db_path == "from-file.duckdb"
     assert load_settings(config, env={"LABELING_DB": "env.duckdb"}).db_path == "env.duckdb"
-    flagged = load_settings(config, overrides={"db_path": "flag.duckdb", "num_workers": None},
-                            env={"LABELING_DB": "env.duckdb"})
+    flagged = load_settings(
+        config, overrides={"db_path": "flag.duckdb", "num_workers": None}, env={"LABELING_DB": "env.duckdb"}
+    )
     assert flagged.db_path == "flag.duckdb"
     assert flagged.num_workers == 3  # a flag left at None does not override
 
 
 def test_config_from_environment_variable_and_default_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "other.yaml").write_text("caption_model: gemini-3.1-flash-lite\n")
-    assert load_settings(env={"LABELING_CONFIG": str(tmp_path / "other.yaml")}).caption_model == \
-        "gemini-3.1-flash-lite"
+    assert load_settings(env={"LABELING_CONFIG": str(tmp_path / "other.yaml")}).caption_model == "gemini-3.1-flash-lite"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config.yaml").write_text("caption_model: from-cwd\n")
     assert load_settings(env={}).caption_model == "from-cwd"
@@ -64,13 +64,16 @@ def test_api_key_never_appears_in_repr_or_public_dict(tmp_path: Path) -> None:
     assert settings.public_dict()["api_key_set"] is True
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("processing:\n  image_max_size: zero\n", "image_max_size"),
-    ("processing:\n  num_workers: 0\n", "num_workers"),
-    ("[unclosed", "not valid YAML"),
-    ("- a list\n", "mapping"),
-    ("prices:\n  my-model: {input: 1}\n", "output"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("processing:\n  image_max_size: zero\n", "image_max_size"),
+        ("processing:\n  num_workers: 0\n", "num_workers"),
+        ("[unclosed", "not valid YAML"),
+        ("- a list\n", "mapping"),
+        ("prices:\n  my-model: {input: 1}\n", "output"),
+    ],
+)
 def test_invalid_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(text)

@@ -20,8 +20,19 @@ def test_new_file_gets_every_migration(db_path: Path) -> None:
     with Store(db_path) as store:
         assert store.schema_version() == max(m.version for m in MIGRATIONS)
         tables = {row[0] for row in store.fetch_all("SELECT table_name FROM information_schema.tables")}
-    assert {"datasets", "images", "annotations", "human_labels", "edit_log", "categories", "runs",
-            "failures", "category_versions", "current_annotations", "effective_labels"} <= tables
+    assert {
+        "datasets",
+        "images",
+        "annotations",
+        "human_labels",
+        "edit_log",
+        "categories",
+        "runs",
+        "failures",
+        "category_versions",
+        "current_annotations",
+        "effective_labels",
+    } <= tables
 
 
 def test_file_from_an_older_version_upgrades_and_keeps_its_data(db_path: Path) -> None:
@@ -53,8 +64,16 @@ def test_not_a_duckdb_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_another_process_holding_the_file_is_named(db_path: Path) -> None:
     Store(db_path).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-         "sys.stdin.read()", str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()",
+            str(db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         with pytest.raises(StoreLockedError) as caught:

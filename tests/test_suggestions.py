@@ -24,19 +24,31 @@ def fake() -> Iterator[FakeGemini]:
 
 
 def settings_for(fake: FakeGemini, tmp_path: Path) -> Settings:
-    return Settings(gemini_api_key="test-key", gemini_base_url=fake.base_url, request_timeout_seconds=5.0,
-                    db_path=str(tmp_path / "labeling.duckdb"))
+    return Settings(
+        gemini_api_key="test-key",
+        gemini_base_url=fake.base_url,
+        request_timeout_seconds=5.0,
+        db_path=str(tmp_path / "labeling.duckdb"),
+    )
 
 
 def described_store(store: Store) -> dict[str, int]:
-    ids = add_described(store, "REAL", [
-        ("a.jpg", description("A dog on a beach", ["dog", "ball"], "sandy beach at sunset"), ["animals"]),
-        ("b.jpg", description("Two dogs", ["Dog", "dog", "leash"], "city park with trees"), ["animals"]),
-        ("c.jpg", description("A pizza", ["pizza", "plate"], "kitchen table", setting="indoor"), ["food"]),
-    ])
-    add_described(store, "GEN", [
-        ("x.png", description("A robot", ["robot"], "futuristic city street", genre="3D render"), None),
-    ])
+    ids = add_described(
+        store,
+        "REAL",
+        [
+            ("a.jpg", description("A dog on a beach", ["dog", "ball"], "sandy beach at sunset"), ["animals"]),
+            ("b.jpg", description("Two dogs", ["Dog", "dog", "leash"], "city park with trees"), ["animals"]),
+            ("c.jpg", description("A pizza", ["pizza", "plate"], "kitchen table", setting="indoor"), ["food"]),
+        ],
+    )
+    add_described(
+        store,
+        "GEN",
+        [
+            ("x.png", description("A robot", ["robot"], "futuristic city street", genre="3D render"), None),
+        ],
+    )
     return ids
 
 
@@ -64,8 +76,12 @@ def test_term_counts_from_descriptions_without_api(store: Store) -> None:
 def test_term_counts_read_the_reviewers_description(store: Store) -> None:
     ids = described_store(store)
     record = store.review_record(ids["c.jpg"])
-    store.save_label(ids["c.jpg"], expected_version=record["version"], reviewer="ann",
-                     description=description("A cake", ["cake"], "bakery"))
+    store.save_label(
+        ids["c.jpg"],
+        expected_version=record["version"],
+        reviewer="ann",
+        description=description("A cake", ["cake"], "bakery"),
+    )
     objects = set(term_counts(store)[lambda f: f["field"] == "object"]["term"])
     assert "cake" in objects and "pizza" not in objects
 

@@ -7,5 +7,14 @@ from labeling.annotators.base import Annotation, Annotator, ResponseFailure, Ret
 from labeling.annotators.prompts import PROMPT_VERSION
 from labeling.annotators.providers import PROVIDERS, create_annotator, provider_for
 
-__all__ = ["PROMPT_VERSION", "PROVIDERS", "Annotation", "Annotator", "ResponseFailure", "RetryableError", "Usage",
-           "create_annotator", "provider_for"]
+__all__ = [
+    "PROMPT_VERSION",
+    "PROVIDERS",
+    "Annotation",
+    "Annotator",
+    "ResponseFailure",
+    "RetryableError",
+    "Usage",
+    "create_annotator",
+    "provider_for",
+]

@@ -38,12 +38,17 @@ class Usage:
             return 0.0
         cached = min(self.cached, self.prompt)
         fresh = self.prompt - cached
-        return (fresh * price["input"] + cached * price.get("cached", price["input"])
-                + self.output * price["output"]) / 1_000_000
+        return (
+            fresh * price["input"] + cached * price.get("cached", price["input"]) + self.output * price["output"]
+        ) / 1_000_000
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt + other.prompt, self.candidates + other.candidates, self.thoughts + other.thoughts,
-                     self.cached + other.cached)
+        return Usage(
+            self.prompt + other.prompt,
+            self.candidates + other.candidates,
+            self.thoughts + other.thoughts,
+            self.cached + other.cached,
+        )
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,14 @@ class Annotation:
 class RetryableError(Exception):
     """A transient failure: the same request may succeed later."""
 
-    def __init__(self, message: str, kind: str, retry_after: float | None = None, usage: Usage | None = None,
-                 cost_usd: float = 0.0) -> None:
+    def __init__(
+        self,
+        message: str,
+        kind: str,
+        retry_after: float | None = None,
+        usage: Usage | None = None,
+        cost_usd: float = 0.0,
+    ) -> None:
         super().__init__(message)
         # quota | daily_quota | overloaded | server_error | cancelled | timeout | transport | empty
         self.kind = kind
@@ -110,13 +121,15 @@ class Annotator(Protocol):
         """The structured description of an image (no categories)."""
         ...
 
-    def categorize(self, description: dict[str, Any], categories: Sequence[Category],
-                   max_categories: int) -> Annotation:
+    def categorize(
+        self, description: dict[str, Any], categories: Sequence[Category], max_categories: int
+    ) -> Annotation:
         """Categories from a stored description alone; no image is sent."""
         ...
 
-    def describe_and_categorize(self, image: bytes, mime_type: str, categories: Sequence[Category],
-                                max_categories: int) -> Annotation:
+    def describe_and_categorize(
+        self, image: bytes, mime_type: str, categories: Sequence[Category], max_categories: int
+    ) -> Annotation:
         """Description and categories in one request."""
         ...
 

@@ -30,14 +30,17 @@ from labeling.settings import Settings
 log = logging.getLogger(__name__)
 
 # finishReason values that mean a filter withheld the answer.
-_BLOCKED_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
-                    "IMAGE_PROHIBITED_CONTENT"}
-_MEDIA_RESOLUTIONS = {"low": types.MediaResolution.MEDIA_RESOLUTION_LOW,
-                      "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
-                      "high": types.MediaResolution.MEDIA_RESOLUTION_HIGH}
+_BLOCKED_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"}
+_MEDIA_RESOLUTIONS = {
+    "low": types.MediaResolution.MEDIA_RESOLUTION_LOW,
+    "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
+    "high": types.MediaResolution.MEDIA_RESOLUTION_HIGH,
+}
 _SUGGEST_OUTPUT_TOKENS = 8192  # fifty names with definitions, plus thinking on the families that must think
-PLAIN_CATEGORIES_NOTICE = ("Gemini refused the category list as an enum in the response schema (too many states): "
-                           "this run asks for plain strings instead and checks them against the list itself.")
+PLAIN_CATEGORIES_NOTICE = (
+    "Gemini refused the category list as an enum in the response schema (too many states): "
+    "this run asks for plain strings instead and checks them against the list itself."
+)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -68,8 +71,12 @@ def _usage(response: types.GenerateContentResponse) -> Usage:
     meta = response.usage_metadata
     if meta is None:
         return Usage()
-    return Usage(prompt=meta.prompt_token_count or 0, candidates=meta.candidates_token_count or 0,
-                 thoughts=meta.thoughts_token_count or 0, cached=meta.cached_content_token_count or 0)
+    return Usage(
+        prompt=meta.prompt_token_count or 0,
+        candidates=meta.candidates_token_count or 0,
+        thoughts=meta.thoughts_token_count or 0,
+        cached=meta.cached_content_token_count or 0,
+    )
 
 
 def normalize_categories(values: Any, categories: Sequence[Category], max_categories: int) -> list[str]:
@@ -103,8 +110,9 @@ def _check_description(value: Any) -> dict[str, Any]:
 class GeminiAnnotator:
     """Gemini through google-genai; one instance (one Client) is shared by all worker threads of a run."""
 
-    def __init__(self, settings: Settings, *, model: str | None = None, max_workers: int | None = None,
-                 simulated: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, model: str | None = None, max_workers: int | None = None, simulated: bool = False
+    ) -> None:
         self.model = (model or settings.caption_model).strip()
         if not self.model:
             raise AnnotatorError("No model is set: set caption_model in config.yaml or pass --model.")
@@ -136,21 +144,28 @@ class GeminiAnnotator:
         description = self._parsed(lambda: _check_description(value), usage)
         return self._annotation("describe", description, None, usage)
 
-    def categorize(self, description: dict[str, Any], categories: Sequence[Category],
-                   max_categories: int) -> Annotation:
+    def categorize(
+        self, description: dict[str, Any], categories: Sequence[Category], max_categories: int
+    ) -> Annotation:
         value, usage = self._generate(
-            lambda enum: prompts.categorize_prompt(description, categories, max_categories, enum), None, None)
-        names = self._parsed(lambda: normalize_categories(
-            value.get("categories") if isinstance(value, dict) else None, categories, max_categories), usage)
+            lambda enum: prompts.categorize_prompt(description, categories, max_categories, enum), None, None
+        )
+        names = self._parsed(
+            lambda: normalize_categories(
+                value.get("categories") if isinstance(value, dict) else None, categories, max_categories
+            ),
+            usage,
+        )
         return self._annotation("categorize", description, names, usage)
 
-    def describe_and_categorize(self, image: bytes, mime_type: str, categories: Sequence[Category],
-                                max_categories: int) -> Annotation:
-        value, usage = self._generate(lambda enum: prompts.fused_prompt(categories, max_categories, enum),
-                                      image, mime_type)
+    def describe_and_categorize(
+        self, image: bytes, mime_type: str, categories: Sequence[Category], max_categories: int
+    ) -> Annotation:
+        value, usage = self._generate(
+            lambda enum: prompts.fused_prompt(categories, max_categories, enum), image, mime_type
+        )
         description = self._parsed(lambda: _check_description(value), usage)
-        names = self._parsed(lambda: normalize_categories(value.get("categories"), categories, max_categories),
-                             usage)
+        names = self._parsed(lambda: normalize_categories(value.get("categories"), categories, max_categories), usage)
         return self._annotation("fused", description, names, usage)
 
     def ask(self, prompt: prompts.Prompt) -> tuple[Any, Usage]:
@@ -164,10 +179,10 @@ class GeminiAnnotator:
 
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def _annotation(self, kind: str, description: dict[str, Any] | None, categories: list[str] | None,
-                    usage: Usage) -> Annotation:
-        return Annotation(kind, self.model, self.prompt_version, description, categories, usage,
-                          usage.cost(self.price))
+    def _annotation(
+        self, kind: str, description: dict[str, Any] | None, categories: list[str] | None, usage: Usage
+    ) -> Annotation:
+        return Annotation(kind, self.model, self.prompt_version, description, categories, usage, usage.cost(self.price))
 
     def _failure(self, message: str, kind: str, usage: Usage) -> ResponseFailure:
         return ResponseFailure(message, kind, usage, usage.cost(self.price))
@@ -186,25 +201,44 @@ class GeminiAnnotator:
         if kind == "suggest":  # a creative task: a little warmer than captioning where the family lets us choose
             extra = {"temperature": 0.4 if self.family.temperature is not None else None}
         limit = _SUGGEST_OUTPUT_TOKENS if kind == "suggest" else self.family.output_limit(kind)
-        return generation_config(self.settings, self.model, system_instruction=system,
-                                 response_schema=types.Schema.model_validate(json.loads(schema_json)),
-                                 max_output_tokens=limit, media_resolution=media, **extra)
+        return generation_config(
+            self.settings,
+            self.model,
+            system_instruction=system,
+            response_schema=types.Schema.model_validate(json.loads(schema_json)),
+            max_output_tokens=limit,
+            media_resolution=media,
+            **extra,
+        )
 
-    def _generate(self, make_prompt: Callable[[bool], prompts.Prompt], image: bytes | None,
-                  mime_type: str | None, *, probing: bool = False) -> tuple[Any, Usage]:
+    def _generate(
+        self,
+        make_prompt: Callable[[bool], prompts.Prompt],
+        image: bytes | None,
+        mime_type: str | None,
+        *,
+        probing: bool = False,
+    ) -> tuple[Any, Usage]:
         """Send one request; return its parsed JSON and usage, or raise one of the three error kinds."""
         prompt = make_prompt(not self._plain_categories)
         try:
             response = self._send(prompt, image, mime_type)
         except errors.APIError as exc:
-            shape = RequestShape(self.model, self.settings.gemini_api_version, image is not None,
-                                 prompts.has_category_enum(prompt.schema), prompt.kind in self._proven)
+            shape = RequestShape(
+                self.model,
+                self.settings.gemini_api_version,
+                image is not None,
+                prompts.has_category_enum(prompt.schema),
+                prompt.kind in self._proven,
+            )
             outcome = classify(exc, shape)
             if isinstance(outcome, SchemaTooComplex):
                 if not shape.has_enum:
-                    raise AnnotatorError(f"Gemini refused the response schema even without an enum ({outcome}): "
-                                         "shorten the category names or definitions, or ask for fewer "
-                                         "suggestions.") from exc
+                    raise AnnotatorError(
+                        f"Gemini refused the response schema even without an enum ({outcome}): "
+                        "shorten the category names or definitions, or ask for fewer "
+                        "suggestions."
+                    ) from exc
                 self._fall_back_to_plain_categories()
                 self._add_extra(requests=1)  # the same request goes again, plain
                 return self._generate(make_prompt, image, mime_type, probing=probing)
@@ -221,9 +255,15 @@ class GeminiAnnotator:
             self._proven.add(prompt.kind)
         return self._answer(response, usage), usage
 
-    def _find_the_fault(self, refusal: AmbiguousRefusal, cause: errors.APIError, shape: RequestShape,
-                        make_prompt: Callable[[bool], prompts.Prompt], image: bytes | None,
-                        mime_type: str | None) -> tuple[Any, Usage]:
+    def _find_the_fault(
+        self,
+        refusal: AmbiguousRefusal,
+        cause: errors.APIError,
+        shape: RequestShape,
+        make_prompt: Callable[[bool], prompts.Prompt],
+        image: bytes | None,
+        mime_type: str | None,
+    ) -> tuple[Any, Usage]:
         """A bare "invalid argument" on a request of a shape not yet answered: the image, the enum or the request?
 
         A small known-good image with the same request tells an image's fault; failing that, plain strings in
@@ -270,8 +310,9 @@ class GeminiAnnotator:
                 self._notices.append(PLAIN_CATEGORIES_NOTICE)
                 log.warning(PLAIN_CATEGORIES_NOTICE)
 
-    def _send(self, prompt: prompts.Prompt, image: bytes | None, mime_type: str | None
-              ) -> types.GenerateContentResponse:
+    def _send(
+        self, prompt: prompts.Prompt, image: bytes | None, mime_type: str | None
+    ) -> types.GenerateContentResponse:
         contents: list[Any] = []
         if image is not None:
             contents.append(types.Part.from_bytes(data=image, mime_type=mime_type or "image/jpeg"))
@@ -291,13 +332,23 @@ class GeminiAnnotator:
         finish = getattr(candidate.finish_reason, "value", None) or "STOP"
         if finish in _BLOCKED_REASONS:
             raise self._failure(f"Gemini withheld the answer (finishReason {finish}).", "safety", usage)
-        text = "".join(part.text for part in (candidate.content.parts or []) if part.text and not part.thought) \
-            if candidate.content else ""
+        text = (
+            "".join(part.text for part in (candidate.content.parts or []) if part.text and not part.thought)
+            if candidate.content
+            else ""
+        )
         if finish == "MAX_TOKENS":
-            spent = ("thinking used the whole output limit" if not text and usage.thoughts
-                     else "the output token limit was reached")
-            raise self._failure(f"The answer was cut off: {spent} (MAX_TOKENS, {usage.thoughts:,} thinking and "
-                                f"{usage.candidates:,} answer tokens).", "max_tokens", usage)
+            spent = (
+                "thinking used the whole output limit"
+                if not text and usage.thoughts
+                else "the output token limit was reached"
+            )
+            raise self._failure(
+                f"The answer was cut off: {spent} (MAX_TOKENS, {usage.thoughts:,} thinking and "
+                f"{usage.candidates:,} answer tokens).",
+                "max_tokens",
+                usage,
+            )
         if finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
             raise self._failure(f"Gemini stopped early (finishReason {finish}).", finish.lower(), usage)
         if not text.strip():
@@ -305,8 +356,9 @@ class GeminiAnnotator:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise self._failure(f"The answer is not valid JSON ({exc.msg} at character {exc.pos}).",
-                                "invalid_json", usage) from None
+            raise self._failure(
+                f"The answer is not valid JSON ({exc.msg} at character {exc.pos}).", "invalid_json", usage
+            ) from None
 
     def _empty(self, message: str, usage: Usage) -> RetryableError:
         """An empty answer is intermittent: the runner retries it (twice), then records it as `empty`."""

@@ -16,8 +16,9 @@ from labeling.annotators.models import family_for
 from labeling.errors import AnnotatorError
 from labeling.settings import Settings
 
-KEY_HELP = ("set GEMINI_API_KEY (or gemini_api_key in config.yaml) to a valid key from "
-            "https://aistudio.google.com/apikey")
+KEY_HELP = (
+    "set GEMINI_API_KEY (or gemini_api_key in config.yaml) to a valid key from https://aistudio.google.com/apikey"
+)
 
 
 def http_options(settings: Settings, workers: int = 1) -> types.HttpOptions:
@@ -28,16 +29,21 @@ def http_options(settings: Settings, workers: int = 1) -> types.HttpOptions:
         # In milliseconds; without one a stalled call would hang for ever. Flex answers may take minutes.
         timeout=int(settings.effective_timeout_seconds * 1000) or None,
         # The default pool keeps 20 connections alive: size it for every worker plus headroom.
-        client_args={"limits": httpx2.Limits(max_connections=max(100, workers * 2),
-                                             max_keepalive_connections=max(20, workers * 2))},
+        client_args={
+            "limits": httpx2.Limits(
+                max_connections=max(100, workers * 2), max_keepalive_connections=max(20, workers * 2)
+            )
+        },
     )
 
 
 def make_client(settings: Settings, workers: int = 1) -> genai.Client:
     """A client for the configured key, endpoint and API version; keep it referenced while calls run."""
     if not settings.gemini_api_key:
-        raise AnnotatorError(f"No Gemini API key is set: {KEY_HELP}. To try the app without one, use "
-                             "\"Create an example project\" on the Run page (simulated).")
+        raise AnnotatorError(
+            f"No Gemini API key is set: {KEY_HELP}. To try the app without one, use "
+            '"Create an example project" on the Run page (simulated).'
+        )
     return genai.Client(api_key=settings.gemini_api_key, http_options=http_options(settings, workers))
 
 
@@ -45,7 +51,10 @@ def generation_config(settings: Settings, model: str, **fields: Any) -> types.Ge
     """A JSON-answer config for `model`: its family's thinking and temperature, the tier, plus `fields`."""
     family, _ = family_for(model)
     base: dict[str, Any] = {
-        "response_mime_type": "application/json", "candidate_count": 1, "temperature": family.temperature,
+        "response_mime_type": "application/json",
+        "candidate_count": 1,
+        "temperature": family.temperature,
         "thinking_config": types.ThinkingConfig(**family.thinking) if family.thinking else None,
-        "service_tier": types.ServiceTier(settings.service_tier)}
+        "service_tier": types.ServiceTier(settings.service_tier),
+    }
     return types.GenerateContentConfig(**{**base, **fields})

@@ -118,9 +118,11 @@ def next_daily_reset(now: dt.datetime | None = None) -> dt.datetime:
 def daily_quota_message(model: str, reset: dt.datetime, now: dt.datetime | None = None) -> str:
     hours = max((reset - (now or dt.datetime.now(dt.UTC))).total_seconds() / 3600, 0.0)
     about = f"{hours:.0f} h" if hours >= 1.5 else f"{max(round(hours * 60), 1)} min"
-    return (f"The daily quota for {model} is used up; it resets at midnight Pacific (in about {about}). The run "
-            "is paused and resumes by itself then, or press Resume; a higher tier raises the quota "
-            "(https://aistudio.google.com/usage).")
+    return (
+        f"The daily quota for {model} is used up; it resets at midnight Pacific (in about {about}). The run "
+        "is paused and resumes by itself then, or press Resume; a higher tier raises the quota "
+        "(https://aistudio.google.com/usage)."
+    )
 
 
 def _texts(error: errors.APIError) -> str:
@@ -163,32 +165,48 @@ def _client_error(error: errors.APIError, code: int, status: str, message: str, 
     if _reason(error) == "API_KEY_INVALID" or code == 401:
         return KeyRejected(f"The Gemini API key was rejected ({code} {_reason(error) or status}): {KEY_HELP}.")
     if status == "FAILED_PRECONDITION" and "location" in texts:
-        return KeyRejected(f"Gemini is not available where this machine is ({code} {status}: {message}): run "
-                              "from a supported region (https://ai.google.dev/gemini-api/docs/available-regions) "
-                              "or through Vertex AI.")
+        return KeyRejected(
+            f"Gemini is not available where this machine is ({code} {status}: {message}): run "
+            "from a supported region (https://ai.google.dev/gemini-api/docs/available-regions) "
+            "or through Vertex AI."
+        )
     if code == 403:
-        return KeyRejected(f"Gemini refused the key ({code} {status}: {message}): check that the key's project "
-                              "has the Generative Language API enabled and access to this model.")
+        return KeyRejected(
+            f"Gemini refused the key ({code} {status}: {message}): check that the key's project "
+            "has the Generative Language API enabled and access to this model."
+        )
     if code == 404:
-        return ModelNotFound(f"The model {shape.model!r} was not found on API version {shape.api_version} "
-                              f"({code}: {message}): set caption_model (or --model) to an available model, e.g. "
-                              "gemini-2.5-flash-lite.")
+        return ModelNotFound(
+            f"The model {shape.model!r} was not found on API version {shape.api_version} "
+            f"({code}: {message}): set caption_model (or --model) to an available model, e.g. "
+            "gemini-2.5-flash-lite."
+        )
     if "unknown name" in texts and "cannot find field" in texts:
-        return RequestRefused(f"Gemini {shape.api_version} does not accept fields this request needs ({message}): "
-                              "set gemini_api_version to v1beta (the default).")
+        return RequestRefused(
+            f"Gemini {shape.api_version} does not accept fields this request needs ({message}): "
+            "set gemini_api_version to v1beta (the default)."
+        )
     if "thinking" in texts:
-        return RequestRefused(f"Gemini refused the thinking settings for {shape.model!r} ({message}): check the "
-                              "model name; the README's model table says what each family is sent.")
+        return RequestRefused(
+            f"Gemini refused the thinking settings for {shape.model!r} ({message}): check the "
+            "model name; the README's model table says what each family is sent."
+        )
     if _TOO_MANY_STATES in texts:
         return SchemaTooComplex(message)
     if shape.has_image and any(known in texts for known in _IMAGE_MESSAGES):
         return ResponseFailure(f"Gemini could not use this image ({message}).", "image_rejected")
     if _GENERIC_INVALID in texts:
         if shape.proven:  # requests like this one have worked: it is this image (or this description)
-            return ResponseFailure(f"Gemini refused the request for this {'image' if shape.has_image else 'item'} "
-                                   f"({message}).", "invalid_argument")
+            return ResponseFailure(
+                f"Gemini refused the request for this {'image' if shape.has_image else 'item'} ({message}).",
+                "invalid_argument",
+            )
         if not shape.proven:  # Gemini 3 lite models refuse a big enum with only this, and so a bad image
-            return AmbiguousRefusal(f"Gemini rejected the request ({code} {status}: {message}): check the model "
-                                    "name and settings (`labeling check` tests them with one small request).")
-    return RequestRefused(f"Gemini rejected the request ({code} {status}: {message}): check the model name and "
-                          "settings (`labeling check` tests them with one small request).")
+            return AmbiguousRefusal(
+                f"Gemini rejected the request ({code} {status}: {message}): check the model "
+                "name and settings (`labeling check` tests them with one small request)."
+            )
+    return RequestRefused(
+        f"Gemini rejected the request ({code} {status}: {message}): check the model name and "
+        "settings (`labeling check` tests them with one small request)."
+    )

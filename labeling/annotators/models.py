@@ -59,13 +59,19 @@ def _limits(describe: int, categorize: int) -> dict[str, int]:
 
 GEMINI3 = Family("Gemini 3 and later", {"thinking_level": "MINIMAL"}, None, _limits(4096, 1024))
 FAMILIES: tuple[tuple[re.Pattern[str], Family], ...] = (
-    (re.compile(r"^gemini-2\.5-pro"), Family("Gemini 2.5 Pro", {"thinking_budget": 128}, 0.2, _limits(4096, 1024),
-                                              tiled_images=True)),
+    (
+        re.compile(r"^gemini-2\.5-pro"),
+        Family("Gemini 2.5 Pro", {"thinking_budget": 128}, 0.2, _limits(4096, 1024), tiled_images=True),
+    ),
     (re.compile(r"^gemini-2\.0"), Family("Gemini 2.0", {}, 0.2, _limits(2048, 256), tiled_images=True)),
-    (re.compile(r"^gemini-2\."), Family("Gemini 2.x", {"thinking_budget": 0}, 0.2, _limits(2048, 256),
-                                        tiled_images=True)),
-    (re.compile(r"^gemini-([3-9]|[1-9][0-9])(\.[0-9]+)?-.*pro"),
-     Family("Gemini 3+ Pro", {"thinking_level": "LOW"}, None, _limits(8192, 2048))),
+    (
+        re.compile(r"^gemini-2\."),
+        Family("Gemini 2.x", {"thinking_budget": 0}, 0.2, _limits(2048, 256), tiled_images=True),
+    ),
+    (
+        re.compile(r"^gemini-([3-9]|[1-9][0-9])(\.[0-9]+)?-.*pro"),
+        Family("Gemini 3+ Pro", {"thinking_level": "LOW"}, None, _limits(8192, 2048)),
+    ),
     (re.compile(r"^gemini-([3-9]|[1-9][0-9])(\.[0-9]+)?-"), GEMINI3),
 )
 
@@ -83,5 +89,7 @@ def unknown_model_warning(model: str) -> str | None:
     """A one-line warning when `model` matches no family, else None."""
     if family_for(model)[1]:
         return None
-    return (f"The model {model!r} is not one this version knows: it gets Gemini 3's settings (thinking_level "
-            "minimal, default temperature); check the answers before a large run.")
+    return (
+        f"The model {model!r} is not one this version knows: it gets Gemini 3's settings (thinking_level "
+        "minimal, default temperature); check the answers before a large run."
+    )

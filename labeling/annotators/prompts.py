@@ -59,22 +59,43 @@ def _object(properties: dict[str, Schema]) -> Schema:
 def _description_properties() -> dict[str, Schema]:
     return {
         "summary": _string("One or two sentences about the whole image."),
-        "objects": {"type": "ARRAY",
-                    "items": _object({"name": _string("What the object is."),
-                                      "attributes": _strings("Visual attributes: colour, material, size, state.")}),
-                    "description": "The main objects."},
-        "scene": _object({
-            "indoor_outdoor": {"type": "STRING", "enum": ["indoor", "outdoor", "unclear"]},
-            "environment": _string("The setting in a few words.")}),
-        "style": _object({"genre": _string("photo, illustration, 3D render, painting, screenshot, ..."),
-                          "lighting": _string("The lighting in a few words."),
-                          "colors": _strings("The dominant colours.")}),
-        "camera": _object({"shot": _string("close-up, medium, wide, aerial, ..."),
-                           "fov": _string("Field of view: narrow, normal or wide."),
-                           "lens": _string("The apparent lens, e.g. 50mm standard, wide-angle, macro.")}),
+        "objects": {
+            "type": "ARRAY",
+            "items": _object(
+                {
+                    "name": _string("What the object is."),
+                    "attributes": _strings("Visual attributes: colour, material, size, state."),
+                }
+            ),
+            "description": "The main objects.",
+        },
+        "scene": _object(
+            {
+                "indoor_outdoor": {"type": "STRING", "enum": ["indoor", "outdoor", "unclear"]},
+                "environment": _string("The setting in a few words."),
+            }
+        ),
+        "style": _object(
+            {
+                "genre": _string("photo, illustration, 3D render, painting, screenshot, ..."),
+                "lighting": _string("The lighting in a few words."),
+                "colors": _strings("The dominant colours."),
+            }
+        ),
+        "camera": _object(
+            {
+                "shot": _string("close-up, medium, wide, aerial, ..."),
+                "fov": _string("Field of view: narrow, normal or wide."),
+                "lens": _string("The apparent lens, e.g. 50mm standard, wide-angle, macro."),
+            }
+        ),
         "text": _string('Readable text in the image, verbatim, or "none".'),
-        "quality": _object({"aesthetic": _string("An aesthetic judgement in a few words."),
-                            "issues": _strings("Visible quality issues; empty when none.")}),
+        "quality": _object(
+            {
+                "aesthetic": _string("An aesthetic judgement in a few words."),
+                "issues": _strings("Visible quality issues; empty when none."),
+            }
+        ),
     }
 
 
@@ -91,8 +112,11 @@ def _categories_schema(categories: Sequence[Category], max_categories: int, enum
     allowed = schema_enum(category_names(categories)) if enum else None
     if allowed is not None:
         item["enum"] = allowed
-    return {"type": "ARRAY", "items": item,
-            "description": f"1 to {max_categories} categories from the list, or just unknown."}
+    return {
+        "type": "ARRAY",
+        "items": item,
+        "description": f"1 to {max_categories} categories from the list, or just unknown.",
+    }
 
 
 def has_category_enum(schema: Schema) -> bool:
@@ -107,8 +131,7 @@ def describe_schema() -> Schema:
 
 def fused_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> Schema:
     """Description and categories in one answer; categories come last so the model describes first."""
-    return _object({**_description_properties(),
-                    "categories": _categories_schema(categories, max_categories, enum)})
+    return _object({**_description_properties(), "categories": _categories_schema(categories, max_categories, enum)})
 
 
 def categorize_schema(categories: Sequence[Category], max_categories: int, enum: bool = True) -> Schema:
@@ -118,8 +141,11 @@ def categorize_schema(categories: Sequence[Category], max_categories: int, enum:
 
 def category_list_text(categories: Sequence[Category]) -> str:
     """The allowed categories, one per line with its definition."""
-    lines = [f"- {c.name}: {c.definition}" if c.definition else f"- {c.name}"
-             for c in categories if c.active and c.name.lower() != UNKNOWN]
+    lines = [
+        f"- {c.name}: {c.definition}" if c.definition else f"- {c.name}"
+        for c in categories
+        if c.active and c.name.lower() != UNKNOWN
+    ]
     lines.append(f"- {UNKNOWN}: none of the above fits")
     return "\n".join(lines)
 
@@ -157,14 +183,24 @@ def fused_prompt(categories: Sequence[Category], max_categories: int, enum: bool
 @functools.lru_cache(maxsize=16)
 def _fused_prompt(key: _CategoryKey, max_categories: int, enum: bool) -> Prompt:
     categories = _categories(key)
-    system = (_DESCRIBE_INSTRUCTIONS + "\n\n" + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
-              + "\n\nAllowed categories:\n" + category_list_text(categories))
-    return Prompt("fused", system, "Describe this image as JSON, then categorize it.",
-                  fused_schema(categories, max_categories, enum))
+    system = (
+        _DESCRIBE_INSTRUCTIONS
+        + "\n\n"
+        + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
+        + "\n\nAllowed categories:\n"
+        + category_list_text(categories)
+    )
+    return Prompt(
+        "fused",
+        system,
+        "Describe this image as JSON, then categorize it.",
+        fused_schema(categories, max_categories, enum),
+    )
 
 
-def categorize_prompt(description: dict[str, Any], categories: Sequence[Category], max_categories: int,
-                      enum: bool = True) -> Prompt:
+def categorize_prompt(
+    description: dict[str, Any], categories: Sequence[Category], max_categories: int, enum: bool = True
+) -> Prompt:
     """Categorize from the description text alone (the image is not sent)."""
     base = _categorize_base(_key(categories), max_categories, enum)
     text = "Image description:\n" + json.dumps(description, ensure_ascii=False)
@@ -174,7 +210,10 @@ def categorize_prompt(description: dict[str, Any], categories: Sequence[Category
 @functools.lru_cache(maxsize=16)
 def _categorize_base(key: _CategoryKey, max_categories: int, enum: bool) -> Prompt:
     categories = _categories(key)
-    system = ("You categorize images from their written description.\n"
-              + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
-              + "\n\nAllowed categories:\n" + category_list_text(categories))
+    system = (
+        "You categorize images from their written description.\n"
+        + _CATEGORIZE_INSTRUCTIONS.format(max_categories=max_categories)
+        + "\n\nAllowed categories:\n"
+        + category_list_text(categories)
+    )
     return Prompt("categorize", system, "", categorize_schema(categories, max_categories, enum))

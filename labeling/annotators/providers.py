@@ -33,8 +33,13 @@ class Provider:
 
 
 PROVIDERS: dict[str, Provider] = {
-    "gemini": Provider("gemini", "Gemini", "labeling.annotators.gemini:GeminiAnnotator",
-                       "GEMINI_API_KEY or gemini_api_key in config.yaml", lambda s: bool(s.gemini_api_key)),
+    "gemini": Provider(
+        "gemini",
+        "Gemini",
+        "labeling.annotators.gemini:GeminiAnnotator",
+        "GEMINI_API_KEY or gemini_api_key in config.yaml",
+        lambda s: bool(s.gemini_api_key),
+    ),
 }
 
 
@@ -43,12 +48,14 @@ def provider_for(settings: Settings) -> Provider:
     try:
         return PROVIDERS[settings.provider]
     except KeyError:
-        raise ConfigError(f"Unknown provider {settings.provider!r}: set provider to one of "
-                          f"{', '.join(PROVIDERS)}.") from None
+        raise ConfigError(
+            f"Unknown provider {settings.provider!r}: set provider to one of {', '.join(PROVIDERS)}."
+        ) from None
 
 
-def create_annotator(settings: Settings, *, model: str | None = None, workers: int = 1,
-                     simulated: bool = False) -> Annotator:
+def create_annotator(
+    settings: Settings, *, model: str | None = None, workers: int = 1, simulated: bool = False
+) -> Annotator:
     """An annotator of the configured provider for `model` (default: caption_model), sized for `workers`."""
     module, _, name = provider_for(settings).implementation.partition(":")
     factory: Any = getattr(importlib.import_module(module), name)

@@ -21,8 +21,8 @@ COMMAND_MODULES = [dataset_commands, s3_commands, caption_commands, compare_comm
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="labeling",
-        description="Caption, categorize, review and compare image datasets (REAL vs GEN) with Gemini.")
+        prog="labeling", description="Caption, categorize, review and compare image datasets (REAL vs GEN) with Gemini."
+    )
     context.add_global_flags(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
@@ -40,8 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("Interrupted: progress is saved in the database; run the same command again to resume.",
-              file=sys.stderr)
+        print("Interrupted: progress is saved in the database; run the same command again to resume.", file=sys.stderr)
         return 130
     finally:
         context.close(args)

@@ -33,45 +33,68 @@ INTERRUPTED = 130
 
 
 def _run_flags(parser: argparse.ArgumentParser, *, modes: bool = True, default_workers: int | None = None) -> None:
-    parser.add_argument("--num-workers", type=int, default=default_workers, metavar="N",
-                        help="worker threads (default: processing.num_workers, 8)")
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=default_workers,
+        metavar="N",
+        help="worker threads (default: processing.num_workers, 8)",
+    )
     if modes:
-        parser.add_argument("--mode", choices=[m for m in MODES if m != "categorize"], default="fused",
-                            help="fused: one request per image for description and categories (default); "
-                                 "two-pass: describe, then categorize the description (the seed's two requests)")
-    parser.add_argument("--rpm", type=int, metavar="N",
-                        help="request-rate limit shared by all workers, per minute (0: none; default "
-                             "processing.requests_per_minute)")
+        parser.add_argument(
+            "--mode",
+            choices=[m for m in MODES if m != "categorize"],
+            default="fused",
+            help="fused: one request per image for description and categories (default); "
+            "two-pass: describe, then categorize the description (the seed's two requests)",
+        )
+    parser.add_argument(
+        "--rpm",
+        type=int,
+        metavar="N",
+        help="request-rate limit shared by all workers, per minute (0: none; default processing.requests_per_minute)",
+    )
     parser.add_argument("--model", help="Gemini model (default: caption_model, gemini-2.5-flash-lite)")
-    parser.add_argument("--service-tier", choices=["standard", "flex", "priority"],
-                        help="standard, flex (half price, slower, best effort) or priority (default: service_tier)")
+    parser.add_argument(
+        "--service-tier",
+        choices=["standard", "flex", "priority"],
+        help="standard, flex (half price, slower, best effort) or priority (default: service_tier)",
+    )
     parser.add_argument("--retry-failed", action="store_true", help="only the images whose last attempt failed")
     parser.add_argument("--yes", "-y", action="store_true", help="start without asking after the estimate")
 
 
 def register(subparsers: Any) -> None:
     describe = subparsers.add_parser(
-        "describe", help="describe and categorize a dataset's images with Gemini (resumable)",
+        "describe",
+        help="describe and categorize a dataset's images with Gemini (resumable)",
         description="Sends every found image still without a description for the current prompt version "
-                    "(and categorizes from text those described but not categorized for the current list). "
-                    "Prints the estimate first. Ctrl+C stops after the requests in flight; run it again to resume.")
-    describe.add_argument("--dataset", action="append", required=True, metavar="NAME",
-                          help="dataset name (repeat for several)")
+        "(and categorizes from text those described but not categorized for the current list). "
+        "Prints the estimate first. Ctrl+C stops after the requests in flight; run it again to resume.",
+    )
+    describe.add_argument(
+        "--dataset", action="append", required=True, metavar="NAME", help="dataset name (repeat for several)"
+    )
     _run_flags(describe)
     describe.set_defaults(handler=run_describe)
 
     categorize = subparsers.add_parser(
-        "categorize", help="categorize a dataset from its stored descriptions (no image is sent)",
-        description="For images whose current categories were not made against the current category list.")
-    categorize.add_argument("--dataset", action="append", required=True, metavar="NAME",
-                            help="dataset name (repeat for several)")
+        "categorize",
+        help="categorize a dataset from its stored descriptions (no image is sent)",
+        description="For images whose current categories were not made against the current category list.",
+    )
+    categorize.add_argument(
+        "--dataset", action="append", required=True, metavar="NAME", help="dataset name (repeat for several)"
+    )
     _run_flags(categorize, modes=False)
     categorize.set_defaults(handler=run_categorize)
 
     generate = subparsers.add_parser(
-        "generate-descriptions", help="the seed's command: describe a folder, write image_name,description CSV",
+        "generate-descriptions",
+        help="the seed's command: describe a folder, write image_name,description CSV",
         description="Imports the folder as a dataset named after it (or --dataset), describes what is not "
-                    "described yet, and writes image_name,description (the description as JSON text).")
+        "described yet, and writes image_name,description (the description as JSON text).",
+    )
     generate.add_argument("--images-dir", required=True, help="folder of images (searched recursively)")
     generate.add_argument("--output-csv", required=True, help="where to write image_name,description")
     generate.add_argument("--dataset", help="dataset name (default: the folder's name)")
@@ -79,36 +102,49 @@ def register(subparsers: Any) -> None:
     generate.set_defaults(handler=run_generate_descriptions)
 
     categorize_csv = subparsers.add_parser(
-        "categorize-descriptions", help="the seed's command: categorize a descriptions CSV",
+        "categorize-descriptions",
+        help="the seed's command: categorize a descriptions CSV",
         description="Reads image_name,description; categorizes from the descriptions (no image sent; results "
-                    "already in the database are reused) and writes image_name,description,categories with "
-                    'categories joined by ", ".')
+        "already in the database are reused) and writes image_name,description,categories with "
+        'categories joined by ", ".',
+    )
     categorize_csv.add_argument("--input-csv", required=True, help="image_name,description CSV")
     categorize_csv.add_argument("--output-csv", required=True, help="where to write the categorized CSV")
-    categorize_csv.add_argument("--categories-csv", help="category list (Category[,Definition]); it becomes the "
-                                                         "active list when it differs")
+    categorize_csv.add_argument(
+        "--categories-csv", help="category list (Category[,Definition]); it becomes the active list when it differs"
+    )
     _run_flags(categorize_csv, modes=False)
     categorize_csv.set_defaults(handler=run_categorize_descriptions)
 
     check = subparsers.add_parser(
-        "check", help="test the Gemini key, model, API version and schema with one small request",
+        "check",
+        help="test the Gemini key, model, API version and schema with one small request",
         description="Sends one tiny real request (a 64x64 image and the fused schema of the category list in "
-                    "force) and reports: key accepted, model found on the API version, schema accepted, service "
-                    "tier and the answer's tokens. Exit status 0 when a run can start, 1 otherwise.")
+        "force) and reports: key accepted, model found on the API version, schema accepted, service "
+        "tier and the answer's tokens. Exit status 0 when a run can start, 1 otherwise.",
+    )
     check.add_argument("--model", help="Gemini model (default: caption_model)")
     check.add_argument("--service-tier", choices=["standard", "flex", "priority"], help="tier to test")
     check.set_defaults(handler=run_check)
 
-    fake = subparsers.add_parser("fake-gemini", help="run the local fake Gemini server (offline demos, tests)",
-                                 description="Answers like Gemini, from the images it receives; all output is "
-                                             "simulated. Point labeling at it with the printed variables.")
+    fake = subparsers.add_parser(
+        "fake-gemini",
+        help="run the local fake Gemini server (offline demos, tests)",
+        description="Answers like Gemini, from the images it receives; all output is "
+        "simulated. Point labeling at it with the printed variables.",
+    )
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     fake.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     fake.add_argument("--rpm", type=int, default=0, help="requests per minute before 429s (0: unlimited)")
-    fake.add_argument("--fault", action="append", default=[], metavar="KIND[:RATE]",
-                      help="answer this share of requests (default 1.0: all) with the fault KIND, repeatable "
-                           "(e.g. --fault http_503:0.2 --fault daily_quota:0.01; kinds in FAULT_KINDS)")
+    fake.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:RATE]",
+        help="answer this share of requests (default 1.0: all) with the fault KIND, repeatable "
+        "(e.g. --fault http_503:0.2 --fault daily_quota:0.01; kinds in FAULT_KINDS)",
+    )
     fake.add_argument("--log", metavar="FILE", help="append one JSON line per request to FILE")
     fake.set_defaults(handler=run_fake_gemini)
 
@@ -117,8 +153,13 @@ def register(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return context.settings(args, num_workers=args.num_workers, requests_per_minute=args.rpm,
-                            caption_model=args.model, service_tier=getattr(args, "service_tier", None))
+    return context.settings(
+        args,
+        num_workers=args.num_workers,
+        requests_per_minute=args.rpm,
+        caption_model=args.model,
+        service_tier=getattr(args, "service_tier", None),
+    )
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -153,11 +194,14 @@ def _confirm(line: str, args: argparse.Namespace) -> bool:
 def _print_outcome(progress: Progress, store: Store) -> None:
     from labeling.planning import price_unknown
 
-    print(f"Run #{progress.run_id} {progress.status}: {progress.done:,} done, {progress.failed:,} failed, "
-          f"{progress.requests:,} requests, {progress.tokens_in:,} input + "
-          f"{progress.tokens_out + progress.tokens_thinking:,} output tokens, "
-          + (f"${progress.cost_usd:,.4f}" if progress.price_known else price_unknown(progress.model))
-          + (" (simulated)" if progress.simulated else "") + ".")
+    print(
+        f"Run #{progress.run_id} {progress.status}: {progress.done:,} done, {progress.failed:,} failed, "
+        f"{progress.requests:,} requests, {progress.tokens_in:,} input + "
+        f"{progress.tokens_out + progress.tokens_thinking:,} output tokens, "
+        + (f"${progress.cost_usd:,.4f}" if progress.price_known else price_unknown(progress.model))
+        + (" (simulated)" if progress.simulated else "")
+        + "."
+    )
     failures = store.run_failures(progress.run_id)
     for row in failures.to_dict("records"):
         print(f"  {row['images']:,} failed at {row['stage']} ({row['kind']}): {row['example']}")
@@ -178,8 +222,10 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     if request.mode == "categorize" and plan.without_description:
         print(f"{plan.without_description:,} images have no description yet: run `labeling describe` for them.")
     if plan.images == 0:
-        print("Nothing to do: every image is done for the current prompt and category list"
-              + (" (or has no open failure)." if request.retry_failed else "."))
+        print(
+            "Nothing to do: every image is done for the current prompt and category list"
+            + (" (or has no open failure)." if request.retry_failed else ".")
+        )
         return 0
     if not _confirm(plan.line(), args):
         print("Not started.")
@@ -205,8 +251,7 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     if progress.status == "failed":
         raise LabelingError(progress.message)
     if progress.status == "interrupted":
-        print("Interrupted: progress is saved in the database; run the same command again to resume.",
-              file=sys.stderr)
+        print("Interrupted: progress is saved in the database; run the same command again to resume.", file=sys.stderr)
         return INTERRUPTED
     return 0
 
@@ -215,9 +260,11 @@ def _update_bar(bar: tqdm, progress: Progress) -> None:
     bar.total = progress.total
     bar.n = progress.done + progress.failed
     postfix: dict[str, object] = {
-        "failed": progress.failed, "rate": f"{progress.images_per_s:.1f}/s",
+        "failed": progress.failed,
+        "rate": f"{progress.images_per_s:.1f}/s",
         "tokens": progress.tokens_in + progress.tokens_out + progress.tokens_thinking,
-        "cost": f"${progress.cost_usd:.4f}" if progress.price_known else "unknown"}
+        "cost": f"${progress.cost_usd:.4f}" if progress.price_known else "unknown",
+    }
     if progress.holds:
         postfix["hold"] = ", ".join(f"{h.reason} until {_clock(h.until)}" for h in progress.holds)
     bar.set_postfix(postfix, refresh=False)
@@ -248,17 +295,33 @@ def _say_once(bar: tqdm, progress: Progress, said: set[str]) -> None:
 def run_describe(args: argparse.Namespace) -> int:
     from labeling.planning import JobRequest
 
-    return run_job(args, JobRequest(tuple(args.dataset), mode=args.mode, model=args.model,
-                                    num_workers=args.num_workers, requests_per_minute=args.rpm,
-                                    retry_failed=args.retry_failed))
+    return run_job(
+        args,
+        JobRequest(
+            tuple(args.dataset),
+            mode=args.mode,
+            model=args.model,
+            num_workers=args.num_workers,
+            requests_per_minute=args.rpm,
+            retry_failed=args.retry_failed,
+        ),
+    )
 
 
 def run_categorize(args: argparse.Namespace) -> int:
     from labeling.planning import JobRequest
 
-    return run_job(args, JobRequest(tuple(args.dataset), mode="categorize", model=args.model,
-                                    num_workers=args.num_workers, requests_per_minute=args.rpm,
-                                    retry_failed=args.retry_failed))
+    return run_job(
+        args,
+        JobRequest(
+            tuple(args.dataset),
+            mode="categorize",
+            model=args.model,
+            num_workers=args.num_workers,
+            requests_per_minute=args.rpm,
+            retry_failed=args.retry_failed,
+        ),
+    )
 
 
 # --- the seed's commands ------------------------------------------------------------------------------
@@ -287,8 +350,10 @@ def _folder_dataset(store: Store, folder: Path, name: str | None) -> str:
     if dataset in known:
         row = store.dataset(dataset)
         if row.source_kind != "local" or Path(row.source_uri).resolve() != folder.resolve():
-            raise InputError(f"A dataset named {dataset!r} already reads from {row.source_uri or 'no folder'}: "
-                             "pass --dataset with another name for this folder.")
+            raise InputError(
+                f"A dataset named {dataset!r} already reads from {row.source_uri or 'no folder'}: "
+                "pass --dataset with another name for this folder."
+            )
         label = row.label
     import_dataset(store, dataset, label=label, images_dir=folder)
     return dataset
@@ -299,8 +364,14 @@ def run_generate_descriptions(args: argparse.Namespace) -> int:
 
     store = context.store(args)
     dataset = _folder_dataset(store, Path(args.images_dir), args.dataset)
-    request = JobRequest((dataset,), mode=args.mode, model=args.model, num_workers=args.num_workers,
-                         requests_per_minute=args.rpm, retry_failed=args.retry_failed)
+    request = JobRequest(
+        (dataset,),
+        mode=args.mode,
+        model=args.model,
+        num_workers=args.num_workers,
+        requests_per_minute=args.rpm,
+        retry_failed=args.retry_failed,
+    )
     try:
         code = run_job(args, request)
     finally:
@@ -345,8 +416,10 @@ def _dataset_for_rows(store: Store, rows: list[SeedRow], csv_name: str, data: by
         return best[1]
     name = Path(csv_name).stem
     if name in store.dataset_names() and store.dataset(name).source_kind != "none":
-        raise InputError(f"A dataset named {name!r} already exists with its own images and not all of these "
-                         "names: rename the input CSV, or import it with `labeling import --dataset NEW`.")
+        raise InputError(
+            f"A dataset named {name!r} already exists with its own images and not all of these "
+            "names: rename the input CSV, or import it with `labeling import --dataset NEW`."
+        )
     import_dataset(store, name, csv_data=data, csv_name=csv_name)
     return name
 
@@ -359,16 +432,27 @@ def _import_changed_descriptions(store: Store, dataset: str, rows: list[SeedRow]
     dataset_id = store.dataset_id(dataset)
     ids = {str(r["name"]): int(r["image_id"]) for r in store.image_ids_by_name(dataset_id).to_dict("records")}
     stored = {str(r["name"]): r["description"] for r in store.current_annotations_of([dataset_id]).to_dict("records")}
-    changed = [row for row in rows if row.description is not None
-               and not _same_description(stored.get(row.image_name), row)]
+    changed = [
+        row for row in rows if row.description is not None and not _same_description(stored.get(row.image_name), row)
+    ]
     if not changed:
         return
     import pandas as pd
 
-    frame = pd.DataFrame([{
-        "image_id": ids[row.image_name], "kind": "import", "model": SEED_IMPORT_MODEL, "prompt_version": "seed",
-        "description": json.dumps(row.description, ensure_ascii=False),
-        "summary": summary_of(row.description or {}), "categories": None} for row in changed])
+    frame = pd.DataFrame(
+        [
+            {
+                "image_id": ids[row.image_name],
+                "kind": "import",
+                "model": SEED_IMPORT_MODEL,
+                "prompt_version": "seed",
+                "description": json.dumps(row.description, ensure_ascii=False),
+                "summary": summary_of(row.description or {}),
+                "categories": None,
+            }
+            for row in changed
+        ]
+    )
     frame["categories"] = frame["categories"].astype("object")
     store.insert_annotations(frame)
 
@@ -397,15 +481,22 @@ def run_categorize_descriptions(args: argparse.Namespace) -> int:
     if args.categories_csv:
         _apply_category_csv(store, args.categories_csv)
     dataset = _dataset_for_rows(store, rows, args.input_csv, data)
-    request = JobRequest((dataset,), mode="categorize", model=args.model, num_workers=args.num_workers,
-                         requests_per_minute=args.rpm, retry_failed=args.retry_failed)
+    request = JobRequest(
+        (dataset,),
+        mode="categorize",
+        model=args.model,
+        num_workers=args.num_workers,
+        requests_per_minute=args.rpm,
+        retry_failed=args.retry_failed,
+    )
     try:
         code = run_job(args, request)
     finally:
         written, skipped = _write_categorized_csv(store, dataset, rows, args.output_csv)
-        print(f"Wrote {written:,} categorized rows to {args.output_csv}"
-              + (f"; {skipped:,} rows without a usable description or categories were left out." if skipped
-                 else "."))
+        print(
+            f"Wrote {written:,} categorized rows to {args.output_csv}"
+            + (f"; {skipped:,} rows without a usable description or categories were left out." if skipped else ".")
+        )
     return code
 
 

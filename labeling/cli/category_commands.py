@@ -21,17 +21,21 @@ if TYPE_CHECKING:
 def register(subparsers: Any) -> None:
 
     extract = subparsers.add_parser(
-        "extract-categories", help="the seed's command: unique categories of a categorized CSV",
+        "extract-categories",
+        help="the seed's command: unique categories of a categorized CSV",
         description="Reads the `Categories` column (comma-separated names) and writes its unique, trimmed "
-                    "values, sorted, to a one-column CSV with the header `Category` (unique_categories.csv).")
+        "values, sorted, to a one-column CSV with the header `Category` (unique_categories.csv).",
+    )
     extract.add_argument("--input-csv", required=True, help="CSV with a Categories column (categorized_overview.csv)")
     extract.add_argument("--output-csv", required=True, help="where to write unique_categories.csv")
     extract.set_defaults(handler=run_extract)
 
     categories = subparsers.add_parser(
-        "categories", help="the category list: list, import, export, edit, history, suggest, re-categorize",
+        "categories",
+        help="the category list: list, import, export, edit, history, suggest, re-categorize",
         description="Every change makes a new list version. Renames and merges carry through to human labels "
-                    "(edit-logged) and to model labels (read through aliases; history is kept).")
+        "(edit-logged) and to model labels (read through aliases; history is kept).",
+    )
     verbs = categories.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     listing = verbs.add_parser("list", help="the list in force with definitions")
@@ -41,9 +45,13 @@ def register(subparsers: Any) -> None:
 
     importing = verbs.add_parser("import", help="adopt a Category[,Definition] CSV (unique_categories.csv)")
     importing.add_argument("--csv-file", required=True)
-    importing.add_argument("--mode", choices=CATEGORY_IMPORT_MODES, default="replace",
-                           help="replace: the file becomes the active list, others are deactivated (default); "
-                                "add: append the names not in the list yet")
+    importing.add_argument(
+        "--mode",
+        choices=CATEGORY_IMPORT_MODES,
+        default="replace",
+        help="replace: the file becomes the active list, others are deactivated (default); "
+        "add: append the names not in the list yet",
+    )
     importing.set_defaults(handler=run_import)
 
     exporting = verbs.add_parser("export", help="write the list as unique_categories.csv (header Category)")
@@ -76,8 +84,9 @@ def register(subparsers: Any) -> None:
     merge.set_defaults(handler=run_merge)
 
     for verb, active in (("deactivate", False), ("activate", True)):
-        toggle = verbs.add_parser(verb, help=f"{verb} a category ({'left out of' if not active else 'back in'} "
-                                             "the prompt, definition kept)")
+        toggle = verbs.add_parser(
+            verb, help=f"{verb} a category ({'left out of' if not active else 'back in'} the prompt, definition kept)"
+        )
         toggle.add_argument("name")
         toggle.set_defaults(handler=run_toggle, active=active)
 
@@ -90,16 +99,17 @@ def register(subparsers: Any) -> None:
     history.set_defaults(handler=run_history)
 
     suggest = verbs.add_parser(
-        "suggest", help="suggest categories from the descriptions",
+        "suggest",
+        help="suggest categories from the descriptions",
         description="Without --gemini: the most frequent objects, scene words, settings and genres in the stored "
-                    "descriptions (no API). With --gemini: Gemini proposes names and definitions from a sample of "
-                    "descriptions (one text-only request); edit the CSV, then `labeling categories import`.")
+        "descriptions (no API). With --gemini: Gemini proposes names and definitions from a sample of "
+        "descriptions (one text-only request); edit the CSV, then `labeling categories import`.",
+    )
     suggest.add_argument("--dataset", action="append", metavar="NAME", help="only these datasets (repeatable)")
     suggest.add_argument("--top", type=int, default=20, help="terms per field (counts; default 20)")
     suggest.add_argument("--gemini", action="store_true", help="ask Gemini for a list")
     suggest.add_argument("--sample", type=int, default=SUGGEST_SAMPLE, help="descriptions to send")
-    suggest.add_argument("--proposals", type=int, default=SUGGEST_PROPOSALS,
-                         help="at most this many categories")
+    suggest.add_argument("--proposals", type=int, default=SUGGEST_PROPOSALS, help="at most this many categories")
     suggest.add_argument("--model", help="Gemini model (default: caption_model)")
     suggest.add_argument("--output-csv", help="write Category,Definition (Gemini) or the counts here")
     suggest.set_defaults(handler=run_suggest)
@@ -111,9 +121,11 @@ def register(subparsers: Any) -> None:
     affected.set_defaults(handler=run_affected)
 
     redo = verbs.add_parser(
-        "recategorize", help="re-categorize affected images from their descriptions (text only, resumable)",
+        "recategorize",
+        help="re-categorize affected images from their descriptions (text only, resumable)",
         description="Only the images whose categories may change (see `affected`), or --all out-of-date ones; "
-                    "human labels are never touched. Prints the estimate first.")
+        "human labels are never touched. Prints the estimate first.",
+    )
     redo.add_argument("--dataset", action="append", required=True, metavar="NAME")
     redo.add_argument("--all", action="store_true", help="every image not categorized against this list")
     redo.add_argument("--num-workers", type=int, metavar="N")
@@ -174,8 +186,13 @@ def run_list(args: argparse.Namespace) -> int:
     store = _store(args)
     items = store.categories(include_inactive=args.all)
     if args.json:
-        print(json.dumps([{"name": c.name, "definition": c.definition, "active": c.active} for c in items],
-                         ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                [{"name": c.name, "definition": c.definition, "active": c.active} for c in items],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     print(f"Category list version {store.category_list_version()}: {sum(c.active for c in items)} active.")
     width = max((len(c.name) for c in items), default=0)
@@ -224,8 +241,9 @@ def run_rename(args: argparse.Namespace) -> int:
 
 def run_merge(args: argparse.Namespace) -> int:
     store = _store(args)
-    return _report(store, store.merge_categories(args.sources, args.into, reviewer=_reviewer(args),
-                                                 definition=args.definition))
+    return _report(
+        store, store.merge_categories(args.sources, args.into, reviewer=_reviewer(args), definition=args.definition)
+    )
 
 
 def run_toggle(args: argparse.Namespace) -> int:
@@ -261,19 +279,24 @@ def run_suggest(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.gemini:
         settings = context.settings(args, caption_model=args.model)
-        result = suggestions.suggest_with_gemini(store, settings, args.dataset, sample_size=args.sample,
-                                                 proposals=args.proposals)
-        print(f"Gemini ({result.model}) proposed {len(result.categories)} categories from {result.sample_size} "
-              f"descriptions ({result.usage.prompt:,} input + {result.usage.output:,} output tokens, "
-              f"${result.cost_usd:.4f}):")
+        result = suggestions.suggest_with_gemini(
+            store, settings, args.dataset, sample_size=args.sample, proposals=args.proposals
+        )
+        print(
+            f"Gemini ({result.model}) proposed {len(result.categories)} categories from {result.sample_size} "
+            f"descriptions ({result.usage.prompt:,} input + {result.usage.output:,} output tokens, "
+            f"${result.cost_usd:.4f}):"
+        )
         for c in result.categories:
             print(f"  {c.name}: {c.definition}")
         for note in result.dropped:
             print(f"  (left out {note})")
         if args.output_csv:
             _write(args.output_csv, category_csv(result.categories, definitions=True))
-            print(f"Wrote them to {args.output_csv}: edit it, then `labeling categories import --csv-file "
-                  f"{args.output_csv}` (--mode add keeps the current list).")
+            print(
+                f"Wrote them to {args.output_csv}: edit it, then `labeling categories import --csv-file "
+                f"{args.output_csv}` (--mode add keeps the current list)."
+            )
         return 0
     frame = suggestions.term_counts(store, args.dataset, args.top)
     if frame.empty:
@@ -283,8 +306,9 @@ def run_suggest(args: argparse.Namespace) -> int:
         _write(args.output_csv, frame_csv(frame))
         print(f"Wrote {len(frame)} terms to {args.output_csv}.")
         return 0
-    shown = frame.assign(share=[f"{s:.0%}" for s in frame["share"]],
-                         in_list=["yes" if v else "" for v in frame["in_list"]])
+    shown = frame.assign(
+        share=[f"{s:.0%}" for s in frame["share"]], in_list=["yes" if v else "" for v in frame["in_list"]]
+    )
     _print_frame(shown)
     return 0
 
@@ -295,13 +319,16 @@ def run_affected(args: argparse.Namespace) -> int:
 
     store = _store(args)
     found = recategorize.affected_images(store, args.dataset, every=args.all)
-    print(f"{len(found.images):,} of {found.described:,} described images may change with list version "
-          f"{found.list_version}:")
+    print(
+        f"{len(found.images):,} of {found.described:,} described images may change with list version "
+        f"{found.list_version}:"
+    )
     for row in found.summary().to_dict("records"):
         print(f"  {row['images']:,}  {row['reason']}")
     if args.output_csv:
-        frame = found.images.assign(categories=[", ".join(c) if c is not None and len(c) else ""
-                                                for c in found.images["categories"]])
+        frame = found.images.assign(
+            categories=[", ".join(c) if c is not None and len(c) else "" for c in found.images["categories"]]
+        )
         _write(args.output_csv, frame_csv(frame[["dataset", "name", "categories", "reason"]]))
         print(f"Wrote the list to {args.output_csv}.")
     return 0
@@ -319,8 +346,13 @@ def run_recategorize(args: argparse.Namespace) -> int:
     if found.images.empty:
         print("No image needs re-categorizing for this list.")
         return 0
-    fields: dict[str, Any] = {"datasets": tuple(dict.fromkeys(args.dataset)), "mode": "categorize",
-                              "model": args.model, "num_workers": args.num_workers, "requests_per_minute": args.rpm}
+    fields: dict[str, Any] = {
+        "datasets": tuple(dict.fromkeys(args.dataset)),
+        "mode": "categorize",
+        "model": args.model,
+        "num_workers": args.num_workers,
+        "requests_per_minute": args.rpm,
+    }
     if not args.all:
         fields["image_ids"] = tuple(found.image_ids)
     return run_job(args, JobRequest(**fields))

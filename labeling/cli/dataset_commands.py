@@ -14,15 +14,32 @@ from labeling.vocabulary import IMAGE_STATUSES
 if TYPE_CHECKING:
     from labeling.datasets import ImportReport
 
-SUMMARY_FIELDS = ("name", "label", "source_kind", "source_uri", "listed", "found", "missing", "ambiguous",
-                  "rejected", "unlinked", "duplicates", "described", "categorized", "reviewed", "failed")
+SUMMARY_FIELDS = (
+    "name",
+    "label",
+    "source_kind",
+    "source_uri",
+    "listed",
+    "found",
+    "missing",
+    "ambiguous",
+    "rejected",
+    "unlinked",
+    "duplicates",
+    "described",
+    "categorized",
+    "reviewed",
+    "failed",
+)
 
 
 def register(subparsers: Any) -> None:
     importing = subparsers.add_parser(
-        "import", help="create or refresh a dataset from a CSV list of names and/or a folder of images",
+        "import",
+        help="create or refresh a dataset from a CSV list of names and/or a folder of images",
         description="A CSV list of names matched against a folder (recursive, extension-agnostic), a folder "
-                    "alone (every image in it), or a seed output CSV (image_name,description[,categories]).")
+        "alone (every image in it), or a seed output CSV (image_name,description[,categories]).",
+    )
     importing.add_argument("--dataset", required=True, help="dataset name, e.g. REAL")
     importing.add_argument("--label", default="", help="REAL, GEN or any label (default: none)")
     importing.add_argument("--csv-file", help="CSV list of image names, or a seed output CSV")
@@ -45,30 +62,40 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=run_datasets)
 
     scan = subparsers.add_parser(
-        "scan", help="read each image's technical facts (format, size, mode, EXIF, text metadata)",
+        "scan",
+        help="read each image's technical facts (format, size, mode, EXIF, text metadata)",
         description="Reads every found image of the dataset once (new images only on a re-run) and stores its "
-                    "technical facts in image_facts: the base of the technical-bias audit.")
+        "technical facts in image_facts: the base of the technical-bias audit.",
+    )
     scan.add_argument("--dataset", required=True)
     scan.add_argument("--num-workers", type=int, metavar="N", help="parallel reads (default processing.num_workers)")
     scan.set_defaults(handler=run_scan)
 
 
 def _print_report(report: ImportReport) -> None:
-    print(f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found, {report.missing:,} missing, "
-          f"{report.ambiguous:,} ambiguous, {report.rejected:,} rejected, {report.duplicates:,} duplicates"
-          + (f", {report.unlinked:,} without an image source" if report.unlinked else "")
-          + f"; {report.added:,} new.")
+    print(
+        f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found, {report.missing:,} missing, "
+        f"{report.ambiguous:,} ambiguous, {report.rejected:,} rejected, {report.duplicates:,} duplicates"
+        + (f", {report.unlinked:,} without an image source" if report.unlinked else "")
+        + f"; {report.added:,} new."
+    )
     if report.annotations_imported or report.seed_errors:
-        print(f"Imported {report.annotations_imported:,} seed results; {report.seed_errors:,} seed errors "
-              "recorded as failures to retry.")
+        print(
+            f"Imported {report.annotations_imported:,} seed results; {report.seed_errors:,} seed errors "
+            "recorded as failures to retry."
+        )
     if report.stem_matches or report.case_matches:
-        print(f"Found by a looser match: {report.stem_matches:,} by stem (another extension), "
-              f"{report.case_matches:,} ignoring case; their detail says which.")
+        print(
+            f"Found by a looser match: {report.stem_matches:,} by stem (another extension), "
+            f"{report.case_matches:,} ignoring case; their detail says which."
+        )
     for note in report.notes:
         print(f"Note: {note}.")
     if report.ambiguous or report.missing or report.rejected:
-        print(f"List them with `labeling images --dataset {report.dataset} --status missing` (or ambiguous, "
-              "rejected) or on the app's Datasets page.")
+        print(
+            f"List them with `labeling images --dataset {report.dataset} --status missing` (or ambiguous, "
+            "rejected) or on the app's Datasets page."
+        )
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -79,9 +106,15 @@ def run_import(args: argparse.Namespace) -> int:
 
         return run_s3_import(args, _print_report)
     csv_data = read_csv_file(args.csv_file) if args.csv_file else None
-    report = import_dataset(context.store(args), args.dataset, label=args.label, csv_data=csv_data,
-                            csv_name=str(Path(args.csv_file)) if args.csv_file else None,
-                            images_dir=args.images_dir, max_name_length=context.settings(args).max_name_length)
+    report = import_dataset(
+        context.store(args),
+        args.dataset,
+        label=args.label,
+        csv_data=csv_data,
+        csv_name=str(Path(args.csv_file)) if args.csv_file else None,
+        images_dir=args.images_dir,
+        max_name_length=context.settings(args).max_name_length,
+    )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -113,8 +146,19 @@ def run_datasets(args: argparse.Namespace) -> int:
     if not records:
         print("No datasets yet: create one with `labeling import --dataset NAME --csv-file LIST --images-dir DIR`.")
         return 0
-    columns = ("name", "label", "listed", "found", "missing", "ambiguous", "rejected", "described",
-               "categorized", "reviewed", "failed")
+    columns = (
+        "name",
+        "label",
+        "listed",
+        "found",
+        "missing",
+        "ambiguous",
+        "rejected",
+        "described",
+        "categorized",
+        "reviewed",
+        "failed",
+    )
     widths = {column: max(len(column), *(len(f"{record[column]}") for record in records)) for column in columns}
     print("  ".join(column.ljust(widths[column]) for column in columns))
     for record in records:
@@ -127,11 +171,16 @@ def run_scan(args: argparse.Namespace) -> int:
 
     def show(progress: ScanProgress) -> None:
         if progress.scanned % 500 == 0 or progress.scanned == progress.total:
-            print(f"\r{progress.scanned:,}/{progress.total:,} scanned, {progress.failed:,} without facts",
-                  end="", file=sys.stderr, flush=True)
+            print(
+                f"\r{progress.scanned:,}/{progress.total:,} scanned, {progress.failed:,} without facts",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    report = scan_dataset(context.store(args), context.settings(args), args.dataset, workers=args.num_workers,
-                          progress=show)
+    report = scan_dataset(
+        context.store(args), context.settings(args), args.dataset, workers=args.num_workers, progress=show
+    )
     if report.total:
         print(file=sys.stderr)
     print(report.line())

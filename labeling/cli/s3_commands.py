@@ -26,25 +26,33 @@ def add_s3_flags(parser: argparse.ArgumentParser, *, workers: bool = True) -> No
     """--bucket, --profile, --region, --endpoint-url (and --num-workers): shared by every S3 command."""
 
     parser.add_argument("--bucket", help="S3 bucket (default: s3.bucket in config.yaml or LABELING_S3_BUCKET)")
-    parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / s3.profile); credentials come only "
-                                          "from boto3's standard chain")
+    parser.add_argument(
+        "--profile",
+        help="AWS profile (default: AWS_PROFILE / s3.profile); credentials come only from boto3's standard chain",
+    )
     parser.add_argument("--region", help="AWS region of the bucket (default: AWS_REGION / s3.region)")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL / s3.endpoint_url)")
     if workers:
-        parser.add_argument("--num-workers", type=int, default=MIRROR_WORKERS,
-                            help=f"parallel downloads (default {MIRROR_WORKERS})")
+        parser.add_argument(
+            "--num-workers", type=int, default=MIRROR_WORKERS, help=f"parallel downloads (default {MIRROR_WORKERS})"
+        )
 
 
 def register(subparsers: Any) -> None:
 
     download = subparsers.add_parser(
-        "download", help="mirror the S3 objects named in a CSV list to a local folder (resumable)",
+        "download",
+        help="mirror the S3 objects named in a CSV list to a local folder (resumable)",
         description="Analyze first (listed, available, missing, ambiguous, already there, to fetch), ask, then "
-                    "download in parallel. Stop it any time: the next run fetches only what is missing.")
+        "download in parallel. Stop it any time: the next run fetches only what is missing.",
+    )
     download.add_argument("--csv-file", required=True, help="CSV list of image names (e.g. csv_real_gen/real.csv)")
     download.add_argument("--output-dir", required=True, help="local folder to mirror into (e.g. REAL)")
-    download.add_argument("--s3-prefix", required=True,
-                          help='prefix in the bucket, e.g. "datalake_training/REAL/" (or s3://bucket/prefix/)')
+    download.add_argument(
+        "--s3-prefix",
+        required=True,
+        help='prefix in the bucket, e.g. "datalake_training/REAL/" (or s3://bucket/prefix/)',
+    )
     download.add_argument("--auto-confirm", action="store_true", help="do not ask before downloading")
     download.add_argument("--dataset", help="also create/refresh this dataset from the mirrored folder")
     download.add_argument("--label", default="", help="label of --dataset (REAL, GEN, ...)")
@@ -52,20 +60,26 @@ def register(subparsers: Any) -> None:
     download.set_defaults(handler=run_download)
 
     batch = subparsers.add_parser(
-        "batch-download", help="download every REAL_*.csv / GEN_*.csv of a folder, configured from the file names",
+        "batch-download",
+        help="download every REAL_*.csv / GEN_*.csv of a folder, configured from the file names",
         description="REAL_foo.csv becomes dataset REAL_foo (label REAL), prefix datalake_training/REAL/ and "
-                    "folder OUTPUT_ROOT/REAL/; GEN_*.csv likewise. Other files are skipped.")
+        "folder OUTPUT_ROOT/REAL/; GEN_*.csv likewise. Other files are skipped.",
+    )
     batch.add_argument("--csv-dir", required=True, help="folder holding REAL_*.csv and GEN_*.csv lists")
     batch.add_argument("--output-root", default=".", help="folder under which REAL/ and GEN/ are created")
-    batch.add_argument("--prefix-template", default=DATALAKE_PREFIX_TEMPLATE,
-                       help=f"S3 prefix per label (default {DATALAKE_PREFIX_TEMPLATE!r})")
+    batch.add_argument(
+        "--prefix-template",
+        default=DATALAKE_PREFIX_TEMPLATE,
+        help=f"S3 prefix per label (default {DATALAKE_PREFIX_TEMPLATE!r})",
+    )
     batch.add_argument("--auto-confirm", action="store_true", help="do not ask before downloading")
     batch.add_argument("--no-datasets", action="store_true", help="only download; do not create the datasets")
     add_s3_flags(batch)
     batch.set_defaults(handler=run_batch_download)
 
     analyzing = subparsers.add_parser(
-        "analyze-s3", help="what an S3 prefix holds for a CSV list, without fetching anything")
+        "analyze-s3", help="what an S3 prefix holds for a CSV list, without fetching anything"
+    )
     analyzing.add_argument("--s3-prefix", required=True, help="prefix in the bucket, or s3://bucket/prefix/")
     analyzing.add_argument("--csv-file", help="CSV list of names (default: every image under the prefix)")
     analyzing.add_argument("--output-dir", help="local folder: also count what is already there")
@@ -88,10 +102,19 @@ def make_source(args: argparse.Namespace, prefix: str, *, workers: int = MIRROR_
         bucket = bucket_in_uri
     bucket = bucket or settings.s3_bucket
     if not bucket:
-        raise InputError("No S3 bucket given: pass --bucket, write the prefix as s3://bucket/prefix/, or set "
-                         "s3.bucket in config.yaml (or LABELING_S3_BUCKET).")
-    return s3_source(bucket, prefix, settings, profile=args.profile, region=args.region,
-                     endpoint_url=args.endpoint_url, workers=workers)
+        raise InputError(
+            "No S3 bucket given: pass --bucket, write the prefix as s3://bucket/prefix/, or set "
+            "s3.bucket in config.yaml (or LABELING_S3_BUCKET)."
+        )
+    return s3_source(
+        bucket,
+        prefix,
+        settings,
+        profile=args.profile,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        workers=workers,
+    )
 
 
 def _read_names(csv_file: str) -> NameList:
@@ -107,8 +130,10 @@ def _confirm(question: str, auto: bool) -> bool:
     try:
         answer = input(f"{question} [y/N] ")
     except EOFError:
-        raise InputError("No answer to the confirmation (stdin is not interactive): pass --auto-confirm to "
-                         "download without the question.") from None
+        raise InputError(
+            "No answer to the confirmation (stdin is not interactive): pass --auto-confirm to "
+            "download without the question."
+        ) from None
     return answer.strip().lower() in {"y", "yes"}
 
 
@@ -130,8 +155,10 @@ def _print_analysis(analysis: S3Analysis, problems_file: Path | None) -> None:
 def _print_report(report: MirrorReport) -> None:
     megabytes = report.bytes_fetched / 1e6
     rate = report.fetched / report.seconds if report.seconds else 0.0
-    print(f"Fetched {report.fetched:,} files ({megabytes:,.1f} MB) in {report.seconds:.1f} s ({rate:,.0f} files/s); "
-          f"{report.failed:,} failed; {report.already_local:,} were already there. Log: {report.log_file}")
+    print(
+        f"Fetched {report.fetched:,} files ({megabytes:,.1f} MB) in {report.seconds:.1f} s ({rate:,.0f} files/s); "
+        f"{report.failed:,} failed; {report.already_local:,} were already there. Log: {report.log_file}"
+    )
     for key, message in report.failures[:FIRST]:
         print(f"  failed: {key}: {message}")
     if report.failed:
@@ -142,16 +169,32 @@ def _problems_path(output_dir: str) -> Path:
     return Path(output_dir) / "logs" / f"problems_{datetime.now().strftime('%Y%m%d_%H%M%S')}.csv"
 
 
-def _import_mirrored(args: argparse.Namespace, dataset: str, label: str, names: NameList, csv_file: str,
-                     source: S3Source, output_dir: str) -> None:
+def _import_mirrored(
+    args: argparse.Namespace,
+    dataset: str,
+    label: str,
+    names: NameList,
+    csv_file: str,
+    source: S3Source,
+    output_dir: str,
+) -> None:
     from labeling.datasets import import_names
     from labeling.sources import LocalFolderSource
 
-    report = import_names(context.store(args), dataset, names, LocalFolderSource(output_dir), label=label,
-                          list_file=csv_file, source_options={"mirrored_from": source.uri, **source.options})
-    print(f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found in {output_dir}, "
-          f"{report.missing:,} missing, {report.ambiguous:,} ambiguous, {report.rejected:,} rejected; "
-          f"{report.added:,} new.")
+    report = import_names(
+        context.store(args),
+        dataset,
+        names,
+        LocalFolderSource(output_dir),
+        label=label,
+        list_file=csv_file,
+        source_options={"mirrored_from": source.uri, **source.options},
+    )
+    print(
+        f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found in {output_dir}, "
+        f"{report.missing:,} missing, {report.ambiguous:,} ambiguous, {report.rejected:,} rejected; "
+        f"{report.added:,} new."
+    )
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -165,8 +208,9 @@ def run_download(args: argparse.Namespace) -> int:
     _print_analysis(analysis, _problems_path(args.output_dir))
     if analysis.to_fetch:
         size = analysis.bytes_to_fetch / 1e6
-        if not _confirm(f"Download {len(analysis.to_fetch):,} files ({size:,.1f} MB) into {args.output_dir}?",
-                        args.auto_confirm):
+        if not _confirm(
+            f"Download {len(analysis.to_fetch):,} files ({size:,.1f} MB) into {args.output_dir}?", args.auto_confirm
+        ):
             print("Nothing downloaded.")
             return 0
         report = mirror(source, analysis, store=store, workers=args.num_workers, show_bar=sys.stderr.isatty())
@@ -199,8 +243,9 @@ def run_batch_download(args: argparse.Namespace) -> int:
         planned.append((job, names, source, analysis))
     total = sum(len(analysis.to_fetch) for *_, analysis in planned)
     size = sum(analysis.bytes_to_fetch for *_, analysis in planned) / 1e6
-    if total and not _confirm(f"\nDownload {total:,} files ({size:,.1f} MB) for {len(planned)} lists?",
-                              args.auto_confirm):
+    if total and not _confirm(
+        f"\nDownload {total:,} files ({size:,.1f} MB) for {len(planned)} lists?", args.auto_confirm
+    ):
         print("Nothing downloaded.")
         return 0
     failed = 0
@@ -246,8 +291,14 @@ def run_s3_import(args: argparse.Namespace, print_report: Any) -> int:
         raise InputError("Give either --images-dir or --s3-uri, not both.")
     csv_data = read_csv_file(args.csv_file) if args.csv_file else None
     source = make_source(args, args.s3_uri)
-    report = import_s3_dataset(context.store(args), args.dataset, source, csv_data=csv_data,
-                               csv_name=str(Path(args.csv_file)) if args.csv_file else None, label=args.label)
+    report = import_s3_dataset(
+        context.store(args),
+        args.dataset,
+        source,
+        csv_data=csv_data,
+        csv_name=str(Path(args.csv_file)) if args.csv_file else None,
+        label=args.label,
+    )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

@@ -41,17 +41,38 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="port to bind (0 = any free port)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every answer")
     parser.add_argument("--rpm", type=int, default=0, help="requests per minute before 429s (0 = unlimited)")
-    parser.add_argument("--fault", type=fault_spec, action="append", dest="faults", default=[],
-                        metavar="KIND[:RATE]", help="answer this share of requests (default 1.0: all) with the "
-                                                    "fault KIND, repeatable (e.g. http_503:0.2)")
-    parser.add_argument("--fault-rate", type=_fault_rate, action="append", dest="faults", metavar="KIND=RATE",
-                        help="the older spelling of --fault KIND:RATE")
+    parser.add_argument(
+        "--fault",
+        type=fault_spec,
+        action="append",
+        dest="faults",
+        default=[],
+        metavar="KIND[:RATE]",
+        help="answer this share of requests (default 1.0: all) with the fault KIND, repeatable (e.g. http_503:0.2)",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=_fault_rate,
+        action="append",
+        dest="faults",
+        metavar="KIND=RATE",
+        help="the older spelling of --fault KIND:RATE",
+    )
     parser.add_argument("--log", metavar="FILE", help="append one JSON line per request to FILE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random faults")
-    parser.add_argument("--key", action="append", dest="keys", metavar="KEY",
-                        help="accept only this API key (repeatable; default: any non-empty key)")
-    parser.add_argument("--thoughts-tokens", type=int, default=None,
-                        help="thoughtsTokenCount to report (default: by model family and thinkingConfig)")
+    parser.add_argument(
+        "--key",
+        action="append",
+        dest="keys",
+        metavar="KEY",
+        help="accept only this API key (repeatable; default: any non-empty key)",
+    )
+    parser.add_argument(
+        "--thoughts-tokens",
+        type=int,
+        default=None,
+        help="thoughtsTokenCount to report (default: by model family and thinkingConfig)",
+    )
     return parser
 
 
@@ -59,9 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     """Parse flags, serve until interrupted, return the exit code."""
     args = _parser().parse_args(argv)
     try:
-        fake = FakeGemini(args.host, args.port, latency_s=args.latency, rpm_quota=args.rpm,
-                          fault_rates=dict(args.faults), seed=args.seed, valid_keys=args.keys,
-                          thoughts_tokens=args.thoughts_tokens, log_path=args.log)
+        fake = FakeGemini(
+            args.host,
+            args.port,
+            latency_s=args.latency,
+            rpm_quota=args.rpm,
+            fault_rates=dict(args.faults),
+            seed=args.seed,
+            valid_keys=args.keys,
+            thoughts_tokens=args.thoughts_tokens,
+            log_path=args.log,
+        )
         url = fake.start()
     except (LabelingError, OSError) as exc:
         print(f"fake Gemini cannot start: {exc}", file=sys.stderr)

@@ -70,8 +70,7 @@ def summary_sentence(ctx: AnswerContext) -> str:
     if f is None:
         return f"Simulated answer to a text-only request of {len(ctx.prompt)} characters."
     r, g, b = f.mean_rgb
-    return (f"Simulated description of a {f.width}x{f.height} image, mostly {f.colour} "
-            f"(mean RGB {r},{g},{b}), {f.tone}.")
+    return f"Simulated description of a {f.width}x{f.height} image, mostly {f.colour} (mean RGB {r},{g},{b}), {f.tone}."
 
 
 def answer_for_schema(schema: dict[str, Any], ctx: AnswerContext, *, drop_required: bool = False) -> Any:
@@ -110,7 +109,7 @@ def mentioned_values(values: list[Any], prompt: str) -> list[Any]:
     markers = list(_DESCRIPTION_MARKER.finditer(prompt))
     if markers:
         marker = markers[-1]
-        section = prompt[marker.end():]
+        section = prompt[marker.end() :]
         header = _LIST_HEADER.search(section)
         section = section[: header.start()] if header else section
         hits = [v for v in values if _count_mentions(str(v), section)]
@@ -127,7 +126,7 @@ def listed_values(prompt: str) -> list[str]:
     if header is None:
         return []
     names = []
-    for line in prompt[header.end():].splitlines()[1:]:
+    for line in prompt[header.end() :].splitlines()[1:]:
         if not line.startswith("- "):
             break
         names.append(line[2:].split(":", 1)[0].strip())
@@ -209,8 +208,7 @@ def _value(schema: Any, root: dict[str, Any], ctx: AnswerContext, name: str, ind
     return _string(schema, ctx, name, index)
 
 
-def _object(schema: dict[str, Any], root: dict[str, Any], ctx: AnswerContext, index: int,
-            depth: int) -> dict[str, Any]:
+def _object(schema: dict[str, Any], root: dict[str, Any], ctx: AnswerContext, index: int, depth: int) -> dict[str, Any]:
     """Every property, in propertyOrdering order; `index` (its place in an array) varies the names."""
     properties: dict[str, Any] = _get(schema, "properties") or {}
     if depth >= _MAX_DEPTH:
@@ -262,8 +260,9 @@ def _enum_value(values: list[Any], ctx: AnswerContext, name: str) -> Any:
     return _choose_values(values, ctx, name, 1, 1)[0]
 
 
-def _choose_values(values: list[Any], ctx: AnswerContext, name: str, min_items: int,
-                   max_items: int | None) -> list[Any]:
+def _choose_values(
+    values: list[Any], ctx: AnswerContext, name: str, min_items: int, max_items: int | None
+) -> list[Any]:
     """Deterministic enum choices: by dominant hue for an image, by mentions for text (module doc)."""
     pool = [v for v in values if str(v).lower() != "unknown"] or list(values)
     if ctx.facts is not None:

@@ -82,13 +82,21 @@ def first_image_facts(request: GenerateRequest) -> ImageFacts | None:
         raise WireError(400, IMAGE_UNPROCESSABLE) from exc
 
 
-def answer_reply(model: str, api_version: str, request: GenerateRequest, facts: ImageFacts | None,
-                 fault: str | None, settings: AnswerSettings) -> Reply:
+def answer_reply(
+    model: str,
+    api_version: str,
+    request: GenerateRequest,
+    facts: ImageFacts | None,
+    fault: str | None,
+    settings: AnswerSettings,
+) -> Reply:
     """The reply to an admitted request, shaped by its fault (None = a normal answer; no transport faults)."""
     if fault in ERROR_SHAPES:
         return error_reply(ERROR_SHAPES[fault](model, api_version, settings.rpm_quota, settings.retry_delay_s), fault)
-    prompt = _Prompt(text_tokens(request.prompt),
-                     sum(image_tokens(*_image_size(b.data), model, request.media_resolution) for b in request.images))
+    prompt = _Prompt(
+        text_tokens(request.prompt),
+        sum(image_tokens(*_image_size(b.data), model, request.media_resolution) for b in request.images),
+    )
     if fault in _EMPTY_ANSWERS:
         body = response_body(model, _usage(prompt, 0, 0, settings), **_EMPTY_ANSWERS[fault])
         return Reply(200, body, fault=fault)
@@ -98,8 +106,14 @@ def answer_reply(model: str, api_version: str, request: GenerateRequest, facts: 
     return _text_answer(model, request, facts, fault, prompt, settings)
 
 
-def _text_answer(model: str, request: GenerateRequest, facts: ImageFacts | None, fault: str | None,
-                 prompt: _Prompt, settings: AnswerSettings) -> Reply:
+def _text_answer(
+    model: str,
+    request: GenerateRequest,
+    facts: ImageFacts | None,
+    fault: str | None,
+    prompt: _Prompt,
+    settings: AnswerSettings,
+) -> Reply:
     """A 200 with text, after thinking took its share of maxOutputTokens (on Gemini 3)."""
     thoughts = _thoughts(model, request, settings)
     if fault == "thoughts":
@@ -131,8 +145,7 @@ def _usage(prompt: _Prompt, output: int, thoughts: int, settings: AnswerSettings
 
 def _out_of_budget(model: str, prompt: _Prompt, thoughts: int, settings: AnswerSettings) -> dict[str, Any]:
     """MAX_TOKENS reached while thinking: a content without parts and no candidatesTokenCount."""
-    return response_body(model, _usage(prompt, 0, thoughts, settings),
-                         candidates=[candidate([], "MAX_TOKENS")])
+    return response_body(model, _usage(prompt, 0, thoughts, settings), candidates=[candidate([], "MAX_TOKENS")])
 
 
 def _reasoning(facts: ImageFacts | None) -> str:
@@ -146,8 +159,11 @@ def answer_text(request: GenerateRequest, facts: ImageFacts | None, fault: str |
     ctx = AnswerContext(facts, request.prompt, off_list=fault == "off_list_category")
     mime = (request.response_mime_type or "").lower()
     if mime == "application/json":
-        value = (answer_for_schema(request.schema, ctx, drop_required=fault == "wrong_shape")
-                 if request.schema else {"summary": summary_sentence(ctx)})
+        value = (
+            answer_for_schema(request.schema, ctx, drop_required=fault == "wrong_shape")
+            if request.schema
+            else {"summary": summary_sentence(ctx)}
+        )
         text = json.dumps(value, ensure_ascii=False)
     elif mime == "text/x.enum" and request.schema:
         text = enum_answer(request.schema, ctx)

@@ -173,8 +173,9 @@ class FakeGemini:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -209,7 +210,6 @@ class FakeGemini:
     def pending_faults(self) -> list[str]:
         """Injected faults not yet served."""
         return self._faults.pending
-
 
     # -- observations ------------------------------------------------------------------------------
 
@@ -354,12 +354,20 @@ class FakeGemini:
     def _log(self, log_path: Path, path: str, record: RequestRecord) -> None:
         """Append the request's JSON line; a log that cannot be written must not fail the answer."""
         when = datetime.datetime.fromtimestamp(record.received_at, datetime.UTC)
-        line = json.dumps({
-            "time": when.isoformat(timespec="milliseconds"), "path": path, "api_version": record.api_version,
-            "model": record.model, "status": record.status, "fault": record.fault,
-            "image_width": record.image_width, "image_height": record.image_height,
-            "schema": record.schema_sent, "service_tier": record.service_tier,
-        })
+        line = json.dumps(
+            {
+                "time": when.isoformat(timespec="milliseconds"),
+                "path": path,
+                "api_version": record.api_version,
+                "model": record.model,
+                "status": record.status,
+                "fault": record.fault,
+                "image_width": record.image_width,
+                "image_height": record.image_height,
+                "schema": record.schema_sent,
+                "service_tier": record.service_tier,
+            }
+        )
         try:
             with self._log_lock, log_path.open("a", encoding="utf-8") as log:
                 log.write(line + "\n")

@@ -12,21 +12,27 @@ from typing import Any
 from labeling.fake_gemini.wire import TYPE_PREFIX, WireError
 
 KEY_INVALID = "API key not valid. Please pass a valid API key."
-NO_KEY = ("Method doesn't allow unregistered callers (callers without established identity). "
-          "Please use API Key or other form of API consumer identity to call this API.")
+NO_KEY = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
 TROUBLESHOOTING = "https://developers.generativeai.google/guide/troubleshooting"
 IMAGE_UNPROCESSABLE = f"Unable to process input image. Please retry or report in {TROUBLESHOOTING}"
 TOO_MANY_STATES = (
     "The specified schema produces a constraint that has too many states for serving.  Typical causes of this "
     "error are schemas with lots of text (for example, very long property or enum names), schemas with long "
     "array length limits (especially when nested), or schemas using complex value matchers (for example, "
-    "integers or numbers with minimum/maximum bounds or strings with complex formats like date-time)")
+    "integers or numbers with minimum/maximum bounds or strings with complex formats like date-time)"
+)
 _QUOTA_INTRO = (
     "You exceeded your current quota, please check your plan and billing details. For more information on this "
     "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: "
-    "https://ai.dev/rate-limit. \n")
-_QUOTA_SHORT = ("You exceeded your current quota, please check your plan and billing details. For more "
-                "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.")
+    "https://ai.dev/rate-limit. \n"
+)
+_QUOTA_SHORT = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
 _METRIC = "generativelanguage.googleapis.com/generate_content_"
 # Delays of the daily and zero-limit 429s: short, as the real ones are (gemini-cli#8437, #22486).
 _DAILY_DELAY_S = 17.390816473
@@ -38,8 +44,11 @@ _PLAIN_ERRORS = {
     "http_400": (400, "Request contains an invalid argument."),
     "http_499": (499, "The operation was cancelled."),
     "http_500": (500, f"An internal error has occurred. Please retry or report in {TROUBLESHOOTING}"),
-    "http_503": (503, "This model is currently experiencing high demand. Spikes in demand are usually temporary. "
-                      "Please try again later."),
+    "http_503": (
+        503,
+        "This model is currently experiencing high demand. Spikes in demand are usually temporary. "
+        "Please try again later.",
+    ),
     "http_503_overloaded": (503, "The model is overloaded. Please try again later."),
     "http_504": (504, "Deadline expired before operation could complete."),
     "image_invalid": (400, "Provided image is not valid."),
@@ -59,22 +68,34 @@ def retry_info(retry_delay: str) -> dict[str, Any]:
 
 
 def quota_help() -> dict[str, Any]:
-    return {"@type": TYPE_PREFIX + "Help", "links": [
-        {"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}
+    return {
+        "@type": TYPE_PREFIX + "Help",
+        "links": [
+            {
+                "description": "Learn more about Gemini API quotas",
+                "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+            }
+        ],
+    }
 
 
 def quota_failure(model: str, metric: str, quota_id: str, value: int) -> dict[str, Any]:
     """One QuotaFailure violation; a limit of 0 has no quotaValue (proto JSON leaves zeros out)."""
-    violation: dict[str, Any] = {"quotaMetric": _METRIC + metric, "quotaId": quota_id,
-                                 "quotaDimensions": {"location": "global", "model": model}}
+    violation: dict[str, Any] = {
+        "quotaMetric": _METRIC + metric,
+        "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": model},
+    }
     if value:
         violation["quotaValue"] = str(value)
     return {"@type": TYPE_PREFIX + "QuotaFailure", "violations": [violation]}
 
 
 def _quota_message(model: str, metric: str, limit: int, delay_s: float) -> str:
-    return f"{_QUOTA_INTRO}* Quota exceeded for metric: {_METRIC}{metric}, limit: {limit}, model: {model}\n" \
-           f"Please retry in {delay_s:.9f}s."
+    return (
+        f"{_QUOTA_INTRO}* Quota exceeded for metric: {_METRIC}{metric}, limit: {limit}, model: {model}\n"
+        f"Please retry in {delay_s:.9f}s."
+    )
 
 
 def per_minute_quota(model: str, rpm: int, delay_s: float) -> WireError:
@@ -100,21 +121,40 @@ def zero_limit_quota(model: str) -> WireError:
 
 def key_invalid() -> WireError:
     """400 API_KEY_INVALID with ErrorInfo and LocalizedMessage, Google's answer to a bad key (continue#8516)."""
-    return WireError(400, KEY_INVALID, [
-        {"@type": TYPE_PREFIX + "ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-         "metadata": {"service": "generativelanguage.googleapis.com"}},
-        {"@type": TYPE_PREFIX + "LocalizedMessage", "locale": "en-US", "message": KEY_INVALID},
-    ])
+    return WireError(
+        400,
+        KEY_INVALID,
+        [
+            {
+                "@type": TYPE_PREFIX + "ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {"@type": TYPE_PREFIX + "LocalizedMessage", "locale": "en-US", "message": KEY_INVALID},
+        ],
+    )
 
 
 def key_without_access() -> WireError:
     """403 for a key that exists but may not call the API (wording and metadata approximated)."""
-    return WireError(403, "Permission denied: Consumer 'api_key:fake-key' has been suspended.", [
-        {"@type": TYPE_PREFIX + "ErrorInfo", "reason": "CONSUMER_SUSPENDED", "domain": "googleapis.com",
-         "metadata": {"consumer": "projects/000000000000", "service": "generativelanguage.googleapis.com"}},
-        {"@type": TYPE_PREFIX + "LocalizedMessage", "locale": "en-US",
-         "message": "Permission denied: Consumer 'api_key:fake-key' has been suspended."},
-    ])
+    return WireError(
+        403,
+        "Permission denied: Consumer 'api_key:fake-key' has been suspended.",
+        [
+            {
+                "@type": TYPE_PREFIX + "ErrorInfo",
+                "reason": "CONSUMER_SUSPENDED",
+                "domain": "googleapis.com",
+                "metadata": {"consumer": "projects/000000000000", "service": "generativelanguage.googleapis.com"},
+            },
+            {
+                "@type": TYPE_PREFIX + "LocalizedMessage",
+                "locale": "en-US",
+                "message": "Permission denied: Consumer 'api_key:fake-key' has been suspended.",
+            },
+        ],
+    )
 
 
 def key_refusal(status: int) -> WireError:
@@ -128,15 +168,25 @@ def key_refusal(status: int) -> WireError:
 
 def model_not_found(model: str, api_version: str) -> WireError:
     """404 NOT_FOUND worded as Google words it."""
-    return WireError(404, f"models/{model} is not found for API version {api_version}, or is not supported "
-                          "for generateContent. Call ListModels to see the list of available models and their "
-                          "supported methods.")
+    return WireError(
+        404,
+        f"models/{model} is not found for API version {api_version}, or is not supported "
+        "for generateContent. Call ListModels to see the list of available models and their "
+        "supported methods.",
+    )
 
 
 def _schema_violations() -> WireError:
-    return WireError(400, "Request contains an invalid argument.", [
-        {"@type": TYPE_PREFIX + "BadRequest", "fieldViolations": [
-            {"field": "generation_config.response_schema", "description": TOO_MANY_STATES}]}])
+    return WireError(
+        400,
+        "Request contains an invalid argument.",
+        [
+            {
+                "@type": TYPE_PREFIX + "BadRequest",
+                "fieldViolations": [{"field": "generation_config.response_schema", "description": TOO_MANY_STATES}],
+            }
+        ],
+    )
 
 
 # Fault kind -> the error it answers, given (model, api_version, rpm, retry_delay_s).
@@ -158,5 +208,6 @@ ERROR_SHAPES: dict[str, ErrorShape] = {
     "http_404": lambda m, v, r, d: model_not_found(m, v),
     "schema_too_complex_violations": lambda m, v, r, d: _schema_violations(),
     "location_unsupported": lambda m, v, r, d: WireError(
-        400, "User location is not supported for the API use.", status="FAILED_PRECONDITION"),
+        400, "User location is not supported for the API use.", status="FAILED_PRECONDITION"
+    ),
 }

@@ -15,17 +15,36 @@ from labeling.fake_gemini.shapes import TOO_MANY_STATES
 from labeling.fake_gemini.wire import TYPE_PREFIX, GenerateRequest, WireError, camel_case, pick, snake_case
 
 _V1_TOP = frozenset({"model", "contents", "safetySettings", "generationConfig"})
-_V1_CONFIG = frozenset({
-    "candidateCount", "stopSequences", "maxOutputTokens", "temperature", "topP", "topK", "presencePenalty",
-    "frequencyPenalty", "responseLogprobs", "logprobs", "enableEnhancedCivicAnswers"})
+_V1_CONFIG = frozenset(
+    {
+        "candidateCount",
+        "stopSequences",
+        "maxOutputTokens",
+        "temperature",
+        "topP",
+        "topK",
+        "presencePenalty",
+        "frequencyPenalty",
+        "responseLogprobs",
+        "logprobs",
+        "enableEnhancedCivicAnswers",
+    }
+)
 _BETA_TOP = _V1_TOP | {"systemInstruction", "tools", "toolConfig", "cachedContent", "serviceTier", "store"}
 _BETA_CONFIG = _V1_CONFIG | {
-    "responseMimeType", "responseSchema", "responseJsonSchema", "responseModalities", "seed", "speechConfig",
-    "thinkingConfig", "mediaResolution", "imageConfig"}
+    "responseMimeType",
+    "responseSchema",
+    "responseJsonSchema",
+    "responseModalities",
+    "seed",
+    "speechConfig",
+    "thinkingConfig",
+    "mediaResolution",
+    "imageConfig",
+}
 _THINKING = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
 _SERVICE_TIERS = frozenset({"unspecified", "standard", "flex", "priority"})
-_MEDIA_RESOLUTIONS = frozenset(
-    f"MEDIA_RESOLUTION_{level}" for level in ("UNSPECIFIED", "LOW", "MEDIUM", "HIGH"))
+_MEDIA_RESOLUTIONS = frozenset(f"MEDIA_RESOLUTION_{level}" for level in ("UNSPECIFIED", "LOW", "MEDIUM", "HIGH"))
 THINKING_LEVELS = frozenset({"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"})
 # Each minItems/maxItems costs the schema this many "states" (see `schema_states`).
 _STATES_PER_ITEM_BOUND = 10
@@ -45,8 +64,10 @@ def unknown_fields(request: GenerateRequest, api_version: str) -> WireError | No
     """400 INVALID_ARGUMENT listing every field this version lacks, worded as Google words it."""
     beta = api_version != "v1"
     violations = [_violation(n, None) for n in _unknown(request.top_level_keys, _BETA_TOP if beta else _V1_TOP)]
-    violations += [_violation(n, "generation_config")
-                   for n in _unknown(request.generation_config_keys, _BETA_CONFIG if beta else _V1_CONFIG)]
+    violations += [
+        _violation(n, "generation_config")
+        for n in _unknown(request.generation_config_keys, _BETA_CONFIG if beta else _V1_CONFIG)
+    ]
     if beta and request.thinking is not None:
         location = "generation_config.thinking_config"
         violations += [_violation(n, location) for n in _unknown(request.thinking, _THINKING)]

@@ -67,8 +67,16 @@ class ImageFacts:
 def hue_name(hue: float) -> str:
     """Name a hue in [0, 1) with one of eight everyday colour words."""
     degrees = (hue % 1.0) * 360
-    for limit, name in ((15, "red"), (45, "orange"), (70, "yellow"), (165, "green"), (195, "cyan"),
-                        (255, "blue"), (290, "purple"), (345, "magenta")):
+    for limit, name in (
+        (15, "red"),
+        (45, "orange"),
+        (70, "yellow"),
+        (165, "green"),
+        (195, "cyan"),
+        (255, "blue"),
+        (290, "purple"),
+        (345, "magenta"),
+    ):
         if degrees < limit:
             return name
     return "red"

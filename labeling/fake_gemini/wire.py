@@ -36,8 +36,9 @@ TYPE_PREFIX = "type.googleapis.com/google.rpc."
 class WireError(LabelingError):
     """A request the fake answers with a Google-style error body (code, status, message, details)."""
 
-    def __init__(self, code: int, message: str, details: list[dict[str, Any]] | None = None,
-                 status: str | None = None) -> None:
+    def __init__(
+        self, code: int, message: str, details: list[dict[str, Any]] | None = None, status: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -166,8 +167,9 @@ def _decode_base64(text: str, where: str) -> bytes:
         raise WireError(400, f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed") from exc
 
 
-def error_body(code: int, message: str, details: list[dict[str, Any]] | None = None,
-               status: str | None = None) -> dict[str, Any]:
+def error_body(
+    code: int, message: str, details: list[dict[str, Any]] | None = None, status: str | None = None
+) -> dict[str, Any]:
     """`{"error": {"code", "message", "status", "details"?}}`; Google omits details when empty."""
     error: dict[str, Any] = {"code": code, "message": message, "status": status or STATUS_NAMES.get(code, "UNKNOWN")}
     if details:
@@ -180,8 +182,7 @@ def text_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def usage_metadata(prompt_text: int, prompt_image: int, output: int, thoughts: int,
-                   cached: int = 0) -> dict[str, Any]:
+def usage_metadata(prompt_text: int, prompt_image: int, output: int, thoughts: int, cached: int = 0) -> dict[str, Any]:
     """usageMetadata; zero counts are left out, as Google leaves them out (IMAGE details likewise)."""
     details = [{"modality": "TEXT", "tokenCount": prompt_text}]
     if prompt_image:
@@ -199,8 +200,13 @@ def usage_metadata(prompt_text: int, prompt_image: int, output: int, thoughts: i
     return usage
 
 
-def response_body(model: str, usage: dict[str, Any], *, candidates: list[dict[str, Any]] | None = None,
-                  prompt_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+def response_body(
+    model: str,
+    usage: dict[str, Any],
+    *,
+    candidates: list[dict[str, Any]] | None = None,
+    prompt_feedback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A GenerateContentResponse; `candidates` None leaves the key out (a blocked prompt), [] sends it empty."""
     body: dict[str, Any] = {}
     if candidates is not None:

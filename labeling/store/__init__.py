@@ -16,8 +16,16 @@ from labeling.store.review import ReviewQueries
 from labeling.store.runs import RunQueries
 
 
-class Store(DatasetQueries, AnnotationQueries, RunQueries, CategoryQueries, MirrorQueries,
-            AnalyticsQueries, ReviewQueries, FactsQueries):
+class Store(
+    DatasetQueries,
+    AnnotationQueries,
+    RunQueries,
+    CategoryQueries,
+    MirrorQueries,
+    AnalyticsQueries,
+    ReviewQueries,
+    FactsQueries,
+):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 
     def _derived_syncs(self) -> list[Callable[[], object]]:

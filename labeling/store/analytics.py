@@ -47,10 +47,14 @@ _SYNC_LOCK = threading.Lock()
 # Per source over label_tally rows: the categories that count, and which rows are labelled.
 _TALLY_SOURCE = {
     "model": ("model_categories", "model_categories IS NOT NULL"),
-    "human": ("coalesce(human_categories, model_categories)",
-              "reviewed AND coalesce(human_categories, model_categories) IS NOT NULL"),
-    "effective": ("coalesce(human_categories, model_categories)",
-                  "coalesce(human_categories, model_categories) IS NOT NULL"),
+    "human": (
+        "coalesce(human_categories, model_categories)",
+        "reviewed AND coalesce(human_categories, model_categories) IS NOT NULL",
+    ),
+    "effective": (
+        "coalesce(human_categories, model_categories)",
+        "coalesce(human_categories, model_categories) IS NOT NULL",
+    ),
 }
 
 # Counts per (dataset, category) from the tally: a few hundred rows, so deduping and unnesting the lists is cheap.
@@ -219,22 +223,31 @@ def _cell(column: str) -> str:
 
 def _export_select(source: LabelSource, *, csv: bool, extra_columns: bool) -> str:
     """The export query: values computed once in the inner select, CSV cells finished in the outer one."""
-    inner = [("image_name", "name"), ("description", _DESCRIPTION_SQL),
-             ("categories", _joined("categories") if csv else "categories")]
+    inner = [
+        ("image_name", "name"),
+        ("description", _DESCRIPTION_SQL),
+        ("categories", _joined("categories") if csv else "categories"),
+    ]
     if not csv:
         inner.append(("label_source", "$source"))
     if extra_columns:
-        inner += [("dataset", "$dataset"), ("label_source", "$source"), ("reviewed", "reviewed"),
-                  ("model_categories", _joined("model_categories") if csv else "model_categories"),
-                  ("human_categories", _joined("human_categories") if csv else "human_categories"),
-                  ("reviewer", "reviewer")]
+        inner += [
+            ("dataset", "$dataset"),
+            ("label_source", "$source"),
+            ("reviewed", "reviewed"),
+            ("model_categories", _joined("model_categories") if csv else "model_categories"),
+            ("human_categories", _joined("human_categories") if csv else "human_categories"),
+            ("reviewer", "reviewer"),
+        ]
     columns = list(dict(inner).items())  # label_source once, in its first place
     plain = {"label_source", "reviewed"}
     outer = [name if not csv or name in plain else f"{_cell(name)} AS {name}" for name, _ in columns]
     values = ", ".join(f"{sql} AS {name}" for name, sql in columns)
-    return (f"SELECT {', '.join(outer)} FROM (SELECT name AS sort_name, {values} "
-            f"FROM ({_EXPORT_LABELS_SQL[source]}) labelled "
-            f"WHERE {_EXPORTED}) ORDER BY sort_name")
+    return (
+        f"SELECT {', '.join(outer)} FROM (SELECT name AS sort_name, {values} "
+        f"FROM ({_EXPORT_LABELS_SQL[source]}) labelled "
+        f"WHERE {_EXPORTED}) ORDER BY sort_name"
+    )
 
 
 class AnalyticsQueries(StoreBase):
@@ -254,8 +267,9 @@ class AnalyticsQueries(StoreBase):
         sql = _DISTRIBUTION_SQL.format(categories=categories, labelled=labelled)
         return self.fetch_df(sql, {"names": names, "ids": ids}).astype({"count": "int64", "total": "int64"})
 
-    def category_distribution_from_views(self, datasets: Sequence[str],
-                                         source: LabelSource = "effective") -> pd.DataFrame:
+    def category_distribution_from_views(
+        self, datasets: Sequence[str], source: LabelSource = "effective"
+    ) -> pd.DataFrame:
         """The same frame as `category_distribution`, computed from the schema's views without the tally.
 
         The reference the tally is checked against (tests, benchmark); seconds at a million images.
@@ -273,8 +287,10 @@ class AnalyticsQueries(StoreBase):
         nothing changed (a fingerprint of a few aggregates); a rebuild reads every annotation once.
         """
         with _SYNC_LOCK, self.transaction() as cur:
-            marks = cur.execute("SELECT last_annotation_id, annotations_seen, human_rows, human_hash, aliases_hash "
-                                "FROM label_tally_marks").fetchall()
+            marks = cur.execute(
+                "SELECT last_annotation_id, annotations_seen, human_rows, human_hash, aliases_hash "
+                "FROM label_tally_marks"
+            ).fetchall()
             old_mark = int(marks[0][0]) if marks else 0
             found = cur.execute(_FINGERPRINT_SQL, {"mark": old_mark}).fetchall()[0]
             newest, seen, human_rows, human_hash, aliases_hash = (int(value) for value in found)
@@ -297,13 +313,18 @@ class AnalyticsQueries(StoreBase):
 
     def _update_tally(self, cur: duckdb.DuckDBPyConnection, old_mark: int, mark: int, human_changed: bool) -> None:
         human = _HUMAN_CHANGES_SQL if human_changed else "SELECT NULL::BIGINT AS image_id WHERE false"
-        cur.execute(f"""CREATE OR REPLACE TEMP TABLE tally_changed AS
+        cur.execute(
+            f"""CREATE OR REPLACE TEMP TABLE tally_changed AS
             SELECT image_id FROM annotations WHERE id > $old_mark AND id <= $mark UNION ({human})""",
-                    {"old_mark": old_mark, "mark": mark})
-        cur.execute("CREATE OR REPLACE TEMP TABLE tally_old AS SELECT * FROM label_state "
-                    "WHERE image_id IN (SELECT image_id FROM tally_changed)")
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE tally_new AS {_FRESH_STATE_SQL}",
-                    {"old_mark": old_mark, "mark": mark})
+            {"old_mark": old_mark, "mark": mark},
+        )
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE tally_old AS SELECT * FROM label_state "
+            "WHERE image_id IN (SELECT image_id FROM tally_changed)"
+        )
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE tally_new AS {_FRESH_STATE_SQL}", {"old_mark": old_mark, "mark": mark}
+        )
         cur.execute("DELETE FROM label_state WHERE image_id IN (SELECT image_id FROM tally_changed)")
         cur.execute("INSERT INTO label_state SELECT * FROM tally_new")
         # New tally = old tally - the changed images' old combinations + their new ones.
@@ -324,15 +345,25 @@ class AnalyticsQueries(StoreBase):
     @staticmethod
     def _save_marks(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
         cur.execute("DELETE FROM label_tally_marks")
-        cur.execute(f"""INSERT INTO label_tally_marks
+        cur.execute(
+            f"""INSERT INTO label_tally_marks
             SELECT $mark, (SELECT count(*) FROM annotations WHERE id <= $mark), count(*), {_HUMAN_HASH},
                    {_ALIASES_HASH}
-            FROM human_labels""", {"mark": mark})
+            FROM human_labels""",
+            {"mark": mark},
+        )
 
     # ---- exports -----------------------------------------------------------------------------------------------
 
-    def export_labels(self, dataset: str, path: str | Path, *, source: LabelSource = "effective",
-                      fmt: str = "csv", extra_columns: bool = False) -> int:
+    def export_labels(
+        self,
+        dataset: str,
+        path: str | Path,
+        *,
+        source: LabelSource = "effective",
+        fmt: str = "csv",
+        extra_columns: bool = False,
+    ) -> int:
         """Write one dataset's labelled images to `path` with DuckDB's COPY; returns the number of rows.
 
         CSV: `image_name,description,categories` as the seed wrote it (categories joined by ", ", minimal
@@ -362,8 +393,15 @@ class AnalyticsQueries(StoreBase):
             raise InputError(f"Cannot write {path} ({exc}): check the folder exists and is writable.") from None
         return int(rows[0][0]) if rows else 0
 
-    def export_frame(self, dataset: str, *, source: LabelSource = "effective", extra_columns: bool = False,
-                     csv: bool = True, limit: int | None = None) -> pd.DataFrame:
+    def export_frame(
+        self,
+        dataset: str,
+        *,
+        source: LabelSource = "effective",
+        extra_columns: bool = False,
+        csv: bool = True,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
         """The rows `export_labels` writes (the first `limit` of them), as a DataFrame: previews and tests."""
         source = checked_source(source)
         _, ids = self._dataset_ids([dataset])
@@ -380,14 +418,17 @@ class AnalyticsQueries(StoreBase):
         source = checked_source(source)
         _, ids = self._dataset_ids([dataset])
         self.sync_derived()
-        row = self.fetch_one(f"SELECT count(*) FROM ({_EXPORT_LABELS_SQL[source]}) labelled WHERE {_EXPORTED}",
-                             {"id": ids[0]})
+        row = self.fetch_one(
+            f"SELECT count(*) FROM ({_EXPORT_LABELS_SQL[source]}) labelled WHERE {_EXPORTED}", {"id": ids[0]}
+        )
         return int(row[0]) if row else 0
 
     def dataset_labels(self) -> dict[str, str]:
         """Dataset name -> label (REAL, GEN, ...; "" when none), by name: cheap, unlike the dataset summaries."""
-        return {str(name): str(label or "") for name, label in
-                self.fetch_all("SELECT name, label FROM datasets ORDER BY name")}
+        return {
+            str(name): str(label or "")
+            for name, label in self.fetch_all("SELECT name, label FROM datasets ORDER BY name")
+        }
 
     # ---- helpers -----------------------------------------------------------------------------------------------
 
@@ -399,8 +440,10 @@ class AnalyticsQueries(StoreBase):
         unknown = [name for name in names if name not in found]
         if unknown:
             known = ", ".join(row[0] for row in self.fetch_all("SELECT name FROM datasets ORDER BY name"))
-            raise NotFoundError(f"There is no dataset named {unknown[0]!r} (datasets: {known or 'none yet'}): "
-                                "check the name or import it first.")
+            raise NotFoundError(
+                f"There is no dataset named {unknown[0]!r} (datasets: {known or 'none yet'}): "
+                "check the name or import it first."
+            )
         return names, [int(found[name]) for name in names]
 
 

@@ -30,8 +30,10 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (
 def _locked_message(path: Path, error: Exception) -> str:
     found = _LOCK_HOLDER.search(str(error))
     holder = f"{found['program']} (PID {found['pid']})" if found else "another process"
-    return (f"The database {path} is in use by {holder}: stop that app or command first, "
-            f"or use another file with --db / LABELING_DB.")
+    return (
+        f"The database {path} is in use by {holder}: stop that app or command first, "
+        f"or use another file with --db / LABELING_DB."
+    )
 
 
 @contextmanager
@@ -55,8 +57,10 @@ class StoreBase:
             self._migrate(migrations)
         except duckdb.Error as exc:  # a damaged file (say, truncated) opens, then fails on its first read
             self._con.close()
-            raise StoreError(f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc}): restore a "
-                             "backup, or point --db / LABELING_DB at a new file.") from None
+            raise StoreError(
+                f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc}): restore a "
+                "backup, or point --db / LABELING_DB at a new file."
+            ) from None
         except BaseException:
             self._con.close()
             raise
@@ -67,17 +71,20 @@ class StoreBase:
             path.parent.mkdir(parents=True, exist_ok=True)
         # Extensions such as fts/httpfs download at run time: never let a query try that offline.
         config: dict[str, str | bool | int | float | list[str]] = {
-            "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
         try:
             return duckdb.connect(str(path), config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLockedError(_locked_message(path, exc)) from None
-            raise StoreError(f"Cannot open the database {path} ({exc}): check the path and its permissions.") \
-                from None
+            raise StoreError(f"Cannot open the database {path} ({exc}): check the path and its permissions.") from None
         except duckdb.Error as exc:
-            raise StoreError(f"{path} is not a usable DuckDB file ({exc}): point --db / LABELING_DB at "
-                             "a new file or restore a backup.") from None
+            raise StoreError(
+                f"{path} is not a usable DuckDB file ({exc}): point --db / LABELING_DB at "
+                "a new file or restore a backup."
+            ) from None
 
     def close(self) -> None:
         """Close the connection (cursors of other threads become unusable)."""
@@ -152,21 +159,26 @@ class StoreBase:
 
     def _migrate(self, migrations: Sequence[Migration]) -> None:
         cur = self.cursor()
-        cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                    "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+        )
         applied = {row[0] for row in cur.execute("SELECT version FROM schema_migrations").fetchall()}
         known = {migration.version for migration in migrations}
         if applied - known:
-            raise StoreError(f"The database {self.path} was written by a newer version of labeling "
-                             f"(schema {max(applied)}): upgrade labeling to open it.")
+            raise StoreError(
+                f"The database {self.path} was written by a newer version of labeling "
+                f"(schema {max(applied)}): upgrade labeling to open it."
+            )
         for migration in sorted(migrations, key=lambda m: m.version):
             if migration.version in applied:
                 continue
             log.info("Migrating %s to schema %d (%s)", self.path, migration.version, migration.name)
             with self.transaction() as tx:
                 tx.execute(migration.sql)
-                tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                           [migration.version, migration.name])
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [migration.version, migration.name]
+                )
 
 
 def _roll_back(cur: duckdb.DuckDBPyConnection) -> None:

@@ -26,8 +26,9 @@ TERMS_SAMPLE = 20_000  # described images whose terms are counted (a sample beyo
 
 
 def _snapshot(categories: Sequence[Category]) -> str:
-    return json.dumps([{"name": c.name, "definition": c.definition, "active": c.active} for c in categories],
-                      ensure_ascii=False)
+    return json.dumps(
+        [{"name": c.name, "definition": c.definition, "active": c.active} for c in categories], ensure_ascii=False
+    )
 
 
 def _from_snapshot(text: Any) -> list[Category]:
@@ -81,9 +82,33 @@ ORDER BY list_position(['object', 'scene word', 'setting', 'genre'], field), ima
 """
 
 # Words too common to say anything about a scene.
-SCENE_STOPWORDS = ("the", "and", "with", "for", "from", "into", "onto", "near", "its", "their", "some", "very",
-                   "area", "setting", "scene", "background", "view", "toned", "simulated", "image", "open",
-                   "interior", "exterior", "unclear", "none")
+SCENE_STOPWORDS = (
+    "the",
+    "and",
+    "with",
+    "for",
+    "from",
+    "into",
+    "onto",
+    "near",
+    "its",
+    "their",
+    "some",
+    "very",
+    "area",
+    "setting",
+    "scene",
+    "background",
+    "view",
+    "toned",
+    "simulated",
+    "image",
+    "open",
+    "interior",
+    "exterior",
+    "unclear",
+    "none",
+)
 
 
 class CategoryQueries(StoreBase):
@@ -103,8 +128,10 @@ class CategoryQueries(StoreBase):
 
     def category_versions(self) -> pd.DataFrame:
         """Every version, newest first: version, note, created_at, active (count), names (active, in order)."""
-        frame = self.fetch_df("SELECT version, note, created_at, categories::VARCHAR AS snapshot "
-                              "FROM category_versions ORDER BY version DESC")
+        frame = self.fetch_df(
+            "SELECT version, note, created_at, categories::VARCHAR AS snapshot "
+            "FROM category_versions ORDER BY version DESC"
+        )
         lists = [_from_snapshot(text) for text in frame.pop("snapshot")]
         frame["active"] = [sum(c.active for c in items) for items in lists]
         frame["names"] = [", ".join(c.name for c in items if c.active) for items in lists]
@@ -119,8 +146,10 @@ class CategoryQueries(StoreBase):
 
     def category_aliases(self) -> pd.DataFrame:
         """old_name, new_name, since_version, created_at: how model labels made before a rename or merge read."""
-        return self.fetch_df("SELECT old_name, new_name, since_version, created_at FROM category_aliases "
-                             "ORDER BY since_version, old_name")
+        return self.fetch_df(
+            "SELECT old_name, new_name, since_version, created_at FROM category_aliases "
+            "ORDER BY since_version, old_name"
+        )
 
     def category_usage(self) -> pd.DataFrame:
         """Per category name found in labels: model_images (latest model annotations, aliases applied) and
@@ -152,12 +181,16 @@ class CategoryQueries(StoreBase):
             seen.add(key)
         cur.execute("DELETE FROM categories")
         if categories:
-            cur.executemany("INSERT INTO categories (name, definition, active, position) VALUES (?, ?, ?, ?)",
-                            [[c.name, c.definition, c.active, i] for i, c in enumerate(categories)])
+            cur.executemany(
+                "INSERT INTO categories (name, definition, active, position) VALUES (?, ?, ?, ?)",
+                [[c.name, c.definition, c.active, i] for i, c in enumerate(categories)],
+            )
         rows = cur.execute("SELECT coalesce(max(version), 0) + 1 FROM category_versions").fetchall()
         version = int(rows[0][0])
-        cur.execute("INSERT INTO category_versions (version, note, categories) VALUES (?, ?, ?)",
-                    [version, note, _snapshot(categories)])
+        cur.execute(
+            "INSERT INTO category_versions (version, note, categories) VALUES (?, ?, ?)",
+            [version, note, _snapshot(categories)],
+        )
         return version
 
     def _current_list(self, cur: duckdb.DuckDBPyConnection) -> list[Category]:
@@ -178,8 +211,10 @@ class CategoryQueries(StoreBase):
         for category in categories:
             if category.name.lower() == name.lower() and category.name != ignore:
                 state = "" if category.active else " (deactivated: activate it instead)"
-                raise ConflictError(f"The list already has a category {category.name!r}{state}; to fold one "
-                                    "category into another, merge them.")
+                raise ConflictError(
+                    f"The list already has a category {category.name!r}{state}; to fold one "
+                    "category into another, merge them."
+                )
 
     # ---- one-category verbs ------------------------------------------------------------------------------------
 
@@ -238,8 +273,9 @@ class CategoryQueries(StoreBase):
             note = f"move {moved.name!r} to position {position + 1}"
             return ListChange(self._save_list(cur, current, note), note)
 
-    def rename_category(self, old_name: str, new_name: str, *, reviewer: str = "",
-                        definition: str | None = None) -> ListChange:
+    def rename_category(
+        self, old_name: str, new_name: str, *, reviewer: str = "", definition: str | None = None
+    ) -> ListChange:
         """Rename a category; human labels are rewritten (edit-logged), model labels read the new name."""
         new_name = clean_category_name(new_name)
         with self.transaction() as cur:
@@ -249,15 +285,15 @@ class CategoryQueries(StoreBase):
             if old.name == new_name and definition is None:
                 return ListChange(self._version(cur), "unchanged")
             self._check_free(current, new_name, ignore=old.name)
-            current[i] = Category(new_name, old.definition if definition is None else definition.strip(),
-                                  old.active)
+            current[i] = Category(new_name, old.definition if definition is None else definition.strip(), old.active)
             note = f"rename {old.name!r} -> {new_name!r}"
             version = self._save_list(cur, current, note)
             changed = self._carry(cur, [old.name], new_name, version, reviewer) if old.name != new_name else 0
             return ListChange(version, note, changed)
 
-    def merge_categories(self, sources: Sequence[str], target: str, *, reviewer: str = "",
-                         definition: str | None = None) -> ListChange:
+    def merge_categories(
+        self, sources: Sequence[str], target: str, *, reviewer: str = "", definition: str | None = None
+    ) -> ListChange:
         """Fold `sources` into `target` (which stays, with its definition unless one is given); the sources
         leave the list. Human labels are rewritten (edit-logged), model labels read the target's name."""
         with self.transaction() as cur:
@@ -283,30 +319,39 @@ class CategoryQueries(StoreBase):
         rows = cur.execute("SELECT coalesce(max(version), 0) FROM category_versions").fetchall()
         return int(rows[0][0])
 
-    def _carry(self, cur: duckdb.DuckDBPyConnection, olds: list[str], new: str, version: int,
-               reviewer: str) -> int:
+    def _carry(self, cur: duckdb.DuckDBPyConnection, olds: list[str], new: str, version: int, reviewer: str) -> int:
         """Aliases for model labels (chains collapsed) and rewritten human labels; returns human labels changed."""
-        cur.execute("UPDATE category_aliases SET new_name = $new WHERE list_contains($olds, new_name)",
-                    {"new": new, "olds": olds})
+        cur.execute(
+            "UPDATE category_aliases SET new_name = $new WHERE list_contains($olds, new_name)",
+            {"new": new, "olds": olds},
+        )
         cur.execute("DELETE FROM category_aliases WHERE old_name = new_name")
-        cur.executemany("INSERT INTO category_aliases (old_name, new_name, since_version) VALUES (?, ?, ?)",
-                        [[old, new, version] for old in olds])
+        cur.executemany(
+            "INSERT INTO category_aliases (old_name, new_name, since_version) VALUES (?, ?, ?)",
+            [[old, new, version] for old in olds],
+        )
         changes = cur.execute(_HUMAN_RENAMES_SQL, {"olds": olds, "new": new}).df()
         if changes.empty:
             return 0
         with registered(cur, "category_changes", changes):
-            cur.execute("UPDATE human_labels SET categories = c.after, version = c.new_version, "
-                        "updated_at = current_timestamp FROM category_changes c "
-                        "WHERE human_labels.image_id = c.image_id")
-            cur.execute("INSERT INTO edit_log (image_id, reviewer, field, before, after, version) "
-                        "SELECT image_id, ?, 'categories', to_json(before), to_json(after), new_version "
-                        "FROM category_changes", [reviewer.strip() or HUMAN_EDITOR])
+            cur.execute(
+                "UPDATE human_labels SET categories = c.after, version = c.new_version, "
+                "updated_at = current_timestamp FROM category_changes c "
+                "WHERE human_labels.image_id = c.image_id"
+            )
+            cur.execute(
+                "INSERT INTO edit_log (image_id, reviewer, field, before, after, version) "
+                "SELECT image_id, ?, 'categories', to_json(before), to_json(after), new_version "
+                "FROM category_changes",
+                [reviewer.strip() or HUMAN_EDITOR],
+            )
         return len(changes)
 
     # ---- what the data holds -----------------------------------------------------------------------------------
 
-    def description_terms(self, dataset_ids: Sequence[int] | None = None, limit: int = 25, *,
-                          max_images: int = TERMS_SAMPLE) -> pd.DataFrame:
+    def description_terms(
+        self, dataset_ids: Sequence[int] | None = None, limit: int = 25, *, max_images: int = TERMS_SAMPLE
+    ) -> pd.DataFrame:
         """The most frequent object names, scene words, settings and genres in the structured descriptions.
 
         Columns field, term, images (distinct images mentioning it), share (of the images counted). Reads the
@@ -314,8 +359,10 @@ class CategoryQueries(StoreBase):
         `max_images` described images, a repeatable pseudo-random sample of that many (JSON parsing is the cost).
         """
         ids = None if dataset_ids is None else [int(i) for i in dataset_ids]
-        return self.fetch_df(_TERMS_SQL, {"ids": ids, "limit": int(limit), "stopwords": list(SCENE_STOPWORDS),
-                                          "max_images": int(max_images)})
+        return self.fetch_df(
+            _TERMS_SQL,
+            {"ids": ids, "limit": int(limit), "stopwords": list(SCENE_STOPWORDS), "max_images": int(max_images)},
+        )
 
     def labels_fingerprint(self) -> tuple[int, int, int, str]:
         """Changes whenever model or human labels or the category list change (cheap: a few aggregates)."""
@@ -329,20 +376,25 @@ class CategoryQueries(StoreBase):
     def described_count(self, dataset_ids: Sequence[int] | None = None) -> int:
         """Images with a description (effective) in the chosen datasets."""
         ids = None if dataset_ids is None else [int(i) for i in dataset_ids]
-        row = self.fetch_one("SELECT count(*) FROM effective_labels WHERE description IS NOT NULL "
-                             "AND ($ids IS NULL OR list_contains($ids, dataset_id))", {"ids": ids})
+        row = self.fetch_one(
+            "SELECT count(*) FROM effective_labels WHERE description IS NOT NULL "
+            "AND ($ids IS NULL OR list_contains($ids, dataset_id))",
+            {"ids": ids},
+        )
         return int(row[0]) if row else 0
 
     def description_sample(self, dataset_ids: Sequence[int] | None, size: int, seed: int = 0) -> list[dict[str, Any]]:
         """Up to `size` effective descriptions spread over the chosen datasets (a repeatable pseudo-random
         pick for one seed): image_id, dataset, description (parsed)."""
         ids = None if dataset_ids is None else [int(i) for i in dataset_ids]
-        rows = self.fetch_all("""
+        rows = self.fetch_all(
+            """
             SELECT e.image_id, d.name, e.description::VARCHAR FROM effective_labels e
             JOIN datasets d ON d.id = e.dataset_id
             WHERE e.description IS NOT NULL AND ($ids IS NULL OR list_contains($ids, e.dataset_id))
             ORDER BY hash(e.image_id, $seed), e.image_id LIMIT $size""",
-                              {"ids": ids, "seed": int(seed), "size": int(size)})
+            {"ids": ids, "seed": int(seed), "size": int(size)},
+        )
         return [{"image_id": int(r[0]), "dataset": r[1], "description": json.loads(r[2])} for r in rows]
 
     # ---- which images a change may affect ----------------------------------------------------------------------
@@ -352,20 +404,31 @@ class CategoryQueries(StoreBase):
 
         Columns list_version (NULL: categorized outside the app, e.g. a seed import), images, uncategorized.
         """
-        return self.fetch_df("""
+        return self.fetch_df(
+            """
             SELECT a.category_list_version AS list_version, count(*)::BIGINT AS images,
                    count(*) FILTER (WHERE a.categories IS NULL)::BIGINT AS uncategorized
             FROM images i JOIN current_annotations a ON a.image_id = i.id
             WHERE list_contains($ids, i.dataset_id) AND a.description IS NOT NULL
-            GROUP BY ALL ORDER BY list_version NULLS FIRST""", {"ids": [int(i) for i in dataset_ids]})
+            GROUP BY ALL ORDER BY list_version NULLS FIRST""",
+            {"ids": [int(i) for i in dataset_ids]},
+        )
 
-    def images_to_recategorize(self, dataset_ids: Sequence[int], version: int | None, *, every: bool = False,
-                               names: Sequence[str] = (), outside_of: Sequence[str] | None = None) -> pd.DataFrame:
+    def images_to_recategorize(
+        self,
+        dataset_ids: Sequence[int],
+        version: int | None,
+        *,
+        every: bool = False,
+        names: Sequence[str] = (),
+        outside_of: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
         """Described images of the datasets whose current annotation was categorized against `version`
         (None: an unknown list) and that have no categories, or (`every`) any, or carry one of `names` (as
         stored or as read through the aliases), or (`outside_of`) a category not in that list.
         Columns image_id, dataset_id, name, categories (as read)."""
-        return self.fetch_df("""
+        return self.fetch_df(
+            """
             SELECT i.id AS image_id, i.dataset_id, i.name, a.categories
             FROM images i JOIN current_annotations a ON a.image_id = i.id
             WHERE list_contains($ids, i.dataset_id) AND a.description IS NOT NULL
@@ -373,5 +436,12 @@ class CategoryQueries(StoreBase):
               AND (a.categories IS NULL OR $every OR list_has_any(a.categories, $names)
                    OR list_has_any(a.stored_categories, $names)
                    OR ($outside IS NOT NULL AND NOT list_has_all($outside, a.categories)))
-            ORDER BY i.id""", {"ids": [int(i) for i in dataset_ids], "version": version, "every": every,
-                               "names": list(names), "outside": None if outside_of is None else list(outside_of)})
+            ORDER BY i.id""",
+            {
+                "ids": [int(i) for i in dataset_ids],
+                "version": version,
+                "every": every,
+                "names": list(names),
+                "outside": None if outside_of is None else list(outside_of),
+            },
+        )

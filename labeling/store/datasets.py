@@ -48,22 +48,33 @@ ORDER BY d.name
 class DatasetQueries(StoreBase):
     """Datasets (a named list of images with one source) and the images they list."""
 
-    def save_dataset(self, name: str, *, label: str, source_kind: str, source_uri: str = "",
-                     source_options: dict[str, Any] | None = None, list_file: str | None = None) -> int:
+    def save_dataset(
+        self,
+        name: str,
+        *,
+        label: str,
+        source_kind: str,
+        source_uri: str = "",
+        source_options: dict[str, Any] | None = None,
+        list_file: str | None = None,
+    ) -> int:
         """Create the dataset or update its label and source; returns its id."""
         options = json.dumps(source_options) if source_options else None
         with self.transaction() as cur:
             found = cur.execute("SELECT id FROM datasets WHERE name = ?", [name]).fetchall()
             row = found[0] if found else None
             if row:
-                cur.execute("UPDATE datasets SET label = ?, source_kind = ?, source_uri = ?, source_options = ?, "
-                            "list_file = coalesce(?, list_file), updated_at = current_timestamp WHERE id = ?",
-                            [label, source_kind, source_uri, options, list_file, row[0]])
+                cur.execute(
+                    "UPDATE datasets SET label = ?, source_kind = ?, source_uri = ?, source_options = ?, "
+                    "list_file = coalesce(?, list_file), updated_at = current_timestamp WHERE id = ?",
+                    [label, source_kind, source_uri, options, list_file, row[0]],
+                )
                 return int(row[0])
             created = cur.execute(
                 "INSERT INTO datasets (name, label, source_kind, source_uri, source_options, list_file) "
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                [name, label, source_kind, source_uri, options, list_file]).fetchall()
+                [name, label, source_kind, source_uri, options, list_file],
+            ).fetchall()
             return int(created[0][0])
 
     def set_duplicates(self, dataset_id: int, duplicates: int) -> None:
@@ -77,7 +88,8 @@ class DatasetQueries(StoreBase):
         """
         frame = images[["name", "location", "status", "detail"]]
         with self.transaction() as cur, registered(cur, "incoming_images", frame):
-            cur.execute("""
+            cur.execute(
+                """
                     UPDATE images SET location = n.location, status = n.status, detail = n.detail,
                         size_bytes = CASE WHEN images.location IS DISTINCT FROM n.location
                                           THEN NULL ELSE images.size_bytes END
@@ -85,12 +97,16 @@ class DatasetQueries(StoreBase):
                     WHERE images.dataset_id = ? AND images.name = n.name
                       AND (images.status IS DISTINCT FROM n.status
                            OR images.location IS DISTINCT FROM n.location
-                           OR images.detail IS DISTINCT FROM n.detail)""", [dataset_id])
-            inserted = cur.execute("""
+                           OR images.detail IS DISTINCT FROM n.detail)""",
+                [dataset_id],
+            )
+            inserted = cur.execute(
+                """
                     INSERT INTO images (dataset_id, name, location, status, detail)
                     SELECT ?, n.name, n.location, n.status, n.detail FROM incoming_images n
                     ANTI JOIN (SELECT name FROM images WHERE dataset_id = ?) i ON i.name = n.name""",
-                                   [dataset_id, dataset_id]).fetchone()
+                [dataset_id, dataset_id],
+            ).fetchone()
             return int(inserted[0]) if inserted else 0  # DuckDB answers an INSERT with its row count
 
     def dataset_summaries(self) -> list[DatasetSummary]:
@@ -121,8 +137,9 @@ class DatasetQueries(StoreBase):
 
     def _unknown_dataset(self, name: str) -> NotFoundError:
         known = ", ".join(self.dataset_names()) or "none yet"
-        return NotFoundError(f"There is no dataset named {name!r} (datasets: {known}): "
-                             "check the name or import it first.")
+        return NotFoundError(
+            f"There is no dataset named {name!r} (datasets: {known}): check the name or import it first."
+        )
 
     def images_with_status(self, dataset_id: int, status: str, limit: int | None = None) -> pd.DataFrame:
         """Images of one status (name, location, detail), in name order; the import report's lists."""

@@ -12,8 +12,23 @@ from labeling.store.base import StoreBase
 if TYPE_CHECKING:
     import pandas as pd
 
-FACT_COLUMNS = ("image_id", "facts_version", "format", "size_bytes", "width", "height", "mode", "frames",
-                "orientation", "exif_make", "exif_model", "exif_software", "text_keys", "details", "error")
+FACT_COLUMNS = (
+    "image_id",
+    "facts_version",
+    "format",
+    "size_bytes",
+    "width",
+    "height",
+    "mode",
+    "frames",
+    "orientation",
+    "exif_make",
+    "exif_model",
+    "exif_software",
+    "text_keys",
+    "details",
+    "error",
+)
 
 
 @dataclass(frozen=True)
@@ -37,9 +52,23 @@ class FactRow:
     error: str | None = None
 
     def values(self) -> list[Any]:
-        return [self.image_id, self.facts_version, self.format, self.size_bytes, self.width, self.height,
-                self.mode, self.frames, self.orientation, self.exif_make, self.exif_model, self.exif_software,
-                self.text_keys, json.dumps(self.details, ensure_ascii=False), self.error]
+        return [
+            self.image_id,
+            self.facts_version,
+            self.format,
+            self.size_bytes,
+            self.width,
+            self.height,
+            self.mode,
+            self.frames,
+            self.orientation,
+            self.exif_make,
+            self.exif_model,
+            self.exif_software,
+            self.text_keys,
+            json.dumps(self.details, ensure_ascii=False),
+            self.error,
+        ]
 
 
 class FactsQueries(StoreBase):
@@ -47,10 +76,15 @@ class FactsQueries(StoreBase):
 
     def facts_to_scan(self, dataset_id: int, facts_version: str) -> list[tuple[int, str]]:
         """(image_id, location) of the dataset's found images without facts of this version, in import order."""
-        return [(int(row[0]), str(row[1])) for row in self.fetch_all(
-            "SELECT i.id, i.location FROM images i LEFT JOIN image_facts f ON f.image_id = i.id "
-            "WHERE i.dataset_id = ? AND i.status = 'found' AND i.location IS NOT NULL "
-            "AND (f.image_id IS NULL OR f.facts_version <> ?) ORDER BY i.id", [dataset_id, facts_version])]
+        return [
+            (int(row[0]), str(row[1]))
+            for row in self.fetch_all(
+                "SELECT i.id, i.location FROM images i LEFT JOIN image_facts f ON f.image_id = i.id "
+                "WHERE i.dataset_id = ? AND i.status = 'found' AND i.location IS NOT NULL "
+                "AND (f.image_id IS NULL OR f.facts_version <> ?) ORDER BY i.id",
+                [dataset_id, facts_version],
+            )
+        ]
 
     def record_facts(self, rows: Sequence[FactRow]) -> None:
         """Write a batch of facts in one transaction; an image scanned again replaces its row."""
@@ -59,12 +93,14 @@ class FactsQueries(StoreBase):
         names = ", ".join(FACT_COLUMNS)
         marks = ", ".join("?" for _ in FACT_COLUMNS)
         with self.transaction() as cur:
-            cur.executemany(f"INSERT OR REPLACE INTO image_facts ({names}) VALUES ({marks})",
-                            [row.values() for row in rows])
+            cur.executemany(
+                f"INSERT OR REPLACE INTO image_facts ({names}) VALUES ({marks})", [row.values() for row in rows]
+            )
 
     def image_facts(self, dataset_ids: Sequence[int]) -> pd.DataFrame:
         """The facts of these datasets' images, with the dataset and image names."""
         return self.fetch_df(
             "SELECT d.name AS dataset, i.name, f.* FROM image_facts f JOIN images i ON i.id = f.image_id "
             "JOIN datasets d ON d.id = i.dataset_id WHERE list_contains(?, i.dataset_id) ORDER BY d.name, i.id",
-            [[int(i) for i in dataset_ids]])
+            [[int(i) for i in dataset_ids]],
+        )

@@ -52,8 +52,9 @@ class ReviewFilter:
 
     def __post_init__(self) -> None:
         if self.category_source not in LABEL_SOURCES:
-            raise InputError(f"Unknown category source {self.category_source!r}: use one of "
-                             f"{', '.join(LABEL_SOURCES)}.")
+            raise InputError(
+                f"Unknown category source {self.category_source!r}: use one of {', '.join(LABEL_SOURCES)}."
+            )
         if self.state not in REVIEW_STATES:
             raise InputError(f"Unknown review state {self.state!r}: use one of {', '.join(REVIEW_STATES)}.")
         if self.sort not in SORTS:
@@ -132,8 +133,7 @@ def _like(text: str) -> str:
 
 
 # Lower-cased words of a description (every top-level value, JSON-decoded) plus the summary, for substring search.
-_SEARCH_TEXT = ("lower(concat_ws(' ', {summary}, "
-                "array_to_string(json_extract_string({description}, '$.*'), ' ')))")
+_SEARCH_TEXT = "lower(concat_ws(' ', {summary}, array_to_string(json_extract_string({description}, '$.*'), ' ')))"
 
 # The narrow rows the gallery filters, counts and sorts: images with their human label, failure and
 # model-vs-human disagreement flags. Category and text filters are semi-joins on `label_state` (issue 6: the
@@ -217,7 +217,9 @@ class _Query:
             f"                AND {_HUMAN_WORDS} LIKE $words_like ESCAPE '\\') "
             "OR (NOT description_edited AND image_id IN ("
             "    SELECT image_id FROM review_text WHERE words LIKE $words_like ESCAPE '\\')))",
-            name_like=_like(text), words_like=_like(text.lower()))
+            name_like=_like(text),
+            words_like=_like(text.lower()),
+        )
 
 
 _STATE_SQL = {
@@ -242,26 +244,36 @@ class ReviewQueries(StoreBase):
         with _TEXT_SYNC_LOCK, self.transaction() as tx:
             marks = tx.execute("SELECT last_annotation_id, annotations_seen FROM review_text_marks").fetchall()
             old_mark = int(marks[0][0]) if marks else 0
-            newest, seen = (int(v) for v in tx.execute(
-                "SELECT (SELECT coalesce(max(id), 0) FROM annotations), "
-                "(SELECT count(*) FROM annotations WHERE id <= ?)", [old_mark]).fetchall()[0])
+            newest, seen = (
+                int(v)
+                for v in tx.execute(
+                    "SELECT (SELECT coalesce(max(id), 0) FROM annotations), "
+                    "(SELECT count(*) FROM annotations WHERE id <= ?)",
+                    [old_mark],
+                ).fetchall()[0]
+            )
             if marks and seen == int(marks[0][1]) and newest == old_mark:
                 return
             words = _SEARCH_TEXT.format(summary="a.summary", description="a.description")
-            latest = (f"SELECT a.image_id, a.id, {words} FROM annotations a WHERE a.id IN "
-                      "(SELECT max(id) FROM annotations WHERE id > $since AND id <= $mark GROUP BY image_id)")
+            latest = (
+                f"SELECT a.image_id, a.id, {words} FROM annotations a WHERE a.id IN "
+                "(SELECT max(id) FROM annotations WHERE id > $since AND id <= $mark GROUP BY image_id)"
+            )
             if not marks or seen != int(marks[0][1]):
                 # Deleted datasets or annotations committed late: index everything again.
                 tx.execute("DELETE FROM review_text")
                 tx.execute(f"INSERT INTO review_text {latest}", {"since": 0, "mark": newest})
             else:  # annotations are append-only: only images with annotations past the mark changed
-                tx.execute("DELETE FROM review_text WHERE image_id IN "
-                           "(SELECT image_id FROM annotations WHERE id > $since AND id <= $mark)",
-                           {"since": old_mark, "mark": newest})
+                tx.execute(
+                    "DELETE FROM review_text WHERE image_id IN "
+                    "(SELECT image_id FROM annotations WHERE id > $since AND id <= $mark)",
+                    {"since": old_mark, "mark": newest},
+                )
                 tx.execute(f"INSERT INTO review_text {latest}", {"since": old_mark, "mark": newest})
             tx.execute("DELETE FROM review_text_marks")
-            tx.execute("INSERT INTO review_text_marks SELECT ?, count(*) FROM annotations WHERE id <= ?",
-                       [newest, newest])
+            tx.execute(
+                "INSERT INTO review_text_marks SELECT ?, count(*) FROM annotations WHERE id <= ?", [newest, newest]
+            )
 
     # ---- the gallery -------------------------------------------------------------------------------------------
 
@@ -304,8 +316,9 @@ class ReviewQueries(StoreBase):
         if page > pages:  # past the end (the set shrank): show the last page
             page = pages
             counts, ids = self._counts_and_page(flt, page, page_size)
-        return GalleryPage(rows=self.gallery_rows(ids), total=counts["matching"], page=page, page_size=page_size,
-                           counts=counts)
+        return GalleryPage(
+            rows=self.gallery_rows(ids), total=counts["matching"], page=page, page_size=page_size, counts=counts
+        )
 
     def _counts_and_page(self, flt: ReviewFilter, page: int, page_size: int) -> tuple[dict[str, int], list[int]]:
         query = self._gallery_query(flt, with_state=False)
@@ -335,7 +348,6 @@ class ReviewQueries(StoreBase):
         order = {image_id: position for position, image_id in enumerate(ids)}
         return frame.sort_values("image_id", key=lambda column: column.map(order)).reset_index(drop=True)
 
-
     def gallery_ids(self, flt: ReviewFilter, limit: int = 100_000) -> list[int]:
         """Every image id the filter keeps, in its order (for bulk actions on a whole filter)."""
         self.sync_derived()
@@ -364,8 +376,10 @@ class ReviewQueries(StoreBase):
             equal = [f"{keys[j][0]} = $k{j}" for j in range(i)]
             ors.append("(" + " AND ".join([*equal, f"{expr} {'>' if forward else '<'} $k{i}"]) + ")")
         order = ", ".join(f"{expr} {'DESC' if (desc == (step == 1)) else 'ASC'}" for expr, desc in keys)
-        sql = (f"{query.base} SELECT image_id FROM rows{query.where_sql(['(' + ' OR '.join(ors) + ')'])} "
-               f"ORDER BY {order} LIMIT 1")
+        sql = (
+            f"{query.base} SELECT image_id FROM rows{query.where_sql(['(' + ' OR '.join(ors) + ')'])} "
+            f"ORDER BY {order} LIMIT 1"
+        )
         row = self.fetch_one(sql, {**query.params, **{f"k{i}": value for i, value in enumerate(current)}})
         return int(row[0]) if row else None
 
@@ -382,35 +396,70 @@ class ReviewQueries(StoreBase):
     def review_record(self, image_id: int) -> dict[str, Any]:
         """Everything the focus view shows about one image: its row, the latest model annotation, the human
         label (or None), the effective values, and unresolved failures. JSON comes back as Python values."""
-        columns = ("image_id", "dataset_id", "dataset", "dataset_label", "name", "status", "location", "detail",
-                   "size_bytes", "width", "height")
-        row = self.fetch_one("""
+        columns = (
+            "image_id",
+            "dataset_id",
+            "dataset",
+            "dataset_label",
+            "name",
+            "status",
+            "location",
+            "detail",
+            "size_bytes",
+            "width",
+            "height",
+        )
+        row = self.fetch_one(
+            """
             SELECT i.id, i.dataset_id, d.name, d.label, i.name, i.status, i.location, i.detail, i.size_bytes,
                    i.width, i.height
-            FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?""", [image_id])
+            FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?""",
+            [image_id],
+        )
         if row is None:
             raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
         record: dict[str, Any] = dict(zip(columns, row, strict=True))
-        model = self.fetch_all("""
+        model = self.fetch_all(
+            """
             SELECT a.id, a.kind, a.model, a.prompt_version, a.description, a.summary,
                    resolve_category_aliases(a.categories, a.category_list_version, m.alias_map), a.created_at,
                    a.run_id
             FROM annotations a, (SELECT category_alias_map() AS alias_map) m
-            WHERE a.image_id = ? ORDER BY a.id DESC LIMIT 1""", [image_id])
+            WHERE a.image_id = ? ORDER BY a.id DESC LIMIT 1""",
+            [image_id],
+        )
         record["model"] = None
         if model:
             m = model[0]
-            record["model"] = {"annotation_id": m[0], "kind": m[1], "model": m[2], "prompt_version": m[3],
-                               "description": _load(m[4]), "summary": m[5], "categories": _categories(m[6]),
-                               "created_at": m[7], "run_id": m[8]}
-        human = self.fetch_all("""
+            record["model"] = {
+                "annotation_id": m[0],
+                "kind": m[1],
+                "model": m[2],
+                "prompt_version": m[3],
+                "description": _load(m[4]),
+                "summary": m[5],
+                "categories": _categories(m[6]),
+                "created_at": m[7],
+                "run_id": m[8],
+            }
+        human = self.fetch_all(
+            """
             SELECT description, summary, categories, reviewed, reviewer, version, updated_at
-            FROM human_labels WHERE image_id = ?""", [image_id])
+            FROM human_labels WHERE image_id = ?""",
+            [image_id],
+        )
         record["human"] = None
         if human:
             h = human[0]
-            record["human"] = {"description": _load(h[0]), "summary": h[1], "categories": _categories(h[2]),
-                               "reviewed": bool(h[3]), "reviewer": h[4], "version": int(h[5]), "updated_at": h[6]}
+            record["human"] = {
+                "description": _load(h[0]),
+                "summary": h[1],
+                "categories": _categories(h[2]),
+                "reviewed": bool(h[3]),
+                "reviewer": h[4],
+                "version": int(h[5]),
+                "updated_at": h[6],
+            }
         model_part = record["model"] or {}
         human_part = record["human"] or {}
         record["version"] = human_part.get("version", 0)
@@ -420,15 +469,25 @@ class ReviewQueries(StoreBase):
             record[key] = value if value is not None else model_part.get(key)
         record["failures"] = [
             {"stage": r[0], "kind": r[1], "message": r[2], "created_at": r[3]}
-            for r in self.fetch_all("SELECT stage, kind, message, created_at FROM failures "
-                                    "WHERE image_id = ? AND NOT resolved ORDER BY id", [image_id])]
+            for r in self.fetch_all(
+                "SELECT stage, kind, message, created_at FROM failures WHERE image_id = ? AND NOT resolved ORDER BY id",
+                [image_id],
+            )
+        ]
         return record
-
 
     # ---- saving --------------------------------------------------------------------------------------------------
 
-    def save_label(self, image_id: int, *, expected_version: int, reviewer: str,
-                   description: Any = UNSET, categories: Any = UNSET, reviewed: Any = UNSET) -> int:
+    def save_label(
+        self,
+        image_id: int,
+        *,
+        expected_version: int,
+        reviewer: str,
+        description: Any = UNSET,
+        categories: Any = UNSET,
+        reviewed: Any = UNSET,
+    ) -> int:
         """Write the reviewer's values for the fields given (None = back to the model's value) and return the
         new version. `expected_version` is the version the reviewer read (0: no human label yet); if somebody
         saved since, nothing is written and ConflictError says what they changed. Unchanged fields write nothing.
@@ -443,8 +502,13 @@ class ReviewQueries(StoreBase):
         if reviewed is not UNSET:
             wanted["reviewed"] = bool(reviewed)
         try:
-            with _conflicts(f"Somebody saved image #{image_id} at the same moment: open it again to see "
-                            "their change, then save yours."), self.transaction() as cur:
+            with (
+                _conflicts(
+                    f"Somebody saved image #{image_id} at the same moment: open it again to see "
+                    "their change, then save yours."
+                ),
+                self.transaction() as cur,
+            ):
                 current = self._human_row(cur, image_id)
                 version = current["version"] if current else 0
                 if version != expected_version:
@@ -456,40 +520,60 @@ class ReviewQueries(StoreBase):
                 after = {**before, **changes}
                 new_version = version + 1
                 self._write_label(cur, image_id, after, reviewer, new_version, exists=current is not None)
-                self._log(cur, [(image_id, reviewer, name, before[name], value, new_version)
-                                for name, value in changes.items()])
+                self._log(
+                    cur,
+                    [(image_id, reviewer, name, before[name], value, new_version) for name, value in changes.items()],
+                )
                 return new_version
         except duckdb.ConstraintException:
-            raise ConflictError(f"Somebody saved image #{image_id} first: open it again to see their change, "
-                                "then save yours.") from None
+            raise ConflictError(
+                f"Somebody saved image #{image_id} first: open it again to see their change, then save yours."
+            ) from None
 
     @staticmethod
     def _human_row(cur: duckdb.DuckDBPyConnection, image_id: int) -> dict[str, Any] | None:
-        rows = cur.execute("SELECT description, categories, reviewed, version FROM human_labels "
-                           "WHERE image_id = ?", [image_id]).fetchall()
+        rows = cur.execute(
+            "SELECT description, categories, reviewed, version FROM human_labels WHERE image_id = ?", [image_id]
+        ).fetchall()
         if not rows:
             exists = cur.execute("SELECT count(*) FROM images WHERE id = ?", [image_id]).fetchall()[0][0]
             if not exists:
                 raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
             return None
         description, categories, reviewed, version = rows[0]
-        return {"description": _load(description), "categories": _categories(categories),
-                "reviewed": bool(reviewed), "version": int(version)}
+        return {
+            "description": _load(description),
+            "categories": _categories(categories),
+            "reviewed": bool(reviewed),
+            "version": int(version),
+        }
 
     @staticmethod
-    def _write_label(cur: duckdb.DuckDBPyConnection, image_id: int, values: dict[str, Any], reviewer: str,
-                     version: int, *, exists: bool) -> None:
+    def _write_label(
+        cur: duckdb.DuckDBPyConnection,
+        image_id: int,
+        values: dict[str, Any],
+        reviewer: str,
+        version: int,
+        *,
+        exists: bool,
+    ) -> None:
         description = values["description"]
         summary = description.get("summary") if isinstance(description, dict) else None
         summary = summary if isinstance(summary, str) or summary is None else json.dumps(summary)
         params = [_json(description), summary, values["categories"], values["reviewed"], reviewer, version]
         if exists:
-            cur.execute("UPDATE human_labels SET description = ?, summary = ?, categories = ?, reviewed = ?, "
-                        "reviewer = ?, version = ?, updated_at = current_timestamp WHERE image_id = ?",
-                        [*params, image_id])
+            cur.execute(
+                "UPDATE human_labels SET description = ?, summary = ?, categories = ?, reviewed = ?, "
+                "reviewer = ?, version = ?, updated_at = current_timestamp WHERE image_id = ?",
+                [*params, image_id],
+            )
         else:
-            cur.execute("INSERT INTO human_labels (description, summary, categories, reviewed, reviewer, version, "
-                        "image_id) VALUES (?, ?, ?, ?, ?, ?, ?)", [*params, image_id])
+            cur.execute(
+                "INSERT INTO human_labels (description, summary, categories, reviewed, reviewer, version, "
+                "image_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [*params, image_id],
+            )
 
     @staticmethod
     def _log(cur: duckdb.DuckDBPyConnection, edits: Sequence[tuple[int, str, str, Any, Any, int]]) -> None:
@@ -500,27 +584,32 @@ class ReviewQueries(StoreBase):
         params: list[Any] = []
         for image_id, reviewer, name, before, after, version in edits:
             params.extend([int(image_id), reviewer, name, _json(before), _json(after), int(version)])
-        cur.execute(f"INSERT INTO edit_log (image_id, reviewer, field, before, after, version) VALUES {values}",
-                    params)
+        cur.execute(f"INSERT INTO edit_log (image_id, reviewer, field, before, after, version) VALUES {values}", params)
 
     @staticmethod
     def _conflict_message(cur: duckdb.DuckDBPyConnection, image_id: int, read: int, now: int) -> str:
-        rows = cur.execute("""
+        rows = cur.execute(
+            """
             SELECT e.reviewer, e.field, e.before, e.after, e.edited_at, i.name
             FROM edit_log e JOIN images i ON i.id = e.image_id
-            WHERE e.image_id = ? AND coalesce(e.version, 0) > ? ORDER BY e.id""", [image_id, read]).fetchall()
+            WHERE e.image_id = ? AND coalesce(e.version, 0) > ? ORDER BY e.id""",
+            [image_id, read],
+        ).fetchall()
         name = rows[0][5] if rows else f"#{image_id}"
-        changes = [f"{r[0] or 'someone'} at {r[4]:%H:%M:%S} changed {describe_change(r[1], _load(r[2]), _load(r[3]))}"
-                   for r in rows[-5:]]
+        changes = [
+            f"{r[0] or 'someone'} at {r[4]:%H:%M:%S} changed {describe_change(r[1], _load(r[2]), _load(r[3]))}"
+            for r in rows[-5:]
+        ]
         what = "; ".join(changes) if changes else "their change is not in the edit log"
-        return (f"Not saved: {name} was changed by another reviewer after you opened it (you read version {read}, "
-                f"it is now version {now}). {what}. Your edits are still in the form: load the latest version "
-                "and apply them again, or save yours over theirs.")
+        return (
+            f"Not saved: {name} was changed by another reviewer after you opened it (you read version {read}, "
+            f"it is now version {now}). {what}. Your edits are still in the form: load the latest version "
+            "and apply them again, or save yours over theirs."
+        )
 
     # ---- the edit log and undo -----------------------------------------------------------------------------------
 
-    def edit_log(self, *, dataset: str | None = None, image_id: int | None = None,
-                 limit: int = 50) -> pd.DataFrame:
+    def edit_log(self, *, dataset: str | None = None, image_id: int | None = None, limit: int = 50) -> pd.DataFrame:
         """Recent edits, newest first: id, image_id, dataset, name, reviewer, field, before, after, edited_at,
         undone, version (before/after are JSON text; NULL means the model's value)."""
         clauses, params = [], []
@@ -535,15 +624,20 @@ class ReviewQueries(StoreBase):
             "SELECT e.id, e.image_id, d.name AS dataset, i.name, e.reviewer, e.field, "
             "CAST(e.before AS VARCHAR) AS before, CAST(e.after AS VARCHAR) AS after, e.edited_at, e.undone, "
             f"e.version FROM edit_log e JOIN images i ON i.id = e.image_id JOIN datasets d ON d.id = i.dataset_id"
-            f"{where} ORDER BY e.id DESC LIMIT ?", [*params, limit])
+            f"{where} ORDER BY e.id DESC LIMIT ?",
+            [*params, limit],
+        )
 
     def undo_edit(self, edit_id: int, reviewer: str) -> int:
         """Write an edit's `before` value back as a new edit (the original is marked undone); returns the new
         version. Refused with ConflictError when the field has changed since that edit."""
-        with _conflicts("Somebody changed that image at the same moment: try the undo again."), \
-                self.transaction() as cur:
-            rows = cur.execute("SELECT image_id, field, before, after, undone FROM edit_log WHERE id = ?",
-                               [edit_id]).fetchall()
+        with (
+            _conflicts("Somebody changed that image at the same moment: try the undo again."),
+            self.transaction() as cur,
+        ):
+            rows = cur.execute(
+                "SELECT image_id, field, before, after, undone FROM edit_log WHERE id = ?", [edit_id]
+            ).fetchall()
             if not rows:
                 raise NotFoundError(f"There is no edit #{edit_id}.")
             image_id, name, before, after, undone = rows[0]
@@ -552,8 +646,10 @@ class ReviewQueries(StoreBase):
             current = self._human_row(cur, image_id)
             state = current or {"description": None, "categories": None, "reviewed": False, "version": 0}
             if state[name] != _load(after):
-                raise ConflictError(f"Cannot undo edit #{edit_id}: {name} was changed again since "
-                                    f"(now {_short(state[name])}). Undo the later edit first.")
+                raise ConflictError(
+                    f"Cannot undo edit #{edit_id}: {name} was changed again since "
+                    f"(now {_short(state[name])}). Undo the later edit first."
+                )
             new_version = state["version"] + 1
             values = {**state, name: _load(before)}
             self._write_label(cur, image_id, values, reviewer, new_version, exists=current is not None)
@@ -576,18 +672,25 @@ class ReviewQueries(StoreBase):
             after, changed = f"list_append({kept}, ?)", "NOT list_contains(effective, ?)"
         else:
             after, changed = "list_filter(effective, lambda c: c <> ?)", "list_contains(effective, ?)"
-        return self._bulk(image_ids, reviewer, "categories",
-                          f"SELECT image_id, human_categories AS before, {after} AS after, version FROM current "
-                          f"WHERE {changed}", [category, category])
+        return self._bulk(
+            image_ids,
+            reviewer,
+            "categories",
+            f"SELECT image_id, human_categories AS before, {after} AS after, version FROM current WHERE {changed}",
+            [category, category],
+        )
 
     def bulk_mark_reviewed(self, image_ids: Iterable[int], *, reviewer: str, reviewed: bool = True) -> int:
         """Set the reviewed flag of many images in one transaction; returns how many changed."""
-        return self._bulk(image_ids, reviewer, "reviewed",
-                          "SELECT image_id, is_reviewed AS before, ?::BOOLEAN AS after, version FROM current "
-                          "WHERE is_reviewed <> ?", [reviewed, reviewed])
+        return self._bulk(
+            image_ids,
+            reviewer,
+            "reviewed",
+            "SELECT image_id, is_reviewed AS before, ?::BOOLEAN AS after, version FROM current WHERE is_reviewed <> ?",
+            [reviewed, reviewed],
+        )
 
-    def _bulk(self, image_ids: Iterable[int], reviewer: str, field_name: str, select: str,
-              params: list[Any]) -> int:
+    def _bulk(self, image_ids: Iterable[int], reviewer: str, field_name: str, select: str, params: list[Any]) -> int:
         import pandas as pd
 
         ids = pd.DataFrame({"image_id": sorted({int(i) for i in image_ids})}, dtype="int64")
@@ -598,9 +701,14 @@ class ReviewQueries(StoreBase):
         # Registered outside the transaction: unregistering inside an aborted one would hide the real error.
         cur.register("bulk_ids", ids)
         try:
-            with _conflicts("Another reviewer changed some of these images at the same moment: "
-                            "run the bulk action again."), self.transaction() as tx:
-                changes = tx.execute(f"""
+            with (
+                _conflicts(
+                    "Another reviewer changed some of these images at the same moment: run the bulk action again."
+                ),
+                self.transaction() as tx,
+            ):
+                changes = tx.execute(
+                    f"""
                     WITH latest AS (
                         SELECT max(a.id) AS id FROM annotations a
                         WHERE a.image_id IN (SELECT image_id FROM bulk_ids) GROUP BY a.image_id),
@@ -613,21 +721,27 @@ class ReviewQueries(StoreBase):
                         JOIN images i ON i.id = b.image_id
                         LEFT JOIN human_labels h ON h.image_id = b.image_id
                         LEFT JOIN annotations a ON a.image_id = b.image_id AND a.id IN (SELECT id FROM latest))
-                    {select}""", params).df()
+                    {select}""",
+                    params,
+                ).df()
                 if changes.empty:
                     return 0
                 changes["new_version"] = changes["version"] + 1
                 tx.register("bulk_changes", changes)
-                tx.execute(f"""
+                tx.execute(
+                    f"""
                     INSERT INTO human_labels (image_id, {column}, reviewer, version)
                     SELECT image_id, after, ?, new_version FROM bulk_changes
                     ON CONFLICT (image_id) DO UPDATE SET {column} = excluded.{column},
                         reviewer = excluded.reviewer, version = excluded.version, updated_at = now()""",
-                           [reviewer])
-                tx.execute("""
+                    [reviewer],
+                )
+                tx.execute(
+                    """
                     INSERT INTO edit_log (image_id, reviewer, field, before, after, version)
                     SELECT image_id, ?, ?, to_json(before), to_json(after), new_version FROM bulk_changes""",
-                           [reviewer, field_name])
+                    [reviewer, field_name],
+                )
                 return len(changes)
         finally:
             cur.unregister("bulk_changes")
@@ -661,7 +775,8 @@ class ReviewQueries(StoreBase):
             scope = "AND i.dataset_id = ?"
             params.append(self._review_dataset_id(dataset))
         self.sync_derived()
-        return self.fetch_df(f"""
+        return self.fetch_df(
+            f"""
             WITH pairs AS (
                 SELECT s.model_categories AS model, coalesce(h.categories, s.model_categories) AS human
                 FROM human_labels h JOIN images i ON i.id = h.image_id
@@ -680,6 +795,6 @@ class ReviewQueries(StoreBase):
                 FROM names n CROSS JOIN pairs p GROUP BY n.category)
             SELECT category, reviewed, tp, fp, fn,
                    tp / nullif(tp + fp, 0) AS precision, tp / nullif(tp + fn, 0) AS recall
-            FROM counts ORDER BY tp + fn DESC, category""", params)
-
-
+            FROM counts ORDER BY tp + fn DESC, category""",
+            params,
+        )

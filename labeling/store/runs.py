@@ -23,15 +23,25 @@ class RunQueries(StoreBase):
         """Runs still running or paused, newest first."""
         return self.fetch_df(
             "SELECT id, kind, status, total, done, failed, cost_usd, started_at, simulated FROM runs "
-            "WHERE status IN ('running', 'paused') ORDER BY id DESC")
+            "WHERE status IN ('running', 'paused') ORDER BY id DESC"
+        )
 
-    def create_run(self, kind: str, dataset_ids: list[int], settings: dict[str, Any], *, total: int = 0,
-                   simulated: bool = False, status: str = "running") -> int:
+    def create_run(
+        self,
+        kind: str,
+        dataset_ids: list[int],
+        settings: dict[str, Any],
+        *,
+        total: int = 0,
+        simulated: bool = False,
+        status: str = "running",
+    ) -> int:
         """A new run row; `settings` must hold public settings only (never the API key)."""
         row = self.fetch_one(
             "INSERT INTO runs (kind, dataset_ids, settings, status, simulated, total) VALUES (?, ?, ?, ?, ?, ?) "
-            "RETURNING id", [kind, [int(i) for i in dataset_ids], json.dumps(settings, default=str), status,
-                             simulated, total])
+            "RETURNING id",
+            [kind, [int(i) for i in dataset_ids], json.dumps(settings, default=str), status, simulated, total],
+        )
         assert row is not None
         return int(row[0])
 
@@ -42,11 +52,11 @@ class RunQueries(StoreBase):
         self.cursor().execute(
             "UPDATE runs SET status = ?, message = coalesce(?, message), updated_at = current_timestamp, "
             "finished_at = CASE WHEN ? THEN current_timestamp ELSE NULL END WHERE id = ?",
-            [status, message, status in FINISHED_STATUSES, run_id])
+            [status, message, status in FINISHED_STATUSES, run_id],
+        )
 
     def set_run_total(self, run_id: int, total: int) -> None:
-        self.cursor().execute("UPDATE runs SET total = ?, updated_at = current_timestamp WHERE id = ?",
-                              [total, run_id])
+        self.cursor().execute("UPDATE runs SET total = ?, updated_at = current_timestamp WHERE id = ?", [total, run_id])
 
     def run(self, run_id: int) -> Run:
         """One run, settings parsed."""
@@ -64,7 +74,8 @@ class RunQueries(StoreBase):
             "r.total, r.done, r.failed, r.requests, r.tokens_in, r.tokens_out, r.tokens_thinking, r.cost_usd, "
             "json_extract_string(r.settings, '$.model') AS model, r.message, r.started_at, r.finished_at "
             "FROM runs r WHERE ? IS NULL OR list_contains(?, r.kind) ORDER BY r.id DESC LIMIT ?",
-            [None if kinds is None else list(kinds), None if kinds is None else list(kinds), limit])
+            [None if kinds is None else list(kinds), None if kinds is None else list(kinds), limit],
+        )
 
     def interrupt_stale_runs(self, kinds: tuple[str, ...], keep: list[int] | None = None) -> int:
         """Mark runs of these kinds left running or paused by a process that died (kill -9, crash) as interrupted.
@@ -76,14 +87,18 @@ class RunQueries(StoreBase):
             "UPDATE runs SET status = 'interrupted', updated_at = current_timestamp, "
             "message = coalesce(message, 'The process running it stopped; resume it to continue.') "
             "WHERE status IN ('running', 'paused') AND list_contains(?, kind) AND NOT list_contains(?, id) "
-            "RETURNING id", [list(kinds), keep_ids])
+            "RETURNING id",
+            [list(kinds), keep_ids],
+        )
         return len(rows)
 
     def run_failures(self, run_id: int) -> pd.DataFrame:
         """A run's open failures grouped by stage and kind, with an example message."""
         return self.fetch_df(
             "SELECT stage, kind, count(DISTINCT image_id)::BIGINT AS images, any_value(message) AS example "
-            "FROM failures WHERE run_id = ? AND NOT resolved GROUP BY ALL ORDER BY images DESC, kind", [run_id])
+            "FROM failures WHERE run_id = ? AND NOT resolved GROUP BY ALL ORDER BY images DESC, kind",
+            [run_id],
+        )
 
     def usage_by_dataset(self) -> pd.DataFrame:
         """Per dataset: model annotations, tokens and cost over the whole history (simulated ones apart)."""
@@ -92,5 +107,5 @@ class RunQueries(StoreBase):
             "sum(a.tokens_in)::BIGINT AS tokens_in, sum(a.tokens_out)::BIGINT AS tokens_out, "
             "sum(a.tokens_thinking)::BIGINT AS tokens_thinking, sum(a.cost_usd) AS cost_usd "
             "FROM annotations a JOIN images i ON i.id = a.image_id JOIN datasets d ON d.id = i.dataset_id "
-            "WHERE a.model <> 'seed-import' GROUP BY ALL ORDER BY dataset, a.simulated")
-
+            "WHERE a.model <> 'seed-import' GROUP BY ALL ORDER BY dataset, a.simulated"
+        )
