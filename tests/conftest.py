@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from labeling.cli import main as cli_main
 from labeling.store import Store
@@ -106,3 +108,13 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
         time.sleep(interval)
+
+
+@pytest.fixture
+def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    """The whole app (frame and pages) through AppTest over this test's database; a test file needing more
+    (a filled database, a fake S3, one page open) overrides it by asking for it."""
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()  # the process-wide store must be the one of this test's database
+    yield AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    st.cache_resource.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,18 +10,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from labeling.store import Store
-from tests.conftest import ROOT, as_shown
+from tests.conftest import as_shown
 
 PAGE_FILES = ["datasets", "run", "review", "categories", "compare", "export"]
-
-
-@pytest.fixture
-def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()  # the process-wide store must be the one of this test's database
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
-    yield at
-    st.cache_resource.clear()
 
 
 def _texts(at: AppTest) -> str:

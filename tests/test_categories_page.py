@@ -4,7 +4,6 @@ against the fake), and a re-categorize run with its estimate and progress."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,14 @@ from labeling.fake_gemini import FakeGemini
 from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 from tests.category_support import add_described, description, set_human
-from tests.conftest import ROOT, as_shown
+from tests.conftest import as_shown
 
 
 @pytest.fixture
-def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()  # the process-wide store must be the one of this test's database
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/categories.py")
-    yield at
-    st.cache_resource.clear()
+def app(app: AppTest) -> AppTest:
+    app.run()
+    app.switch_page("pages/categories.py")
+    return app
 
 
 @pytest.fixture

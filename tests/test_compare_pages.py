@@ -8,23 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from labeling.store import Store
-from tests.conftest import ROOT, as_shown
+from tests.conftest import as_shown
 from tests.test_analytics import add_dataset, annotate, review
 from tests.test_compare_cli import GEN_CATS, REAL_CATS
-
-
-@pytest.fixture
-def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()  # the process-wide store must be the one of this test's database
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    yield at
-    st.cache_resource.clear()
 
 
 @pytest.fixture

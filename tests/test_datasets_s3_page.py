@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from labeling.fake_s3 import LocalS3Server
 from labeling.store import Store
 from tests import s3_fixtures
-from tests.conftest import ROOT, as_shown
+from tests.conftest import as_shown
 from tests.s3_fixtures import MIRROR_BUCKET, MIRROR_PREFIX
 
 # The S3 fixtures, used by name below.
@@ -20,12 +19,8 @@ aws_env, s3_server = s3_fixtures.aws_env, s3_fixtures.s3_server
 
 
 @pytest.fixture
-def app(db_path: Path, monkeypatch: pytest.MonkeyPatch, aws_env: LocalS3Server) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    yield at
-    st.cache_resource.clear()
+def app(app: AppTest, aws_env: LocalS3Server) -> AppTest:
+    return app  # the app, with the local S3 server's credentials in the environment
 
 
 def _click(at: AppTest, label: str) -> None:

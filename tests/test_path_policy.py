@@ -159,8 +159,8 @@ def test_shared_export_writes_only_inside_allowed_paths(
     assert (allowed / "reports" / "out.csv").read_text(encoding="utf-8").startswith("image_name")
 
 
-def test_export_never_replaces_a_file_without_the_tick(app_on_loopback: AppTest, tmp_path: Path, db_path: Path) -> None:
-    at = app_on_loopback
+def test_export_never_replaces_a_file_without_the_tick(app: AppTest, tmp_path: Path, db_path: Path) -> None:
+    at = app
     _exportable(db_path)
     precious = tmp_path / "notes.csv"
     precious.write_text("my own notes\n", encoding="utf-8")
@@ -174,14 +174,6 @@ def test_export_never_replaces_a_file_without_the_tick(app_on_loopback: AppTest,
     assert precious.read_text(encoding="utf-8").startswith("image_name")
     _write(at, db_path, replace=True)
     assert "database's own files" in _errors(at)
-
-
-@pytest.fixture
-def app_on_loopback(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    yield AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
-    st.cache_resource.clear()
 
 
 def test_shared_app_with_no_allowed_paths_turns_the_path_fields_off(

@@ -3,7 +3,7 @@ the stale-version refusal, the edit log with undo. Data comes from a seed CSV im
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,13 +29,9 @@ def filled_db(db_path: Path, tmp_path: Path, make_image: Callable[..., Path]) ->
 
 
 @pytest.fixture
-def app(filled_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
+def app(filled_db: Path, app: AppTest, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("LABELING_REVIEWER", "ana")
-    st.cache_resource.clear()  # the process-wide store must be the one of this test's database
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
-    yield at
-    st.cache_resource.clear()
+    return app
 
 
 def open_review(at: AppTest, **query: str) -> AppTest:

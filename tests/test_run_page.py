@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from labeling.fake_gemini import FakeGemini
@@ -17,17 +16,13 @@ from labeling.jobs import Job, JobManager
 from labeling.store import Store
 from pages import common
 from tests.caption_support import add_dataset
-from tests.conftest import ROOT, wait_until
+from tests.conftest import wait_until
 
 
 @pytest.fixture
-def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
-    yield at
-    _manager().shutdown()
-    st.cache_resource.clear()
+def app(app: AppTest) -> Iterator[AppTest]:
+    yield app
+    _manager().shutdown()  # the process-wide job manager of this test: its threads end with it
 
 
 @pytest.fixture

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from labeling import demo
 from labeling.jobs import JobManager
 from labeling.settings import load_settings
 from labeling.store import Store
-from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -30,11 +27,8 @@ def example_db(db_path: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(example_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    yield AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    st.cache_resource.clear()
+def app(example_db: Path, app: AppTest) -> AppTest:
+    return app
 
 
 @pytest.mark.parametrize("page", ["compare", "export", "review"])
