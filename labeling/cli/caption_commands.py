@@ -7,10 +7,6 @@ where the last committed batch left off. The CSV files of the seed's commands ar
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +21,6 @@ if TYPE_CHECKING:
     from labeling.categories import Category
     from labeling.jobs import Progress
     from labeling.planning import JobRequest
-    from labeling.seed_format import SeedRow
     from labeling.settings import Settings
     from labeling.store import Store
 
@@ -327,43 +322,12 @@ def run_categorize(args: argparse.Namespace) -> int:
 # --- the seed's commands ------------------------------------------------------------------------------
 
 
-def _write_csv(path: str | os.PathLike[str], header: list[str], rows: list[list[str]]) -> None:
-    """Write atomically: a reader never sees half a file, and an interrupted write leaves the old one."""
-    from labeling.files import write_atomically
-    from labeling.spreadsheet import safe_rows
-
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(safe_rows(rows))  # seed CSVs too: the importers take the added quote off again
-    write_atomically(path, buffer.getvalue().encode("utf-8"))
-
-
-def _folder_dataset(store: Store, folder: Path, name: str | None) -> str:
-    from labeling.datasets import import_dataset
-
-    if not folder.is_dir():
-        raise InputError(f"The image folder {folder} does not exist or is not a folder: check --images-dir.")
-    dataset = name or folder.resolve().name
-    known = store.dataset_names()
-    label = dataset.upper() if dataset.upper() in ("REAL", "GEN") else ""
-    if dataset in known:
-        row = store.dataset(dataset)
-        if row.source_kind != "local" or Path(row.source_uri).resolve() != folder.resolve():
-            raise InputError(
-                f"A dataset named {dataset!r} already reads from {row.source_uri or 'no folder'}: "
-                "pass --dataset with another name for this folder."
-            )
-        label = row.label
-    import_dataset(store, dataset, label=label, images_dir=folder)
-    return dataset
-
-
 def run_generate_descriptions(args: argparse.Namespace) -> int:
+    from labeling import seed_runs
     from labeling.planning import JobRequest
 
     store = context.store(args)
-    dataset = _folder_dataset(store, Path(args.images_dir), args.dataset)
+    dataset = seed_runs.folder_dataset(store, Path(args.images_dir), args.dataset)
     request = JobRequest(
         (dataset,),
         mode=args.mode,
@@ -375,100 +339,13 @@ def run_generate_descriptions(args: argparse.Namespace) -> int:
     try:
         code = run_job(args, request)
     finally:
-        written = _write_descriptions_csv(store, dataset, args.output_csv)
+        written = seed_runs.write_descriptions_csv(store, dataset, args.output_csv)
         print(f"Wrote {written:,} descriptions to {args.output_csv}.")
     return code
 
 
-def _write_descriptions_csv(store: Store, dataset: str, path: str) -> int:
-    current = store.current_annotations_of([store.dataset_id(dataset)])
-    rows = [[str(r["name"]), str(r["description"])] for r in current.to_dict("records") if r["description"]]
-    _write_csv(path, ["image_name", "description"], rows)
-    return len(rows)
-
-
-def _same_description(stored: Any, row: SeedRow) -> bool:
-    if not stored or row.description is None:
-        return False
-    try:
-        return bool(json.loads(str(stored)) == row.description)
-    except json.JSONDecodeError:
-        return False
-
-
-def _dataset_for_rows(store: Store, rows: list[SeedRow], csv_name: str, data: bytes) -> str:
-    """The dataset these rows came from (every name in it, most descriptions equal), else a new one."""
-    from labeling.datasets import import_dataset
-
-    names = {row.image_name for row in rows}
-    best: tuple[int, str] | None = None
-    for dataset in store.dataset_names():
-        current = store.current_annotations_of([store.dataset_id(dataset)])
-        listed = set(store.image_ids_by_name(store.dataset_id(dataset))["name"])
-        if not names <= listed:
-            continue
-        stored = {str(r["name"]): r["description"] for r in current.to_dict("records")}
-        same = sum(_same_description(stored.get(row.image_name), row) for row in rows)
-        if best is None or same > best[0]:
-            best = (same, dataset)
-    if best is not None:
-        _import_changed_descriptions(store, best[1], rows)
-        return best[1]
-    name = Path(csv_name).stem
-    if name in store.dataset_names() and store.dataset(name).source_kind != "none":
-        raise InputError(
-            f"A dataset named {name!r} already exists with its own images and not all of these "
-            "names: rename the input CSV, or import it with `labeling import --dataset NEW`."
-        )
-    import_dataset(store, name, csv_data=data, csv_name=csv_name)
-    return name
-
-
-def _import_changed_descriptions(store: Store, dataset: str, rows: list[SeedRow]) -> None:
-    """Descriptions edited in the CSV since they were stored become new (imported) annotations."""
-    from labeling.datasets import SEED_IMPORT_MODEL
-    from labeling.seed_format import summary_of
-
-    dataset_id = store.dataset_id(dataset)
-    ids = {str(r["name"]): int(r["image_id"]) for r in store.image_ids_by_name(dataset_id).to_dict("records")}
-    stored = {str(r["name"]): r["description"] for r in store.current_annotations_of([dataset_id]).to_dict("records")}
-    changed = [
-        row for row in rows if row.description is not None and not _same_description(stored.get(row.image_name), row)
-    ]
-    if not changed:
-        return
-    import pandas as pd
-
-    frame = pd.DataFrame(
-        [
-            {
-                "image_id": ids[row.image_name],
-                "kind": "import",
-                "model": SEED_IMPORT_MODEL,
-                "prompt_version": "seed",
-                "description": json.dumps(row.description, ensure_ascii=False),
-                "summary": summary_of(row.description or {}),
-                "categories": None,
-            }
-            for row in changed
-        ]
-    )
-    frame["categories"] = frame["categories"].astype("object")
-    store.insert_annotations(frame)
-
-
-def _apply_category_csv(store: Store, path: str) -> None:
-    from labeling.datasets import read_csv_file
-    from labeling.taxonomy import ensure_categories, parse_category_csv
-
-    wanted = parse_category_csv(read_csv_file(path), path)
-    active = ensure_categories(store)
-    if [(c.name, c.definition) for c in wanted] != [(c.name, c.definition) for c in active]:
-        version = store.save_category_list(wanted, note=f"from {path}")
-        print(f"The category list from {path} is now the active list (version {version}).")
-
-
 def run_categorize_descriptions(args: argparse.Namespace) -> int:
+    from labeling import seed_runs
     from labeling.datasets import read_csv_file
     from labeling.planning import JobRequest
     from labeling.seed_format import read_seed_rows
@@ -479,8 +356,10 @@ def run_categorize_descriptions(args: argparse.Namespace) -> int:
     if not rows:
         raise InputError(f"{args.input_csv} has no rows: nothing to categorize.")
     if args.categories_csv:
-        _apply_category_csv(store, args.categories_csv)
-    dataset = _dataset_for_rows(store, rows, args.input_csv, data)
+        version = seed_runs.adopt_category_csv(store, args.categories_csv)
+        if version is not None:
+            print(f"The category list from {args.categories_csv} is now the active list (version {version}).")
+    dataset = seed_runs.dataset_for_rows(store, rows, args.input_csv, data)
     request = JobRequest(
         (dataset,),
         mode="categorize",
@@ -492,31 +371,12 @@ def run_categorize_descriptions(args: argparse.Namespace) -> int:
     try:
         code = run_job(args, request)
     finally:
-        written, skipped = _write_categorized_csv(store, dataset, rows, args.output_csv)
+        written, skipped = seed_runs.write_categorized_csv(store, dataset, rows, args.output_csv)
         print(
             f"Wrote {written:,} categorized rows to {args.output_csv}"
             + (f"; {skipped:,} rows without a usable description or categories were left out." if skipped else ".")
         )
     return code
-
-
-def _write_categorized_csv(store: Store, dataset: str, rows: list[SeedRow], path: str) -> tuple[int, int]:
-    categories = store.current_categories(store.dataset_id(dataset), store.category_list_version())
-    out: list[list[str]] = []
-    for row in rows:
-        names = categories.get(row.image_name)
-        if row.description is None or not names:
-            continue
-        out.append([row.image_name, _description_text(row), ", ".join(names)])
-    _write_csv(path, ["image_name", "description", "categories"], out)
-    return len(out), len(rows) - len(out)
-
-
-def _description_text(row: SeedRow) -> str:
-    description = row.description or {}
-    if set(description) == {"summary"}:
-        return str(description["summary"])  # the seed's plain-text descriptions stay plain text
-    return json.dumps(description, ensure_ascii=False)
 
 
 def run_fake_gemini(args: argparse.Namespace) -> int:
