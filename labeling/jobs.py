@@ -31,8 +31,8 @@ from typing import Any
 
 from labeling import images
 from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError
-from labeling.annotators.gemini_errors import daily_quota_message, next_daily_reset, quota_is_zero
 from labeling.annotators.providers import create_annotator
+from labeling.annotators.quota import daily_quota_message, next_daily_reset, quota_is_zero
 from labeling.categories import Category
 from labeling.dataset_sources import source_for_dataset
 from labeling.errors import AnnotatorError, ConflictError, ImageError, LabelingError, SourceError

@@ -61,9 +61,10 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60
 
 @contextmanager
 def served_app(
-    db_path: Path, cache_dir: Path, env: Mapping[str, str] | None = None
+    db_path: Path, cache_dir: Path, env: Mapping[str, str] | None = None, script: str = "streamlit_app.py"
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`streamlit run streamlit_app.py` on 127.0.0.1 and a free port over `db_path`; yields (url, process)."""
+    """`streamlit run streamlit_app.py` (or `script`) on 127.0.0.1 and a free port over `db_path`; yields (url,
+    process)."""
     need_chromium()
     port = free_port()
     environment = {**os.environ, "LABELING_DB": str(db_path), "LABELING_CACHE_DIR": str(cache_dir), **(env or {})}
@@ -73,7 +74,7 @@ def served_app(
             "-m",
             "streamlit",
             "run",
-            "streamlit_app.py",
+            script,
             "--server.port",
             str(port),
             "--server.address",

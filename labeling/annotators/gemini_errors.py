@@ -7,21 +7,18 @@ quota 429s with or without details (per minute, per day, `limit: 0`), 503 overlo
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from google.genai import errors
 
 from labeling.annotators.base import ResponseFailure, RetryableError
 from labeling.annotators.gemini_client import KEY_HELP
+from labeling.annotators.quota import quota_is_zero
 from labeling.errors import AnnotatorError
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 _RETRY_IN = re.compile(r"retry in ([0-9.]+)\s*(ms|s)\b", re.IGNORECASE)
-_LIMIT_ZERO = re.compile(r"\blimit:\s*0\b")
 _IMAGE_MESSAGES = ("provided image is not valid", "unable to process input image")
 _GENERIC_INVALID = "request contains an invalid argument"
 _TOO_MANY_STATES = "too many states"
@@ -101,28 +98,6 @@ def is_daily_quota(error: errors.APIError) -> bool:
             if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):
                 return True
     return quota_is_zero(error.message or "")
-
-
-def quota_is_zero(message: str) -> bool:
-    """The 429 says `limit: 0`: the key has no quota for the model at all (or none left today)."""
-    return bool(_LIMIT_ZERO.search(message))
-
-
-def next_daily_reset(now: dt.datetime | None = None) -> dt.datetime:
-    """Midnight Pacific after `now`, when per-day quotas reset (aware, in UTC)."""
-    local = (now or dt.datetime.now(dt.UTC)).astimezone(PACIFIC)
-    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), PACIFIC)
-    return midnight.astimezone(dt.UTC)
-
-
-def daily_quota_message(model: str, reset: dt.datetime, now: dt.datetime | None = None) -> str:
-    hours = max((reset - (now or dt.datetime.now(dt.UTC))).total_seconds() / 3600, 0.0)
-    about = f"{hours:.0f} h" if hours >= 1.5 else f"{max(round(hours * 60), 1)} min"
-    return (
-        f"The daily quota for {model} is used up; it resets at midnight Pacific (in about {about}). The run "
-        "is paused and resumes by itself then, or press Resume; a higher tier raises the quota "
-        "(https://aistudio.google.com/usage)."
-    )
 
 
 def _texts(error: errors.APIError) -> str:
