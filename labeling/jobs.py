@@ -1,18 +1,12 @@
-"""The captioning runner: worker threads, one shared rate limit, retries, pause/cancel, batched writes, resume.
+"""The captioning runner: a Job per run, with pause / resume / cancel, progress, recording and resume.
 
-A `Job` works through a list of images derived from the database (`Store.work_list`): every image found
+A `Job` works through a list of images derived from the database (`labeling.planning`): every image found
 without a description for the current prompt version, or without categories for the current category list.
-Workers read each image through its dataset's `ImageSource`, prepare it (`labeling.images.prepare`), write
-the review thumbnail, and call the annotator. Each image's outcome goes to the run's `Recorder`
-(labeling.recorder), which commits them in batches; planning and estimates live in labeling.planning, the
-shared rate limit and backoff in labeling.pacing.
-
-Errors: quota (429) and overload (503) answers put a shared hold on every worker (the server's delay, else a
-capped exponential backoff) for as long as they last, up to `max_hold_minutes`; a daily quota pauses the run
-until midnight Pacific, when it resumes by itself. Other `RetryableError`s are retried per image with backoff;
-`ResponseFailure`s, image and source errors become per-image failures; an `AnnotatorError` (bad key, unknown
-model, invalid request) stops the run. Only one worker starts until the first answer arrives, so a configuration
-error costs one request, not one per worker.
+Its `Executor` gets the answers: today `labeling.sync_executor.SyncExecutor`, worker threads on the
+synchronous API with the shared rate limit, holds and retries; Gemini Batch Mode plugs in beside it. Each
+image's outcome goes to the run's `Recorder` (labeling.recorder), which commits them in batches with the run's
+counters, so a process killed at any moment loses only the last batch and the next run derives its work from
+what was committed.
 
 `JobManager` owns the jobs of a process (the app keeps one in `st.cache_resource`), so a page can start,
 pause, resume, cancel and poll a job that outlives the page, the session and the browser tab.
@@ -20,37 +14,32 @@ pause, resume, cancel and poll a job that outlives the page, the session and the
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from labeling import images
-from labeling.annotators.base import Annotation, Annotator, ResponseFailure, RetryableError
+from labeling.annotators.base import Annotator
 from labeling.annotators.providers import create_annotator
-from labeling.annotators.quota import daily_quota_message, next_daily_reset, quota_is_zero
 from labeling.categories import Category
 from labeling.dataset_sources import source_for_dataset
-from labeling.errors import AnnotatorError, ConflictError, ImageError, LabelingError, SourceError
-from labeling.pacing import Hold, RateLimiter, backoff_delay
+from labeling.errors import ConflictError, LabelingError
+from labeling.pacing import Hold
 from labeling.planning import JobRequest, WorkItem, plan, work_items
 from labeling.recorder import Outcome, Recorder
 from labeling.records import Dataset
 from labeling.settings import Settings
 from labeling.sources import ImageSource
 from labeling.store import Store
-from labeling.thumbnails import THUMB_SIZE, write_thumbnail
+from labeling.sync_executor import SyncExecutor
 from labeling.vocabulary import MODES
 
 log = logging.getLogger(__name__)
 
-EMPTY_RETRIES = 2  # an empty answer is intermittent: a retry usually succeeds
-SHEDDING = ("quota", "overloaded")  # the service asks everyone to slow down: a shared hold, not a per-image retry
-DAILY_RESUME_MARGIN_SECONDS = 60.0  # resume a minute after midnight Pacific, once the quota has surely reset
 RATE_WINDOW_SECONDS = 30.0
 
 AnnotatorFactory = Callable[[Settings, str, int], Annotator]
@@ -97,8 +86,20 @@ class Progress:
         return max(self.total - self.done - self.failed, 0)
 
 
-class _Stopped(Exception):
-    """The job is stopping: leave the current image unrecorded (it stays in the work list)."""
+class Executor(Protocol):
+    """A way to get a run's answers: it takes work items from the job (`take`), hands each image's Outcome
+    to `record`, and returns when the list is done or `stop_event` is set. The synchronous worker threads
+    (labeling.sync_executor) are one; Gemini Batch Mode is the next."""
+
+    def execute(self) -> None: ...
+
+    def holds(self) -> list[Hold]:
+        """Waits the service imposed that are in force (shown on the progress card)."""
+        ...
+
+    def resumed(self) -> None:
+        """The run was resumed after a pause."""
+        ...
 
 
 # --- the job ------------------------------------------------------------------------------------------
@@ -127,12 +128,9 @@ class Job:
         self.run_id = run_id
         self.simulated = annotator.simulated
         self._items = items
-        self._sources = sources
-        self._categories = list(categories)
+        self.sources = sources
+        self.categories = list(categories)
         self._list_version = list_version
-        self._workers_count = request.num_workers or settings.num_workers
-        rpm = settings.requests_per_minute if request.requests_per_minute is None else request.requests_per_minute
-        self.limiter = RateLimiter(rpm)
         self._lock = threading.Lock()
         self._db_lock = threading.Lock()  # run-row writes from the writer and from status changes never overlap
         self._next_item = 0
@@ -146,15 +144,9 @@ class Job:
         self._ended_at: float | None = None
         self._paused_total = 0.0
         self._paused_at: float | None = None
-        self._consecutive_transient = 0
-        self._consecutive_internal = 0
-        self._shed_streak = 0  # quota/overload answers since the last success: the shared backoff grows with it
-        self._shedding_since: float | None = None
         self._resume_timer: threading.Timer | None = None
-        self._auto_resumed = False  # resumed by the daily timer, and no answer since
-        self._gate = threading.Event()  # set at the first answer: only then do the other workers start
-        self._stop = threading.Event()  # cancel, interrupt or fatal: workers leave after their current call
-        self._running = threading.Event()  # cleared while paused
+        self.stop_event = self._stop = threading.Event()  # cancel, interrupt or fatal: executors stop sending
+        self.running_event = self._running = threading.Event()  # cleared while paused
         self._running.set()
         self._fatal: LabelingError | None = None
         self._end_status: str | None = None
@@ -167,6 +159,8 @@ class Job:
             written=self._written,
             failed=self._fail_write,
         )
+        rpm = settings.requests_per_minute if request.requests_per_minute is None else request.requests_per_minute
+        self.executor: Executor = SyncExecutor(self, request.num_workers or settings.num_workers, rpm)
         self._thread = threading.Thread(target=self._run, name=f"job-{run_id}", daemon=True)
         self._done = threading.Event()
 
@@ -196,10 +190,9 @@ class Job:
                 self._paused_total += time.monotonic() - self._paused_at
                 self._paused_at = None
             timer, self._resume_timer = self._resume_timer, None
-            self._shed_streak, self._shedding_since = 0, None  # time spent paused is not time overloaded
         if timer is not None:
             timer.cancel()
-        self.limiter.release("daily_quota")
+        self.executor.resumed()
         self._running.set()
         self._set_db_status("running")
 
@@ -273,7 +266,7 @@ class Job:
             images_per_s=rate,
             eta_s=eta,
             failures_by_kind=failures,
-            holds=tuple(self.limiter.holds()) if status in ("running", "paused") else (),
+            holds=tuple(self.executor.holds()) if status in ("running", "paused") else (),
             notices=tuple(self.annotator.notices()),
             price_known=self.annotator.price_known,
         )
@@ -286,14 +279,7 @@ class Job:
         with self._lock:
             self._status = "running"
         self._set_db_status("running")
-        workers = [
-            threading.Thread(target=self._work_loop, args=(i == 0,), name=f"job-{self.run_id}-worker-{i}", daemon=True)
-            for i in range(min(self._workers_count, max(len(self._items), 1)))
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        self.executor.execute()
         self._recorder.close()
         try:
             self.annotator.close()
@@ -329,7 +315,8 @@ class Job:
         except Exception:  # the status is also in memory; a locked or closed DB must not kill the thread
             log.exception("could not record the status of run %s", self.run_id)
 
-    def _set_fatal(self, error: LabelingError) -> None:
+    def fail(self, error: LabelingError) -> None:
+        """Stop the run with `error` (bad key, a database that cannot be written, ...): it ends as failed."""
         with self._lock:
             if self._fatal is None:
                 self._fatal = error
@@ -338,11 +325,10 @@ class Job:
         with self._lock:
             self._stop.set()
             self._running.set()
-        self._gate.set()
 
-    # -- workers -------------------------------------------------------------------------------------
+    # -- what an executor uses (its threads) ---------------------------------------------------------
 
-    def _take(self) -> WorkItem | None:
+    def take(self) -> WorkItem | None:
         with self._lock:
             if self._next_item >= len(self._items):
                 return None
@@ -350,63 +336,44 @@ class Job:
             self._next_item += 1
             return item
 
-    def _work_loop(self, first: bool) -> None:
-        try:
-            if first or self._wait_for_gate():
-                self._work()
-        finally:
-            if first:
-                self._gate.set()  # the first worker ran out of work before any answer: let the others go
+    def items_left(self) -> int:
+        with self._lock:
+            return len(self._items) - self._next_item
 
-    def _wait_for_gate(self) -> bool:
-        """Wait for the run's first answer (or its end); True when there is work to do."""
-        while not self._gate.wait(0.1):
-            if self._stop.is_set():
+    @property
+    def running(self) -> bool:
+        """Running, neither paused nor stopping."""
+        with self._lock:
+            return self._status == "running" and not self._stop.is_set()
+
+    def pause_until(self, delay: float, message: str, resume: Callable[[], None]) -> bool:
+        """Pause by itself (the daily quota is used up) and call `resume` in `delay` seconds; False when the run
+        was not running (another worker paused it first, or it is stopping)."""
+        with self._lock:
+            if self._status != "running" or self._stop.is_set():
                 return False
-        return not self._stop.is_set()
+            self._status, self._message = "paused", message
+            self._paused_at = time.monotonic()
+            self._running.clear()
+            timer = self._resume_timer = threading.Timer(delay, resume)
+        timer.daemon = True
+        timer.start()
+        log.info("run %s: %s", self.run_id, message)  # the page and the CLI show it
+        self._set_db_status("paused", message)
+        return True
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            self._running.wait()
-            if self._stop.is_set():
-                return
-            item = self._take()
-            if item is None:
-                return
-            try:
-                outcome = self._process(item)
-            except _Stopped:
-                return
-            except AnnotatorError as exc:
-                self._set_fatal(exc)
-                return
-            except Exception as exc:  # unexpected, but about this image: it fails alone, the run goes on
-                log.exception("unexpected error on image %s (%s)", item.image_id, item.name)
-                outcome = Outcome(
-                    item.image_id,
-                    failure=(
-                        "internal",
-                        "internal",
-                        (
-                            f"Unexpected error on {item.name} ({type(exc).__name__}: {exc}): the image was skipped; "
-                            "the traceback is in the log (run with -v); please report it."
-                        ),
-                    ),
-                )
-                if self._note_internal_failure(exc):
-                    return
-            self._record(outcome)
-
-    def _record(self, outcome: Outcome) -> None:
+    def record(self, outcome: Outcome) -> None:
         now = time.monotonic()
         with self._lock:
-            if outcome.failure is None or outcome.failure[1] != "internal":
-                self._consecutive_internal = 0
             self._counts["done" if outcome.done else "failed"] += 1
             self._completions.append(now)
             if outcome.failure is not None:
                 self._failure_kinds[outcome.failure[1]] += 1
         self._recorder.put(outcome)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
 
     def _written(self, counts: Counter[str], cost: float) -> None:
         """A batch reached the database: its tokens and cost count from now on (done/failed already did)."""
@@ -416,253 +383,12 @@ class Job:
             self._cost += cost
 
     def _fail_write(self, error: Exception) -> None:
-        self._set_fatal(
+        self.fail(
             LabelingError(
                 f"Results could not be written to the database ({error}): the run stopped; "
                 "fix the problem and run again to resume."
             )
         )
-
-    def _process(self, item: WorkItem) -> Outcome:
-        outcome = Outcome(item.image_id)
-        if item.needs == "categorize":
-            description = json.loads(item.description or "{}")
-            self._annotate(
-                outcome,
-                "categorize",
-                lambda: self.annotator.categorize(description, self._categories, self.settings.max_categories),
-            )
-            return outcome
-        prepared = self._prepare(item, outcome)
-        if prepared is None:
-            return outcome
-        if item.needs == "fused":
-            self._annotate(
-                outcome,
-                "model",
-                lambda: self.annotator.describe_and_categorize(
-                    prepared.data, prepared.mime_type, self._categories, self.settings.max_categories
-                ),
-            )
-            return outcome
-        described = self._annotate(outcome, "model", lambda: self.annotator.describe(prepared.data, prepared.mime_type))
-        if described is not None and described.description is not None:
-            description = described.description
-            self._annotate(
-                outcome,
-                "categorize",
-                lambda: self.annotator.categorize(description, self._categories, self.settings.max_categories),
-            )
-        return outcome
-
-    def _prepare(self, item: WorkItem, outcome: Outcome) -> images.PreparedImage | None:
-        source = self._sources.get(item.dataset_id)
-        if source is None or not item.location:
-            outcome.failure = (
-                "read",
-                "no_source",
-                "The dataset has no image source for this name: import it again with a folder or an S3 prefix.",
-            )
-            return None
-        try:
-            data = source.read(item.location)
-        except SourceError as exc:
-            if getattr(exc, "fatal", False):  # S3 credentials, permissions, bucket: a person must act
-                raise AnnotatorError(str(exc)) from exc
-            outcome.failure = ("read", "transient" if getattr(exc, "transient", False) else "unreadable", str(exc))
-            return None
-        try:
-            prepared = images.prepare(data, max_size=self.settings.image_max_size, thumb_size=THUMB_SIZE)
-        except ImageError as exc:
-            outcome.failure = ("prepare", exc.kind, str(exc))
-            return None
-        outcome.facts = (
-            prepared.size_bytes,
-            prepared.original_format,
-            prepared.original_width,
-            prepared.original_height,
-        )
-        write_thumbnail(self.settings.cache_dir, item.image_id, prepared.thumbnail)
-        return prepared
-
-    def _annotate(self, outcome: Outcome, stage: str, call: Callable[[], Annotation]) -> Annotation | None:
-        """One model call with retries; its result or failure goes into `outcome`."""
-        try:
-            annotation = self._call(outcome, call)
-        except ResponseFailure as exc:
-            outcome.usage += exc.usage
-            outcome.cost_usd += exc.cost_usd
-            outcome.failure = (stage, exc.kind, str(exc))
-            return None
-        except RetryableError as exc:  # its usage was counted by `_call`
-            outcome.failure = (stage, exc.kind, f"Gave up after retries: {exc}")
-            if exc.kind != "empty":  # an empty answer is about this image, not the service
-                self._note_transient_failure(exc)
-            return None
-        self._consecutive_transient = 0
-        outcome.usage += annotation.usage
-        outcome.cost_usd += annotation.cost_usd
-        outcome.annotations.append(annotation)
-        return annotation
-
-    def _note_internal_failure(self, error: Exception) -> bool:
-        """The same unexpected error on many images in a row is a bug, not bad files: stop, and say so."""
-        with self._lock:
-            self._consecutive_internal += 1
-            streak = self._consecutive_internal
-        if streak < max(20, 4 * self._workers_count):
-            return False
-        self._set_fatal(
-            LabelingError(
-                f"The last {streak} images all failed with an unexpected error "
-                f"({type(error).__name__}: {error}): the run stopped; please report it."
-            )
-        )
-        return True
-
-    def _note_transient_failure(self, error: RetryableError) -> None:
-        """Many images in a row giving up on transient errors means the service is down: stop, do not burn."""
-        with self._lock:
-            self._consecutive_transient += 1
-            streak = self._consecutive_transient
-        if streak >= max(8, 2 * self._workers_count):
-            self._set_fatal(
-                AnnotatorError(
-                    f"Gemini kept failing for {streak} images in a row ({error.kind}: {error}): check the network, "
-                    "the quota and https://aistudio.google.com/status, then run again to resume."
-                )
-            )
-
-    def _call(self, outcome: Outcome, call: Callable[[], Annotation]) -> Annotation:
-        attempts: Counter[str] = Counter()
-        while True:
-            self._running.wait()
-            if self._stop.is_set() or not self.limiter.acquire(self._stop):
-                raise _Stopped
-            outcome.requests += 1
-            self._count("requests")
-            try:
-                annotation = call()
-            except RetryableError as exc:
-                outcome.usage += exc.usage
-                outcome.cost_usd += exc.cost_usd
-                self._before_retry(exc, attempts, outcome.image_id)
-                continue
-            except ResponseFailure:
-                self._answered()
-                raise
-            finally:
-                self._count_extra(outcome)
-                self._sleep_between_requests()
-            self._answered()
-            return annotation
-
-    def _resume_after_reset(self) -> None:
-        with self._lock:
-            self._auto_resumed = True
-        self.resume()
-
-    def _count_extra(self, outcome: Outcome) -> None:
-        """Probes and re-sends the annotator made on its own count as requests, and cost what they cost."""
-        requests, usage, cost = self.annotator.drain_extra()
-        if requests:
-            outcome.requests += requests
-            self._count("requests", requests)
-        outcome.usage += usage
-        outcome.cost_usd += cost
-
-    def _answered(self) -> None:
-        """The service answered: open the gate for the other workers and end any shedding streak."""
-        self._gate.set()
-        with self._lock:
-            self._shed_streak = 0
-            self._shedding_since = None
-            self._auto_resumed = False
-
-    def _before_retry(self, exc: RetryableError, attempts: Counter[str], image_id: int) -> None:
-        """Wait as `exc` asks before the same request goes again, or raise when this image should give up."""
-        if exc.kind in ("quota", "daily_quota"):
-            self._count("rate_limited")
-        if exc.kind == "daily_quota":
-            self._pause_for_daily_quota(exc)
-            return
-        if exc.kind in SHEDDING:
-            self._count("retries")
-            self._shed(exc)
-            return
-        budget = "empty" if exc.kind == "empty" else "other"
-        attempts[budget] += 1
-        if attempts[budget] > (EMPTY_RETRIES if budget == "empty" else self.settings.max_retries):
-            raise exc
-        self._count("retries")
-        delay = backoff_delay(
-            attempts[budget], self.settings.retry_backoff_seconds, exc.retry_after, self.settings.max_backoff_seconds
-        )
-        log.info("retrying image %s in %.1f s after %s", image_id, delay, exc)
-        if self._stop.wait(delay):
-            raise _Stopped from exc
-
-    def _shed(self, exc: RetryableError) -> None:
-        """A shared hold for every worker: the server's delay, else a backoff that grows while it lasts."""
-        now = time.monotonic()
-        with self._lock:
-            if not self.limiter.holding(exc.kind):  # answers to requests sent during one hold count once
-                self._shed_streak += 1
-            streak = self._shed_streak
-            since = self._shedding_since = self._shedding_since or now
-        limit = self.settings.max_hold_minutes * 60
-        if limit and now - since > limit:  # 0: wait for as long as it takes
-            self._set_fatal(
-                AnnotatorError(
-                    f"Gemini kept answering {exc.kind} for {limit / 60:.0f} minutes ({exc}): the run stopped; resume "
-                    "it later, lower the workers or requests per minute, or choose the batch or flex tier."
-                )
-            )
-            raise _Stopped from exc
-        delay = backoff_delay(
-            streak, self.settings.retry_backoff_seconds, exc.retry_after, self.settings.max_backoff_seconds
-        )
-        self.limiter.hold(delay, exc.kind)
-        log.info("%s: every worker waits %.1f s (%s)", exc.kind, delay, exc)
-
-    def _pause_for_daily_quota(self, exc: RetryableError) -> None:
-        """Pause the run until the daily quota resets (midnight Pacific), then resume by itself."""
-        reset = next_daily_reset()
-        message = daily_quota_message(self.annotator.model, reset)
-        delay = max(reset.timestamp() - time.time(), 0.0) + DAILY_RESUME_MARGIN_SECONDS
-        with self._lock:
-            if self._status != "running" or self._stop.is_set():  # paused by another worker, or stopping
-                return
-            # A quota of zero that is still there after the reset is not used up: another day would not help.
-            no_quota = self._auto_resumed and quota_is_zero(str(exc))
-            if not no_quota:
-                self._status, self._message = "paused", message
-                self._paused_at = time.monotonic()
-                self._shed_streak, self._shedding_since = 0, None
-                self._running.clear()  # before the hold: no worker reserves a slot at midnight
-                timer = self._resume_timer = threading.Timer(delay, self._resume_after_reset)
-        if no_quota:
-            self._set_fatal(
-                AnnotatorError(
-                    f"This key has no quota for {self.annotator.model} (the 429 still says limit: 0 after the daily "
-                    f"reset: {exc}): enable billing for the key's project, or choose another model."
-                )
-            )
-            raise _Stopped from exc
-        timer.daemon = True
-        self.limiter.hold(delay, "daily_quota")
-        timer.start()
-        log.info("run %s: %s", self.run_id, message)  # the page and the CLI show it
-        self._set_db_status("paused", message)
-
-    def _sleep_between_requests(self) -> None:
-        """The seed's per-request throttle: each worker pauses after each request (cut short by a stop)."""
-        if self.settings.per_request_sleep_seconds:
-            self._stop.wait(self.settings.per_request_sleep_seconds)
-
-    def _count(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += amount
 
 
 def default_annotator(settings: Settings, model: str, workers: int) -> Annotator:

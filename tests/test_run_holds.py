@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labeling import jobs
+from labeling import sync_executor
 from labeling.fake_gemini import FakeGemini
 from labeling.jobs import Job, JobManager, Progress
 from labeling.planning import JobRequest, estimate
@@ -52,7 +52,7 @@ def test_a_daily_quota_pauses_the_run_at_once_and_resume_continues(
         in paused.message
     )
     assert [h.reason for h in paused.holds] == ["daily_quota"]
-    reset = jobs.next_daily_reset().timestamp()
+    reset = sync_executor.next_daily_reset().timestamp()
     assert reset <= paused.holds[0].until <= reset + 120  # the hold ends just after midnight Pacific
     assert fake.request_count == 1  # no retry storm: the request that hit the quota was the only one
     deadline = time.monotonic() + 10
@@ -70,8 +70,8 @@ def test_a_daily_quota_resumes_by_itself_after_the_reset(
 ) -> None:
     add_dataset(store, tmp_path, "REAL", 3)
     # The reset is made a second away (midnight Pacific is hours off): the same timer resumes the run.
-    monkeypatch.setattr(jobs, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
-    monkeypatch.setattr(jobs, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
+    monkeypatch.setattr(sync_executor, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    monkeypatch.setattr(sync_executor, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
     fake.inject("quota_limit_zero")
     job = JobManager(store, fake_settings(fake, tmp_path, num_workers=1)).start(JobRequest(("REAL",)))
     _wait_for(job, lambda p: p.status == "paused")
@@ -255,8 +255,8 @@ def test_time_spent_paused_does_not_count_as_overload(
 def test_a_limit_of_zero_that_survives_the_reset_stops_the_run(
     store: Store, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
-    monkeypatch.setattr(jobs, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
+    monkeypatch.setattr(sync_executor, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
+    monkeypatch.setattr(sync_executor, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
     add_dataset(store, tmp_path, "REAL", 2)
     fake.fault_for(lambda request: True, "quota_limit_zero")
     done = _finish(JobManager(store, fake_settings(fake, tmp_path, num_workers=1)).start(JobRequest(("REAL",))))
