@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from labeling.cli import main as cli_main
+from labeling.fake_gemini import FakeGemini
 from labeling.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,3 +119,11 @@ def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     st.cache_resource.clear()  # the process-wide store must be the one of this test's database
     yield AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    """A fake Gemini server of this test alone (real HTTP on 127.0.0.1; the real google-genai client talks to
+    it). Files that share one per module, or need other defaults, override it."""
+    with FakeGemini() as server:
+        yield server

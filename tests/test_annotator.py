@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,12 +21,6 @@ CATEGORIES = [
     Category("people", "portraits"),
 ]
 GREEN = image_bytes((120, 90), (20, 200, 30))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
 
 
 def _annotator(fake: FakeGemini, **changes: object) -> GeminiAnnotator:

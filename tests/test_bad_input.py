@@ -8,7 +8,6 @@ import os
 import stat
 import struct
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,6 @@ from labeling.settings import Settings
 from labeling.sources import LocalFolderSource
 from labeling.store import Store
 from tests.caption_support import fake_settings, make_folder
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
 
 
 def dds_with_unimplemented_format() -> bytes:

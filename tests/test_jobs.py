@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,6 @@ from labeling.taxonomy import ensure_categories
 from labeling.thumbnails import thumbnail_path
 from tests.caption_support import add_dataset, fake_settings
 from tests.conftest import wait_until
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
 
 
 def _annotations(store: Store) -> list[dict[str, object]]:

@@ -3,7 +3,6 @@ job runner against the fake Gemini that leaves human labels alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,12 +122,6 @@ def test_estimate_from_prompt_size_then_from_history(store: Store, real: dict[st
 
 
 # ---- a run through the job runner against the fake --------------------------------------------------------------
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
 
 
 def fake_settings(fake: FakeGemini, tmp_path: Path) -> Settings:

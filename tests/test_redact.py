@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,6 @@ from tests.caption_support import make_folder
 from tests.conftest import ROOT
 
 SECRET = "hunter2-secret"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
 
 
 def test_userinfo_is_redacted_wherever_it_hides() -> None:

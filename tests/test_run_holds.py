@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,6 @@ from labeling.planning import JobRequest, estimate
 from labeling.settings import Settings
 from labeling.store import Store
 from tests.caption_support import add_dataset, fake_settings
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
 
 
 def _wait_for(job: Job, condition, timeout: float = 20) -> Progress:  # type: ignore[no-untyped-def]
