@@ -101,3 +101,89 @@ class Run(_Record):
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", _json(self.settings, {}))
         object.__setattr__(self, "dataset_ids", [int(i) for i in self.dataset_ids or []])
+
+
+@dataclass(frozen=True)
+class ModelLabel:
+    """An image's latest model annotation, categories read through the category aliases."""
+
+    annotation_id: int
+    kind: str
+    model: str
+    prompt_version: str
+    description: Any  # the structured description (a dict), or text from an old import
+    summary: str | None
+    categories: list[str] | None
+    created_at: dt.datetime
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class HumanLabel:
+    """What a reviewer set for an image: only the fields they set are not None."""
+
+    description: Any
+    summary: str | None
+    categories: list[str] | None
+    reviewed: bool
+    reviewer: str | None
+    version: int
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An attempt on the image that failed and has not been retried successfully."""
+
+    stage: str
+    kind: str
+    message: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """Everything the focus view reads about one image: the image, its model and human labels, the effective
+    values (the human's where set, else the model's) and its open failures."""
+
+    image_id: int
+    dataset_id: int
+    dataset: str
+    dataset_label: str
+    name: str
+    status: str
+    location: str | None
+    detail: str | None
+    size_bytes: int | None
+    width: int | None
+    height: int | None
+    model: ModelLabel | None
+    human: HumanLabel | None
+    failures: list[Failure]
+
+    @property
+    def version(self) -> int:
+        """The human label's version (0: none yet), the base of optimistic concurrency."""
+        return self.human.version if self.human is not None else 0
+
+    @property
+    def reviewed(self) -> bool:
+        return self.human.reviewed if self.human is not None else False
+
+    def _effective(self, field: str) -> Any:
+        mine = getattr(self.human, field) if self.human is not None else None
+        return mine if mine is not None else (getattr(self.model, field) if self.model is not None else None)
+
+    @property
+    def description(self) -> Any:
+        return self._effective("description")
+
+    @property
+    def summary(self) -> str | None:
+        value = self._effective("summary")
+        return None if value is None else str(value)
+
+    @property
+    def categories(self) -> list[str] | None:
+        value = self._effective("categories")
+        return None if value is None else list(value)

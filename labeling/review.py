@@ -111,26 +111,28 @@ class SaveResult:
 def focus(store: Store, image_id: int) -> FocusRecord:
     """The focus record of one image (NotFoundError if it is gone)."""
     record = store.review_record(image_id)
-    model = record["model"] or {}
-    human = record["human"] or {}
+    model, human = record.model, record.human
     return FocusRecord(
-        image_id=int(record["image_id"]),
-        dataset=record["dataset"],
-        name=record["name"],
-        status=record["status"],
-        location=record["location"],
-        version=int(record["version"]),
-        reviewed=bool(record["reviewed"]),
-        reviewer=human.get("reviewer"),
-        updated_at=human.get("updated_at"),
-        description=_as_dict(record["description"]),
-        categories=record["categories"],
-        model_description=_as_dict(model.get("description")),
-        model_categories=model.get("categories"),
-        model_name=model.get("model"),
-        human_description=_as_dict(human.get("description")),
-        human_categories=human.get("categories"),
-        failures=list(record["failures"]),
+        image_id=record.image_id,
+        dataset=record.dataset,
+        name=record.name,
+        status=record.status,
+        location=record.location,
+        version=record.version,
+        reviewed=record.reviewed,
+        reviewer=human.reviewer if human else None,
+        updated_at=human.updated_at if human else None,
+        description=_as_dict(record.description),
+        categories=record.categories,
+        model_description=_as_dict(model.description if model else None),
+        model_categories=model.categories if model else None,
+        model_name=model.model if model else None,
+        human_description=_as_dict(human.description if human else None),
+        human_categories=human.categories if human else None,
+        failures=[
+            {"stage": f.stage, "kind": f.kind, "message": f.message, "created_at": f.created_at}
+            for f in record.failures
+        ],
     )
 
 

@@ -331,7 +331,7 @@ def _save(store: Any, record: FocusRecord, who: str, values: dict[str, Any], ove
     try:
         result = review.save(store, record, reviewer=who, over_version=over_version, **values)
     except ConflictError as exc:
-        current = store.review_record(record.image_id)["version"]
+        current = store.review_record(record.image_id).version
         _state()["rv_conflict"] = {"image_id": record.image_id, "version": current, "message": str(exc)}
         st.rerun()  # show the refusal above the form, which keeps the reviewer's edits
     except LabelingError as exc:

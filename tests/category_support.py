@@ -71,7 +71,7 @@ def add_described(
 def set_human(store: Store, image_id: int, categories: list[str] | None, reviewer: str = "ann") -> None:
     """A human label as the review page saves it (new version, edit log)."""
     record = store.review_record(image_id)
-    store.save_label(image_id, expected_version=record["version"], reviewer=reviewer, categories=categories)
+    store.save_label(image_id, expected_version=record.version, reviewer=reviewer, categories=categories)
 
 
 def model_categories(store: Store, image_id: int) -> list[str] | None:

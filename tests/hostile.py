@@ -109,6 +109,6 @@ def seed(store: Store, folder: Path, make_image: Callable[..., Path]) -> dict[st
     store.set_run_status(run_id, "failed", ERROR)
     record = store.review_record(int(ids[names[0]]))
     store.save_label(
-        int(ids[names[0]]), expected_version=record["version"], reviewer=REVIEWER, categories=[CATEGORY], reviewed=True
+        int(ids[names[0]]), expected_version=record.version, reviewer=REVIEWER, categories=[CATEGORY], reviewed=True
     )
     return {str(name): int(image_id) for name, image_id in ids.items()}

@@ -56,7 +56,7 @@ def review(
     record = store.review_record(image_id)
     store.save_label(
         image_id,
-        expected_version=int(record.get("version") or 0),
+        expected_version=record.version,
         reviewer=reviewer,
         categories=categories,
         reviewed=reviewed,

@@ -112,14 +112,14 @@ def test_rename_rewrites_human_labels_with_edit_log_and_aliases_model_labels(sto
     assert effective_categories(store, ids["b.jpg"]) == ["animals"]
     # the human label is rewritten, versioned and logged (so it can be undone)
     record = store.review_record(ids["c.jpg"])
-    assert record["human"]["categories"] == ["transport", "people"]
-    assert record["version"] == 2
+    assert record.human.categories == ["transport", "people"]
+    assert record.version == 2
     log = store.edit_log(image_id=ids["c.jpg"])
     assert log.iloc[0]["reviewer"] == "bob" and log.iloc[0]["field"] == "categories"
     assert json.loads(log.iloc[0]["before"]) == ["vehicles", "people"]
     assert json.loads(log.iloc[0]["after"]) == ["transport", "people"]
     store.undo_edit(int(log.iloc[0]["id"]), "bob")
-    assert store.review_record(ids["c.jpg"])["human"]["categories"] == ["vehicles", "people"]
+    assert store.review_record(ids["c.jpg"]).human.categories == ["vehicles", "people"]
 
 
 def test_merge_carries_through_and_drops_duplicates(store: Store) -> None:
@@ -139,7 +139,7 @@ def test_merge_carries_through_and_drops_duplicates(store: Store) -> None:
     assert change.note == "merge 'cityscapes' into 'architecture'"
     assert model_categories(store, ids["a.png"]) == ["architecture"]
     assert model_categories(store, ids["b.png"]) == ["architecture", "night"]
-    assert store.review_record(ids["c.png"])["human"]["categories"] == ["architecture", "food"]
+    assert store.review_record(ids["c.png"]).human.categories == ["architecture", "food"]
     assert effective_categories(store, ids["c.png"]) == ["architecture", "food"]
     assert "cityscapes" not in names(store, include_inactive=True)
     kept = next(c for c in store.categories() if c.name == "architecture")
@@ -190,7 +190,7 @@ def test_delete_and_deactivate_leave_labels_alone(store: Store) -> None:
     store.delete_category("abstract")
     store.set_category_active("art", False)
     assert model_categories(store, ids["a.jpg"]) == ["abstract", "art"]
-    assert store.review_record(ids["a.jpg"])["human"]["categories"] == ["abstract"]
+    assert store.review_record(ids["a.jpg"]).human.categories == ["abstract"]
     usage = store.category_usage().set_index("name")
     assert usage.loc["abstract", "human_images"] == 1 and usage.loc["art", "model_images"] == 1
 

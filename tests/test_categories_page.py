@@ -109,7 +109,7 @@ def test_add_rename_merge_deactivate_delete(
         names = [c.name for c in store.categories()]
         assert "transport" in names and "food" not in names and "cityscapes" not in names
         record = store.review_record(described["a.jpg"])
-        assert record["human"]["categories"] == ["transport", "architecture"]
+        assert record.human.categories == ["transport", "architecture"]
         assert store.edit_log(image_id=described["a.jpg"]).iloc[0]["reviewer"] == "lead"
         assert store.category_list_version() == 6
 
@@ -190,6 +190,6 @@ def test_recategorize_affected_with_estimate_and_progress(
         assert bars and "2 of 2 images" in str(bars[0].proto)
         assert len(fake.records) == 2 and not any(r.has_image for r in fake.records)
     with open_store(db_path) as store:
-        assert store.review_record(described["a.jpg"])["human"]["categories"] == ["vehicles", "cityscapes"]
+        assert store.review_record(described["a.jpg"]).human.categories == ["vehicles", "cityscapes"]
         versions = store.fetch_all("SELECT DISTINCT category_list_version FROM current_annotations")
         assert versions == [(2,)]

@@ -116,7 +116,7 @@ def test_edit_verbs_and_history(run_cli: Run, store: Store, tmp_path: Path) -> N
     listed = run_cli("categories", "list", "--all").out
     assert "transport" in listed and "vehicles" not in listed and "cityscapes" not in listed
     with Store(tmp_path / "labeling.duckdb") as reopened:
-        assert reopened.review_record(ids["a.jpg"])["human"]["categories"] == ["transport", "people"]
+        assert reopened.review_record(ids["a.jpg"]).human.categories == ["transport", "people"]
         assert reopened.edit_log(image_id=ids["a.jpg"]).iloc[0]["reviewer"] == "cli-user"
 
 

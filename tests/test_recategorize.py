@@ -156,7 +156,7 @@ def test_recategorize_run_is_text_only_and_keeps_human_labels(
     assert versions == [(version,)]
     assert (model_categories(store, real["meal.jpg"]) or [])[0] == "food"  # the fake picks what the text names
     assert effective_categories(store, real["dog.jpg"]) == ["animals", "people"]  # the human label stands
-    assert store.review_record(real["dog.jpg"])["human"]["categories"] == ["animals", "people"]
+    assert store.review_record(real["dog.jpg"]).human.categories == ["animals", "people"]
     assert recategorize.affected_images(store, ["REAL"]).images.empty
 
 

@@ -150,7 +150,7 @@ def test_skip_with_unsaved_changes_asks_first_and_previous_goes_back(app: AppTes
     assert "Unsaved changes to description" in alerts(app.warning)
     button(app, "Skip").click().run()
     assert "REAL / c.jpg" in texts(app)
-    assert shared_store().review_record(review.locate(shared_store(), "REAL", "b.jpg"))["human"] is None
+    assert shared_store().review_record(review.locate(shared_store(), "REAL", "b.jpg")).human is None
     button(app, "Previous").click().run()
     assert "REAL / b.jpg" in texts(app)
     button(app, "Gallery").click().run()

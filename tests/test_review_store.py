@@ -167,14 +167,14 @@ def test_save_writes_only_changed_fields_with_edit_log_rows(real: Store) -> None
     result = review.save(real, record, reviewer="ana", fields=fields, categories=["animals"], reviewed=True)
     assert result.changed == ["description", "reviewed"] and result.version == 1
     stored = real.review_record(record.image_id)
-    assert stored["human"]["categories"] is None  # categories kept following the model
-    assert stored["human"]["description"] == {
+    assert stored.human.categories is None  # categories kept following the model
+    assert stored.human.description == {
         "summary": "A brown dog chasing a ball",
         "setting": "park",
         "objects": ["dog", "ball"],
     }
-    assert stored["human"]["summary"] == "A brown dog chasing a ball"
-    assert stored["human"]["reviewer"] == "ana"
+    assert stored.human.summary == "A brown dog chasing a ball"
+    assert stored.human.reviewer == "ana"
     log = real.edit_log(image_id=record.image_id)
     assert sorted(log["field"]) == ["description", "reviewed"]
     assert set(log["reviewer"]) == {"ana"} and set(log["version"]) == {1}
@@ -184,7 +184,7 @@ def test_save_writes_only_changed_fields_with_edit_log_rows(real: Store) -> None
         real,
         review.focus(real, record.image_id),
         reviewer="ana",
-        fields=dict(review.description_fields(stored["description"])),
+        fields=dict(review.description_fields(stored.description)),
         categories=["animals"],
         reviewed=True,
     )
@@ -327,7 +327,7 @@ def test_reimporting_and_new_model_output_never_touch_human_labels(real: Store, 
         fields={"summary": "Human summary", "setting": "park", "objects": "dog, ball"},
         reviewed=True,
     )
-    before = real.review_record(image_id)["human"]
+    before = real.review_record(image_id).human
     changed = [("a.jpg", {"summary": "A new model summary"}, "people"), *SEED_ROWS[1:]]
     report = import_dataset(real, "REAL", csv_data=seed_csv(changed), csv_name="real.csv", images_dir=images_dir)
     assert report.annotations_imported == 1
@@ -347,11 +347,11 @@ def test_reimporting_and_new_model_output_never_touch_human_labels(real: Store, 
         ).astype({"categories": "object"})
     )
     record = review.focus(real, image_id)
-    assert real.review_record(image_id)["human"] == before
+    assert real.review_record(image_id).human == before
     assert record.model_categories == ["vehicles"] and record.model_description == {"summary": "Runner summary"}
     assert record.categories == ["plants"] and record.description is not None
     assert record.description["summary"] == "Human summary"
-    assert record.reviewed and record.version == before["version"]
+    assert record.reviewed and record.version == before.version
     assert names(real, disagreement=True) == ["a.jpg"]
 
 

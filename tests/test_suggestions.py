@@ -78,7 +78,7 @@ def test_term_counts_read_the_reviewers_description(store: Store) -> None:
     record = store.review_record(ids["c.jpg"])
     store.save_label(
         ids["c.jpg"],
-        expected_version=record["version"],
+        expected_version=record.version,
         reviewer="ann",
         description=description("A cake", ["cake"], "bakery"),
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from labeling.errors import ConflictError, InputError, NotFoundError, WriteConflict
+from labeling.records import Failure, HumanLabel, ModelLabel, ReviewRecord
 from labeling.store.base import StoreBase
 from labeling.vocabulary import LABEL_SOURCES
 
@@ -393,22 +394,9 @@ class ReviewQueries(StoreBase):
 
     # ---- one image -----------------------------------------------------------------------------------------------
 
-    def review_record(self, image_id: int) -> dict[str, Any]:
+    def review_record(self, image_id: int) -> ReviewRecord:
         """Everything the focus view shows about one image: its row, the latest model annotation, the human
         label (or None), the effective values, and unresolved failures. JSON comes back as Python values."""
-        columns = (
-            "image_id",
-            "dataset_id",
-            "dataset",
-            "dataset_label",
-            "name",
-            "status",
-            "location",
-            "detail",
-            "size_bytes",
-            "width",
-            "height",
-        )
         row = self.fetch_one(
             """
             SELECT i.id, i.dataset_id, d.name, d.label, i.name, i.status, i.location, i.detail, i.size_bytes,
@@ -418,8 +406,7 @@ class ReviewQueries(StoreBase):
         )
         if row is None:
             raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
-        record: dict[str, Any] = dict(zip(columns, row, strict=True))
-        model = self.fetch_all(
+        found = self.fetch_all(
             """
             SELECT a.id, a.kind, a.model, a.prompt_version, a.description, a.summary,
                    resolve_category_aliases(a.categories, a.category_list_version, m.alias_map), a.created_at,
@@ -428,53 +415,44 @@ class ReviewQueries(StoreBase):
             WHERE a.image_id = ? ORDER BY a.id DESC LIMIT 1""",
             [image_id],
         )
-        record["model"] = None
-        if model:
-            m = model[0]
-            record["model"] = {
-                "annotation_id": m[0],
-                "kind": m[1],
-                "model": m[2],
-                "prompt_version": m[3],
-                "description": _load(m[4]),
-                "summary": m[5],
-                "categories": _categories(m[6]),
-                "created_at": m[7],
-                "run_id": m[8],
-            }
-        human = self.fetch_all(
+        model = None
+        if found:
+            m = found[0]
+            model = ModelLabel(m[0], m[1], m[2], m[3], _load(m[4]), m[5], _categories(m[6]), m[7], m[8])
+        set_by_human = self.fetch_all(
             """
             SELECT description, summary, categories, reviewed, reviewer, version, updated_at
             FROM human_labels WHERE image_id = ?""",
             [image_id],
         )
-        record["human"] = None
-        if human:
-            h = human[0]
-            record["human"] = {
-                "description": _load(h[0]),
-                "summary": h[1],
-                "categories": _categories(h[2]),
-                "reviewed": bool(h[3]),
-                "reviewer": h[4],
-                "version": int(h[5]),
-                "updated_at": h[6],
-            }
-        model_part = record["model"] or {}
-        human_part = record["human"] or {}
-        record["version"] = human_part.get("version", 0)
-        record["reviewed"] = human_part.get("reviewed", False)
-        for key in ("description", "summary", "categories"):
-            value = human_part.get(key)
-            record[key] = value if value is not None else model_part.get(key)
-        record["failures"] = [
-            {"stage": r[0], "kind": r[1], "message": r[2], "created_at": r[3]}
+        human = None
+        if set_by_human:
+            h = set_by_human[0]
+            human = HumanLabel(_load(h[0]), h[1], _categories(h[2]), bool(h[3]), h[4], int(h[5]), h[6])
+        failures = [
+            Failure(*r)
             for r in self.fetch_all(
                 "SELECT stage, kind, message, created_at FROM failures WHERE image_id = ? AND NOT resolved ORDER BY id",
                 [image_id],
             )
         ]
-        return record
+        image_id, dataset_id, dataset, label, name, status, location, detail, size, width, height = row
+        return ReviewRecord(
+            image_id,
+            dataset_id,
+            dataset,
+            label,
+            name,
+            status,
+            location,
+            detail,
+            size,
+            width,
+            height,
+            model,
+            human,
+            failures,
+        )
 
     # ---- saving --------------------------------------------------------------------------------------------------
 
