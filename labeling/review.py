@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from labeling.errors import InputError
+from labeling.records import Failure
 from labeling.store import Store
 from labeling.store.review import (
     NO_CATEGORY,
@@ -94,7 +95,7 @@ class FocusRecord:
     model_name: str | None
     human_description: dict[str, Any] | None
     human_categories: list[str] | None
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
     @property
     def image(self) -> dict[str, Any]:
@@ -129,10 +130,7 @@ def focus(store: Store, image_id: int) -> FocusRecord:
         model_name=model.model if model else None,
         human_description=_as_dict(human.description if human else None),
         human_categories=human.categories if human else None,
-        failures=[
-            {"stage": f.stage, "kind": f.kind, "message": f.message, "created_at": f.created_at}
-            for f in record.failures
-        ],
+        failures=list(record.failures),
     )
 
 

@@ -398,7 +398,7 @@ def _focus(store: Any, names: list[str], who: str) -> None:
         if picture.placeholder:
             st.warning(common.plain(f"Image unavailable: {picture.reason}"))
         for failure in record.failures:
-            st.text(common.visible(f"Failed at {failure['stage']} ({failure['kind']}): {failure['message']}"))
+            st.text(common.visible(f"Failed at {failure.stage} ({failure.kind}): {failure.message}"))
         st.caption("What the model said, beside what the reviewer set")
         st.dataframe(review.comparison(record), hide_index=True, width="stretch")
         if record.model_name:

@@ -83,9 +83,6 @@ INTERNAL = {
     "_counts_line(page.counts, page.total)",  # our state labels and numbers
     "' and '.join(pending)",  # our field names
     "duration(progress.elapsed_s)",  # H:MM:SS
-    "min(handled / progress.total, 1.0) if progress.total else 1.0",
-    "finished / max(1, progress.total)",
-    "store",  # st.progress's value and text come from our counts
     "len(active)",
     "len(everything) - len(active)",
 }
