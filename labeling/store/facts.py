@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from labeling.store.base import StoreBase
@@ -12,63 +12,67 @@ from labeling.store.base import StoreBase
 if TYPE_CHECKING:
     import pandas as pd
 
-FACT_COLUMNS = (
-    "image_id",
-    "facts_version",
-    "format",
-    "size_bytes",
-    "width",
-    "height",
-    "mode",
-    "frames",
-    "orientation",
-    "exif_make",
-    "exif_model",
-    "exif_software",
-    "text_keys",
-    "details",
-    "error",
-)
-
-
 @dataclass(frozen=True)
 class FactRow:
-    """One image's facts as the scan found them (or why it found none)."""
+    """One image's facts as the scan found them (or why it found none); fields are image_facts' columns."""
 
     image_id: int
     facts_version: str
+    # file
     format: str | None = None
     size_bytes: int | None = None
     width: int | None = None
     height: int | None = None
+    aspect: float | None = None
+    bytes_per_pixel: float | None = None
     mode: str | None = None
+    bit_depth: int | None = None
     frames: int | None = None
     orientation: int | None = None
+    # JPEG
+    jpeg_quality: int | None = None
+    jpeg_table: str | None = None
+    jpeg_subsampling: str | None = None
+    jpeg_progressive: bool | None = None
+    jpeg_tables: int | None = None
+    # metadata
+    exif: bool | None = None
     exif_make: str | None = None
     exif_model: str | None = None
     exif_software: str | None = None
+    exif_datetime_original: str | None = None
+    exif_gps: bool | None = None
+    icc: bool | None = None
+    icc_description: str | None = None
+    xmp: bool | None = None
     text_keys: list[str] = field(default_factory=list)
+    generator: str | None = None
+    # provenance
+    c2pa: bool | None = None
+    c2pa_generator: str | None = None
+    # pixels
+    luma_mean: float | None = None
+    luma_std: float | None = None
+    clip_high: float | None = None
+    clip_low: float | None = None
+    saturation_mean: float | None = None
+    sharpness: float | None = None
+    high_freq: float | None = None
+    # hashes
+    sha256: str | None = None
+    phash: int | None = None
+    dhash: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
     def values(self) -> list[Any]:
         return [
-            self.image_id,
-            self.facts_version,
-            self.format,
-            self.size_bytes,
-            self.width,
-            self.height,
-            self.mode,
-            self.frames,
-            self.orientation,
-            self.exif_make,
-            self.exif_model,
-            self.exif_software,
-            self.text_keys,
-            json.dumps(self.details, ensure_ascii=False),
-            self.error,
+            json.dumps(value, ensure_ascii=False) if name == "details" else value
+            for name, value in ((f.name, getattr(self, f.name)) for f in fields(self))
         ]
+
+
+FACT_COLUMNS = tuple(f.name for f in fields(FactRow))
 
 
 class FactsQueries(StoreBase):

@@ -275,6 +275,63 @@ CREATE TABLE image_facts (                      -- per-image technical facts, on
 );
 """
 
+# The technical-bias audit's facts: the table is only ever a cache of the files (a new FACTS_VERSION rescans
+# every image), so it is rebuilt rather than altered column by column.
+_AUDIT_FACTS = """
+DROP TABLE image_facts;
+CREATE TABLE image_facts (                      -- per-image technical facts, one row per image (the scan pass)
+    image_id BIGINT PRIMARY KEY,
+    facts_version VARCHAR NOT NULL,             -- the scan that computed the row: a newer one recomputes it
+    -- file
+    format VARCHAR,                             -- Pillow's name: JPEG, PNG, WEBP, ...
+    size_bytes BIGINT,
+    width INTEGER,                              -- as a viewer shows it (after EXIF orientation)
+    height INTEGER,
+    aspect DOUBLE,                              -- width / height
+    bytes_per_pixel DOUBLE,                     -- size_bytes / (width * height)
+    mode VARCHAR,                               -- RGB, RGBA, L, P, CMYK, I;16, ...
+    bit_depth INTEGER,                          -- bits per channel: 8, 16, 1 (bilevel)
+    frames INTEGER,
+    orientation INTEGER,
+    -- JPEG (NULL for other formats)
+    jpeg_quality INTEGER,                       -- IJG quality whose luminance table is nearest (exact when standard)
+    jpeg_table VARCHAR,                         -- standard (an IJG table at jpeg_quality) | custom
+    jpeg_subsampling VARCHAR,                   -- 4:4:4 | 4:2:2 | 4:2:0 | 4:1:1 | 4:4:0 | gray | other
+    jpeg_progressive BOOLEAN,
+    jpeg_tables INTEGER,                        -- number of quantization tables
+    -- metadata
+    exif BOOLEAN,
+    exif_make VARCHAR,
+    exif_model VARCHAR,
+    exif_software VARCHAR,
+    exif_datetime_original VARCHAR,
+    exif_gps BOOLEAN,
+    icc BOOLEAN,
+    icc_description VARCHAR,
+    xmp BOOLEAN,
+    text_keys VARCHAR[],                        -- PNG text chunks, JPEG comment, EXIF UserComment: their keys
+    generator VARCHAR,                          -- who the text metadata says made it: Stable Diffusion WebUI, ComfyUI, ...
+    -- provenance
+    c2pa BOOLEAN,                               -- a C2PA manifest store is embedded (PNG caBX, JPEG APP11, WebP C2PA)
+    c2pa_generator VARCHAR,                     -- the active manifest's claim generator, read with c2pa-python
+    -- pixels, from a small decode (longest side 256)
+    luma_mean DOUBLE,                           -- 0..255
+    luma_std DOUBLE,
+    clip_high DOUBLE,                           -- share of pixels with luma >= 250
+    clip_low DOUBLE,                            -- share of pixels with luma <= 5
+    saturation_mean DOUBLE,                     -- HSV saturation, 0..1
+    sharpness DOUBLE,                           -- variance of the Laplacian of luma
+    high_freq DOUBLE,                           -- share of spectral energy above half the Nyquist frequency
+    -- hashes
+    sha256 VARCHAR,                             -- of the file's bytes, hex
+    phash UBIGINT,                              -- imagehash pHash, 64 bits
+    dhash UBIGINT,                              -- imagehash dHash, 64 bits
+    details JSON,                               -- what later analyses add before they earn a column
+    error VARCHAR,                              -- why the file gave no facts (unreadable, not an image)
+    computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
@@ -282,4 +339,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "label tally", _LABEL_TALLY),
     Migration(7, "category aliases", _CATEGORY_ALIASES),
     Migration(8, "image facts", _IMAGE_FACTS),
+    Migration(9, "technical-bias audit facts", _AUDIT_FACTS),
 )
