@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,7 @@ def export_dataset(
     source: str = "effective",
     fmt: str | None = None,
     extra_columns: bool = False,
+    names: Sequence[str] | None = None,
 ) -> ExportResult:
     """Write one dataset's labels under `source` to `path` (CSV in the seed's format, or Parquet).
 
@@ -115,18 +117,26 @@ def export_dataset(
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"Cannot create the folder {target.parent} ({exc.strerror}): pick another path.") from None
-    rows = store.export_labels(dataset, target, source=label_source, fmt=chosen, extra_columns=extra_columns)
+    rows = store.export_labels(
+        dataset, target, source=label_source, fmt=chosen, extra_columns=extra_columns, names=names
+    )
     return ExportResult(dataset, label_source, chosen, target, rows, extra_columns)
 
 
 def export_bytes(
-    store: Store, dataset: str, *, source: str = "effective", fmt: str = "csv", extra_columns: bool = False
+    store: Store,
+    dataset: str,
+    *,
+    source: str = "effective",
+    fmt: str = "csv",
+    extra_columns: bool = False,
+    names: Sequence[str] | None = None,
 ) -> bytes:
     """The export as bytes (for a download button): written by the same COPY to a temporary file."""
     chosen = export_format(None, fmt)
     with tempfile.TemporaryDirectory(prefix="labeling-export-") as folder:
         target = Path(folder) / default_export_name(dataset, source, chosen)
-        export_dataset(store, dataset, target, source=source, fmt=chosen, extra_columns=extra_columns)
+        export_dataset(store, dataset, target, source=source, fmt=chosen, extra_columns=extra_columns, names=names)
         return target.read_bytes()
 
 

@@ -221,7 +221,7 @@ def _cell(column: str) -> str:
     return f"CASE WHEN regexp_matches({value}, '{pattern}') THEN '''' || {value} ELSE {value} END"
 
 
-def _export_select(source: LabelSource, *, csv: bool, extra_columns: bool) -> str:
+def _export_select(source: LabelSource, *, csv: bool, extra_columns: bool, only_names: bool = False) -> str:
     """The export query: values computed once in the inner select, CSV cells finished in the outer one."""
     inner = [
         ("image_name", "name"),
@@ -246,7 +246,7 @@ def _export_select(source: LabelSource, *, csv: bool, extra_columns: bool) -> st
     return (
         f"SELECT {', '.join(outer)} FROM (SELECT name AS sort_name, {values} "
         f"FROM ({_EXPORT_LABELS_SQL[source]}) labelled "
-        f"WHERE {_EXPORTED}) ORDER BY sort_name"
+        f"WHERE {_EXPORTED}{' AND list_contains($names, name)' if only_names else ''}) ORDER BY sort_name"
     )
 
 
@@ -363,6 +363,7 @@ class AnalyticsQueries(StoreBase):
         source: LabelSource = "effective",
         fmt: str = "csv",
         extra_columns: bool = False,
+        names: Sequence[str] | None = None,
     ) -> int:
         """Write one dataset's labelled images to `path` with DuckDB's COPY; returns the number of rows.
 
@@ -371,14 +372,14 @@ class AnalyticsQueries(StoreBase):
         `extra_columns` appends dataset, label_source, reviewed, model_categories, human_categories, reviewer.
         Parquet: the same columns with category lists as lists, always with label_source, and `label_source`
         in the file's key-value metadata. Rows: the images with a description or at least one category under
-        `source`, by image name.
+        `source`, by image name; with `names`, only those images (a debiased subset).
         """
         source = checked_source(source)
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"Unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}.")
         _, ids = self._dataset_ids([dataset])
         self.sync_derived()
-        select = _export_select(source, csv=fmt == "csv", extra_columns=extra_columns)
+        select = _export_select(source, csv=fmt == "csv", extra_columns=extra_columns, only_names=names is not None)
         if fmt == "csv":
             options = "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n'"
         else:
@@ -386,7 +387,7 @@ class AnalyticsQueries(StoreBase):
             options = f"FORMAT parquet, COMPRESSION zstd, KV_METADATA {{label_source: '{source}'}}"
         # COPY takes no parameter for its target: the path goes in as a quoted literal.
         target = "'" + str(Path(path)).replace("'", "''") + "'"
-        params = _used({"id": ids[0], "dataset": dataset, "source": source}, select)
+        params = _used({"id": ids[0], "dataset": dataset, "source": source, "names": list(names or [])}, select)
         try:
             rows = self.cursor().execute(f"COPY ({select}) TO {target} ({options})", params).fetchall()
         except duckdb.IOException as exc:
@@ -412,6 +413,17 @@ class AnalyticsQueries(StoreBase):
             select += " LIMIT $limit"
             params["limit"] = int(limit)
         return self.fetch_df(select, params)
+
+    def image_labels(self, dataset: str, source: LabelSource = "effective") -> pd.DataFrame:
+        """Per labelled image of one dataset under `source`: image_id, name and categories (a list)."""
+        source = checked_source(source)
+        _, ids = self._dataset_ids([dataset])
+        self.sync_derived()
+        select = _EXPORT_LABELS_SQL[source].replace("SELECT i.name,", "SELECT i.id AS image_id, i.name,", 1)
+        return self.fetch_df(
+            f"SELECT image_id, name, categories FROM ({select}) labelled WHERE len(categories) > 0 ORDER BY image_id",
+            {"id": ids[0]},
+        )
 
     def export_row_count(self, dataset: str, source: LabelSource = "effective") -> int:
         """How many rows an export of the dataset under `source` holds (labelled or described images)."""

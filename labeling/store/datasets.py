@@ -150,6 +150,13 @@ class DatasetQueries(StoreBase):
             params.append(limit)
         return self.fetch_df(sql, params)
 
+    def found_images(self, dataset_id: int) -> pd.DataFrame:
+        """The dataset's found images (image_id, name), in import order."""
+        return self.fetch_df(
+            "SELECT id AS image_id, name FROM images WHERE dataset_id = ? AND status = 'found' ORDER BY id",
+            [dataset_id],
+        )
+
     def image_ids_by_name(self, dataset_id: int) -> pd.DataFrame:
         return self.fetch_df("SELECT id AS image_id, name FROM images WHERE dataset_id = ?", [dataset_id])
 

@@ -12,6 +12,7 @@ from labeling.store.base import StoreBase
 if TYPE_CHECKING:
     import pandas as pd
 
+
 @dataclass(frozen=True)
 class FactRow:
     """One image's facts as the scan found them (or why it found none); fields are image_facts' columns."""
@@ -107,4 +108,18 @@ class FactsQueries(StoreBase):
             "SELECT d.name AS dataset, i.name, f.* FROM image_facts f JOIN images i ON i.id = f.image_id "
             "JOIN datasets d ON d.id = i.dataset_id WHERE list_contains(?, i.dataset_id) ORDER BY d.name, i.id",
             [[int(i) for i in dataset_ids]],
+        )
+
+    def scan_status(self, dataset_ids: Sequence[int], facts_version: str) -> pd.DataFrame:
+        """Per dataset: found images, how many have facts of this version, and how many of those have none (error).
+
+        Columns dataset_id, dataset, found, scanned, failed, in the order of `dataset_ids`.
+        """
+        return self.fetch_df(
+            "SELECT d.id AS dataset_id, d.name AS dataset, count(i.id) AS found, "
+            "count(f.image_id) AS scanned, count(f.error) AS failed "
+            "FROM datasets d LEFT JOIN images i ON i.dataset_id = d.id AND i.status = 'found' "
+            "LEFT JOIN image_facts f ON f.image_id = i.id AND f.facts_version = ? "
+            "WHERE list_contains(?, d.id) GROUP BY d.id, d.name ORDER BY list_position(?, d.id)",
+            [facts_version, [int(i) for i in dataset_ids], [int(i) for i in dataset_ids]],
         )

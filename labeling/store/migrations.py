@@ -310,7 +310,7 @@ CREATE TABLE image_facts (                      -- per-image technical facts, on
     icc_description VARCHAR,
     xmp BOOLEAN,
     text_keys VARCHAR[],                        -- PNG text chunks, JPEG comment, EXIF UserComment: their keys
-    generator VARCHAR,                          -- who the text metadata says made it: Stable Diffusion WebUI, ComfyUI, ...
+    generator VARCHAR,                          -- who the text metadata says made it: SD WebUI, ComfyUI, ...
     -- provenance
     c2pa BOOLEAN,                               -- a C2PA manifest store is embedded (PNG caBX, JPEG APP11, WebP C2PA)
     c2pa_generator VARCHAR,                     -- the active manifest's claim generator, read with c2pa-python

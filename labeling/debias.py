@@ -1,0 +1,166 @@
+"""A debiased pair of subsets: REAL and GEN images matched on content and on chosen technical strata.
+
+Matching is exact: images are grouped by their category set (content) and the chosen strata (size bucket,
+format, JPEG quality bucket); each group keeps min(REAL, GEN) images from both sides, drawn with a fixed seed.
+That is the largest pair of subsets whose joint distributions over those keys are identical, so neither the
+categories nor the strata can tell the kept sides apart. Duplicates and leaked images are left out first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from labeling.errors import InputError
+from labeling.store import Store
+from labeling.vocabulary import LabelSource, checked_source
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SEED = 0  # the same choices on every run: an export can be made again and compared
+STRATA = ("size", "format", "quality")
+STRATUM_TITLES = {"size": "size bucket (longest side)", "format": "file format", "quality": "JPEG quality bucket"}
+SIZE_EDGES = (256, 512, 768, 1024, 2048)  # longest side, px: buckets below, between and above these
+QUALITY_EDGES = (75, 85, 90, 95)  # JPEG quality: <=75, 76-85, 86-90, 91-95, 96-100
+
+
+def size_bucket(width: float | None, height: float | None) -> str:
+    """The longest side's bucket, e.g. "512-767 px"."""
+    if width is None or height is None or width != width or height != height:  # NaN from pandas
+        return "unknown"
+    longest = max(int(width), int(height))
+    low = 0
+    for edge in SIZE_EDGES:
+        if longest < edge:
+            return f"{low}-{edge - 1} px" if low else f"< {edge} px"
+        low = edge
+    return f">= {SIZE_EDGES[-1]} px"
+
+
+def quality_bucket(fmt: str | None, quality: float | None, table: str | None) -> str:
+    """A JPEG's quality bucket ("91-95", "custom table ~92"); other formats are their own bucket ("PNG")."""
+    if fmt not in ("JPEG", "MPO"):
+        return str(fmt or "unknown")
+    if quality is None or quality != quality:
+        return "JPEG, quality unknown"
+    low = 1
+    for edge in QUALITY_EDGES:
+        if quality <= edge:
+            label = f"{low}-{edge}"
+            break
+        low = edge + 1
+    else:
+        label = f"{QUALITY_EDGES[-1] + 1}-100"
+    return f"custom table, ~{label}" if table == "custom" else label
+
+
+@dataclass(frozen=True)
+class Debiased:
+    """The kept subsets and what was left out, per dataset."""
+
+    datasets: tuple[str, str]
+    strata: tuple[str, ...]
+    source: LabelSource
+    selection: pd.DataFrame  # dataset, image_id, name, stratum, kept (bool), reason ("" when kept)
+
+    def kept(self, dataset: str) -> pd.DataFrame:
+        frame = self.selection
+        return frame[(frame["dataset"] == dataset) & frame["kept"]]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per dataset: images before, kept, and left out by reason (duplicate, unscanned, unlabelled, unmatched)."""
+        out: dict[str, dict[str, int]] = {}
+        for dataset in self.datasets:
+            rows = self.selection[self.selection["dataset"] == dataset]
+            entry = {"before": len(rows), "kept": int(rows["kept"].sum())}
+            for reason, count in rows.loc[~rows["kept"], "reason"].value_counts().items():
+                entry[str(reason)] = int(count)
+            out[dataset] = entry
+        return out
+
+    def names_text(self, dataset: str) -> bytes:
+        """The kept image names of one dataset, one per line (a list the seed's download script reads)."""
+        return "".join(f"{name}\n" for name in self.kept(dataset)["name"]).encode("utf-8")
+
+
+def debias(
+    store: Store,
+    datasets: Sequence[str],
+    *,
+    strata: Sequence[str] = STRATA,
+    source: str = "effective",
+    exclude: Collection[int] = (),
+    seed: int = SEED,
+) -> Debiased:
+    """Match two datasets on content (category sets under `source`) and `strata`; `exclude`: image ids left out.
+
+    Images without facts (not scanned, or unreadable) or without a label under `source` are left out and counted.
+    """
+    import pandas as pd
+
+    names = list(dict.fromkeys(datasets))
+    if len(names) != 2:
+        raise InputError("A debiased export matches exactly two datasets (REAL and GEN): choose two.")
+    unknown = [s for s in strata if s not in STRATA]
+    if unknown:
+        raise InputError(f"Unknown stratum {unknown[0]!r}: choose from {', '.join(STRATA)}.")
+    label_source = checked_source(source)
+    records = [store.dataset(name) for name in names]
+    facts = store.image_facts([r.id for r in records]).set_index("image_id")
+    excluded = {int(i) for i in exclude}
+    frames = []
+    for record in records:
+        images = store.found_images(record.id)
+        labels = store.image_labels(record.name, label_source).set_index("image_id")["categories"]
+        frame = images.assign(dataset=record.name)
+        frame["categories"] = frame["image_id"].map(labels)
+        frames.append(frame)
+    rows = pd.concat(frames, ignore_index=True)
+    keyed = rows.join(facts[["format", "width", "height", "jpeg_quality", "jpeg_table"]], on="image_id")
+    rows["stratum"] = _strata(keyed, strata)
+    rows["reason"] = ""
+    has_facts = rows["image_id"].isin(facts.index[facts["error"].isna()])
+    rows.loc[~has_facts, "reason"] = "no facts (scan first)"
+    rows.loc[rows["categories"].isna() & (rows["reason"] == ""), "reason"] = f"no {label_source} label"
+    rows.loc[rows["image_id"].isin(excluded) & (rows["reason"] == ""), "reason"] = "duplicate or leaked"
+    rows["kept"] = False
+    candidates = rows[rows["reason"] == ""]
+    for _, group in candidates.groupby("stratum", sort=False):
+        sides = [group[group["dataset"] == name] for name in names]
+        keep = min(len(side) for side in sides)
+        for side in sides:
+            chosen = side.sample(n=keep, random_state=seed).index if keep < len(side) else side.index
+            rows.loc[chosen, "kept"] = True
+    rows.loc[~rows["kept"] & (rows["reason"] == ""), "reason"] = "no match on the other side"
+    selection = rows[["dataset", "image_id", "name", "stratum", "kept", "reason"]].reset_index(drop=True)
+    return Debiased((names[0], names[1]), tuple(strata), label_source, selection)
+
+
+def _strata(rows: pd.DataFrame, strata: Sequence[str]) -> list[str]:
+    """Each image's matching key: its category set, then each chosen stratum (one pass over plain columns)."""
+    keys: list[list[str]] = [
+        [" + ".join(sorted(cats)) if cats is not None and not isinstance(cats, float) else ""]
+        for cats in rows["categories"]
+    ]
+    for stratum in strata:
+        if stratum == "size":
+            values = [size_bucket(w, h) for w, h in zip(rows["width"], rows["height"], strict=True)]
+        elif stratum == "format":
+            values = [str(f) for f in rows["format"]]
+        else:
+            values = [
+                quality_bucket(f, q, t)
+                for f, q, t in zip(rows["format"], rows["jpeg_quality"], rows["jpeg_table"], strict=True)
+            ]
+        for key, value in zip(keys, values, strict=True):
+            key.append(value)
+    return [" | ".join(key) for key in keys]
+
+
+def seed_csv(store: Store, debiased: Debiased, dataset: str) -> bytes:
+    """The kept images of one dataset as the seed's categorized CSV (the same writer as every export)."""
+    from labeling.exporting import export_bytes
+
+    return export_bytes(store, dataset, source=debiased.source, names=list(debiased.kept(dataset)["name"]))
