@@ -19,6 +19,7 @@ from labeling.errors import InputError
 from labeling.records import Failure
 from labeling.store import Store
 from labeling.store.review import (
+    FACT_FILTERS,
     NO_CATEGORY,
     REVIEW_STATES,
     SORTS,
@@ -46,6 +47,7 @@ SUMMARY = "summary"
 _LIST_SEPARATOR = ", "
 
 __all__ = [
+    "FACT_FILTERS",
     "NO_CATEGORY",
     "REVIEW_STATES",
     "SORTS",
@@ -96,6 +98,7 @@ class FocusRecord:
     human_description: dict[str, Any] | None
     human_categories: list[str] | None
     failures: list[Failure] = field(default_factory=list)
+    facts: dict[str, Any] | None = None  # the scan's technical facts (None: not scanned)
 
     @property
     def image(self) -> dict[str, Any]:
@@ -131,6 +134,7 @@ def focus(store: Store, image_id: int) -> FocusRecord:
         human_description=_as_dict(human.description if human else None),
         human_categories=human.categories if human else None,
         failures=list(record.failures),
+        facts=store.facts_of_image(record.image_id),
     )
 
 
@@ -364,3 +368,57 @@ def agreement(store: Store, dataset: str | None = None) -> pd.DataFrame:
 def progress(store: Store) -> pd.DataFrame:
     """Reviewed / total per dataset."""
     return store.review_progress()
+
+
+# The focus view's technical facts: (label, column), in reading order; empty values are left out.
+_FACT_LINES = (
+    ("Format", "format"),
+    ("Size", "size"),
+    ("File size", "size_bytes"),
+    ("Bytes per pixel", "bytes_per_pixel"),
+    ("Mode", "mode"),
+    ("Frames", "frames"),
+    ("JPEG quality", "jpeg_quality"),
+    ("JPEG subsampling", "jpeg_subsampling"),
+    ("Progressive", "jpeg_progressive"),
+    ("Camera", "camera"),
+    ("Software", "exif_software"),
+    ("Taken", "exif_datetime_original"),
+    ("GPS", "exif_gps"),
+    ("ICC profile", "icc_description"),
+    ("XMP", "xmp"),
+    ("Text metadata", "text_keys"),
+    ("Generator", "generator"),
+    ("C2PA manifest", "c2pa"),
+    ("C2PA generator", "c2pa_generator"),
+    ("SHA-256", "sha256"),
+    ("Unreadable", "error"),
+)
+
+
+def fact_lines(facts: dict[str, Any] | None) -> pd.DataFrame:
+    """The focus view's facts table (fact, value as text); empty when the image has not been scanned."""
+    if not facts:
+        return pd.DataFrame({"fact": [], "value": []})
+    values = dict(facts)
+    if values.get("width") and values.get("height"):
+        values["size"] = f"{values['width']} x {values['height']} px"
+    if values.get("size_bytes") is not None:
+        values["size_bytes"] = f"{int(values['size_bytes']):,} bytes"
+    if values.get("bytes_per_pixel") is not None:
+        values["bytes_per_pixel"] = f"{float(values['bytes_per_pixel']):.2f}"
+    if values.get("jpeg_quality") is not None:
+        custom = " (custom table, nearest)" if values.get("jpeg_table") == "custom" else ""
+        values["jpeg_quality"] = f"{values['jpeg_quality']}{custom}"
+    camera = " ".join(str(v) for v in (values.get("exif_make"), values.get("exif_model")) if v)
+    values["camera"] = camera or None
+    if values.get("icc") and not values.get("icc_description"):
+        values["icc_description"] = "yes"
+    values["text_keys"] = ", ".join(values.get("text_keys") or []) or None
+    rows = []
+    for label, column in _FACT_LINES:
+        value = values.get(column)
+        if value is None or value == "" or value is False:
+            continue
+        rows.append((label, "yes" if value is True else str(value)))
+    return pd.DataFrame(rows, columns=["fact", "value"])

@@ -15,6 +15,7 @@ import streamlit as st
 from labeling import review
 from labeling.errors import ConflictError, LabelingError, NotFoundError
 from labeling.review import (
+    FACT_FILTERS,
     NO_CATEGORY,
     SORT_LABELS,
     STATE_LABELS,
@@ -37,6 +38,7 @@ _FILTER_DEFAULTS: dict[str, Any] = {
     "rv_text": "",
     "rv_sort": "name",
     "rv_disagree": False,
+    "rv_fact": "any",
     "rv_size": 24,
 }
 
@@ -150,6 +152,7 @@ def _filter_from(values: dict[str, Any]) -> ReviewFilter:
         disagreement=bool(values.get("rv_disagree")),
         text=values.get("rv_text", ""),
         sort=values.get("rv_sort", "name"),
+        fact=values.get("rv_fact", "any"),
     )
 
 
@@ -188,9 +191,17 @@ def _filters(names: list[str], categories: list[str]) -> ReviewFilter:
     top[5].selectbox(
         "Sort", list(SORT_LABELS), format_func=SORT_LABELS.__getitem__, key="rv_sort", on_change=_reset_page
     )
-    row = st.columns([4, 2, 6])
+    row = st.columns([4, 3, 2, 3])
     row[0].checkbox("Only disagreements (reviewer ≠ model categories)", key="rv_disagree", on_change=_reset_page)
-    row[1].selectbox("Per page", PAGE_SIZES, key="rv_size", on_change=_reset_page)
+    row[1].selectbox(
+        "Technical fact",
+        list(FACT_FILTERS),
+        format_func=lambda name: FACT_FILTERS[name][0],
+        key="rv_fact",
+        on_change=_reset_page,
+        help="From the scan (Audit page or `labeling scan`): format, metadata, provenance, duplicates.",
+    )
+    row[2].selectbox("Per page", PAGE_SIZES, key="rv_size", on_change=_reset_page)
     values = {key: state[key] for key in ("rv_dataset", *_FILTER_DEFAULTS)}
     state["rv_filter"] = values
     return _filter_from(values)
@@ -403,6 +414,12 @@ def _focus(store: Any, names: list[str], who: str) -> None:
         st.dataframe(review.comparison(record), hide_index=True, width="stretch")
         if record.model_name:
             st.text(common.visible(f"Model: {record.model_name}"))
+        with st.expander("Technical facts"):
+            facts = review.fact_lines(record.facts)
+            if facts.empty:
+                st.text("Not scanned yet: scan the dataset on the Audit page or with `labeling scan`.")
+            else:
+                st.dataframe(facts, hide_index=True, width="stretch")
     with form_side:
         _focus_form(store, record, flt, who, prefix)
         with st.expander("History of this image"):

@@ -123,3 +123,11 @@ class FactsQueries(StoreBase):
             "WHERE list_contains(?, d.id) GROUP BY d.id, d.name ORDER BY list_position(?, d.id)",
             [facts_version, [int(i) for i in dataset_ids], [int(i) for i in dataset_ids]],
         )
+
+    def facts_of_image(self, image_id: int) -> dict[str, Any] | None:
+        """One image's facts row as a dict (None when it has not been scanned)."""
+        cur = self.cursor()
+        row = cur.execute("SELECT * FROM image_facts WHERE image_id = ?", [int(image_id)]).fetchone()
+        names = [d[0] for d in cur.description or ()]
+        cur.complete()
+        return dict(zip(names, row, strict=True)) if row else None

@@ -39,6 +39,26 @@ SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
 }
 
 
+# Technical-fact filter name -> (what the page shows, predicate over image_facts; None: no filter).
+FACT_FILTERS: dict[str, tuple[str, str | None]] = {
+    "any": ("Any", None),
+    "jpeg": ("JPEG files", "format IN ('JPEG', 'MPO')"),
+    "png": ("PNG files", "format = 'PNG'"),
+    "webp": ("WebP files", "format = 'WEBP'"),
+    "other_format": ("Other formats", "format NOT IN ('JPEG', 'MPO', 'PNG', 'WEBP')"),
+    "text_metadata": ("Text metadata (PNG text keys, comments)", "len(text_keys) > 0"),
+    "generator": ("Generator settings in the file", "generator IS NOT NULL"),
+    "c2pa": ("C2PA manifest", "c2pa"),
+    "exif_camera": ("EXIF camera make", "exif_make IS NOT NULL"),
+    "duplicate": (
+        "Exact duplicate (same bytes)",
+        "sha256 IN (SELECT sha256 FROM image_facts WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING count(*) > 1)",
+    ),
+    "unreadable": ("Unreadable in the scan", "error IS NOT NULL"),
+    "not_scanned": ("Not scanned yet", None),
+}
+
+
 @dataclass(frozen=True)
 class ReviewFilter:
     """What the gallery shows. Every field narrows the set; the defaults show everything in name order."""
@@ -50,8 +70,11 @@ class ReviewFilter:
     disagreement: bool = False  # only images whose human categories differ from the model's
     text: str = ""  # case-insensitive substring of the file name, summary or description
     sort: str = "name"  # one of SORTS
+    fact: str = "any"  # one of FACT_FILTERS: a technical fact from the scan
 
     def __post_init__(self) -> None:
+        if self.fact not in FACT_FILTERS:
+            raise InputError(f"Unknown technical-fact filter {self.fact!r}: use one of {', '.join(FACT_FILTERS)}.")
         if self.category_source not in LABEL_SOURCES:
             raise InputError(
                 f"Unknown category source {self.category_source!r}: use one of {', '.join(LABEL_SOURCES)}."
@@ -293,6 +316,10 @@ class ReviewQueries(StoreBase):
             query.category(flt.category_source, flt.category)
         if flt.text.strip():
             query.text(flt.text.strip())
+        if flt.fact == "not_scanned":
+            query.add("image_id NOT IN (SELECT image_id FROM image_facts)")
+        elif (predicate := FACT_FILTERS[flt.fact][1]) is not None:
+            query.add(f"image_id IN (SELECT image_id FROM image_facts WHERE {predicate})")
         if with_state:
             query.add(_STATE_SQL[flt.state])
             if flt.disagreement:
