@@ -180,23 +180,92 @@ def read_facts(data: bytes) -> ImageFacts:
     Images beyond Pillow's own decompression-bomb limit raise ImageError(kind="too_large"); other
     failures raise ImageError like `prepare`.
     """
+    with open_for_facts(data) as img:
+        return header_facts(img, len(data), exif_of(img, header_only=True))
+
+
+@contextmanager
+def open_for_facts(data: bytes) -> Iterator[ImageFile.ImageFile]:
+    """The image opened lazily (header only, no pixel limit but Pillow's bomb guard) for reading its facts.
+
+    Whatever fails inside the block, opening or reading, becomes an ImageError with a kind, like `prepare`.
+    """
     with _translate_errors(), _open(data, max_pixels=None) as img:
-        exif = _exif(img, header_only=True)
-        orientation = _orientation(exif)
-        width, height = _oriented(img.size, orientation)
-        return ImageFacts(
-            format=img.format or "unknown",
-            width=width,
-            height=height,
-            mode=img.mode,
-            frames=_frame_count(img),
-            orientation=orientation,
-            size_bytes=len(data),
-            make=_exif_text(exif, ExifTags.Base.Make),
-            model=_exif_text(exif, ExifTags.Base.Model),
-            software=_exif_text(exif, ExifTags.Base.Software),
-            text=_text_metadata(img, exif),
+        yield img
+
+
+def header_facts(img: ImageFile.ImageFile, size_bytes: int, exif: Image.Exif | None) -> ImageFacts:
+    """The facts of an opened image that is not decoded yet (`draft` would shrink its size)."""
+    orientation = _orientation(exif)
+    width, height = _oriented(img.size, orientation)
+    return ImageFacts(
+        format=img.format or "unknown",
+        width=width,
+        height=height,
+        mode=img.mode,
+        frames=_frame_count(img),
+        orientation=orientation,
+        size_bytes=size_bytes,
+        make=_exif_text(exif, ExifTags.Base.Make),
+        model=_exif_text(exif, ExifTags.Base.Model),
+        software=_exif_text(exif, ExifTags.Base.Software),
+        text=_text_metadata(img, exif),
+    )
+
+
+def exif_of(img: Image.Image, *, header_only: bool) -> Image.Exif | None:
+    """Pillow's parsed EXIF, None when unreadable; `header_only` keeps a PNG from decoding its pixels for it."""
+    return _exif(img, header_only=header_only)
+
+
+def text_metadata(img: Image.Image, exif: Image.Exif | None) -> dict[str, str]:
+    """Text metadata, values cut to a few thousand characters: PNG text chunks, comments, EXIF UserComment."""
+    return _text_metadata(img, exif)
+
+
+@dataclass(frozen=True)
+class SmallImage:
+    """One image decoded once and shrunk for statistics, with the EXIF read after decoding."""
+
+    image: Image.Image  # RGB or L, upright, transparency flattened on white, longest side <= the asked size
+    exif: Image.Exif | None
+    orientation: int
+
+
+def small_decode(img: ImageFile.ImageFile, longest: int, *, max_pixels: int = 64_000_000) -> SmallImage:
+    """Decode the first frame at the least cost that covers `longest`, shrink it with a cheap filter, orient it.
+
+    JPEGs decode at 1/2, 1/4 or 1/8 scale (DCT scaling); other formats decode fully. The decode waits for room
+    in DECODE_BUDGET, and an image over `max_pixels` is refused (ImageError "too_large") as `prepare` does.
+    Closes `img`'s pixels afterwards; its `info`, size before decoding excepted, stays readable.
+    Raises ImageError like `prepare`.
+    """
+    _check_positive(longest=longest, max_pixels=max_pixels)
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"The image is {width}x{height} ({width * height / 1e6:.2f} megapixels), over the limit of "
+            f"{max_pixels / 1e6:g} megapixels: its pixels were not decoded.",
+            kind="too_large",
         )
+    with _translate_errors(), DECODE_BUDGET.reserve(_decoded_pixels(img, longest)):
+        pixels = _decode(img, longest)
+        exif = _exif(img)  # after decoding: a PNG may keep its eXIf chunk after the pixel data
+        orientation = _orientation(exif)
+        size = _fit(pixels.size, longest)
+        # BILINEAR after a whole-factor reduce(): statistics at 256 px do not need LANCZOS's sharpness.
+        small = pixels if size == pixels.size else pixels.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        small = _orient(small, orientation)
+        if small is img:
+            small = img.copy()  # close() below must not take the result with it
+        del pixels
+        img.close()  # frees the decoded frame before the budget is given back
+    return SmallImage(small, exif, orientation)
+
+
+def oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """(width, height) as a viewer shows an image of this stored size and EXIF orientation."""
+    return _oriented(size, orientation)
 
 
 # --- opening and error translation ----------------------------------------------------------------------
@@ -627,13 +696,13 @@ def _text_metadata(img: Image.Image, exif: Image.Exif | None) -> dict[str, str]:
             comment = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.UserComment)
         except _EXIF_ERRORS:
             comment = None
-        cleaned = _clean_text(_decode_user_comment(comment))
+        cleaned = _clean_text(decode_user_comment(comment))
         if cleaned:
             text["UserComment"] = cleaned
     return text
 
 
-def _decode_user_comment(value: object) -> str | None:
+def decode_user_comment(value: object) -> str | None:
     """EXIF UserComment: an 8-byte charset prefix, then the text (where A1111 puts generation parameters)."""
     if isinstance(value, str):
         return value

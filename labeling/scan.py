@@ -1,4 +1,5 @@
-"""The scan pass: per-image technical facts (format, size, mode, frames, EXIF, text metadata) into `image_facts`.
+"""The scan pass: per-image technical facts (labeling.file_facts: file, JPEG, metadata, C2PA, pixels, hashes)
+into `image_facts`.
 
 Resumable and parallel like captioning: the work list is every found image without facts of the current
 `FACTS_VERSION`, read through the dataset's source (a folder or S3) on the shared worker pool, and results
@@ -15,15 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from labeling.dataset_sources import source_for_dataset
-from labeling.errors import ImageError, InputError, SourceError
-from labeling.images import read_facts
+from labeling.errors import InputError, SourceError
+from labeling.file_facts import file_facts
+from labeling.images import DECODE_BUDGET
 from labeling.pool import Done, run_pool
 from labeling.settings import Settings
 from labeling.sources import ImageSource
 from labeling.store import Store
 from labeling.store.facts import FactRow
 
-FACTS_VERSION = "2026-12.1"  # bump when a fact is added or computed differently: every image is scanned again
+FACTS_VERSION = "2026-12.2"  # bump when a fact is added or computed differently: every image is scanned again
 FLUSH_ROWS = 500
 FLUSH_SECONDS = 1.0
 
@@ -54,26 +56,8 @@ class ScanReport:
 
 
 def facts_of(image_id: int, data: bytes) -> FactRow:
-    """The facts of one file's bytes; an image that cannot be read records why."""
-    try:
-        facts = read_facts(data)
-    except ImageError as exc:
-        return FactRow(image_id, FACTS_VERSION, size_bytes=len(data), error=str(exc))
-    return FactRow(
-        image_id,
-        FACTS_VERSION,
-        format=facts.format,
-        size_bytes=facts.size_bytes,
-        width=facts.width,
-        height=facts.height,
-        mode=facts.mode,
-        frames=facts.frames,
-        orientation=facts.orientation,
-        exif_make=facts.make,
-        exif_model=facts.model,
-        exif_software=facts.software,
-        text_keys=sorted(facts.text),
-    )
+    """The facts of one file's bytes (labeling.file_facts); an image that cannot be read records why."""
+    return file_facts(image_id, FACTS_VERSION, data)
 
 
 def scan_dataset(
@@ -93,6 +77,7 @@ def scan_dataset(
             f"The dataset {dataset} has no image folder or bucket: import it again with one "
             "(--images-dir or --s3-uri) to scan its files."
         )
+    DECODE_BUDGET.resize(settings.decode_budget_megapixels)  # each image's one small decode waits for room
     work = store.facts_to_scan(record.id, FACTS_VERSION)
     found = store.dataset_summary(dataset).found
     report = ScanReport(dataset, len(work), already=max(found - len(work), 0))

@@ -34,6 +34,15 @@ def _facts(db_path: Path) -> dict[str, tuple[object, ...]]:
     return {row[0]: row[1:] for row in rows}
 
 
+def _audit_facts(db_path: Path) -> dict[str, tuple[object, ...]]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT i.name, f.jpeg_quality, f.jpeg_table, f.jpeg_subsampling, f.height / f.width, f.generator, "
+            "f.luma_mean, f.phash, f.sha256 FROM image_facts f JOIN images i ON i.id = f.image_id"
+        ).fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
 def test_scan_records_facts_and_a_rerun_reads_only_new_images(
     run_cli: Callable[..., CliResult], db_path: Path, tmp_path: Path, make_image: Callable[..., Path]
 ) -> None:
@@ -47,6 +56,12 @@ def test_scan_records_facts_and_a_rerun_reads_only_new_images(
     assert facts["camera.jpg"][:5] == ("JPEG", 64, 48, "RGB", "Canon")
     assert facts["generated.png"][:4] == ("PNG", 512, 512, "RGBA") and facts["generated.png"][5] == ["parameters"]
     assert facts["broken.jpg"][-1] is True  # one bad file records why, and fails alone
+    audit = _audit_facts(db_path)
+    assert audit["camera.jpg"][:4] == (90, "standard", "4:2:0", 48 / 64)
+    assert audit["generated.png"][4] == "Stable Diffusion WebUI" and audit["broken.jpg"][4] is None
+    for name in ("camera.jpg", "generated.png"):
+        luma, phash, sha256 = audit[name][5:]
+        assert luma is not None and 0 <= phash < 2**64 and len(sha256) == 64
 
     make_image(folder / "new.png", size=(30, 20))
     with Store(db_path) as store:
