@@ -13,8 +13,10 @@ overall profile test counts category assignments and is only approximate.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -30,7 +32,9 @@ __all__ = [
     "complete_distribution",
     "dataset_order",
     "fisher_exact_two_sided",
+    "ks_two_sample",
     "log2_lift",
+    "mann_whitney_auc",
     "overall_test",
     "two_proportion_z_test",
     "wilson_interval",
@@ -164,6 +168,42 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
         for i, value in zip(present, sps.false_discovery_control([pvalues[i] for i in present]), strict=True):
             adjusted[i] = float(value)
     return adjusted
+
+
+# ------------------------------------------------------------------------------------------- two samples
+
+
+def ks_two_sample(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test, two-sided: (statistic D, p) from `scipy.stats.ks_2samp`.
+
+    NaN values are dropped first; an empty sample leaves nothing to compare: (nan, nan).
+    """
+    import numpy as np
+    from scipy import stats as sps
+
+    x, y = _finite(a), _finite(b)
+    if not len(x) or not len(y):
+        return (math.nan, math.nan)
+    with warnings.catch_warnings():
+        # Small samples with ties: scipy falls back from the exact to the asymptotic p and says so; fine here.
+        warnings.filterwarnings("ignore", "ks_2samp: Exact calculation unsuccessful", RuntimeWarning)
+        result = sps.ks_2samp(x, y, alternative="two-sided", method="auto")
+    return (float(result.statistic), float(np.clip(result.pvalue, 0.0, 1.0)))
+
+
+def mann_whitney_auc(negatives: Sequence[float], positives: Sequence[float]) -> float:
+    """P(a positive scores above a negative) + half the ties: the ROC AUC of the scores, from the Mann-Whitney
+    U of `scipy.stats.mannwhitneyu` (U / (n1 * n2)). 0.5 means the scores say nothing; NaNs are dropped and an
+    empty side gives nan."""
+    from scipy import stats as sps
+
+    x, y = _finite(negatives), _finite(positives)
+    if not len(x) or not len(y):
+        return math.nan
+    if len(set(x.tolist()) | set(y.tolist())) == 1:
+        return 0.5  # one value everywhere: scipy warns and answers nan, but no ordering is a coin toss
+    u = sps.mannwhitneyu(y, x, alternative="two-sided", method="asymptotic").statistic
+    return float(u) / (len(x) * len(y))
 
 
 # ------------------------------------------------------------------------------------- distribution frames
@@ -324,6 +364,13 @@ def _pearson(table: list[list[int]]) -> tuple[float, int, float]:
 
     result = sps.chi2_contingency(table, correction=False)
     return (float(result.statistic), int(result.dof), float(result.pvalue))
+
+
+def _finite(values: Sequence[float]) -> Any:
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    return array[~np.isnan(array)]
 
 
 def _check_count(k: int, n: int) -> None:
