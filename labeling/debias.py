@@ -63,7 +63,7 @@ class Debiased:
     datasets: tuple[str, str]
     strata: tuple[str, ...]
     source: LabelSource
-    selection: pd.DataFrame  # dataset, image_id, name, stratum, kept (bool), reason ("" when kept)
+    selection: pd.DataFrame  # dataset, image_id, name, categories, stratum, kept (bool), reason ("" when kept)
 
     def kept(self, dataset: str) -> pd.DataFrame:
         frame = self.selection
@@ -134,7 +134,7 @@ def debias(
             chosen = side.sample(n=keep, random_state=seed).index if keep < len(side) else side.index
             rows.loc[chosen, "kept"] = True
     rows.loc[~rows["kept"] & (rows["reason"] == ""), "reason"] = "no match on the other side"
-    selection = rows[["dataset", "image_id", "name", "stratum", "kept", "reason"]].reset_index(drop=True)
+    selection = rows[["dataset", "image_id", "name", "categories", "stratum", "kept", "reason"]].reset_index(drop=True)
     return Debiased((names[0], names[1]), tuple(strata), label_source, selection)
 
 
@@ -164,3 +164,47 @@ def seed_csv(store: Store, debiased: Debiased, dataset: str) -> bytes:
     from labeling.exporting import export_bytes
 
     return export_bytes(store, dataset, source=debiased.source, names=list(debiased.kept(dataset)["name"]))
+
+
+@dataclass(frozen=True)
+class BeforeAfter:
+    """The shortcut score and the category test on every scanned image against the kept subsets."""
+
+    score_before: float  # nan when it could not be computed (too few images)
+    score_after: float
+    sentence_after: str
+    category_p_before: float  # chi-square homogeneity of the two category profiles (labeling.stats)
+    category_p_after: float
+
+
+def before_after(store: Store, debiased: Debiased) -> BeforeAfter:
+    """Audit the datasets as they are and as the kept subsets: what the debiasing bought."""
+    from labeling.audit import audit
+    from labeling.stats import overall_test
+
+    records = [store.dataset(name) for name in debiased.datasets]
+    facts = store.image_facts([r.id for r in records])
+    labels = {r.name: r.label for r in records}
+    kept_ids = set(debiased.selection.loc[debiased.selection["kept"], "image_id"].astype(int))
+    before = audit(facts, labels=labels, datasets=list(debiased.datasets))
+    after = audit(facts[facts["image_id"].isin(kept_ids)], labels=labels, datasets=list(debiased.datasets))
+    labelled = debiased.selection[debiased.selection["categories"].notna()]
+    return BeforeAfter(
+        before.shortcut.score,
+        after.shortcut.score,
+        after.shortcut.sentence,
+        overall_test(_distribution(labelled)).p_value,
+        overall_test(_distribution(labelled[labelled["kept"]])).p_value,
+    )
+
+
+def _distribution(rows: pd.DataFrame) -> pd.DataFrame:
+    """The category distribution frame of labeling.stats (dataset, category, count, total) of these images."""
+    import pandas as pd
+
+    totals = rows.groupby("dataset").size()
+    exploded = rows[["dataset", "categories"]].explode("categories").dropna()
+    counts = exploded.groupby(["dataset", "categories"]).size().rename("count").reset_index()
+    counts = counts.rename(columns={"categories": "category"})
+    counts["total"] = counts["dataset"].map(totals).astype(int)
+    return pd.DataFrame(counts, columns=["dataset", "category", "count", "total"])

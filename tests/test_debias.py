@@ -107,3 +107,14 @@ def test_buckets() -> None:
     assert size_bucket(4000, 3000) == ">= 2048 px" and size_bucket(None, None) == "unknown"
     assert quality_bucket("JPEG", 96, "standard") == "96-100" and quality_bucket("JPEG", 75, "standard") == "1-75"
     assert quality_bucket("JPEG", 92, "custom") == "custom table, ~91-95" and quality_bucket("PNG", None, None) == "PNG"
+
+
+def test_before_and_after_the_shortcut_score_and_category_test_improve(store: Store, sides: tuple) -> None:
+    from labeling.debias import before_after
+
+    result = debias(store, ["REAL", "GEN"], strata=("size", "format", "quality"))
+    report = before_after(store, result)
+    assert report.category_p_before < 0.001  # 30/10 cats against 20/30
+    assert report.category_p_after != report.category_p_after or report.category_p_after > 0.99  # one category left
+    assert report.score_before > 0.85  # PNG 512 against JPEG 1200 (only GEN's 10 JPEGs look like REAL's)
+    assert report.score_after != report.score_after or report.score_after < 0.7
