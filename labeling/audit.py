@@ -319,7 +319,7 @@ def audit(
     else:
         score = _no_sides_score(max_per_side, seed)
     separation = _separation(categorical, numeric, derived)
-    found = audit_findings(categorical, numeric, sides_out, score, ALPHA)
+    found = audit_findings(categorical, numeric, sides_out, score, ALPHA, audited)
     result = Audit(
         audited,
         sides_out,

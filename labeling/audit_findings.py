@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from labeling.audit import CategoricalResult, Finding, NumericResult, Side
+    from labeling.audit import AuditDataset, CategoricalResult, Finding, NumericResult, Side
     from labeling.shortcut import ShortcutScore
 
 __all__ = [
@@ -84,33 +84,37 @@ def audit_findings(
     sides: Sequence[Side],
     score: ShortcutScore,
     alpha: float,
+    datasets: Sequence[AuditDataset] = (),
 ) -> list[Finding]:
     """The findings of one audit, most severe first (ties: the larger difference first)."""
     from labeling.audit import Finding
 
+    scanned = _dataset_findings(datasets)
     if len(sides) != 2:
-        return [
-            Finding(
-                "info",
-                "",
-                "No two sides to compare: only per-dataset tables are shown.",
-                "Label the datasets REAL and GEN, or audit exactly two datasets.",
-            )
-        ]
+        alone = Finding(
+            "info",
+            "",
+            "No two sides to compare: only per-dataset tables are shown.",
+            "Label the datasets REAL and GEN, or audit exactly two datasets.",
+        )
+        return [*scanned, alone]
     cats = {r.fact: r for r in categorical}
     nums = {r.fact: r for r in numeric}
     found: list[tuple[Finding, float]] = [_score_finding(score, (sides[0].name, sides[1].name))]
     format_finding = _format(cats.get("format"), nums.get("jpeg_quality"), sides, alpha)
-    if format_finding:
-        found.append(format_finding)
-    size_finding = _dimensions(cats.get("dimensions"), sides, alpha)
-    if size_finding:
-        found.append(size_finding)
+    quality_finding = None if format_finding else _jpeg_quality(nums.get("jpeg_quality"), sides, alpha)
+    size_finding = _dimensions(cats.get("dimensions"), sides, alpha) or _megapixels(
+        nums.get("megapixels"), sides, alpha
+    )
+    found += [f for f in (format_finding, quality_finding, size_finding) if f]
     found += _metadata(cats, sides, alpha)
     skip = set(_EXIF_FAMILY) | {"format", "dimensions", "generator", "c2pa", "c2pa_generator", "icc", "xmp"}
     skip |= {r.fact for r in categorical if r.fact.startswith("text_key:")}
+    skip |= {"icc_description"} if any(f.fact == "icc" for f, _size in found) else set()
     if format_finding:
-        skip |= set(_ENCODING_RESTATED) | {"size_bytes", "bytes_per_pixel"}
+        skip |= set(_ENCODING_RESTATED) | {"jpeg_quality", "size_bytes", "bytes_per_pixel"}
+    if quality_finding:
+        skip |= {"jpeg_quality", "jpeg_quality_bucket"}
     if size_finding:
         skip |= set(_SIZE_RESTATED)
     for result in categorical:
@@ -131,11 +135,39 @@ def audit_findings(
                 0.0,
             )
         )
+    found += [(finding, 0.0) for finding in scanned]
     ordered = sorted(enumerate(found), key=lambda item: (_RANK[item[1][0].severity], -item[1][1], item[0]))
     return [finding for _i, (finding, _size) in ordered]
 
 
 # ------------------------------------------------------------------------------------------------ rules
+
+
+def _dataset_findings(datasets: Sequence[AuditDataset]) -> list[Finding]:
+    """Datasets without facts (not scanned yet) and files the scan could not read."""
+    from labeling.audit import Finding
+
+    out = []
+    for d in datasets:
+        if d.audited == 0:
+            out.append(
+                Finding(
+                    "high",
+                    "",
+                    f"{d.name} has no scanned images, so the audit knows nothing about its files",
+                    f"Scan it first (labeling scan --dataset {d.name}, or the Scan step).",
+                )
+            )
+        elif d.errors:
+            out.append(
+                Finding(
+                    "low",
+                    "",
+                    f"{d.errors:,} of {d.rows:,} {d.name} files could not be read and are left out",
+                    "Check those files (the scan records why): unreadable files on one side only are a bias too.",
+                )
+            )
+    return out
 
 
 def _score_finding(score: ShortcutScore, names: tuple[str, str]) -> tuple[Finding, float]:
@@ -202,6 +234,42 @@ def _dimensions(dims: CategoricalResult | None, sides: Sequence[Side], alpha: fl
             f"{sides[other].name} ({dims.distinct[s]:,} vs {sizes:,} sizes)"
         )
     return (Finding(_gap_severity(abs(dims.gap)), "dimensions", text, _RESIZE), abs(dims.gap))
+
+
+def _jpeg_quality(quality: NumericResult | None, sides: Sequence[Side], alpha: float) -> tuple[Finding, float] | None:
+    """Both sides are JPEG but at different qualities (the formats finding covers JPEG against PNG)."""
+    from labeling.audit import Finding
+
+    if quality is None or math.isnan(quality.auc) or quality.auc < NUMERIC_AUC_MEDIUM:
+        return None
+    if not _significant(quality.q_value, alpha):
+        return None
+    first, second = quality.sides
+    text = (
+        f"{sides[0].name} JPEGs have quality ~{first.median:.0f}, {sides[1].name} JPEGs ~{second.median:.0f} "
+        f"(AUC {quality.auc:.2f} alone)"
+    )
+    action = "Re-encode both sides to one JPEG quality before training, or JPEG-compress both at random qualities."
+    severity = "critical" if quality.auc >= NUMERIC_AUC_HIGH else "high"
+    return (Finding(severity, "jpeg_quality", text, action), quality.auc)
+
+
+def _megapixels(pixels: NumericResult | None, sides: Sequence[Side], alpha: float) -> tuple[Finding, float] | None:
+    """The sides' resolutions differ though no one size dominates either side."""
+    from labeling.audit import Finding
+
+    if pixels is None or math.isnan(pixels.auc) or pixels.auc < NUMERIC_AUC_MEDIUM:
+        return None
+    if not _significant(pixels.q_value, alpha):
+        return None
+    first, second = pixels.sides
+    larger = "larger" if second.median > first.median else "smaller"
+    text = (
+        f"{sides[1].name} images are {larger} than {sides[0].name} (median {second.median:.2f} MP vs "
+        f"{first.median:.2f} MP; AUC {pixels.auc:.2f} alone)"
+    )
+    severity = "high" if pixels.auc >= NUMERIC_AUC_HIGH else "medium"
+    return (Finding(severity, "megapixels", text, _RESIZE), pixels.auc)
 
 
 def _metadata(cats: dict[str, CategoricalResult], sides: Sequence[Side], alpha: float) -> list[tuple[Finding, float]]:

@@ -257,6 +257,20 @@ def test_error_rows_are_counted_and_left_out(separable: tuple[Store, Audit]) -> 
     imagenet = next(d for d in result.datasets if d.name == "imagenet")
     assert (imagenet.rows, imagenet.errors, imagenet.audited, imagenet.side) == (41, 1, 40, 0)
     assert [s.images for s in result.sides] == [40, 40]
+    unreadable = next(f for f in result.findings if "could not be read" in f.text)
+    assert unreadable.text == "1 of 41 imagenet files could not be read and are left out"
+
+
+def test_jpeg_qualities_that_differ_and_an_unscanned_dataset_are_findings(store: Store) -> None:
+    rng = np.random.default_rng(8)
+    _add(store, "R", "REAL", [_jpeg(rng, REAL_SIZES[i % 7]) for i in range(30)])
+    _add(store, "G", "GEN", [_jpeg(rng, REAL_SIZES[i % 7], quality=75) for i in range(30)])
+    _add(store, "later", "GEN", [])
+    result = audit_store(store, ["R", "G", "later"])
+    texts = [f.text for f in result.findings]
+    assert "REAL JPEGs have quality ~96, GEN JPEGs ~75 (AUC 1.00 alone)" in texts
+    assert "later has no scanned images, so the audit knows nothing about its files" in texts
+    assert not any(f.fact == "format" for f in result.findings)  # both sides are JPEG
 
 
 def test_extra_findings_come_first_and_sides_follow_labels(store: Store) -> None:
