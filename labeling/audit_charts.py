@@ -119,7 +119,13 @@ def _categorical_chart(result: CategoricalResult, colors: Mapping[str, str]) -> 
     base = alt.Chart(frame).encode(
         y=alt.Y("value:N", sort=values, title=None, axis=alt.Axis(labelLimit=240)),
         yOffset=alt.YOffset("dataset:N", sort=names),
-        x=alt.X("percent:Q", title="% of dataset", scale=alt.Scale(domain=[0, 115], nice=False)),
+        # Headroom past 100% for the value labels at the bar ends; ticks stop at 100.
+        x=alt.X(
+            "percent:Q",
+            title="% of dataset",
+            scale=alt.Scale(domain=[0, 115], nice=False),
+            axis=alt.Axis(values=list(range(0, 101, 20))),
+        ),
         color=alt.Color(
             "dataset:N",
             scale=alt.Scale(domain=names, range=[palette[name] for name in names]),

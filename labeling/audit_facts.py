@@ -90,7 +90,7 @@ NUMERIC: tuple[tuple[str, str, str], ...] = (
 # (key, title, group) of the fixed categorical facts; the text-key facts follow them.
 CATEGORICAL: tuple[tuple[str, str, str], ...] = (
     ("format", "Format", "encoding"),
-    ("jpeg_quality_bucket", "JPEG quality", "encoding"),
+    ("jpeg_quality_bucket", "JPEG quality bucket", "encoding"),
     ("jpeg_subsampling", "JPEG chroma subsampling", "encoding"),
     ("jpeg_progressive", "Progressive JPEG", "encoding"),
     ("jpeg_tables", "JPEG quantization tables", "encoding"),
