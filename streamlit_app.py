@@ -22,6 +22,7 @@ PAGES = [
     st.Page("pages/review.py", title="Review", url_path="review"),
     st.Page("pages/categories.py", title="Categories", url_path="categories"),
     st.Page("pages/compare.py", title="Compare", url_path="compare"),
+    st.Page("pages/audit.py", title="Audit", url_path="audit"),
     st.Page("pages/export.py", title="Export", url_path="export"),
 ]
 page = st.navigation(PAGES)

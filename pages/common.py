@@ -231,3 +231,16 @@ def chosen_csv(upload: Any, path: str) -> tuple[bytes | None, str | None] | None
         return None
     data = run_or_error(lambda: read_csv_file(checked))
     return None if data is None else (data, path.strip())
+
+
+def default_datasets(labels: dict[str, str]) -> list[str]:
+    """REAL and GEN datasets first (by label, else by name), else the first two."""
+    names = list(labels)
+    upper = [label.upper() for label in labels.values()]
+    by_label = [
+        next(n for n, got in zip(names, upper, strict=True) if got == wanted)
+        for wanted in ("REAL", "GEN")
+        if wanted in upper
+    ]
+    by_name: list[str] = [n for n in ("REAL", "GEN") if n in names]
+    return by_label if len(by_label) == 2 else (by_name if len(by_name) == 2 else names[:2])

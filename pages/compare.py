@@ -19,19 +19,6 @@ st.title("Compare")
 store = common.store()
 
 
-def _defaults(labels: dict[str, str]) -> list[str]:
-    """REAL and GEN datasets first (by label, else by name), else the first two."""
-    names = list(labels)
-    upper = [label.upper() for label in labels.values()]
-    by_label = [
-        next(n for n, got in zip(names, upper, strict=True) if got == wanted)
-        for wanted in ("REAL", "GEN")
-        if wanted in upper
-    ]
-    by_name: list[str] = [n for n in ("REAL", "GEN") if n in names]
-    return by_label if len(by_label) == 2 else (by_name if len(by_name) == 2 else names[:2])
-
-
 class View(NamedTuple):
     datasets: list[str]
     source: str
@@ -155,7 +142,7 @@ def _page() -> None:
     if not labels:
         st.info("No datasets yet: create them on the Datasets page, then describe and categorize them.")
         return
-    view = _controls(list(labels), _defaults(labels))
+    view = _controls(list(labels), common.default_datasets(labels))
     if view is None:
         return
     common.simulated_notice(view.datasets)
@@ -202,6 +189,9 @@ def _page() -> None:
         st.caption(common.plain(result.overall_text()))
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", "_vs_".join(view.datasets))[:80] + f"_{view.source}"
     _downloads(result, stem)
+    if st.button("Audit the files of these datasets (format, size, metadata, duplicates)", key="compare_audit"):
+        st.session_state["audit_datasets"] = list(view.datasets)  # the Audit page opens on the same datasets
+        st.switch_page("pages/audit.py")
 
 
 _page()

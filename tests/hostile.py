@@ -111,4 +111,31 @@ def seed(store: Store, folder: Path, make_image: Callable[..., Path]) -> dict[st
     store.save_label(
         int(ids[names[0]]), expected_version=record.version, reviewer=REVIEWER, categories=[CATEGORY], reviewed=True
     )
+    from labeling.scan import FACTS_VERSION
+    from labeling.store.facts import FactRow
+
+    # Technical facts read from the files are outside text too: camera, software, generator, ICC, C2PA, keys.
+    store.record_facts(
+        [
+            FactRow(
+                int(ids[name]),
+                FACTS_VERSION,
+                format="PNG",
+                width=40 + index,
+                height=30,
+                exif=True,
+                exif_make=TEXT,
+                exif_model=TEXT,
+                exif_software=TEXT,
+                icc=True,
+                icc_description=TEXT,
+                text_keys=[TEXT, "parameters"],
+                generator=TEXT,
+                c2pa=True,
+                c2pa_generator=TEXT,
+                sha256="ab" * 32,
+            )
+            for index, name in enumerate(names)
+        ]
+    )
     return {str(name): int(image_id) for name, image_id in ids.items()}

@@ -26,6 +26,7 @@ PAGES = {
     "review": "matching",
     "categories": "List version",
     "compare": "Reference dataset",
+    "audit": "Export the report",
     "export": "Write to a path on this machine",
 }
 

@@ -224,7 +224,7 @@ def _open(at: AppTest, page: str) -> AppTest:
     return at.run()
 
 
-@pytest.mark.parametrize("page", ["datasets", "run", "review", "categories", "compare", "export"])
+@pytest.mark.parametrize("page", ["datasets", "run", "review", "categories", "compare", "audit", "export"])
 def test_every_page_sends_outside_text_inert(hostile_app: tuple[AppTest, dict[str, int]], page: str) -> None:
     at, _ = hostile_app
     _open(at, page)

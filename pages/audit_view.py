@@ -1,0 +1,255 @@
+"""The Audit page's results: the shortcut score, findings, per-fact tests and charts, exports, debiased subsets."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from labeling.audit import Audit, audit_store
+from labeling.comparison import format_p
+from labeling.debias import STRATA, STRATUM_TITLES, before_after, debias, seed_csv
+from labeling.spreadsheet import frame_csv
+from labeling.store import Store
+from pages import common
+
+_ALERTS = {"critical": st.error, "high": st.error, "medium": st.warning, "low": st.info, "info": st.info}
+
+
+def _audit(store: Store, datasets: list[str]) -> Audit:
+    """The audit of these datasets, computed again only when their facts changed (a scan, a deletion)."""
+    key = (tuple(datasets), store.facts_mark([store.dataset_id(name) for name in datasets]))
+    cached = st.session_state.get("audit_result")
+    if cached is None or cached[0] != key:
+        with st.spinner("Auditing ..."):
+            cached = (key, audit_store(store, datasets))
+        st.session_state["audit_result"] = cached
+    return cached[1]
+
+
+def _number(value: float, digits: int = 2) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _headline(result: Audit) -> None:
+    score = result.shortcut
+    left, right = st.columns([1, 4])
+    left.metric("Shortcut score (ROC AUC)", _number(score.score) if score.computed else "n/a")
+    right.text(common.visible(score.sentence if score.computed else score.reason))
+    if score.computed:
+        models = ", ".join(f"{m.model} {m.auc:.3f}" for m in score.models)
+        leans = ", ".join(f"{w.title} ({w.share:.0%})" for w in score.leans_on[:5])
+        right.caption(
+            common.plain(
+                f"Cross-validated ({score.folds} folds) on {score.rows_per_side[0]:,} + {score.rows_per_side[1]:,} "
+                f"images: {models}. Leans on: {leans or 'nothing'}."
+            )
+        )
+
+
+def _findings(result: Audit) -> None:
+    st.markdown("**Findings**")
+    if not result.findings:
+        st.success("Nothing stands out: the technical facts do not tell these datasets apart.")
+    for finding in result.findings:
+        _ALERTS.get(finding.severity, st.info)(common.plain(f"{finding.text} What to do: {finding.action}"))
+
+
+def _separation(result: Audit) -> None:
+    rows = [
+        {"fact": s.title, "kind": s.kind, "AUC alone": s.auc, "how": common.visible(s.direction)}
+        for s in result.separation
+    ]
+    st.markdown("**How well each fact alone separates the datasets** (0.5: not at all, 1.0: perfectly)")
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={"AUC alone": st.column_config.ProgressColumn(min_value=0.5, max_value=1.0, format="%.3f")},
+    )
+
+
+def _categorical(result: Audit) -> None:
+    facts = {c.fact: c for c in result.categorical}
+    if not facts:
+        return
+    st.markdown("**Categorical facts**")
+    summary = [
+        {
+            "fact": c.title,
+            "test": c.test,
+            "p": format_p(c.p_value),
+            "q (BH)": format_p(c.q_value),
+            "differs most": common.visible(c.top_value),
+            "gap": c.gap,
+        }
+        for c in result.categorical
+    ]
+    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
+    chosen = st.selectbox(
+        "Show the shares of", list(facts), format_func=lambda k: facts[k].title, key="audit_categorical"
+    )
+    fact = facts[chosen]
+    table = [
+        {
+            "value": common.visible(v.value),
+            **{f"{c.dataset} %": c.share * 100 for c in v.counts},
+            "p": format_p(v.p_value),
+            "q (BH)": format_p(v.q_value),
+        }
+        for v in fact.values
+    ]
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    chart = _chart("categorical", result, chosen)
+    if chart is not None:
+        st.altair_chart(chart, width="stretch")
+
+
+def _numeric(result: Audit) -> None:
+    facts = {n.fact: n for n in result.numeric}
+    if not facts:
+        return
+    st.markdown("**Numeric facts** (two-sample Kolmogorov-Smirnov test; effect size as AUC and Cliff's delta)")
+    summary = []
+    for n in result.numeric:
+        row: dict[str, Any] = {"fact": n.title}
+        for s in n.sides or n.summaries:
+            row[f"median {s.dataset}"] = s.median
+        row.update({"KS D": n.ks_statistic, "p": format_p(n.p_value), "q (BH)": format_p(n.q_value)})
+        row.update({"AUC": n.auc, "Cliff's delta": n.cliffs_delta, "direction": n.direction})
+        summary.append(row)
+    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
+    chosen = st.selectbox(
+        "Show the distributions of", list(facts), format_func=lambda k: facts[k].title, key="audit_numeric"
+    )
+    chart = _chart("numeric", result, chosen)
+    if chart is not None:
+        st.altair_chart(chart, width="stretch")
+
+
+def _chart(kind: str, result: Audit, fact: str) -> Any:
+    from labeling import audit_charts
+
+    return (
+        audit_charts.categorical_chart(result, fact)
+        if kind == "categorical"
+        else audit_charts.numeric_chart(result, fact)
+    )
+
+
+def _downloads(store: Store, result: Audit, datasets: list[str]) -> None:
+    from labeling.audit_report import html_report
+
+    st.markdown("**Export the report**")
+    cols = st.columns(3)
+    cols[0].download_button(
+        "HTML report (with charts)",
+        data=lambda: html_report(result).encode("utf-8"),
+        file_name="audit.html",
+        mime="text/html",
+        on_click="ignore",
+        key="audit_html",
+    )
+    cols[1].download_button(
+        "JSON",
+        data=lambda: json.dumps(result.to_json(), indent=2, ensure_ascii=False).encode("utf-8"),
+        file_name="audit.json",
+        mime="application/json",
+        on_click="ignore",
+        key="audit_json",
+    )
+    cols[2].download_button(
+        "CSV of the facts",
+        data=lambda: frame_csv(store.image_facts([store.dataset_id(name) for name in datasets])),
+        file_name="image_facts.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="audit_csv",
+    )
+
+
+def _debiased(store: Store, datasets: list[str]) -> None:
+    st.subheader("3. Debiased subsets")
+    if len(datasets) != 2:
+        st.info("Choose exactly two datasets (REAL and GEN) to match them.")
+        return
+    st.caption(
+        "Keeps, for every combination of category set and the chosen strata, as many images of each side as the "
+        "smaller side has: the largest subsets those keys cannot tell apart. Duplicates and leaked images are left "
+        "out."
+    )
+    strata = st.multiselect(
+        "Match on", list(STRATA), default=list(STRATA), format_func=STRATUM_TITLES.__getitem__, key="audit_strata"
+    )
+    if not st.button("Make debiased subsets", key="audit_debias"):
+        return
+    with st.spinner("Matching ..."):
+        result = common.run_or_error(lambda: debias(store, datasets, strata=strata, exclude=_leaked_ids(store)))
+        if result is None:
+            return
+        report = common.run_or_error(lambda: before_after(store, result))
+    counts = pd.DataFrame(result.counts()).T.fillna(0).astype(int)
+    counts.index = [common.visible(name) for name in counts.index]
+    st.dataframe(counts, width="stretch")
+    if report is not None:
+        left, right = st.columns(2)
+        left.metric(
+            "Shortcut score", _number(report.score_after), delta=_delta(report.score_before, report.score_after)
+        )
+        right.metric(
+            "Category test p",
+            format_p(report.category_p_after),
+            help=common.plain("Before: " + format_p(report.category_p_before)),
+        )
+        st.text(common.visible(report.sentence_after))
+    cols = st.columns(4)
+    for i, name in enumerate(datasets):
+        cols[2 * i].download_button(
+            common.plain(f"{name}: seed CSV"),
+            data=seed_csv(store, result, name),
+            file_name=f"{_file_part(name)}_debiased_categorized.csv",
+            mime="text/csv",
+            key=f"audit_debiased_csv_{i}",
+        )
+        cols[2 * i + 1].download_button(
+            common.plain(f"{name}: names"),
+            data=result.names_text(name),
+            file_name=f"{_file_part(name)}_debiased_names.txt",
+            mime="text/plain",
+            key=f"audit_debiased_names_{i}",
+        )
+
+
+def _delta(before: float, after: float) -> str | None:
+    if math.isnan(before) or math.isnan(after):
+        return None
+    return f"{after - before:+.2f} (was {before:.2f})"
+
+
+def _file_part(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "dataset"
+
+
+def _leaked_ids(store: Store) -> set[int]:
+    return set()
+
+
+def render(store: Store, datasets: list[str]) -> None:
+    """The audit of `datasets`, below the Scan step."""
+    result = _audit(store, datasets)
+    if not any(d.audited for d in result.datasets):
+        st.info("No facts yet: scan the datasets above first.")
+        return
+    unscanned = [d.name for d in result.datasets if d.audited == 0]
+    if unscanned:
+        st.warning(common.plain("No facts for " + ", ".join(unscanned) + " yet: scan them above."))
+    _headline(result)
+    _findings(result)
+    _separation(result)
+    _categorical(result)
+    _numeric(result)
+    _downloads(store, result, datasets)
+    _debiased(store, datasets)
