@@ -75,6 +75,16 @@ def _non_negative_float(value: Any) -> float:
     return number
 
 
+MAX_NEAR_DUPLICATE_DISTANCE = 12  # the band search's cost grows as (d + 1)^2 joins of ever narrower keys
+
+
+def _hash_distance(value: Any) -> int:
+    number = int(value)
+    if not 0 <= number <= MAX_NEAR_DUPLICATE_DISTANCE:
+        raise ValueError(f"must be 0..{MAX_NEAR_DUPLICATE_DISTANCE} bits")
+    return number
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
@@ -279,6 +289,15 @@ SPECS: tuple[SettingSpec, ...] = (
         "Longest image name a list may hold; longer ones are rejected at import with the reason.",
     ),
     SettingSpec(
+        "near_duplicate_distance",
+        ("near_duplicate_distance",),
+        ("LABELING_NEAR_DUPLICATE_DISTANCE",),
+        6,
+        _hash_distance,
+        "Near duplicates: images whose pHash and dHash both differ in at most this many of 64 bits (re-encodes "
+        "and resizes differ in 0-2, light colour edits up to 5, a 3% crop about 10, unrelated photos 30+).",
+    ),
+    SettingSpec(
         "db_path",
         ("database",),
         ("LABELING_DB",),
@@ -375,6 +394,7 @@ class Settings:
     requests_per_minute: int = 0
     max_categories: int = 2
     max_name_length: int = 1024
+    near_duplicate_distance: int = 6
     db_path: str = "data/labeling.duckdb"
     cache_dir: str = "data/cache"
     allowed_paths: tuple[str, ...] = ()

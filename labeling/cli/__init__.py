@@ -10,13 +10,28 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from labeling.cli import caption_commands, category_commands, compare_commands, context, dataset_commands, s3_commands
+from labeling.cli import (
+    caption_commands,
+    category_commands,
+    compare_commands,
+    context,
+    dataset_commands,
+    duplicate_commands,
+    s3_commands,
+)
 from labeling.errors import LabelingError
 
 log = logging.getLogger("labeling")
 
 # Each module adds its subcommands with `register(subparsers)`; order is the order of `labeling --help`.
-COMMAND_MODULES = [dataset_commands, s3_commands, caption_commands, compare_commands, category_commands]
+COMMAND_MODULES = [
+    dataset_commands,
+    s3_commands,
+    caption_commands,
+    compare_commands,
+    duplicate_commands,
+    category_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

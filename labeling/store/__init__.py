@@ -10,6 +10,7 @@ from labeling.store.annotations import AnnotationQueries
 from labeling.store.base import StoreBase
 from labeling.store.categories import CategoryQueries
 from labeling.store.datasets import DatasetQueries
+from labeling.store.duplicates import DuplicateQueries
 from labeling.store.facts import FactsQueries
 from labeling.store.mirror import MirrorQueries
 from labeling.store.review import ReviewQueries
@@ -25,6 +26,7 @@ class Store(
     AnalyticsQueries,
     ReviewQueries,
     FactsQueries,
+    DuplicateQueries,
 ):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 

@@ -332,6 +332,19 @@ CREATE TABLE image_facts (                      -- per-image technical facts, on
 );
 """
 
+# The duplicate groups of the last `labeling duplicates` run over some datasets, so Review can filter by them.
+# A run replaces the groups that touch its datasets; `group_id` is the group's smallest image id.
+_DUPLICATE_GROUPS = """
+CREATE TABLE duplicate_groups (
+    image_id BIGINT PRIMARY KEY,
+    group_id BIGINT NOT NULL,                   -- the smallest image id in the group
+    kind VARCHAR NOT NULL,                      -- exact (one sha256) | near (pHash and dHash within the distance)
+    leakage BOOLEAN NOT NULL,                   -- the group spans datasets whose labels differ (REAL and GEN)
+    distance INTEGER NOT NULL,                  -- the near_duplicate_distance of the run
+    computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
@@ -340,4 +353,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "category aliases", _CATEGORY_ALIASES),
     Migration(8, "image facts", _IMAGE_FACTS),
     Migration(9, "technical-bias audit facts", _AUDIT_FACTS),
+    Migration(10, "duplicate groups", _DUPLICATE_GROUPS),
 )
