@@ -63,6 +63,7 @@ class Debiased:
     datasets: tuple[str, str]
     strata: tuple[str, ...]
     source: LabelSource
+    content: bool  # matched on category sets too
     selection: pd.DataFrame  # dataset, image_id, name, categories, stratum, kept (bool), reason ("" when kept)
 
     def kept(self, dataset: str) -> pd.DataFrame:
@@ -92,11 +93,13 @@ def debias(
     strata: Sequence[str] = STRATA,
     source: str = "effective",
     exclude: Collection[int] = (),
+    content: bool = True,
     seed: int = SEED,
 ) -> Debiased:
     """Match two datasets on content (category sets under `source`) and `strata`; `exclude`: image ids left out.
 
-    Images without facts (not scanned, or unreadable) or without a label under `source` are left out and counted.
+    Images without facts (not scanned, or unreadable) are left out and counted, and so are images without a label
+    under `source` unless `content` is off (technical strata only, for datasets not categorized yet).
     """
     import pandas as pd
 
@@ -115,7 +118,7 @@ def debias(
         images = store.found_images(record.id)
         labels = store.image_labels(record.name, label_source).set_index("image_id")["categories"]
         frame = images.assign(dataset=record.name)
-        frame["categories"] = frame["image_id"].map(labels)
+        frame["categories"] = frame["image_id"].map(labels) if content else None
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
     keyed = rows.join(facts[["format", "width", "height", "jpeg_quality", "jpeg_table"]], on="image_id")
@@ -123,7 +126,8 @@ def debias(
     rows["reason"] = ""
     has_facts = rows["image_id"].isin(facts.index[facts["error"].isna()])
     rows.loc[~has_facts, "reason"] = "no facts (scan first)"
-    rows.loc[rows["categories"].isna() & (rows["reason"] == ""), "reason"] = f"no {label_source} label"
+    if content:
+        rows.loc[rows["categories"].isna() & (rows["reason"] == ""), "reason"] = f"no {label_source} label"
     rows.loc[rows["image_id"].isin(excluded) & (rows["reason"] == ""), "reason"] = "duplicate or leaked"
     rows["kept"] = False
     candidates = rows[rows["reason"] == ""]
@@ -135,7 +139,7 @@ def debias(
             rows.loc[chosen, "kept"] = True
     rows.loc[~rows["kept"] & (rows["reason"] == ""), "reason"] = "no match on the other side"
     selection = rows[["dataset", "image_id", "name", "categories", "stratum", "kept", "reason"]].reset_index(drop=True)
-    return Debiased((names[0], names[1]), tuple(strata), label_source, selection)
+    return Debiased((names[0], names[1]), tuple(strata), label_source, content, selection)
 
 
 def _strata(rows: pd.DataFrame, strata: Sequence[str]) -> list[str]:

@@ -196,6 +196,14 @@ class DuplicateReport:
         ]
         return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
 
+    def left_out(self) -> set[int]:
+        """Image ids a debiased export leaves out: every image of a leaking group, and all but one of any other."""
+        out: set[int] = set()
+        for group in self.groups:
+            ids = sorted(image.image_id for image in group.images)
+            out.update(ids if group.leakage else ids[1:])
+        return out
+
     def csv_bytes(self) -> bytes:
         """The groups as formula-safe CSV: image names come from outside and may start with `=`."""
         from labeling.spreadsheet import frame_csv

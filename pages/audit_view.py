@@ -9,25 +9,29 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from labeling.audit import Audit, audit_store
+from labeling.audit import Audit
+from labeling.audit_run import AuditRun, finding_line, run_audit
 from labeling.comparison import format_p
 from labeling.debias import STRATA, STRATUM_TITLES, before_after, debias, seed_csv
-from labeling.spreadsheet import frame_csv
 from labeling.store import Store
 from pages import common
 
+GROUPS_SHOWN = 8  # duplicate groups shown with thumbnails; the CSV has every one
+PER_GROUP = 6  # thumbnails per group
 _ALERTS = {"critical": st.error, "high": st.error, "medium": st.warning, "low": st.info, "info": st.info}
 
 
-def _audit(store: Store, datasets: list[str]) -> Audit:
+def _audit(store: Store, datasets: list[str]) -> AuditRun:
     """The audit of these datasets, computed again only when their facts changed (a scan, a deletion)."""
-    key = (tuple(datasets), store.facts_mark([store.dataset_id(name) for name in datasets]))
+    distance = common.settings().near_duplicate_distance
+    key = (tuple(datasets), distance, store.facts_mark([store.dataset_id(name) for name in datasets]))
     cached = st.session_state.get("audit_result")
     if cached is None or cached[0] != key:
         with st.spinner("Auditing ..."):
-            cached = (key, audit_store(store, datasets))
+            cached = (key, run_audit(store, datasets, distance))
         st.session_state["audit_result"] = cached
-    return cached[1]
+    run: AuditRun = cached[1]
+    return run
 
 
 def _number(value: float, digits: int = 2) -> str:
@@ -55,7 +59,7 @@ def _findings(result: Audit) -> None:
     if not result.findings:
         st.success("Nothing stands out: the technical facts do not tell these datasets apart.")
     for finding in result.findings:
-        _ALERTS.get(finding.severity, st.info)(common.plain(f"{finding.text} What to do: {finding.action}"))
+        _ALERTS.get(finding.severity, st.info)(common.plain(finding_line(finding)))
 
 
 def _separation(result: Audit) -> None:
@@ -141,7 +145,7 @@ def _chart(kind: str, result: Audit, fact: str) -> Any:
 
 
 def _downloads(store: Store, result: Audit, datasets: list[str]) -> None:
-    from labeling.audit_report import html_report
+    from labeling.audit_report import facts_csv, html_report
 
     st.markdown("**Export the report**")
     cols = st.columns(3)
@@ -163,7 +167,7 @@ def _downloads(store: Store, result: Audit, datasets: list[str]) -> None:
     )
     cols[2].download_button(
         "CSV of the facts",
-        data=lambda: frame_csv(store.image_facts([store.dataset_id(name) for name in datasets])),
+        data=lambda: facts_csv(store.image_facts([store.dataset_id(name) for name in datasets])),
         file_name="image_facts.csv",
         mime="text/csv",
         on_click="ignore",
@@ -171,7 +175,7 @@ def _downloads(store: Store, result: Audit, datasets: list[str]) -> None:
     )
 
 
-def _debiased(store: Store, datasets: list[str]) -> None:
+def _debiased(store: Store, run: AuditRun, datasets: list[str]) -> None:
     st.subheader("3. Debiased subsets")
     if len(datasets) != 2:
         st.info("Choose exactly two datasets (REAL and GEN) to match them.")
@@ -181,16 +185,23 @@ def _debiased(store: Store, datasets: list[str]) -> None:
         "smaller side has: the largest subsets those keys cannot tell apart. Duplicates and leaked images are left "
         "out."
     )
-    strata = st.multiselect(
+    left, right = st.columns([3, 1])
+    strata = left.multiselect(
         "Match on", list(STRATA), default=list(STRATA), format_func=STRATUM_TITLES.__getitem__, key="audit_strata"
+    )
+    content = right.checkbox(
+        "and on content (categories)", value=True, key="audit_content", help="Off: for datasets not categorized yet."
     )
     if not st.button("Make debiased subsets", key="audit_debias"):
         return
     with st.spinner("Matching ..."):
-        result = common.run_or_error(lambda: debias(store, datasets, strata=strata, exclude=_leaked_ids(store)))
+        left_out = run.duplicates.left_out() if run.duplicates else set()
+        result = common.run_or_error(lambda: debias(store, datasets, strata=strata, exclude=left_out, content=content))
         if result is None:
             return
         report = common.run_or_error(lambda: before_after(store, result))
+    if not any(c["kept"] for c in result.counts().values()):
+        st.warning("Nothing matched: categorize the datasets first (Run page), or untick content to match strata only.")
     counts = pd.DataFrame(result.counts()).T.fillna(0).astype(int)
     counts.index = [common.visible(name) for name in counts.index]
     st.dataframe(counts, width="stretch")
@@ -223,6 +234,47 @@ def _debiased(store: Store, datasets: list[str]) -> None:
         )
 
 
+def _duplicates(store: Store, run: AuditRun) -> None:
+    st.markdown("**Duplicates and leakage**")
+    report = run.duplicates
+    if report is None:
+        st.info(common.plain(run.note))
+        return
+    for line in report.summary_lines():
+        st.text(common.visible(line))
+    if not report.groups:
+        return
+    cols = st.columns(3)
+    cols[0].download_button(
+        "Every group as CSV", data=report.csv_bytes(), file_name="duplicates.csv", mime="text/csv", key="audit_dups"
+    )
+    for fact, label, place in (("leakage", "Review the leaked images", 1), ("duplicate", "Review every group", 2)):
+        if cols[place].button(label, key=f"audit_review_{fact}"):
+            st.session_state["rv_fact"] = fact  # the Review gallery opens filtered to them
+            st.session_state["rv_dataset"] = report.groups[0].images[0].dataset
+            st.session_state.pop("rv_filter", None)
+            st.switch_page("pages/review.py")
+    shown = report.groups[:GROUPS_SHOWN]
+    rows = store.gallery_rows([image.image_id for group in shown for image in group.images[:PER_GROUP]])
+    by_id = {int(row["image_id"]): row for row in rows.to_dict("records")}
+    for group in shown:
+        flag = "LEAKAGE · " if group.leakage else ""
+        how = (
+            "same bytes"
+            if group.kind == "exact"
+            else f"pHash ≤ {group.max_phash_distance}, dHash ≤ {group.max_dhash_distance}"
+        )
+        st.caption(common.plain(f"{flag}group {group.group_id}: {len(group.images)} images, {how}"))
+        images = [by_id[image.image_id] for image in group.images[:PER_GROUP] if image.image_id in by_id]
+        pictures = common.pictures().thumbnails(images)
+        columns = st.columns(PER_GROUP)
+        for column, image, picture in zip(columns, images, pictures, strict=False):
+            column.image(picture.data, width="stretch")
+            column.text(common.visible(f"{image['dataset']}/{image['name']}"))
+    if len(report.groups) > GROUPS_SHOWN:
+        st.caption(f"The first {GROUPS_SHOWN} of {len(report.groups):,} groups; the CSV lists them all.")
+
+
 def _delta(before: float, after: float) -> str | None:
     if math.isnan(before) or math.isnan(after):
         return None
@@ -233,13 +285,10 @@ def _file_part(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "dataset"
 
 
-def _leaked_ids(store: Store) -> set[int]:
-    return set()
-
-
 def render(store: Store, datasets: list[str]) -> None:
     """The audit of `datasets`, below the Scan step."""
-    result = _audit(store, datasets)
+    run = _audit(store, datasets)
+    result = run.audit
     if not any(d.audited for d in result.datasets):
         st.info("No facts yet: scan the datasets above first.")
         return
@@ -251,5 +300,6 @@ def render(store: Store, datasets: list[str]) -> None:
     _separation(result)
     _categorical(result)
     _numeric(result)
+    _duplicates(store, run)
     _downloads(store, result, datasets)
-    _debiased(store, datasets)
+    _debiased(store, run, datasets)

@@ -24,6 +24,7 @@ from labeling.store import Store
 
 if TYPE_CHECKING:
     from labeling.jobs import Job, JobManager, Progress
+    from labeling.thumbnails import Pictures
 
 T = TypeVar("T")
 
@@ -76,6 +77,19 @@ def reviewer() -> str:
     if name is None:
         name = settings().reviewer
     return str(name).strip()
+
+
+@st.cache_resource(show_spinner=False)
+def _pictures(db_path: str, cache_dir: str) -> Pictures:
+    from labeling.thumbnails import Pictures
+
+    return Pictures(store(), settings())
+
+
+def pictures() -> Pictures:
+    """The process-wide picture reader (thumbnails, previews, originals), keeping each dataset's source."""
+    chosen = settings()
+    return _pictures(chosen.db_path, chosen.cache_dir)
 
 
 @st.cache_resource(show_spinner=False)

@@ -22,7 +22,6 @@ from labeling.review import (
     FocusRecord,
     ReviewFilter,
 )
-from labeling.thumbnails import Pictures
 from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES
 from pages import common
 
@@ -43,14 +42,7 @@ _FILTER_DEFAULTS: dict[str, Any] = {
 }
 
 
-@st.cache_resource(show_spinner=False)
-def _pictures(db_path: str, cache_dir: str) -> Pictures:
-    return Pictures(common.store(), common.settings())
-
-
-def pictures() -> Pictures:
-    settings = common.settings()
-    return _pictures(settings.db_path, settings.cache_dir)
+pictures = common.pictures
 
 
 def _state() -> Any:

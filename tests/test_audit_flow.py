@@ -80,6 +80,9 @@ def test_the_audit_finds_the_shortcut_and_exports_the_report(
     score_line = next(line for line in result.out.splitlines() if line.startswith("Shortcut score:"))
     assert float(score_line.split()[2].rstrip(".")) > 0.95
     assert "PNG" in result.out and "parameters" in result.out.lower()
+    findings = result.out.split("Findings:")[1]
+    assert findings.lstrip().startswith("[critical] Leakage: 1 picture appears under both GEN and REAL")
+    assert "LEAKAGE: 1 group holds the same picture" in result.out
     data = json.loads((out / "a.json").read_text())
     assert data["shortcut"]["score"] > 0.95
     html = (out / "a.html").read_text()
@@ -88,10 +91,17 @@ def test_the_audit_finds_the_shortcut_and_exports_the_report(
 
 
 def test_debias_writes_matched_subsets(scanned: Path, tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
-    result = run_cli("debias", "--datasets", "REAL", "GEN", "--strata", "format", "--output-dir", str(tmp_path / "d"))
+    folder = tmp_path / "d"
+    result = run_cli(
+        "debias", "--datasets", "REAL", "GEN", "--strata", "size", "--no-content", "--output-dir", str(folder)
+    )
     assert result.code == 0, result.err
-    assert "Shortcut score:" in result.out
-    assert (tmp_path / "d" / "REAL_debiased_names.txt").exists()
+    # 640 px REAL photos and 512 px GEN images share the 512-767 px bucket (the leaked r00 left out).
+    assert "REAL: kept 7 of 24" in result.out and "1 duplicate or leaked" in result.out
+    assert "GEN: kept 7 of 25" in result.out
+    real = (folder / "REAL_debiased_names.txt").read_text().split()
+    assert len(real) == 7 and "r00.jpg" not in real  # the leaked photo is left out
+    assert (folder / "GEN_debiased_categorized.csv").read_text().startswith("image_name,description,categories")
 
 
 def test_the_audit_page_scans_and_shows_the_score(scanned: Path, app: AppTest) -> None:
@@ -99,5 +109,25 @@ def test_the_audit_page_scans_and_shows_the_score(scanned: Path, app: AppTest) -
     app.switch_page("pages/audit.py")
     app.run(timeout=120)
     assert not app.exception, app.exception
-    shown = as_shown(app)
-    assert "Shortcut score (ROC AUC)" in shown
+    assert [m.label for m in app.metric] == ["Shortcut score (ROC AUC)"]
+    assert float(app.metric[0].value) > 0.95
+    assert any(as_shown(e.value).startswith("Leakage: 1 picture appears") for e in app.error), app.error
+
+
+def test_the_scan_step_scans_new_images_from_the_page(db_path: Path, tmp_path: Path, app: AppTest) -> None:
+    real, gen = make_sides(tmp_path / "images")
+    with Store(db_path) as store:
+        import_dataset(store, "REAL", label="REAL", images_dir=real)
+        import_dataset(store, "GEN", label="GEN", images_dir=gen)
+    app.run()
+    app.switch_page("pages/audit.py")
+    app.run(timeout=60)
+    assert not app.exception, app.exception
+    assert [i.value for i in app.info][-1] == "No facts yet: scan the datasets above first."
+    app.button(key="audit_scan").click().run(timeout=120)
+    assert not app.exception, app.exception
+    shown = [as_shown(s.value) for s in app.success]
+    assert any(line.startswith("Scanned 24 of 24 images of REAL") for line in shown), shown
+    assert any(line.startswith("Scanned 25 of 25 images of GEN") for line in shown), shown
+    assert [b.key for b in app.button if b.key == "audit_scan"] == []  # nothing left to scan
+    assert [m.label for m in app.metric] == ["Shortcut score (ROC AUC)"]

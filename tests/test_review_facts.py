@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from labeling import review
@@ -24,6 +25,10 @@ def ids(store: Store) -> dict[str, int]:
             FactRow(ids["d.jpg"], FACTS_VERSION, error="Not an image: the file starts with text."),
         ]
     )
+    groups = pd.DataFrame(
+        {"image_id": [ids["b.png"], ids["c.jpg"]], "group_id": ids["b.png"], "kind": "near", "leakage": [True, True]}
+    ).assign(distance=6)
+    store.replace_duplicate_groups([store.dataset_id("GEN")], groups)
     return ids
 
 
@@ -38,7 +43,7 @@ def test_the_gallery_filters_by_technical_fact(store: Store, ids: dict[str, int]
     assert _names(store, "text_metadata") == ["a.png"] == _names(store, "generator")
     assert _names(store, "c2pa") == ["b.png"]
     assert _names(store, "exif_camera") == ["c.jpg"]
-    assert _names(store, "duplicate") == ["b.png", "c.jpg"]
+    assert _names(store, "duplicate") == ["b.png", "c.jpg"] == _names(store, "leakage")
     assert _names(store, "unreadable") == ["d.jpg"]
     assert _names(store, "not_scanned") == ["e.webp"]
     with pytest.raises(InputError, match="Unknown technical-fact filter 'colour'"):

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from labeling.cli import (
+    audit_commands,
     caption_commands,
     category_commands,
     compare_commands,
@@ -29,6 +30,7 @@ COMMAND_MODULES = [
     s3_commands,
     caption_commands,
     compare_commands,
+    audit_commands,
     duplicate_commands,
     category_commands,
 ]

@@ -42,18 +42,30 @@ def register(subparsers: Any) -> None:
     matching.add_argument(
         "--strata", nargs="*", choices=STRATA, default=list(STRATA), help="technical strata to match (default all)"
     )
-    matching.add_argument("--source", choices=("model", "human", "effective"), default="effective")
+    matching.add_argument(
+        "--source", choices=("model", "human", "effective"), default="effective", help="labels to match content on"
+    )
+    matching.add_argument(
+        "--no-content", action="store_true", help="match the technical strata only (datasets not categorized yet)"
+    )
     matching.add_argument("--output-dir", default="reports/debiased", help="folder for the files (default %(default)s)")
     matching.set_defaults(handler=run_debias)
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from labeling.audit import audit_store
+    from labeling.audit_run import run_audit
     from labeling.files import write_atomically
 
     store = context.store(args)
-    result = audit_store(store, args.datasets, extra_findings=_leakage_findings(store, args.datasets))
+    run = run_audit(store, args.datasets, context.settings(args).near_duplicate_distance)
+    result = run.audit
     print(_report_text(result))
+    print()
+    if run.duplicates is None:
+        print(f"Duplicates: not searched ({run.note})")
+    else:
+        print("Duplicates (saved for Review's filter; `labeling duplicates --csv FILE` lists every group):")
+        print("\n".join(f"  {line}" for line in run.duplicates.summary_lines()))
     if args.json:
         write_atomically(args.json, json.dumps(result.to_json(), indent=2, ensure_ascii=False).encode("utf-8"))
         print(f"Wrote {args.json}")
@@ -63,14 +75,16 @@ def run_audit(args: argparse.Namespace) -> int:
         write_atomically(args.html, html_report(result).encode("utf-8"))
         print(f"Wrote {args.html}")
     if args.csv:
-        from labeling.spreadsheet import frame_csv
+        from labeling.audit_report import facts_csv
 
-        write_atomically(args.csv, frame_csv(store.image_facts([store.dataset_id(n) for n in args.datasets])))
+        write_atomically(args.csv, facts_csv(store.image_facts([store.dataset_id(n) for n in args.datasets])))
         print(f"Wrote {args.csv}")
     return 0
 
 
 def _report_text(result: Audit) -> str:
+    from labeling.audit_run import finding_line
+
     lines = []
     for dataset in result.datasets:
         side = f", {result.sides[dataset.side].name} side" if dataset.side is not None and result.sides else ""
@@ -86,7 +100,7 @@ def _report_text(result: Audit) -> str:
     lines.append("")
     lines.append("Findings:" if result.findings else "Findings: nothing stands out.")
     for finding in result.findings:
-        lines.append(f"  [{finding.severity}] {finding.text} What to do: {finding.action}")
+        lines.append(f"  [{finding.severity}] {finding_line(finding)}")
     lines.append("")
     lines.append("Separates best (AUC of the fact alone):")
     for s in result.separation[:SEPARATION_LINES]:
@@ -95,16 +109,15 @@ def _report_text(result: Audit) -> str:
     return "\n".join(lines)
 
 
-def _leakage_findings(store: Any, datasets: list[str]) -> list[Any]:
-    return []
-
-
 def run_debias(args: argparse.Namespace) -> int:
     from labeling.debias import before_after, debias, seed_csv
     from labeling.files import write_atomically
 
     store = context.store(args)
-    result = debias(store, args.datasets, strata=args.strata, source=args.source)
+    copies = _duplicates_left_out(store, args.datasets, context.settings(args).near_duplicate_distance)
+    result = debias(
+        store, args.datasets, strata=args.strata, source=args.source, exclude=copies, content=not args.no_content
+    )
     folder = Path(args.output_dir)
     for name, counts in result.counts().items():
         left_out = ", ".join(f"{n:,} {reason}" for reason, n in counts.items() if reason not in ("before", "kept"))
@@ -115,6 +128,8 @@ def run_debias(args: argparse.Namespace) -> int:
         stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "dataset"
         write_atomically(folder / f"{stem}_debiased_categorized.csv", seed_csv(store, result, name))
         write_atomically(folder / f"{stem}_debiased_names.txt", result.names_text(name))
+    if not any(counts["kept"] for counts in result.counts().values()) and not args.no_content:
+        print("Nothing matched: categorize the datasets first (`labeling describe`), or pass --no-content.")
     report = before_after(store, result)
     print(f"Shortcut score: {_num(report.score_before)} before, {_num(report.score_after)} after.")
     print(f"Category test p: {_num(report.category_p_before, 4)} before, {_num(report.category_p_after, 4)} after.")
@@ -124,3 +139,14 @@ def run_debias(args: argparse.Namespace) -> int:
 
 def _num(value: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _duplicates_left_out(store: Any, datasets: list[str], distance: int) -> set[int]:
+    """Leaked images and extra copies, when the datasets are hashed (else none: the debias counts unscanned ones)."""
+    from labeling.duplicates import find_duplicates
+    from labeling.errors import InputError
+
+    try:
+        return find_duplicates(store, datasets, distance).left_out()
+    except InputError:
+        return set()

@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
 
     scan = subparsers.add_parser(
         "scan",
-        help="read each image's technical facts (format, size, mode, EXIF, text metadata)",
+        help="read each image's technical facts (format, JPEG quality, metadata, C2PA, pixels, hashes)",
         description="Reads every found image of the dataset once (new images only on a re-run) and stores its "
         "technical facts in image_facts: the base of the technical-bias audit.",
     )

@@ -165,7 +165,7 @@ class DatasetQueries(StoreBase):
         dataset_id = self.dataset_id(name)
         with self.transaction() as cur:
             image_ids = "(SELECT id FROM images WHERE dataset_id = ?)"
-            for table in ("annotations", "human_labels", "edit_log", "failures", "image_facts"):
+            for table in ("annotations", "human_labels", "edit_log", "failures", "image_facts", "duplicate_groups"):
                 cur.execute(f"DELETE FROM {table} WHERE image_id IN {image_ids}", [dataset_id])
             cur.execute("DELETE FROM images WHERE dataset_id = ?", [dataset_id])
             cur.execute("DELETE FROM datasets WHERE id = ?", [dataset_id])
