@@ -23,7 +23,6 @@ SEED = 0  # the same choices on every run: an export can be made again and compa
 STRATA = ("size", "format", "quality")
 STRATUM_TITLES = {"size": "size bucket (longest side)", "format": "file format", "quality": "JPEG quality bucket"}
 SIZE_EDGES = (256, 512, 768, 1024, 2048)  # longest side, px: buckets below, between and above these
-QUALITY_EDGES = (75, 85, 90, 95)  # JPEG quality: <=75, 76-85, 86-90, 91-95, 96-100
 
 
 def size_bucket(width: float | None, height: float | None) -> str:
@@ -40,20 +39,16 @@ def size_bucket(width: float | None, height: float | None) -> str:
 
 
 def quality_bucket(fmt: str | None, quality: float | None, table: str | None) -> str:
-    """A JPEG's quality bucket ("91-95", "custom table ~92"); other formats are their own bucket ("PNG")."""
+    """A JPEG's quality bucket as the audit counts them ("96-100", "custom table"); other formats are their own."""
+    from labeling.audit_facts import QUALITY_BUCKETS
+
     if fmt not in ("JPEG", "MPO"):
         return str(fmt or "unknown")
+    if table == "custom":
+        return "custom table"  # an encoder's own tables: the nearest IJG quality says little
     if quality is None or quality != quality:
         return "JPEG, quality unknown"
-    low = 1
-    for edge in QUALITY_EDGES:
-        if quality <= edge:
-            label = f"{low}-{edge}"
-            break
-        low = edge + 1
-    else:
-        label = f"{QUALITY_EDGES[-1] + 1}-100"
-    return f"custom table, ~{label}" if table == "custom" else label
+    return next(label for bound, label in QUALITY_BUCKETS if quality <= bound)
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,8 @@ def test_a_debiased_export_needs_two_datasets_and_known_strata(store: Store, sid
 def test_buckets() -> None:
     assert size_bucket(512, 512) == "512-767 px" and size_bucket(100, 80) == "< 256 px"
     assert size_bucket(4000, 3000) == ">= 2048 px" and size_bucket(None, None) == "unknown"
-    assert quality_bucket("JPEG", 96, "standard") == "96-100" and quality_bucket("JPEG", 75, "standard") == "1-75"
-    assert quality_bucket("JPEG", 92, "custom") == "custom table, ~91-95" and quality_bucket("PNG", None, None) == "PNG"
+    assert quality_bucket("JPEG", 96, "standard") == "96-100" and quality_bucket("JPEG", 75, "standard") == "<=75"
+    assert quality_bucket("JPEG", 92, "custom") == "custom table" and quality_bucket("PNG", None, None) == "PNG"
 
 
 def test_before_and_after_the_shortcut_score_and_category_test_improve(store: Store, sides: tuple) -> None:
