@@ -281,7 +281,7 @@ n={args.n} images of each kind, median CPU ms/image (best of 3 per image).
             f"100,000 would take {minutes:.1f} min (goal < 15 min: {verdict[minutes < 15]})"
         )
     print(
-        f"\nStore.record_facts (the scan's batch INSERT OR REPLACE, executemany): {record_ms:.1f} ms/row wall, "
+        f"\nStore.record_facts (one registered frame per batch): {record_ms:.1f} ms/row wall, "
         f"{record_ms * 100_000 / 60_000:.1f} min for 100,000 rows on the thread that collects results"
     )
     camera_ms = results["camera"]["ours"]

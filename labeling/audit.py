@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 ALPHA = 0.05  # significance level the findings read q-values at
+MIN_SEPARATION_VALUES = 10  # values a numeric fact needs on each side before its AUC alone is ranked
 QUANTILES = 101  # points per dataset and numeric fact kept for the ECDF charts (every percentile)
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # the order findings are sorted in
 
@@ -507,7 +508,12 @@ def _numeric(
         if len(sides) == 2:
             first, second = values[row_side == 0], values[row_side == 1]
             stat, p = ks_two_sample(first, second)
-            raw = mann_whitney_auc(first, second)
+            counts = [int((~np.isnan(v)).sum()) for v in (first, second)]
+            # A fact measured on a handful of one side's images (GEN's one JPEG) would lead with a chance AUC.
+            raw = mann_whitney_auc(first, second) if min(counts) >= MIN_SEPARATION_VALUES else math.nan
+            if min(counts) < MIN_SEPARATION_VALUES and min(counts) > 0:
+                fewest = counts.index(min(counts))
+                direction = f"too few values to rank (n={min(counts)} in {sides[fewest].name})"
             if not math.isnan(raw):
                 auc, delta = max(raw, 1 - raw), 2 * raw - 1
                 direction = "" if raw == 0.5 else f"{'higher' if raw > 0.5 else 'lower'} in {sides[1].name}"

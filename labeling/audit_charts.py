@@ -20,6 +20,8 @@ from labeling.plain_text import visible
 __all__ = ["audit_charts", "categorical_chart", "chart_svg", "numeric_chart"]
 
 _WIDTH = 460
+# Width follows the page, height stays the plot's: Streamlit's default "fit" squeezes title, legend and axes into it.
+_FIT_WIDTH = {"type": "fit-x", "contains": "padding"}
 _BAR_PX = 14
 _GROUP_GAP_PX = 8
 
@@ -100,7 +102,12 @@ def _numeric_chart(result: NumericResult, colors: Mapping[str, str]) -> alt.Char
                 alt.Tooltip("share:Q", title="Share ≤", format=".0%"),
             ],
         )
-        .properties(title=alt.Title(visible(result.title), subtitle=subtitle, anchor="start"), width=_WIDTH, height=180)
+        .properties(
+            title=alt.Title(visible(result.title), subtitle=subtitle, anchor="start"),
+            width=_WIDTH,
+            height=180,
+            autosize=_FIT_WIDTH,
+        )
     )
 
 
@@ -144,5 +151,9 @@ def _categorical_chart(result: CategoricalResult, colors: Mapping[str, str]) -> 
     )
     height = max(50, len(values) * (len(names) * _BAR_PX + _GROUP_GAP_PX))
     return alt.LayerChart(
-        layer=[bars, text], title=alt.Title(visible(result.title), anchor="start"), width=_WIDTH, height=height
+        layer=[bars, text],
+        title=alt.Title(visible(result.title), anchor="start"),
+        width=_WIDTH,
+        height=height,
+        autosize=_FIT_WIDTH,
     )

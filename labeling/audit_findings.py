@@ -164,7 +164,8 @@ def _dataset_findings(datasets: Sequence[AuditDataset]) -> list[Finding]:
                     "low",
                     "",
                     f"{d.errors:,} of {d.rows:,} {d.name} files could not be read and are left out",
-                    "Check those files (the scan records why): unreadable files on one side only are a bias too.",
+                    'Check those files (Review\'s technical-fact filter "Unreadable in the scan" lists them with '
+                    "the reason): unreadable files on one side only are a bias too.",
                 )
             )
     return out

@@ -261,6 +261,8 @@ def _grouped_bars(
         title=alt.Title(title, subtitle=subtitle, anchor="start"),
         width=_WIDTH,
         height=height,
+        # Width follows the page, height stays the plot's: Streamlit's default "fit" squeezes axes and legend into it.
+        autosize={"type": "fit-x", "contains": "padding"},
     )
 
 

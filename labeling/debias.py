@@ -25,9 +25,16 @@ STRATUM_TITLES = {"size": "size bucket (longest side)", "format": "file format",
 SIZE_EDGES = (256, 512, 768, 1024, 2048)  # longest side, px: buckets below, between and above these
 
 
+def _known(value: float | None) -> bool:
+    """A number that is there: not None, NaN or pandas' NA (an unreadable file has no size)."""
+    import pandas as pd
+
+    return value is not None and not bool(pd.isna(value))
+
+
 def size_bucket(width: float | None, height: float | None) -> str:
     """The longest side's bucket, e.g. "512-767 px"."""
-    if width is None or height is None or width != width or height != height:  # NaN from pandas
+    if width is None or height is None or not (_known(width) and _known(height)):
         return "unknown"
     longest = max(int(width), int(height))
     low = 0
@@ -46,7 +53,7 @@ def quality_bucket(fmt: str | None, quality: float | None, table: str | None) ->
         return str(fmt or "unknown")
     if table == "custom":
         return "custom table"  # an encoder's own tables: the nearest IJG quality says little
-    if quality is None or quality != quality:
+    if quality is None or not _known(quality):
         return "JPEG, quality unknown"
     return next(label for bound, label in QUALITY_BUCKETS if quality <= bound)
 
@@ -66,15 +73,21 @@ class Debiased:
         return frame[(frame["dataset"] == dataset) & frame["kept"]]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Per dataset: images before, kept, and left out by reason (duplicate, unscanned, unlabelled, unmatched)."""
+        """Per dataset: images before, kept, and left out by reason, always in REASONS order (0 when none)."""
         out: dict[str, dict[str, int]] = {}
         for dataset in self.datasets:
             rows = self.selection[self.selection["dataset"] == dataset]
             entry = {"before": len(rows), "kept": int(rows["kept"].sum())}
-            for reason, count in rows.loc[~rows["kept"], "reason"].value_counts().items():
-                entry[str(reason)] = int(count)
+            left_out = rows.loc[~rows["kept"], "reason"].value_counts()
+            for reason in self.reasons():
+                entry[reason] = int(left_out.get(reason, 0))
             out[dataset] = entry
         return out
+
+    def reasons(self) -> list[str]:
+        """Why images can be left out, in the order a person reads them."""
+        label = [f"no {self.source} label"] if self.content else []
+        return ["not scanned", "unreadable", *label, "duplicate or leaked", "no match on the other side"]
 
     def names_text(self, dataset: str) -> bytes:
         """The kept image names of one dataset, one per line (a list the seed's download script reads)."""
@@ -119,8 +132,8 @@ def debias(
     keyed = rows.join(facts[["format", "width", "height", "jpeg_quality", "jpeg_table"]], on="image_id")
     rows["stratum"] = _strata(keyed, strata)
     rows["reason"] = ""
-    has_facts = rows["image_id"].isin(facts.index[facts["error"].isna()])
-    rows.loc[~has_facts, "reason"] = "no facts (scan first)"
+    rows.loc[~rows["image_id"].isin(facts.index), "reason"] = "not scanned"
+    rows.loc[rows["image_id"].isin(facts.index[facts["error"].notna()]), "reason"] = "unreadable"
     if content:
         rows.loc[rows["categories"].isna() & (rows["reason"] == ""), "reason"] = f"no {label_source} label"
     rows.loc[rows["image_id"].isin(excluded) & (rows["reason"] == ""), "reason"] = "duplicate or leaked"

@@ -95,6 +95,7 @@ class DuplicateReport:
     distance: int
     found_images: int  # found images of the datasets
     hashed_images: int  # of which the scan hashed (the only ones the search sees)
+    unreadable_images: int  # of which the scan could not read: no hashes, ever
     groups: tuple[DuplicateGroup, ...]  # leakage first, then across datasets, then larger groups
     unlabelled: tuple[str, ...]  # datasets without a label: leakage cannot involve them
 
@@ -148,11 +149,14 @@ class DuplicateReport:
                 f"{title}: {_count(len(groups), 'group')} ({_count(sum(len(g.images) for g in groups), 'image')})"
             )
         lines.append(f"{_count(self.extra_copies, 'image')} could go while keeping one of each group.")
-        missing = self.found_images - self.hashed_images
+        unscanned = self.found_images - self.hashed_images - self.unreadable_images
         names = ", ".join(self.datasets)
         searched = f"Searched {self.hashed_images:,} of {self.found_images:,} found images of {names}"
-        if missing:
-            searched += f" ({missing:,} have no hashes yet: run `labeling scan --dataset NAME`)"
+        left = [f"{self.unreadable_images:,} unreadable"] if self.unreadable_images else []
+        if unscanned > 0:
+            left.append(f"{unscanned:,} not scanned yet: scan them first")
+        if left:
+            searched += f" ({'; '.join(left)})"
         lines.append(f"{searched}; near means pHash and dHash both within {self.distance} bits.")
         if self.unlabelled:
             lines.append(f"Datasets without a label (leakage cannot be judged): {', '.join(self.unlabelled)}.")
@@ -280,7 +284,7 @@ def find_duplicates(store: Store, dataset_names: Sequence[str], distance: int, *
     check_distance(distance)
     datasets = [store.dataset(name) for name in names]  # NotFoundError names the known ones
     ids = [dataset.id for dataset in datasets]
-    found, hashed = store.hash_coverage(ids)
+    found, hashed, unreadable = store.hash_coverage(ids)
     if hashed == 0:
         raise InputError(
             f"None of the {found:,} found images of {', '.join(names)} has hashes yet: run "
@@ -302,6 +306,7 @@ def find_duplicates(store: Store, dataset_names: Sequence[str], distance: int, *
         distance=distance,
         found_images=found,
         hashed_images=hashed,
+        unreadable_images=unreadable,
         groups=tuple(groups),
         unlabelled=tuple(d.name for d in datasets if not d.label.strip()),
     )

@@ -99,6 +99,9 @@ class FocusRecord:
     human_categories: list[str] | None
     failures: list[Failure] = field(default_factory=list)
     facts: dict[str, Any] | None = None  # the scan's technical facts (None: not scanned)
+    copies: list[tuple[str, str, str, bool]] = field(
+        default_factory=list
+    )  # duplicate group: dataset, name, kind, leakage
 
     @property
     def image(self) -> dict[str, Any]:
@@ -135,6 +138,7 @@ def focus(store: Store, image_id: int) -> FocusRecord:
         human_categories=human.categories if human else None,
         failures=list(record.failures),
         facts=store.facts_of_image(record.image_id),
+        copies=store.duplicate_copies(record.image_id),
     )
 
 
@@ -396,10 +400,14 @@ _FACT_LINES = (
 )
 
 
-def fact_lines(facts: dict[str, Any] | None) -> pd.DataFrame:
-    """The focus view's facts table (fact, value as text); empty when the image has not been scanned."""
+def fact_lines(facts: dict[str, Any] | None, copies: Sequence[tuple[str, str, str, bool]] = ()) -> pd.DataFrame:
+    """The focus view's facts table (fact, value as text): the scan's facts, then the image's duplicate copies."""
+    copy_rows = [
+        ("Leaked copy" if leakage else "Duplicate", f"{dataset}: {name} ({kind})")
+        for dataset, name, kind, leakage in copies
+    ]
     if not facts:
-        return pd.DataFrame({"fact": [], "value": []})
+        return pd.DataFrame(copy_rows, columns=["fact", "value"])
     values = dict(facts)
     if values.get("width") and values.get("height"):
         values["size"] = f"{values['width']} x {values['height']} px"
@@ -421,4 +429,4 @@ def fact_lines(facts: dict[str, Any] | None) -> pd.DataFrame:
         if value is None or value == "" or value is False:
             continue
         rows.append((label, "yes" if value is True else str(value)))
-    return pd.DataFrame(rows, columns=["fact", "value"])
+    return pd.DataFrame([*rows, *copy_rows], columns=["fact", "value"])

@@ -21,17 +21,21 @@ PER_GROUP = 6  # thumbnails per group
 _ALERTS = {"critical": st.error, "high": st.error, "medium": st.warning, "low": st.info, "info": st.info}
 
 
+@st.cache_resource(show_spinner="Auditing ...", max_entries=4)
+def _cached_audit(db_path: str, datasets: tuple[str, ...], distance: int, facts_mark: str) -> AuditRun:
+    return run_audit(common.store(), list(datasets), distance)
+
+
 def _audit(store: Store, datasets: list[str]) -> AuditRun:
-    """The audit of these datasets, computed again only when their facts changed (a scan, a deletion)."""
+    """The audit of these datasets, shared by every session, computed again when their facts change (a scan)."""
     distance = common.settings().near_duplicate_distance
-    key = (tuple(datasets), distance, store.facts_mark([store.dataset_id(name) for name in datasets]))
-    cached = st.session_state.get("audit_result")
-    if cached is None or cached[0] != key:
-        with st.spinner("Auditing ..."):
-            cached = (key, run_audit(store, datasets, distance))
-        st.session_state["audit_result"] = cached
-    run: AuditRun = cached[1]
-    return run
+    mark = store.facts_mark([store.dataset_id(name) for name in datasets])
+    return _cached_audit(common.settings().db_path, tuple(datasets), distance, mark)
+
+
+def _rows_height(rows: int) -> int:
+    """A table tall enough for every row, up to about 20 (then it scrolls)."""
+    return 38 + 35 * min(max(rows, 1), 20)
 
 
 def _number(value: float, digits: int = 2) -> str:
@@ -72,6 +76,7 @@ def _separation(result: Audit) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
+        height=_rows_height(len(rows)),
         column_config={"AUC alone": st.column_config.ProgressColumn(min_value=0.5, max_value=1.0, format="%.3f")},
     )
 
@@ -88,11 +93,11 @@ def _categorical(result: Audit) -> None:
             "p": format_p(c.p_value),
             "q (BH)": format_p(c.q_value),
             "differs most": common.visible(c.top_value),
-            "gap": c.gap,
+            "gap (points)": round(100 * c.gap, 1),
         }
         for c in result.categorical
     ]
-    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch", height=_rows_height(len(summary)))
     chosen = st.selectbox(
         "Show the shares of", list(facts), format_func=lambda k: facts[k].title, key="audit_categorical"
     )
@@ -100,13 +105,13 @@ def _categorical(result: Audit) -> None:
     table = [
         {
             "value": common.visible(v.value),
-            **{f"{c.dataset} %": c.share * 100 for c in v.counts},
+            **{f"{c.dataset} %": round(c.share * 100, 1) for c in v.counts},
             "p": format_p(v.p_value),
             "q (BH)": format_p(v.q_value),
         }
         for v in fact.values
     ]
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=_rows_height(len(table)))
     chart = _chart("categorical", result, chosen)
     if chart is not None:
         st.altair_chart(chart, width="stretch")
@@ -121,17 +126,22 @@ def _numeric(result: Audit) -> None:
     for n in result.numeric:
         row: dict[str, Any] = {"fact": n.title}
         for s in n.sides or n.summaries:
-            row[f"median {s.dataset}"] = s.median
-        row.update({"KS D": n.ks_statistic, "p": format_p(n.p_value), "q (BH)": format_p(n.q_value)})
-        row.update({"AUC": n.auc, "Cliff's delta": n.cliffs_delta, "direction": n.direction})
+            row[f"median {s.dataset}"] = _significant(s.median)
+        row.update({"KS D": round(n.ks_statistic, 3), "p": format_p(n.p_value), "q (BH)": format_p(n.q_value)})
+        row.update({"AUC": round(n.auc, 3), "Cliff's delta": round(n.cliffs_delta, 3), "direction": n.direction})
         summary.append(row)
-    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch", height=_rows_height(len(summary)))
     chosen = st.selectbox(
         "Show the distributions of", list(facts), format_func=lambda k: facts[k].title, key="audit_numeric"
     )
     chart = _chart("numeric", result, chosen)
     if chart is not None:
         st.altair_chart(chart, width="stretch")
+
+
+def _significant(value: float) -> float:
+    """Four significant digits: 106037.5 bytes reads as 106000, 127.3277 as 127.3."""
+    return value if math.isnan(value) else float(f"{value:.4g}")
 
 
 def _chart(kind: str, result: Audit, fact: str) -> Any:
@@ -192,30 +202,46 @@ def _debiased(store: Store, run: AuditRun, datasets: list[str]) -> None:
     content = right.checkbox(
         "and on content (categories)", value=True, key="audit_content", help="Off: for datasets not categorized yet."
     )
-    if not st.button("Make debiased subsets", key="audit_debias"):
-        return
-    with st.spinner("Matching ..."):
-        left_out = run.duplicates.left_out() if run.duplicates else set()
-        result = common.run_or_error(lambda: debias(store, datasets, strata=strata, exclude=left_out, content=content))
-        if result is None:
+    key = (tuple(datasets), tuple(strata), content)
+    if st.button("Make debiased subsets", key="audit_debias"):
+        with st.spinner("Matching ..."):
+            left_out = run.duplicates.left_out() if run.duplicates else set()
+            made = common.run_or_error(
+                lambda: debias(store, datasets, strata=strata, exclude=left_out, content=content)
+            )
+            report = None if made is None else common.run_or_error(lambda: before_after(store, made))
+        if made is None or report is None:
             return
-        report = common.run_or_error(lambda: before_after(store, result))
-    if not any(c["kept"] for c in result.counts().values()):
-        st.warning("Nothing matched: categorize the datasets first (Run page), or untick content to match strata only.")
-    counts = pd.DataFrame(result.counts()).T.fillna(0).astype(int)
-    counts.index = [common.visible(name) for name in counts.index]
-    st.dataframe(counts, width="stretch")
-    if report is not None:
-        left, right = st.columns(2)
-        left.metric(
-            "Shortcut score", _number(report.score_after), delta=_delta(report.score_before, report.score_after)
+        st.session_state["audit_debiased"] = (key, made, report)  # a download's rerun shows the same result
+    saved = st.session_state.get("audit_debiased")
+    if saved is None or saved[0] != key:
+        return
+    _, result, report = saved
+    counts = result.counts()
+    frame = pd.DataFrame(counts).T[["before", "kept", *result.reasons()]]
+    frame.index = [common.visible(name) for name in frame.index]
+    st.dataframe(frame, width="stretch")
+    if not any(c["kept"] for c in counts.values()):
+        advice = (
+            "categorize the datasets first (Run page), or untick content to match the strata only"
+            if content
+            else "the sides share no combination of the chosen strata: match on fewer strata"
         )
-        right.metric(
-            "Category test p",
-            format_p(report.category_p_after),
-            help=common.plain("Before: " + format_p(report.category_p_before)),
-        )
-        st.text(common.visible(report.sentence_after))
+        st.warning(common.plain(f"Nothing matched: {advice}."))
+        return
+    left, right = st.columns(2)
+    left.metric(
+        "Shortcut score of the subsets",
+        _number(report.score_after),
+        delta=_delta(report.score_before, report.score_after),
+        delta_color="inverse",  # lower is better: the files tell the sides apart less
+    )
+    right.metric(
+        "Category test p",
+        format_p(report.category_p_after),
+        help=common.plain("Before: " + format_p(report.category_p_before) + ". Higher: the contents match better."),
+    )
+    st.text(common.visible(report.sentence_after))
     cols = st.columns(4)
     for i, name in enumerate(datasets):
         cols[2 * i].download_button(
@@ -223,6 +249,7 @@ def _debiased(store: Store, run: AuditRun, datasets: list[str]) -> None:
             data=seed_csv(store, result, name),
             file_name=f"{_file_part(name)}_debiased_categorized.csv",
             mime="text/csv",
+            on_click="ignore",
             key=f"audit_debiased_csv_{i}",
         )
         cols[2 * i + 1].download_button(
@@ -230,6 +257,7 @@ def _debiased(store: Store, run: AuditRun, datasets: list[str]) -> None:
             data=result.names_text(name),
             file_name=f"{_file_part(name)}_debiased_names.txt",
             mime="text/plain",
+            on_click="ignore",
             key=f"audit_debiased_names_{i}",
         )
 
@@ -254,6 +282,7 @@ def _duplicates(store: Store, run: AuditRun) -> None:
             st.session_state["rv_dataset"] = report.groups[0].images[0].dataset
             st.session_state.pop("rv_filter", None)
             st.switch_page("pages/review.py")
+    st.caption("Review shows one dataset at a time: switch its Dataset to see the copies on the other side.")
     shown = report.groups[:GROUPS_SHOWN]
     rows = store.gallery_rows([image.image_id for group in shown for image in group.images[:PER_GROUP]])
     by_id = {int(row["image_id"]): row for row in rows.to_dict("records")}
@@ -270,13 +299,13 @@ def _duplicates(store: Store, run: AuditRun) -> None:
         columns = st.columns(PER_GROUP)
         for column, image, picture in zip(columns, images, pictures, strict=False):
             column.image(picture.data, width="stretch")
-            column.text(common.visible(f"{image['dataset']}/{image['name']}"))
+            column.caption(common.plain(f"{image['dataset']}: {image['name']}"))
     if len(report.groups) > GROUPS_SHOWN:
         st.caption(f"The first {GROUPS_SHOWN} of {len(report.groups):,} groups; the CSV lists them all.")
 
 
 def _delta(before: float, after: float) -> str | None:
-    if math.isnan(before) or math.isnan(after):
+    if math.isnan(before) or math.isnan(after) or round(after - before, 2) == 0:
         return None
     return f"{after - before:+.2f} (was {before:.2f})"
 

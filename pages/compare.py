@@ -154,6 +154,7 @@ def _page() -> None:
             f"No labelled images under the {SOURCE_TITLES[view.source].lower()} source yet: "
             "categorize the datasets (Run page) or review some images (Review page)."
         )
+        _audit_link(view.datasets)  # the audit needs no labels
         return
     result = common.run_or_error(
         lambda: compare(
@@ -189,8 +190,12 @@ def _page() -> None:
         st.caption(common.plain(result.overall_text()))
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", "_vs_".join(view.datasets))[:80] + f"_{view.source}"
     _downloads(result, stem)
+    _audit_link(view.datasets)
+
+
+def _audit_link(datasets: list[str]) -> None:
     if st.button("Audit the files of these datasets (format, size, metadata, duplicates)", key="compare_audit"):
-        st.session_state["audit_datasets"] = list(view.datasets)  # the Audit page opens on the same datasets
+        st.session_state["audit_datasets"] = list(datasets)  # the Audit page opens on the same datasets
         st.switch_page("pages/audit.py")
 
 

@@ -407,7 +407,7 @@ def _focus(store: Any, names: list[str], who: str) -> None:
         if record.model_name:
             st.text(common.visible(f"Model: {record.model_name}"))
         with st.expander("Technical facts"):
-            facts = review.fact_lines(record.facts)
+            facts = review.fact_lines(record.facts, record.copies)
             if facts.empty:
                 st.text("Not scanned yet: scan the dataset on the Audit page or with `labeling scan`.")
             else:

@@ -79,9 +79,11 @@ def test_duplicates_unscanned_and_unlabelled_images_are_left_out_and_counted(sto
         dataset_id,
         pd.DataFrame({"name": ["new.jpg"], "location": ["new.jpg"], "status": "found", "detail": None}, dtype="object"),
     )
-    result = debias(store, ["REAL", "GEN"], strata=("format",), exclude=leaked)
+    store.record_facts([FactRow(real["r39.jpg"], FACTS_VERSION, error="Not an image: the file starts with text.")])
+    result = debias(store, ["REAL", "GEN"], strata=("size", "format"), exclude=leaked)
     counts = result.counts()
-    assert counts["REAL"]["no facts (scan first)"] == 1 and counts["REAL"]["before"] == 41
+    assert counts["REAL"]["unreadable"] == 1 and counts["GEN"]["unreadable"] == 0  # no size: left out, no crash
+    assert counts["REAL"]["not scanned"] == 1 and counts["REAL"]["before"] == 41
     assert counts["REAL"]["duplicate or leaked"] == 1 and counts["GEN"]["duplicate or leaked"] == 1
     assert not result.selection.loc[result.selection["image_id"].isin(leaked), "kept"].any()
     assert counts["REAL"]["kept"] == counts["GEN"]["kept"] == 9 + 0  # JPEG cats: 9 GEN left against 29 REAL

@@ -56,3 +56,6 @@ def test_the_focus_view_shows_the_image_facts(store: Store, ids: dict[str, int])
     assert "C2PA manifest" not in lines  # empty facts are left out
     assert dict(review.fact_lines(review.focus(store, ids["b.png"]).facts).values.tolist())["C2PA manifest"] == "yes"
     assert review.focus(store, ids["e.webp"]).facts is None and review.fact_lines(None).empty
+    leaked = review.focus(store, ids["b.png"])
+    rows = review.fact_lines(leaked.facts, leaked.copies).values.tolist()
+    assert ["Leaked copy", "GEN: c.jpg (near)"] in rows  # the focus view names the other copy

@@ -128,8 +128,12 @@ def run_debias(args: argparse.Namespace) -> int:
         stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "dataset"
         write_atomically(folder / f"{stem}_debiased_categorized.csv", seed_csv(store, result, name))
         write_atomically(folder / f"{stem}_debiased_names.txt", result.names_text(name))
-    if not any(counts["kept"] for counts in result.counts().values()) and not args.no_content:
-        print("Nothing matched: categorize the datasets first (`labeling describe`), or pass --no-content.")
+    if not any(counts["kept"] for counts in result.counts().values()):
+        print(
+            "Nothing matched: the sides share no combination of the chosen strata; match on fewer (--strata)."
+            if args.no_content
+            else "Nothing matched: categorize the datasets first (`labeling describe`), or pass --no-content."
+        )
     report = before_after(store, result)
     print(f"Shortcut score: {_num(report.score_before)} before, {_num(report.score_after)} after.")
     print(f"Category test p: {_num(report.category_p_before, 4)} before, {_num(report.category_p_after, 4)} after.")

@@ -73,15 +73,16 @@ _UNPACKED = _NEAR_SQL.format(
 class DuplicateQueries(StoreBase):
     """Duplicate search over `image_facts` (sha256, phash, dhash) and the `duplicate_groups` it saves."""
 
-    def hash_coverage(self, dataset_ids: Sequence[int]) -> tuple[int, int]:
-        """(found images, of which hashed) in these datasets: how much of them a duplicate search can see."""
+    def hash_coverage(self, dataset_ids: Sequence[int]) -> tuple[int, int, int]:
+        """(found images, of which hashed, of which scanned but unreadable) in these datasets: how much of them
+        a duplicate search can see, and why not the rest."""
         row = self.fetch_one(
-            "SELECT count(*), count(f.sha256) FILTER (WHERE f.phash IS NOT NULL AND f.dhash IS NOT NULL) "
-            "FROM images i LEFT JOIN image_facts f ON f.image_id = i.id "
+            "SELECT count(*), count(f.sha256) FILTER (WHERE f.phash IS NOT NULL AND f.dhash IS NOT NULL), "
+            "count(f.error) FROM images i LEFT JOIN image_facts f ON f.image_id = i.id "
             "WHERE list_contains(?, i.dataset_id) AND i.status = 'found'",
             [[int(i) for i in dataset_ids]],
         )
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
     def duplicate_pairs(
         self, dataset_ids: Sequence[int], distance: int
@@ -170,3 +171,16 @@ class DuplicateQueries(StoreBase):
             "WHERE list_contains(?, i.dataset_id) ORDER BY g.group_id, g.image_id",
             [[int(i) for i in dataset_ids]],
         )
+
+    def duplicate_copies(self, image_id: int) -> list[tuple[str, str, str, bool]]:
+        """The other images of this image's saved duplicate group: (dataset, name, kind, leakage), by dataset."""
+        return [
+            (str(r[0]), str(r[1]), str(r[2]), bool(r[3]))
+            for r in self.fetch_all(
+                "SELECT d.name, i.name, g.kind, g.leakage FROM duplicate_groups g JOIN images i ON i.id = g.image_id "
+                "JOIN datasets d ON d.id = i.dataset_id "
+                "WHERE g.group_id = (SELECT group_id FROM duplicate_groups WHERE image_id = ?) AND g.image_id <> ? "
+                "ORDER BY d.name, i.name",
+                [int(image_id), int(image_id)],
+            )
+        ]

@@ -50,9 +50,9 @@ FACT_FILTERS: dict[str, tuple[str, str | None]] = {
     "generator": ("Generator settings in the file", "generator IS NOT NULL"),
     "c2pa": ("C2PA manifest", "c2pa"),
     "exif_camera": ("EXIF camera make", "exif_make IS NOT NULL"),
-    "duplicate": ("In a duplicate group (Audit)", "image_id IN (SELECT image_id FROM duplicate_groups)"),
+    "duplicate": ("Duplicates (Audit)", "image_id IN (SELECT image_id FROM duplicate_groups)"),
     "leakage": (
-        "Leaked: also under another label (Audit)",
+        "Leaked to another label (Audit)",
         "image_id IN (SELECT image_id FROM duplicate_groups WHERE leakage)",
     ),
     "unreadable": ("Unreadable in the scan", "error IS NOT NULL"),
