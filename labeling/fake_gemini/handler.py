@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast
 
 from labeling.fake_gemini.replies import Reply
-from labeling.fake_gemini.wire import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ logger = logging.getLogger(__name__)
 class Backend(Protocol):
     """What the handler needs from the fake: an answer per request, and to know open connections."""
 
-    def handle(self, path: str, headers: Mapping[str, str], body: bytes) -> Reply: ...
+    def handle(self, path: str, headers: Mapping[str, str], body: bytes, method: str = "POST") -> Reply: ...
 
     def track(self, conn: socket.socket, add: bool) -> None: ...
 
@@ -70,12 +69,18 @@ class Handler(BaseHTTPRequestHandler):
         return "scaffolding on HTTPServer2"  # what Google's front end calls itself
 
     def do_POST(self) -> None:
-        body = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self._send(self._backend.handle(self.path, headers, body))
+        self._dispatch("POST")
 
     def do_GET(self) -> None:
-        self._send(Reply(404, error_body(404, f"Requested entity was not found: {self.path}")))
+        self._dispatch("GET")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        body = self._read_body()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self._send(self._backend.handle(self.path, headers, body, method))
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
@@ -97,15 +102,20 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _send(self, reply: Reply) -> None:
-        if reply.body is None:
+        if reply.status == 0:
             self.close_connection = True  # a hung request ends with the connection dropped, unanswered
             if reply.reset:
                 self._reset()
             return
-        payload = json.dumps(reply.body, ensure_ascii=False, indent=2).encode("utf-8")
+        if reply.content is not None:
+            payload = reply.content
+        else:
+            payload = json.dumps(reply.body, ensure_ascii=False, indent=2).encode("utf-8")
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -30,13 +30,17 @@ _DEFAULT_THINKING_LIMIT = 256
 
 @dataclass
 class Reply:
-    """An HTTP answer; `body` None means: close the connection without answering (status 0),
-    abruptly (a TCP reset) when `reset` is set."""
+    """An HTTP answer; status 0 (with `body` None) means: close the connection without answering,
+    abruptly (a TCP reset) when `reset` is set. `content` (raw bytes, e.g. a file download or an empty
+    upload answer) is sent instead of the JSON `body` when set; `headers` go out with either."""
 
     status: int
     body: dict[str, Any] | None
     fault: str | None = None
     reset: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    content_type: str = "application/json; charset=UTF-8"
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,9 @@ _EMPTY_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-def error_reply(error: WireError, fault: str | None = None) -> Reply:
-    """The Google error body for `error`."""
-    return Reply(error.code, error.body(), fault=fault)
+def error_reply(error: WireError, fault: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+    """The Google error body for `error` (with extra `headers`, e.g. an upload's status)."""
+    return Reply(error.code, error.body(), fault=fault, headers=dict(headers or {}))
 
 
 def first_image_facts(request: GenerateRequest) -> ImageFacts | None:

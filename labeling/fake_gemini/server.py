@@ -18,10 +18,15 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from labeling.errors import ConfigError
+from labeling.fake_gemini.batch_faults import BATCH_FAULT_KINDS, JOB_KINDS, check_batch_kind
+from labeling.fake_gemini.clock import FakeClock
 from labeling.fake_gemini.faults import FaultPlan, FaultPredicate
 from labeling.fake_gemini.handler import Server
 from labeling.fake_gemini.quota import SlidingWindowQuota
 from labeling.fake_gemini.replies import AnswerSettings, Reply, answer_reply, error_reply, first_image_facts
+from labeling.fake_gemini.routes import Route, match
+from labeling.fake_gemini.service import ApiCall, ResourceService
 from labeling.fake_gemini.shapes import NO_KEY, key_refusal, model_not_found, per_minute_quota
 from labeling.fake_gemini.surface import bad_enum_value, schema_refusal, thinking_refusal, unknown_fields
 from labeling.fake_gemini.vision import ImageFacts
@@ -83,6 +88,16 @@ class FakeGemini:
       bad_key_status 400 (INVALID_ARGUMENT API_KEY_INVALID, what Google sends; the default) or 403
       log_path       when set, one JSON line per request is appended to this file
 
+    The Files API and Batch Mode (see files.py, batches.py) keep their state on `clock` (a `FakeClock`:
+    `fake.advance(seconds)` moves it, so files expire after 48 h and batches go PENDING -> RUNNING ->
+    SUCCEEDED without sleeping). Their settings, also changeable while running:
+      batch_pending_s / batch_running_s  how long a batch stays PENDING, then RUNNING (fake-clock seconds)
+      max_concurrent_batches  unended batches a project may have (100); over it a create gets the real 429
+      max_inline_batch_bytes  largest inline batch create body (20 MB)
+      max_file_bytes / max_storage_bytes  per-file (2 GB) and per-project (20 GB) Files API limits
+      upload_interrupt_bytes  bytes an `upload_interrupted` fault lets through before the connection drops
+    Every files/batches call is in `api_calls` (and the `log_path` file), whatever its answer.
+
     Each POST is checked in this order: route (404), API key (400/403), model (404), body (400),
     fields unknown to the API version, enum values, thinking rules, schema size (400), rpm quota
     (429); only a request that passes all of them is admitted, counts against the quota and takes a
@@ -107,6 +122,9 @@ class FakeGemini:
         max_schema_states: int = 0,
         bad_key_status: int = 400,
         log_path: str | Path | None = None,
+        clock: FakeClock | None = None,
+        batch_pending_s: float = 1.0,
+        batch_running_s: float = 2.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -122,7 +140,13 @@ class FakeGemini:
         self.bad_key_status = bad_key_status
         self.log_path = Path(log_path) if log_path is not None else None
         self._log_lock = threading.Lock()
-        self._faults = FaultPlan(fault_rates, seed)
+        self.clock = clock or FakeClock()
+        self._resources = ResourceService(self.clock, seed)
+        self.batch_pending_s, self.batch_running_s = batch_pending_s, batch_running_s
+        self.upload_interrupt_bytes = 1024
+        generate_rates, job_rates = _split_rates(fault_rates or {})
+        self._faults = FaultPlan(generate_rates, seed)
+        self._resources.job_faults.set_rates(job_rates)
         self._quota = SlidingWindowQuota()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when no request is being decided
@@ -190,8 +214,18 @@ class FakeGemini:
     # -- faults ------------------------------------------------------------------------------------
 
     def inject(self, kind: str, times: int = 1) -> None:
-        """Give the next `times` admitted requests the fault `kind` (see `FAULT_KINDS`)."""
-        self._faults.inject(kind, times)
+        """Give the next `times` admitted requests the fault `kind` (see `FAULT_KINDS`), or the next created
+        batches / upload chunk a batch fault (see `BATCH_FAULT_KINDS`)."""
+        if kind in JOB_KINDS:
+            self._resources.job_faults.inject(kind, times)
+        elif kind == "upload_interrupted":
+            self.interrupt_upload(self.upload_interrupt_bytes)
+        else:
+            self._faults.inject(kind, times)
+
+    def interrupt_upload(self, after_bytes: int) -> None:
+        """Drop the connection of the next upload chunk once the upload holds `after_bytes` bytes."""
+        self._resources.files.interrupt_after_bytes = after_bytes
 
     def fault_for(self, predicate: FaultPredicate, kind: str, times: int | None = None) -> None:
         """Give requests for which `predicate(GenerateRequest)` is true the fault `kind`."""
@@ -204,12 +238,86 @@ class FakeGemini:
 
     @fault_rates.setter
     def fault_rates(self, rates: Mapping[str, float]) -> None:
-        self._faults.set_rates(rates)
+        generate_rates, job_rates = _split_rates(rates)
+        self._faults.set_rates(generate_rates)
+        self._resources.job_faults.set_rates(job_rates)
+
+    @property
+    def batch_fault_rates(self) -> dict[str, float]:
+        """Random batch job faults {kind: probability}, set through `fault_rates`."""
+        return self._resources.job_faults.rates
 
     @property
     def pending_faults(self) -> list[str]:
-        """Injected faults not yet served."""
-        return self._faults.pending
+        """Injected faults not yet served (generateContent ones, then batch job ones)."""
+        return self._faults.pending + self._resources.job_faults.pending
+
+    # -- Files API and Batch Mode settings ---------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake clock forward: files expire, batches change state, no one sleeps."""
+        self.clock.advance(seconds)
+
+    @property
+    def batch_pending_s(self) -> float:
+        return self._resources.batches.pending_s
+
+    @batch_pending_s.setter
+    def batch_pending_s(self, seconds: float) -> None:
+        self._resources.batches.pending_s = seconds
+
+    @property
+    def batch_running_s(self) -> float:
+        return self._resources.batches.running_s
+
+    @batch_running_s.setter
+    def batch_running_s(self, seconds: float) -> None:
+        self._resources.batches.running_s = seconds
+
+    @property
+    def max_concurrent_batches(self) -> int:
+        return self._resources.batches.max_concurrent
+
+    @max_concurrent_batches.setter
+    def max_concurrent_batches(self, count: int) -> None:
+        self._resources.batches.max_concurrent = count
+
+    @property
+    def max_inline_batch_bytes(self) -> int:
+        return self._resources.batches.max_inline_bytes
+
+    @max_inline_batch_bytes.setter
+    def max_inline_batch_bytes(self, size: int) -> None:
+        self._resources.batches.max_inline_bytes = size
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self._resources.files.max_file_bytes
+
+    @max_file_bytes.setter
+    def max_file_bytes(self, size: int) -> None:
+        self._resources.files.max_file_bytes = size
+
+    @property
+    def max_storage_bytes(self) -> int:
+        return self._resources.files.max_storage_bytes
+
+    @max_storage_bytes.setter
+    def max_storage_bytes(self, size: int) -> None:
+        self._resources.files.max_storage_bytes = size
+
+    @property
+    def api_calls(self) -> list[ApiCall]:
+        """Every Files API / Batch Mode call so far, in answer order."""
+        return self._resources.calls
+
+    def api_call_counts(self) -> dict[str, int]:
+        """How many calls each method got ({"batches.create": 1, "files.upload": 3, ...})."""
+        return dict(Counter(call.method for call in self.api_calls))
+
+    def stored_bytes(self) -> int:
+        """Bytes the fake project's live files hold."""
+        return self._resources.files.used_bytes()
 
     # -- observations ------------------------------------------------------------------------------
 
@@ -236,6 +344,7 @@ class FakeGemini:
             self._arrivals = 0
         self._quota.reset()
         self._faults.clear()
+        self._resources.reset()
 
     # -- request handling (called from handler threads) --------------------------------------------
 
@@ -247,8 +356,14 @@ class FakeGemini:
             else:
                 self._connections.discard(conn)
 
-    def handle(self, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Decide, delay and record the reply to one POST (called from a handler thread)."""
+    def handle(self, path: str, headers: Mapping[str, str], body: bytes, method: str = "POST") -> Reply:
+        """Decide, delay and record the reply to one request (called from a handler thread)."""
+        url = urlsplit(path)
+        route = match(method, url.path)
+        if route is not None:
+            return self._handle_api(route, path, headers, body, method)
+        if method != "POST":
+            return Reply(404, error_body(404, f"Requested entity was not found: {url.path}"))
         with self._lock:
             self._arrivals += 1
             self._in_flight += 1
@@ -269,6 +384,51 @@ class FakeGemini:
                 self._in_flight -= 1
                 self._idle.notify_all()
         return reply
+
+    def _handle_api(self, route: Route, path: str, headers: Mapping[str, str], body: bytes, method: str) -> Reply:
+        """A Files API or Batch Mode call: answered, delayed by `latency_s` and recorded in `api_calls`."""
+        url = urlsplit(path)
+        received_at = time.time()
+        with self._lock:
+            self._in_flight += 1
+        key = headers.get("x-goog-api-key") or (parse_qs(url.query).get("key") or [""])[0]
+
+        def refusal(model: str | None) -> WireError | None:
+            if model is None:
+                return self._refusal(key, "gemini-", route.api_version) if key else WireError(403, NO_KEY)
+            return self._refusal(key, model, route.api_version)
+
+        try:
+            reply = self._resources.answer(route, url, headers, body, self.base_url, self._answer_line, refusal)
+        except Exception:  # a bug must still get an answer
+            logger.exception("fake Gemini failed on %s", url.path)
+            reply = Reply(500, error_body(500, "An internal error has occurred."))
+        try:
+            if reply.status and self.latency_s > 0 and self._stopping.wait(self.latency_s):
+                reply = Reply(0, None, fault=reply.fault)
+            call = ApiCall(received_at, method, url.path, route.method, reply.status, reply.fault)
+            self._resources.record(call, self.log_path)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+        return reply
+
+    def _answer_line(self, model: str, request: dict[str, Any]) -> Reply:
+        """One batch request line, answered as generateContent would answer it (v1beta, no quota)."""
+        try:
+            parsed = parse_generate_request(json.dumps(request).encode("utf-8"))
+            facts = first_image_facts(parsed)
+        except WireError as exc:
+            return error_reply(exc)
+        strict = self._request_refusal(parsed, model, "v1beta")
+        if strict is not None:
+            return strict
+        fault = self._faults.next_fault(parsed)
+        if fault in ("hang", "connection_reset"):  # transport faults have no place in a batch: an internal error
+            return Reply(500, error_body(500, "An internal error has occurred."), fault=fault)
+        settings = AnswerSettings(self.rpm_quota, self.retry_delay_s, self.thoughts_tokens, self.cached_tokens)
+        return answer_reply(model, "v1beta", parsed, facts, fault, settings)
 
     def _decide(self, path: str, headers: Mapping[str, str], body: bytes, seen: _Seen) -> Reply:
         url = urlsplit(path)
@@ -373,3 +533,12 @@ class FakeGemini:
                 log.write(line + "\n")
         except OSError:
             logger.warning("fake Gemini cannot append to its log %s", log_path, exc_info=True)
+
+
+def _split_rates(rates: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Fault rates as (generateContent ones, batch job ones); upload interruptions are injected only."""
+    generate = {kind: rate for kind, rate in rates.items() if kind not in BATCH_FAULT_KINDS}
+    jobs = {check_batch_kind(kind): rate for kind, rate in rates.items() if kind in JOB_KINDS}
+    if "upload_interrupted" in rates:
+        raise ConfigError("upload_interrupted cannot be a rate: inject it (FakeGemini.inject or interrupt_upload).")
+    return generate, jobs
