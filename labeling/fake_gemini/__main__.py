@@ -8,13 +8,15 @@ import sys
 import threading
 
 from labeling.errors import LabelingError
+from labeling.fake_gemini.batch_faults import JOB_KINDS
 from labeling.fake_gemini.faults import FAULT_KINDS
 from labeling.fake_gemini.server import FakeGemini
 
 
 def _kind_and_rate(kind: str, rate: str, form: str) -> tuple[str, float]:
-    if kind not in FAULT_KINDS:
-        raise argparse.ArgumentTypeError(f"expected {form} with KIND one of {', '.join(FAULT_KINDS)}")
+    if kind not in FAULT_KINDS and kind not in JOB_KINDS:
+        kinds = ", ".join([*FAULT_KINDS, *sorted(JOB_KINDS)])
+        raise argparse.ArgumentTypeError(f"expected {form} with KIND one of {kinds}")
     try:
         return kind, float(rate)
     except ValueError as exc:
@@ -48,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="faults",
         default=[],
         metavar="KIND[:RATE]",
-        help="answer this share of requests (default 1.0: all) with the fault KIND, repeatable (e.g. http_503:0.2)",
+        help="answer this share of requests (default 1.0: all) with the fault KIND, repeatable (e.g. http_503:0.2);"
+        " batch_failed, batch_expired and batch_stuck_pending apply to that share of created batch jobs",
     )
     parser.add_argument(
         "--fault-rate",
@@ -73,6 +76,27 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="thoughtsTokenCount to report (default: by model family and thinkingConfig)",
     )
+    parser.add_argument(
+        "--batch-pending-seconds",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="seconds a batch job stays BATCH_STATE_PENDING (default 1)",
+    )
+    parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=2.0,
+        metavar="N",
+        help="seconds a batch job then stays BATCH_STATE_RUNNING before it succeeds (default 2)",
+    )
+    parser.add_argument(
+        "--max-concurrent-batches",
+        type=int,
+        default=100,
+        metavar="N",
+        help="unended batch jobs allowed before a create gets 429 RESOURCE_EXHAUSTED (default 100)",
+    )
     return parser
 
 
@@ -90,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             valid_keys=args.keys,
             thoughts_tokens=args.thoughts_tokens,
             log_path=args.log,
+            batch_pending_s=args.batch_pending_seconds,
+            batch_running_s=args.batch_seconds,
         )
+        fake.max_concurrent_batches = args.max_concurrent_batches
         url = fake.start()
     except (LabelingError, OSError) as exc:
         print(f"fake Gemini cannot start: {exc}", file=sys.stderr)
