@@ -2,8 +2,9 @@
 
 A `Job` works through a list of images derived from the database (`labeling.planning`): every image found
 without a description for the current prompt version, or without categories for the current category list.
-Its `Executor` gets the answers: today `labeling.sync_executor.SyncExecutor`, worker threads on the
-synchronous API with the shared rate limit, holds and retries; Gemini Batch Mode plugs in beside it. Each
+Its `Executor` gets the answers: `labeling.sync_executor.SyncExecutor`, worker threads on the synchronous
+API with the shared rate limit, holds and retries, or `labeling.batch_executor.BatchExecutor`, Gemini Batch
+Mode (JSONL shards, uploaded, submitted and polled; `JobRequest.executor == "batch"`). Each
 image's outcome goes to the run's `Recorder` (labeling.recorder), which commits them in batches with the run's
 counters, so a process killed at any moment loses only the last batch and the next run derives its work from
 what was committed.
@@ -89,7 +90,7 @@ class Progress:
 class Executor(Protocol):
     """A way to get a run's answers: it takes work items from the job (`take`), hands each image's Outcome
     to `record`, and returns when the list is done or `stop_event` is set. The synchronous worker threads
-    (labeling.sync_executor) are one; Gemini Batch Mode is the next."""
+    (labeling.sync_executor) are one; Gemini Batch Mode (labeling.batch_executor) is the other."""
 
     def execute(self) -> None: ...
 
@@ -160,7 +161,14 @@ class Job:
             failed=self._fail_write,
         )
         rpm = settings.requests_per_minute if request.requests_per_minute is None else request.requests_per_minute
-        self.executor: Executor = SyncExecutor(self, request.num_workers or settings.num_workers, rpm)
+        workers = request.num_workers or settings.num_workers
+        self.executor: Executor
+        if request.batch:
+            from labeling.batch_executor import BatchExecutor  # its modules load only for batch runs
+
+            self.executor = BatchExecutor(self, workers)
+        else:
+            self.executor = SyncExecutor(self, workers, rpm)
         self._thread = threading.Thread(target=self._run, name=f"job-{run_id}", daemon=True)
         self._done = threading.Event()
 
@@ -371,6 +379,10 @@ class Job:
                 self._failure_kinds[outcome.failure[1]] += 1
         self._recorder.put(outcome)
 
+    def flush_records(self, timeout: float | None = None) -> bool:
+        """Block until every outcome recorded so far is committed (Batch Mode, before it deletes a shard)."""
+        return self._recorder.flush(timeout)
+
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[name] += amount
@@ -484,6 +496,7 @@ class JobManager:
             "num_workers": workers,
             "requests_per_minute": rpm,
             "retry_failed": request.retry_failed,
+            "executor": request.executor,
             "image_ids": list(request.image_ids) if request.image_ids is not None else None,
             "prompt_version": annotator.prompt_version,
             "category_list_version": list_version,
@@ -520,6 +533,7 @@ class JobManager:
             retry_failed=bool(stored.get("retry_failed")),
             resume_run=run_id,
             image_ids=tuple(stored["image_ids"]) if stored.get("image_ids") is not None else None,
+            executor=str(stored.get("executor") or "sync"),
         )
         return self.start(request, **options)
 

@@ -24,6 +24,8 @@ from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 from labeling.vocabulary import MODES
 
+EXECUTORS = ("sync", "batch")
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -37,6 +39,7 @@ class JobRequest:
     retry_failed: bool = False  # only images with open failures
     resume_run: int | None = None  # continue this run (its failures are not retried)
     image_ids: tuple[int, ...] | None = None  # only these images (re-categorize after a list change)
+    executor: str = "sync"  # sync: worker threads on the synchronous API | batch: Gemini Batch Mode
 
     def check(self) -> None:
         if not self.datasets:
@@ -47,6 +50,17 @@ class JobRequest:
             raise ConfigError("The number of workers must be 1 or more.")
         if self.requests_per_minute is not None and self.requests_per_minute < 0:
             raise ConfigError("The request rate must be 0 (no limit) or more.")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"Unknown executor {self.executor!r}: use one of {', '.join(EXECUTORS)}.")
+        if self.executor == "batch" and self.mode == "two-pass":
+            # A batch answers within hours: a second pass would wait on the first; fused asks both at once.
+            raise ConfigError(
+                "Batch Mode runs fused (one request per image) or categorize: use --mode fused with --batch."
+            )
+
+    @property
+    def batch(self) -> bool:
+        return self.executor == "batch"
 
 
 @dataclass
@@ -207,9 +221,12 @@ def per_request(
     )
 
 
-def cost_of(settings: Settings, model: str, tokens_in: float, tokens_out: float) -> float | None:
-    """USD for these tokens at the model's price and the configured tier; None when the model has no price."""
-    price = settings.price_for(model)
+def cost_of(
+    settings: Settings, model: str, tokens_in: float, tokens_out: float, *, batch: bool = False
+) -> float | None:
+    """USD for these tokens at the model's price and the configured tier (Batch Mode: half the standard price);
+    None when the model has no price."""
+    price = settings.price_for(model, batch=batch)
     return (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000 if price else None
 
 
@@ -237,7 +254,7 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
             from_history.append(kind)
         tokens_in += n * figures.tokens_in
         tokens_out += n * figures.tokens_out
-    cost = cost_of(settings, model, tokens_in, tokens_out)
+    cost = cost_of(settings, model, tokens_in, tokens_out, batch=request.batch)
     basis = (
         ("averages of past " + ", ".join(from_history) + " annotations")
         if from_history
@@ -263,5 +280,5 @@ def estimate(store: Store, settings: Settings, request: JobRequest, *, simulated
         basis=basis,
         without_description=without,
         price_known=cost is not None,
-        service_tier=settings.service_tier,
+        service_tier="batch" if request.batch else settings.service_tier,
     )

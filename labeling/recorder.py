@@ -80,6 +80,13 @@ class Recorder:
     def put(self, outcome: Outcome) -> None:
         self._queue.put(outcome)
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything put so far is committed (or could not be); False on timeout. Batch Mode
+        waits for this before it marks a shard recorded and deletes its files."""
+        written = threading.Event()
+        self._queue.put(written)
+        return written.wait(timeout)
+
     def close(self) -> None:
         """Write what is left and end the writer thread."""
         self._queue.put(_STOP)
@@ -94,12 +101,17 @@ class Recorder:
             except queue.Empty:
                 item = None
             stopping = item is _STOP
+            flushing = isinstance(item, threading.Event)
             if isinstance(item, Outcome):
                 pending.append(item)
-            if pending and (stopping or len(pending) >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS):
+            if pending and (
+                stopping or flushing or len(pending) >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS
+            ):
                 self._flush(pending)
                 pending = []
                 last_flush = time.monotonic()
+            if flushing:
+                item.set()
             if stopping:
                 return
 

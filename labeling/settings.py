@@ -33,6 +33,7 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
 # What each service tier costs against the standard price: Flex is half; Priority 75-100% more (the upper end,
 # so an estimate is never below the bill).
 TIER_PRICE_FACTORS: dict[str, float] = {"standard": 1.0, "flex": 0.5, "priority": 2.0}
+BATCH_PRICE_FACTOR = 0.5  # Batch Mode bills half the standard price, whatever the synchronous tier
 API_VERSIONS = ("v1beta", "v1", "v1alpha")
 MEDIA_RESOLUTIONS = ("", "low", "medium", "high")
 
@@ -72,6 +73,13 @@ def _non_negative_float(value: Any) -> float:
     number = float(value)
     if number < 0:
         raise ValueError("must be 0 or more")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be more than 0")
     return number
 
 
@@ -281,6 +289,38 @@ SPECS: tuple[SettingSpec, ...] = (
         "Most categories one image may carry.",
     ),
     SettingSpec(
+        "batch_shard_mb",
+        ("batch", "shard_mb"),
+        ("LABELING_BATCH_SHARD_MB",),
+        500,
+        _positive_float,
+        "Batch Mode: largest JSONL file (one batch job) in MB; the API takes up to 2,000.",
+    ),
+    SettingSpec(
+        "batch_max_jobs",
+        ("batch", "max_jobs"),
+        ("LABELING_BATCH_MAX_JOBS",),
+        20,
+        _positive_int,
+        "Batch Mode: batch jobs in flight at once (the API allows about 100 per project).",
+    ),
+    SettingSpec(
+        "batch_poll_seconds",
+        ("batch", "poll_seconds"),
+        ("LABELING_BATCH_POLL_SECONDS",),
+        30.0,
+        _non_negative_float,
+        "Batch Mode: seconds between two looks at each job in flight.",
+    ),
+    SettingSpec(
+        "batch_stuck_hours",
+        ("batch", "stuck_hours"),
+        ("LABELING_BATCH_STUCK_HOURS",),
+        24.0,
+        _non_negative_float,
+        "Batch Mode: a job pending or running longer than this is reported as stuck (it keeps being polled).",
+    ),
+    SettingSpec(
         "max_name_length",
         ("max_name_length",),
         ("LABELING_MAX_NAME_LENGTH",),
@@ -393,6 +433,10 @@ class Settings:
     num_workers: int = 8
     requests_per_minute: int = 0
     max_categories: int = 2
+    batch_shard_mb: float = 500
+    batch_max_jobs: int = 20
+    batch_poll_seconds: float = 30.0
+    batch_stuck_hours: float = 24.0
     max_name_length: int = 1024
     near_duplicate_distance: int = 6
     db_path: str = "data/labeling.duckdb"
@@ -416,12 +460,13 @@ class Settings:
             "api_key_set": self.has_api_key
         }
 
-    def price_for(self, model: str) -> dict[str, float] | None:
-        """USD per 1M tokens for `model` at the configured service tier; None when the model has no price."""
+    def price_for(self, model: str, *, batch: bool = False) -> dict[str, float] | None:
+        """USD per 1M tokens for `model` at the configured service tier (or in Batch Mode, half the standard
+        price); None when the model has no price."""
         base = self.prices.get(model.strip().removeprefix("models/"))
         if base is None:
             return None
-        factor = TIER_PRICE_FACTORS.get(self.service_tier, 1.0)
+        factor = BATCH_PRICE_FACTOR if batch else TIER_PRICE_FACTORS.get(self.service_tier, 1.0)
         return {kind: rate * factor for kind, rate in {"cached": base["input"], **base}.items()}
 
     @property

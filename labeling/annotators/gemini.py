@@ -6,6 +6,7 @@ never retries on its own: the job runner does, honouring the server's retry dela
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import json
@@ -141,8 +142,7 @@ class GeminiAnnotator:
 
     def describe(self, image: bytes, mime_type: str) -> Annotation:
         value, usage = self._generate(lambda enum: prompts.describe_prompt(), image, mime_type)
-        description = self._parsed(lambda: _check_description(value), usage)
-        return self._annotation("describe", description, None, usage)
+        return self._checked("describe", value, usage, (), 0)
 
     def categorize(
         self, description: dict[str, Any], categories: Sequence[Category], max_categories: int
@@ -150,13 +150,7 @@ class GeminiAnnotator:
         value, usage = self._generate(
             lambda enum: prompts.categorize_prompt(description, categories, max_categories, enum), None, None
         )
-        names = self._parsed(
-            lambda: normalize_categories(
-                value.get("categories") if isinstance(value, dict) else None, categories, max_categories
-            ),
-            usage,
-        )
-        return self._annotation("categorize", description, names, usage)
+        return self._checked("categorize", value, usage, categories, max_categories, description)
 
     def describe_and_categorize(
         self, image: bytes, mime_type: str, categories: Sequence[Category], max_categories: int
@@ -164,9 +158,55 @@ class GeminiAnnotator:
         value, usage = self._generate(
             lambda enum: prompts.fused_prompt(categories, max_categories, enum), image, mime_type
         )
-        description = self._parsed(lambda: _check_description(value), usage)
-        names = self._parsed(lambda: normalize_categories(value.get("categories"), categories, max_categories), usage)
-        return self._annotation("fused", description, names, usage)
+        return self._checked("fused", value, usage, categories, max_categories)
+
+    def annotation_from_response(
+        self,
+        kind: str,
+        response: types.GenerateContentResponse | dict[str, Any],
+        categories: Sequence[Category],
+        max_categories: int,
+        description: dict[str, Any] | None = None,
+        *,
+        price: dict[str, float] | None = None,
+    ) -> Annotation:
+        """An answer that arrived some other way (a batch result line: the REST JSON of a GenerateContentResponse)
+        read exactly as a synchronous answer: the Annotation, or ResponseFailure / RetryableError with its kind.
+        `price` replaces the annotator's own (batch answers cost half)."""
+        price = self.price if price is None else price
+        if isinstance(response, dict):
+            try:
+                response = types.GenerateContentResponse.model_validate(response)
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                raise ResponseFailure(f"The answer is not a GenerateContentResponse ({exc}).", "wrong_shape") from None
+        usage = _usage(response)
+        value = parse_answer(response, usage, price)
+        return self._checked(kind, value, usage, categories, max_categories, description, price)
+
+    def _checked(
+        self,
+        kind: str,
+        value: Any,
+        usage: Usage,
+        categories: Sequence[Category],
+        max_categories: int,
+        description: dict[str, Any] | None = None,
+        price: dict[str, float] | None = None,
+    ) -> Annotation:
+        """The parsed JSON of one answer checked for its kind (describe, fused, categorize) into an Annotation."""
+        price = self.price if price is None else price
+        names: list[str] | None = None
+        if kind in ("describe", "fused"):
+            description = _parsed(lambda: _check_description(value), usage, price)
+        if kind in ("fused", "categorize"):
+            names = _parsed(
+                lambda: normalize_categories(
+                    value.get("categories") if isinstance(value, dict) else None, categories, max_categories
+                ),
+                usage,
+                price,
+            )
+        return Annotation(kind, self.model, self.prompt_version, description, names, usage, usage.cost(price))
 
     def ask(self, prompt: prompts.Prompt) -> tuple[Any, Usage]:
         """A text-only request answered as JSON in `prompt.schema` (category suggestions): the parsed answer and
@@ -179,37 +219,67 @@ class GeminiAnnotator:
 
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def _annotation(
-        self, kind: str, description: dict[str, Any] | None, categories: list[str] | None, usage: Usage
-    ) -> Annotation:
-        return Annotation(kind, self.model, self.prompt_version, description, categories, usage, usage.cost(self.price))
+    def _output_limit(self, kind: str) -> int:
+        return _SUGGEST_OUTPUT_TOKENS if kind == "suggest" else self.family.output_limit(kind)
 
-    def _failure(self, message: str, kind: str, usage: Usage) -> ResponseFailure:
-        return ResponseFailure(message, kind, usage, usage.cost(self.price))
-
-    def _parsed(self, check: Any, usage: Usage) -> Any:
-        try:
-            return check()
-        except ValueError as exc:
-            kind, detail = exc.args if len(exc.args) == 2 else ("wrong_shape", str(exc))
-            raise self._failure(f"The answer does not fit the schema: {detail}.", kind, usage) from None
+    def _media(self, kind: str) -> types.MediaResolution | None:
+        return _MEDIA_RESOLUTIONS.get(self.settings.media_resolution) if kind in ("describe", "fused") else None
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - one annotator a run; the SDK copies the config per call
     def _config(self, kind: str, system: str, schema_json: str) -> types.GenerateContentConfig:
-        media = _MEDIA_RESOLUTIONS.get(self.settings.media_resolution) if kind in ("describe", "fused") else None
         extra: dict[str, Any] = {}
         if kind == "suggest":  # a creative task: a little warmer than captioning where the family lets us choose
             extra = {"temperature": 0.4 if self.family.temperature is not None else None}
-        limit = _SUGGEST_OUTPUT_TOKENS if kind == "suggest" else self.family.output_limit(kind)
         return generation_config(
             self.settings,
             self.model,
             system_instruction=system,
             response_schema=types.Schema.model_validate(json.loads(schema_json)),
-            max_output_tokens=limit,
-            media_resolution=media,
+            max_output_tokens=self._output_limit(kind),
+            media_resolution=self._media(kind),
             **extra,
         )
+
+    @property
+    def category_enum(self) -> bool:
+        """Whether categories go out as an enum (False once the API refused the enum as too complex)."""
+        return not self._plain_categories
+
+    def rest_request(
+        self, prompt: prompts.Prompt, image: bytes | None = None, mime_type: str | None = None
+    ) -> dict[str, Any]:
+        """The REST `GenerateContentRequest` of the request `_send` makes through the SDK (a batch file's line
+        carries it): `systemInstruction`, `generationConfig` with `responseSchema` (never `responseJsonSchema`,
+        which batch answers ignored) and the same family settings. No service tier: a batch is its own tier."""
+        parts: list[dict[str, Any]] = []
+        if image is not None:
+            data = base64.b64encode(image).decode("ascii")
+            parts.append({"inlineData": {"mimeType": mime_type or "image/jpeg", "data": data}})
+        if prompt.text:
+            parts.append({"text": prompt.text})
+        config: dict[str, Any] = {
+            "responseMimeType": "application/json",
+            "responseSchema": prompt.schema,
+            "candidateCount": 1,
+            "maxOutputTokens": self._output_limit(prompt.kind),
+        }
+        if self.family.temperature is not None:
+            config["temperature"] = self.family.temperature
+        if self.family.thinking:
+            config["thinkingConfig"] = {_camel(name): value for name, value in self.family.thinking.items()}
+        media = self._media(prompt.kind)
+        if media is not None:
+            config["mediaResolution"] = media.value
+        return {
+            "contents": [{"role": "user", "parts": parts}],
+            "systemInstruction": {"parts": [{"text": prompt.system}]},
+            "generationConfig": config,
+        }
+
+    @property
+    def client(self) -> Any:
+        """The shared google-genai Client (batch mode creates and polls jobs through it)."""
+        return self._client
 
     def _generate(
         self,
@@ -253,7 +323,7 @@ class GeminiAnnotator:
         usage = _usage(response)
         with self._lock:
             self._proven.add(prompt.kind)
-        return self._answer(response, usage), usage
+        return parse_answer(response, usage, self.price), usage
 
     def _find_the_fault(
         self,
@@ -321,45 +391,67 @@ class GeminiAnnotator:
         config = self._config(prompt.kind, prompt.system, json.dumps(prompt.schema))
         return self._client.models.generate_content(model=self.model, contents=contents, config=config)
 
-    def _answer(self, response: types.GenerateContentResponse, usage: Usage) -> Any:
-        feedback = response.prompt_feedback
-        if feedback is not None and feedback.block_reason is not None:
-            reason = getattr(feedback.block_reason, "value", str(feedback.block_reason))
-            raise self._failure(f"Gemini blocked the request ({reason}).", "prompt_blocked", usage)
-        if not response.candidates:
-            raise self._empty("Gemini returned no candidate.", usage)
-        candidate = response.candidates[0]
-        finish = getattr(candidate.finish_reason, "value", None) or "STOP"
-        if finish in _BLOCKED_REASONS:
-            raise self._failure(f"Gemini withheld the answer (finishReason {finish}).", "safety", usage)
-        text = (
-            "".join(part.text for part in (candidate.content.parts or []) if part.text and not part.thought)
-            if candidate.content
-            else ""
-        )
-        if finish == "MAX_TOKENS":
-            spent = (
-                "thinking used the whole output limit"
-                if not text and usage.thoughts
-                else "the output token limit was reached"
-            )
-            raise self._failure(
-                f"The answer was cut off: {spent} (MAX_TOKENS, {usage.thoughts:,} thinking and "
-                f"{usage.candidates:,} answer tokens).",
-                "max_tokens",
-                usage,
-            )
-        if finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
-            raise self._failure(f"Gemini stopped early (finishReason {finish}).", finish.lower(), usage)
-        if not text.strip():
-            raise self._empty("Gemini returned an answer without text.", usage)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self._failure(
-                f"The answer is not valid JSON ({exc.msg} at character {exc.pos}).", "invalid_json", usage
-            ) from None
 
-    def _empty(self, message: str, usage: Usage) -> RetryableError:
-        """An empty answer is intermittent: the runner retries it (twice), then records it as `empty`."""
-        return RetryableError(message, "empty", usage=usage, cost_usd=usage.cost(self.price))
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def _failure(message: str, kind: str, usage: Usage, price: dict[str, float] | None) -> ResponseFailure:
+    return ResponseFailure(message, kind, usage, usage.cost(price))
+
+
+def _parsed(check: Callable[[], Any], usage: Usage, price: dict[str, float] | None) -> Any:
+    try:
+        return check()
+    except ValueError as exc:
+        kind, detail = exc.args if len(exc.args) == 2 else ("wrong_shape", str(exc))
+        raise _failure(f"The answer does not fit the schema: {detail}.", kind, usage, price) from None
+
+
+def parse_answer(response: types.GenerateContentResponse, usage: Usage, price: dict[str, float] | None) -> Any:
+    """The JSON value of one answer, or the ResponseFailure / RetryableError (empty) it is: the one reading of
+    an answer, for synchronous calls and batch result lines alike."""
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        reason = getattr(feedback.block_reason, "value", str(feedback.block_reason))
+        raise _failure(f"Gemini blocked the request ({reason}).", "prompt_blocked", usage, price)
+    if not response.candidates:
+        raise _empty("Gemini returned no candidate.", usage, price)
+    candidate = response.candidates[0]
+    finish = getattr(candidate.finish_reason, "value", None) or "STOP"
+    if finish in _BLOCKED_REASONS:
+        raise _failure(f"Gemini withheld the answer (finishReason {finish}).", "safety", usage, price)
+    text = (
+        "".join(part.text for part in (candidate.content.parts or []) if part.text and not part.thought)
+        if candidate.content
+        else ""
+    )
+    if finish == "MAX_TOKENS":
+        spent = (
+            "thinking used the whole output limit"
+            if not text and usage.thoughts
+            else "the output token limit was reached"
+        )
+        raise _failure(
+            f"The answer was cut off: {spent} (MAX_TOKENS, {usage.thoughts:,} thinking and "
+            f"{usage.candidates:,} answer tokens).",
+            "max_tokens",
+            usage,
+            price,
+        )
+    if finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
+        raise _failure(f"Gemini stopped early (finishReason {finish}).", finish.lower(), usage, price)
+    if not text.strip():
+        raise _empty("Gemini returned an answer without text.", usage, price)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _failure(
+            f"The answer is not valid JSON ({exc.msg} at character {exc.pos}).", "invalid_json", usage, price
+        ) from None
+
+
+def _empty(message: str, usage: Usage, price: dict[str, float] | None) -> RetryableError:
+    """An empty answer is intermittent: the runner retries it (twice), then records it as `empty`."""
+    return RetryableError(message, "empty", usage=usage, cost_usd=usage.cost(price))

@@ -59,6 +59,21 @@ def _run_flags(parser: argparse.ArgumentParser, *, modes: bool = True, default_w
     parser.add_argument("--yes", "-y", action="store_true", help="start without asking after the estimate")
 
 
+def _batch_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="Gemini Batch Mode: half price, answers within 24 h; JSONL shards are uploaded as batch jobs and "
+        "polled (run the same command again to resume after Ctrl+C or a crash)",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        metavar="S",
+        help="with --batch: seconds between two looks at each job (default batch.poll_seconds, 30)",
+    )
+
+
 def register(subparsers: Any) -> None:
     describe = subparsers.add_parser(
         "describe",
@@ -71,6 +86,7 @@ def register(subparsers: Any) -> None:
         "--dataset", action="append", required=True, metavar="NAME", help="dataset name (repeat for several)"
     )
     _run_flags(describe)
+    _batch_flags(describe)
     describe.set_defaults(handler=run_describe)
 
     categorize = subparsers.add_parser(
@@ -82,6 +98,7 @@ def register(subparsers: Any) -> None:
         "--dataset", action="append", required=True, metavar="NAME", help="dataset name (repeat for several)"
     )
     _run_flags(categorize, modes=False)
+    _batch_flags(categorize)
     categorize.set_defaults(handler=run_categorize)
 
     generate = subparsers.add_parser(
@@ -154,6 +171,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         requests_per_minute=args.rpm,
         caption_model=args.model,
         service_tier=getattr(args, "service_tier", None),
+        batch_poll_seconds=getattr(args, "poll_seconds", None),
     )
 
 
@@ -213,6 +231,8 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
 
     store = context.store(args)
     settings = _settings(args)
+    if request.batch:
+        request = _resumed_batch(store, request)
     plan = estimate(store, settings, request)
     if request.mode == "categorize" and plan.without_description:
         print(f"{plan.without_description:,} images have no description yet: run `labeling describe` for them.")
@@ -230,11 +250,14 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     bar = tqdm(total=plan.images, unit="img", dynamic_ncols=True, disable=None, desc=f"run #{job.run_id}")
     progress = job.progress()
     said: set[str] = set()
+    shards: dict[int, str] = {}
     try:
         try:
             for progress in iter_progress(job, 0.5):
                 _update_bar(bar, progress)
                 _say_once(bar, progress, said)
+                if request.batch:
+                    _say_shards(bar, store, job.run_id, shards)
         except KeyboardInterrupt:
             print("\nStopping after the requests in flight (Ctrl+C again to quit at once) ...", file=sys.stderr)
             job.cancel(interrupted=True)
@@ -242,6 +265,8 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
             progress = job.progress()
     finally:
         bar.close()
+    if request.batch:
+        _say_shards(None, store, job.run_id, shards)
     _print_outcome(progress, store)
     if progress.status == "failed":
         raise LabelingError(progress.message)
@@ -249,6 +274,40 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
         print("Interrupted: progress is saved in the database; run the same command again to resume.", file=sys.stderr)
         return INTERRUPTED
     return 0
+
+
+def _resumed_batch(store: Store, request: JobRequest) -> JobRequest:
+    """A batch run over the same datasets with shards still in flight is continued, not started again."""
+    import dataclasses
+
+    if request.resume_run is not None or request.retry_failed:
+        return request
+    ids = [store.dataset(name).id for name in dict.fromkeys(request.datasets)]
+    open_run = store.open_batch_run(ids, request.mode)
+    if open_run is None:
+        return request
+    print(f"Resuming batch run #{open_run}: its shards are still in flight.")
+    return dataclasses.replace(request, resume_run=open_run)
+
+
+def _say_shards(bar: tqdm | None, store: Store, run_id: int, said: dict[int, str]) -> None:
+    """One line per shard each time its state or counts change: state, job state, lines, done, failed."""
+    for shard in store.batch_shards(run_id):
+        job_state = (shard.job_state or "").removeprefix("JOB_STATE_").lower()
+        line = (
+            f"shard {shard.shard} ({shard.kind}, {shard.lines:,} lines, {shard.bytes / 1e6:,.1f} MB): {shard.state}"
+            + (f", job {job_state}" if job_state else "")
+            + (f", uploaded {shard.uploaded_bytes / max(shard.bytes, 1):.0%}" if shard.state == "uploading" else "")
+            + (f", {shard.done:,} done, {shard.failed:,} failed" if shard.state == "recorded" else "")
+            + (f" [resends shard {shard.resubmit_of}]" if shard.resubmit_of else "")
+            + (f" - {shard.error}" if shard.error else "")
+        )
+        if said.get(shard.shard) != line:
+            said[shard.shard] = line
+            if bar is None:
+                print(line, file=sys.stderr)
+            else:
+                bar.write(line, file=sys.stderr)
 
 
 def _update_bar(bar: tqdm, progress: Progress) -> None:
@@ -299,6 +358,7 @@ def run_describe(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             requests_per_minute=args.rpm,
             retry_failed=args.retry_failed,
+            executor="batch" if args.batch else "sync",
         ),
     )
 
@@ -315,6 +375,7 @@ def run_categorize(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             requests_per_minute=args.rpm,
             retry_failed=args.retry_failed,
+            executor="batch" if args.batch else "sync",
         ),
     )
 

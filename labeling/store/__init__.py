@@ -8,6 +8,7 @@ from labeling.categories import Category
 from labeling.store.analytics import AnalyticsQueries
 from labeling.store.annotations import AnnotationQueries
 from labeling.store.base import StoreBase
+from labeling.store.batches import BatchQueries
 from labeling.store.categories import CategoryQueries
 from labeling.store.datasets import DatasetQueries
 from labeling.store.duplicates import DuplicateQueries
@@ -27,6 +28,7 @@ class Store(
     ReviewQueries,
     FactsQueries,
     DuplicateQueries,
+    BatchQueries,
 ):
     """One DuckDB file with every dataset, annotation, human label and run. Safe to share between threads."""
 

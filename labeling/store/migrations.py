@@ -345,6 +345,37 @@ CREATE TABLE duplicate_groups (
 );
 """
 
+# Gemini Batch Mode: one row per JSONL shard of a run, the state every step resumes from (kill -9 anywhere, then
+# run again: an upload continues at the offset the server has, a job is polled, never created twice).
+_BATCH_SHARDS = """
+CREATE TABLE batch_shards (
+    run_id INTEGER NOT NULL,
+    shard INTEGER NOT NULL,                     -- 1, 2, ... within the run
+    kind VARCHAR NOT NULL,                      -- fused | describe | categorize: one request kind a shard
+    path VARCHAR NOT NULL,                      -- the JSONL file on this machine (deleted once recorded)
+    bytes BIGINT NOT NULL,
+    lines INTEGER NOT NULL,
+    image_ids BIGINT[] NOT NULL,                -- the lines' keys
+    resubmit_of INTEGER,                        -- the shard whose unanswered lines this one sends again
+    attempt INTEGER NOT NULL DEFAULT 1,         -- 1 + how many shards before it carried the same lines
+    state VARCHAR NOT NULL,                     -- written | uploading | uploaded | creating | submitted |
+                                                -- succeeded | ended | recorded | failed
+    upload_url VARCHAR,                         -- the resumable upload session (x-goog-upload-url)
+    uploaded_bytes BIGINT NOT NULL DEFAULT 0,   -- the offset the server confirmed
+    file_name VARCHAR,                          -- files/... once the upload is final
+    batch_name VARCHAR,                         -- batches/... once the job exists
+    job_state VARCHAR,                          -- the job's last state as polled (JOB_STATE_...)
+    result_file VARCHAR,                        -- files/... of the answers
+    done INTEGER NOT NULL DEFAULT 0,            -- lines recorded as annotations
+    failed INTEGER NOT NULL DEFAULT 0,          -- lines recorded as failures
+    error VARCHAR,
+    submitted_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (run_id, shard)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
@@ -354,4 +385,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "image facts", _IMAGE_FACTS),
     Migration(9, "technical-bias audit facts", _AUDIT_FACTS),
     Migration(10, "duplicate groups", _DUPLICATE_GROUPS),
+    Migration(11, "batch shards", _BATCH_SHARDS),
 )
