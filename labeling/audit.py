@@ -531,7 +531,7 @@ def _summary(name: str, values: np.ndarray) -> NumericSummary:
     if not len(present):
         nan = math.nan
         return NumericSummary(name, 0, missing, nan, nan, nan, nan, nan, nan, ())
-    points = np.quantile(present, np.linspace(0, 1, QUANTILES))
+    points = np.quantile(present, np.linspace(0, 1, QUANTILES), method="inverted_cdf")  # values that occur: true steps
     q1, median, q3 = np.quantile(present, [0.25, 0.5, 0.75])
     return NumericSummary(
         name,

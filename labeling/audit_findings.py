@@ -163,7 +163,8 @@ def _dataset_findings(datasets: Sequence[AuditDataset]) -> list[Finding]:
                 Finding(
                     "low",
                     "",
-                    f"{d.errors:,} of {d.rows:,} {d.name} files could not be read and are left out",
+                    f"{d.errors:,} of {d.rows:,} {d.name} files could not be read and "
+                    + ("is left out" if d.errors == 1 else "are left out"),
                     'Check those files (Review\'s technical-fact filter "Unreadable in the scan" lists them with '
                     "the reason): unreadable files on one side only are a bias too.",
                 )
@@ -202,6 +203,21 @@ def _format(
 
     if fmt is None or not _significant(fmt.q_value, alpha) or math.isnan(fmt.gap) or abs(fmt.gap) < GAP_MEDIUM:
         return None
+    if _dominant(fmt, 0)[0] == _dominant(fmt, 1)[0]:
+        # Both sides are mostly one format: the sentence names the format whose share differs.
+        # What the second side has more of reads best ("50% of GEN files are PNG"), among the widest gaps.
+        value = max(
+            (v.value for v in fmt.values),
+            key=lambda v: (
+                round(abs(_side_share(fmt, v, 1) - _side_share(fmt, v, 0)), 9),
+                _side_share(fmt, v, 1) - _side_share(fmt, v, 0),
+            ),
+        )
+        text = (
+            f"{_pct(_side_share(fmt, value, 1))} of {sides[1].name} files are {value}, against "
+            f"{_pct(_side_share(fmt, value, 0))} of {sides[0].name} files"
+        )
+        return (Finding(_gap_severity(abs(fmt.gap)), "format", text, _REENCODE), abs(fmt.gap))
     parts = []
     for s in (1, 0):
         value, share = _dominant(fmt, s)

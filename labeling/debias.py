@@ -87,7 +87,7 @@ class Debiased:
     def reasons(self) -> list[str]:
         """Why images can be left out, in the order a person reads them."""
         label = [f"no {self.source} label"] if self.content else []
-        return ["not scanned", "unreadable", *label, "duplicate or leaked", "no match on the other side"]
+        return ["not scanned", "unreadable", "duplicate or leaked", *label, "no match on the other side"]
 
     def names_text(self, dataset: str) -> bytes:
         """The kept image names of one dataset, one per line (a list the seed's download script reads)."""
@@ -134,9 +134,9 @@ def debias(
     rows["reason"] = ""
     rows.loc[~rows["image_id"].isin(facts.index), "reason"] = "not scanned"
     rows.loc[rows["image_id"].isin(facts.index[facts["error"].notna()]), "reason"] = "unreadable"
+    rows.loc[rows["image_id"].isin(excluded) & (rows["reason"] == ""), "reason"] = "duplicate or leaked"
     if content:
         rows.loc[rows["categories"].isna() & (rows["reason"] == ""), "reason"] = f"no {label_source} label"
-    rows.loc[rows["image_id"].isin(excluded) & (rows["reason"] == ""), "reason"] = "duplicate or leaked"
     rows["kept"] = False
     candidates = rows[rows["reason"] == ""]
     for _, group in candidates.groupby("stratum", sort=False):

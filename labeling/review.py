@@ -418,7 +418,8 @@ def fact_lines(facts: dict[str, Any] | None, copies: Sequence[tuple[str, str, st
     if values.get("jpeg_quality") is not None:
         custom = " (custom table, nearest)" if values.get("jpeg_table") == "custom" else ""
         values["jpeg_quality"] = f"{values['jpeg_quality']}{custom}"
-    camera = " ".join(str(v) for v in (values.get("exif_make"), values.get("exif_model")) if v)
+    make, model = (str(values.get(k) or "").strip() for k in ("exif_make", "exif_model"))
+    camera = model if make and model.lower().startswith(make.lower()) else f"{make} {model}".strip()
     values["camera"] = camera or None
     if values.get("icc") and not values.get("icc_description"):
         values["icc_description"] = "yes"

@@ -241,17 +241,26 @@ def _debiased(store: Store, run: AuditRun, datasets: list[str]) -> None:
         format_p(report.category_p_after),
         help=common.plain("Before: " + format_p(report.category_p_before) + ". Higher: the contents match better."),
     )
-    st.text(common.visible(report.sentence_after))
+    kept = min(c["kept"] for c in counts.values())
+    st.text(
+        common.visible(report.sentence_after)
+        if not math.isnan(report.score_after)
+        else f"No shortcut score for the subsets: {kept:,} images a side is too few to cross-validate (10 or more)."
+    )
     cols = st.columns(4)
     for i, name in enumerate(datasets):
-        cols[2 * i].download_button(
-            common.plain(f"{name}: seed CSV"),
-            data=seed_csv(store, result, name),
-            file_name=f"{_file_part(name)}_debiased_categorized.csv",
-            mime="text/csv",
-            on_click="ignore",
-            key=f"audit_debiased_csv_{i}",
-        )
+        csv = seed_csv(store, result, name)
+        if csv.count(b"\n") > 1:
+            cols[2 * i].download_button(
+                common.plain(f"{name}: seed CSV"),
+                data=csv,
+                file_name=f"{_file_part(name)}_debiased_categorized.csv",
+                mime="text/csv",
+                on_click="ignore",
+                key=f"audit_debiased_csv_{i}",
+            )
+        else:
+            cols[2 * i].caption("No seed CSV: the kept images have no description or categories yet.")
         cols[2 * i + 1].download_button(
             common.plain(f"{name}: names"),
             data=result.names_text(name),

@@ -258,7 +258,7 @@ def test_error_rows_are_counted_and_left_out(separable: tuple[Store, Audit]) -> 
     assert (imagenet.rows, imagenet.errors, imagenet.audited, imagenet.side) == (41, 1, 40, 0)
     assert [s.images for s in result.sides] == [40, 40]
     unreadable = next(f for f in result.findings if "could not be read" in f.text)
-    assert unreadable.text == "1 of 41 imagenet files could not be read and are left out"
+    assert unreadable.text == "1 of 41 imagenet files could not be read and is left out"
 
 
 def test_jpeg_qualities_that_differ_and_an_unscanned_dataset_are_findings(store: Store) -> None:
@@ -271,6 +271,14 @@ def test_jpeg_qualities_that_differ_and_an_unscanned_dataset_are_findings(store:
     assert "REAL JPEGs have quality ~96, GEN JPEGs ~75 (AUC 1.00 alone)" in texts
     assert "later has no scanned images, so the audit knows nothing about its files" in texts
     assert not any(f.fact == "format" for f in result.findings)  # both sides are JPEG
+
+
+def test_a_format_share_gap_names_the_format_that_differs(store: Store) -> None:
+    rng = np.random.default_rng(9)
+    _add(store, "R", "REAL", [_jpeg(rng, REAL_SIZES[i % 7]) for i in range(30)])
+    _add(store, "G", "GEN", [_jpeg(rng, REAL_SIZES[i % 7]) for i in range(15)] + [_png(rng) for _ in range(15)])
+    finding = next(f for f in audit_store(store, ["R", "G"]).findings if f.fact == "format")
+    assert finding.text == "50% of GEN files are PNG, against 0% of REAL files"  # not "both are JPEG"
 
 
 def test_extra_findings_come_first_and_sides_follow_labels(store: Store) -> None:
