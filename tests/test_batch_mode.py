@@ -259,7 +259,10 @@ def test_categorize_sends_text_only_lines(quick: FakeGemini, tmp_path: Path, sto
 
 def _describe(db_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "labeling", "--db", str(db_path), "describe", "--dataset", "REAL", "--batch", "--yes"],
+        [
+            *(sys.executable, "-m", "labeling", "--db", str(db_path), "describe", "--dataset", "REAL"),
+            *("--batch", "--poll-seconds", "0.05", "--yes"),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -287,7 +290,6 @@ def _kill_then_resume(
         **fake.env("kill-key"),
         "LABELING_CACHE_DIR": str(tmp_path / "cache"),
         "LABELING_BATCH_SHARD_MB": str(SHARD_MB),
-        "LABELING_BATCH_POLL_SECONDS": "0.05",
         "LABELING_RETRY_BACKOFF": "3",
     }
     _kill_when(_describe(db_path, env), ready)
@@ -361,3 +363,21 @@ def test_ctrl_c_like_cancel_leaves_a_resumable_state(quick: FakeGemini, tmp_path
     resumed = _run(store, settings, JobRequest(("REAL",), executor="batch", resume_run=job.run_id))
     assert resumed.progress().done == 4 and len(_creates(quick)) == 2
     assert set(_annotations_per_image(store).values()) == {1}
+
+
+def test_a_job_pending_too_long_is_reported_as_stuck(quick: FakeGemini, tmp_path: Path, store: Store) -> None:
+    add_dataset(store, tmp_path, "REAL", 2)
+    quick.inject("batch_stuck_pending")
+    manager = JobManager(store, _settings(quick, tmp_path, batch_shard_mb=1.0, batch_stuck_hours=0.0002))
+    job = manager.start(JobRequest(("REAL",), executor="batch"))
+    wait_until(
+        lambda: (
+            (store.batch_shards(job.run_id) or [None])[0] is not None
+            and "stuck" in str(store.batch_shards(job.run_id)[0].error)
+        ),
+        what="a stuck report",
+    )
+    (shard,) = store.batch_shards(job.run_id)
+    assert shard.state == "submitted" and "JOB_STATE_PENDING" in str(shard.error)  # still polled
+    job.cancel()
+    assert job.wait(30)
