@@ -22,18 +22,17 @@ from typing import Any
 
 import pandas as pd
 
-from labeling import images
 from labeling.annotators import prompts
 from labeling.annotators.gemini import GeminiAnnotator
 from labeling.categories import Category
-from labeling.errors import AnnotatorError, ImageError, SourceError
+from labeling.errors import AnnotatorError
 from labeling.planning import WorkItem
 from labeling.pool import Done, run_pool
+from labeling.preparation import prepare_item
 from labeling.recorder import Outcome
 from labeling.settings import Settings
 from labeling.sources import ImageSource
 from labeling.store import Store
-from labeling.thumbnails import THUMB_SIZE, write_thumbnail
 
 IMAGE_KINDS = ("fused", "describe")
 _MARK = "@@labeling-image-data@@"  # where a line's base64 goes in its kind's JSON template
@@ -186,30 +185,10 @@ class _Prepared:
 
 
 def _prepare(item: WorkItem, sources: dict[int, ImageSource | None], settings: Settings) -> _Prepared:
-    """Read and prepare one image as a synchronous request would (labeling.sync_executor does the same)."""
-    source = sources.get(item.dataset_id)
-    if source is None or not item.location:
-        return _Prepared(
-            item,
-            failure=(
-                "read",
-                "no_source",
-                "The dataset has no image source for this name: import it again with a folder or an S3 prefix.",
-            ),
-        )
-    try:
-        data = source.read(item.location)
-    except SourceError as exc:
-        if getattr(exc, "fatal", False):  # S3 credentials, permissions, bucket: a person must act
-            raise AnnotatorError(str(exc)) from exc
-        return _Prepared(
-            item, failure=("read", "transient" if getattr(exc, "transient", False) else "unreadable", str(exc))
-        )
-    try:
-        prepared = images.prepare(data, max_size=settings.image_max_size, thumb_size=THUMB_SIZE)
-    except ImageError as exc:
-        return _Prepared(item, failure=("prepare", exc.kind, str(exc)))
-    write_thumbnail(settings.cache_dir, item.image_id, prepared.thumbnail)
+    """Read and prepare one image exactly as a synchronous request would (labeling.preparation)."""
+    prepared = prepare_item(item, sources.get(item.dataset_id), settings)
+    if isinstance(prepared, tuple):
+        return _Prepared(item, failure=prepared)
     facts = {
         "image_id": item.image_id,
         "size_bytes": prepared.size_bytes,

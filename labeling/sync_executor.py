@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from labeling import images
 from labeling.annotators.base import Annotation, ResponseFailure, RetryableError
 from labeling.annotators.quota import daily_quota_message, next_daily_reset, quota_is_zero
-from labeling.errors import AnnotatorError, ImageError, LabelingError, SourceError
+from labeling.errors import AnnotatorError, LabelingError
 from labeling.pacing import Hold, RateLimiter, backoff_delay
 from labeling.planning import WorkItem
+from labeling.preparation import prepare_item
 from labeling.recorder import Outcome
-from labeling.thumbnails import THUMB_SIZE, write_thumbnail
 
 if TYPE_CHECKING:
     from labeling.jobs import Job
@@ -168,25 +168,9 @@ class SyncExecutor:
         return outcome
 
     def _prepare(self, item: WorkItem, outcome: Outcome) -> images.PreparedImage | None:
-        source = self.job.sources.get(item.dataset_id)
-        if source is None or not item.location:
-            outcome.failure = (
-                "read",
-                "no_source",
-                "The dataset has no image source for this name: import it again with a folder or an S3 prefix.",
-            )
-            return None
-        try:
-            data = source.read(item.location)
-        except SourceError as exc:
-            if getattr(exc, "fatal", False):  # S3 credentials, permissions, bucket: a person must act
-                raise AnnotatorError(str(exc)) from exc
-            outcome.failure = ("read", "transient" if getattr(exc, "transient", False) else "unreadable", str(exc))
-            return None
-        try:
-            prepared = images.prepare(data, max_size=self.settings.image_max_size, thumb_size=THUMB_SIZE)
-        except ImageError as exc:
-            outcome.failure = ("prepare", exc.kind, str(exc))
+        prepared = prepare_item(item, self.job.sources.get(item.dataset_id), self.settings)
+        if isinstance(prepared, tuple):
+            outcome.failure = prepared
             return None
         outcome.facts = (
             prepared.size_bytes,
@@ -194,7 +178,6 @@ class SyncExecutor:
             prepared.original_width,
             prepared.original_height,
         )
-        write_thumbnail(self.settings.cache_dir, item.image_id, prepared.thumbnail)
         return prepared
 
     def _annotate(self, outcome: Outcome, stage: str, call: Callable[[], Annotation]) -> Annotation | None:

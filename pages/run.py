@@ -22,10 +22,12 @@ MODE_LABELS = {
     "categorize": "Categorize stored descriptions only (no image sent)",
 }
 SERVICE_TIERS = ("standard", "flex", "priority")
+BATCH = "batch"  # not a tier: Gemini Batch Mode, the other executor (labeling.batch_executor)
 TIER_LABELS = {
     "standard": "Standard",
     "flex": "Flex (50% cost, answers may take minutes)",
     "priority": "Priority (faster, costs more)",
+    BATCH: "Batch (50% cost, up to 24 h)",
 }
 RESUMABLE = ("interrupted", "cancelled", "paused")
 HISTORY_LIMIT = 50
@@ -88,19 +90,26 @@ def _start_form(names: list[str]) -> None:
                 key="run_rpm",
             )
         )
-        tier = st.radio(
+        choice = st.radio(
             "Service tier",
-            SERVICE_TIERS,
+            [*SERVICE_TIERS, BATCH],
             index=SERVICE_TIERS.index(settings.service_tier),
             format_func=TIER_LABELS.__getitem__,
             key="run_tier",
             horizontal=True,
+            help="Batch: JSONL shards uploaded as Gemini batch jobs, answered within 24 h (usually much sooner); "
+            "the run resumes by itself after a restart. Workers and requests per minute do not apply.",
         )
+        batch = choice == BATCH
+        tier = settings.service_tier if batch else choice
         retry_failed = st.checkbox("Only images whose last attempt failed (retry failed)", key="run_retry_failed")
         run_settings = settings.replace(service_tier=tier, caption_model=model or settings.caption_model)
         _test_connection(run_settings)
         if not datasets:
             st.info("Choose one or more datasets.")
+            return
+        if batch and mode == "two-pass":
+            st.info("Batch Mode asks once per image: choose Describe + categorize, or Categorize.")
             return
         request = JobRequest(
             tuple(datasets),
@@ -109,6 +118,7 @@ def _start_form(names: list[str]) -> None:
             num_workers=workers,
             requests_per_minute=rpm,
             retry_failed=retry_failed,
+            executor=BATCH if batch else "sync",
         )
         plan = common.run_or_error(lambda: estimate(store, run_settings, request))
         if plan is None:

@@ -170,3 +170,27 @@ def test_failures_grouped_by_reason_and_retry_failed(
     app.run()
     assert "No open failures" in _texts(app)
     assert fake.request_count == 7
+
+
+def test_a_batch_run_from_the_page_shows_its_shards_and_costs_half(
+    app: AppTest, fake: FakeGemini, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABELING_BATCH_POLL_SECONDS", "0.05")
+    fake.batch_pending_s, fake.batch_running_s = 0.0, 0.1
+    _with_dataset(db_path, tmp_path, 4)
+    _open(app)
+    standard = _metrics(app)["Expected cost"]
+    app.radio(key="run_tier").set_value("batch").run()
+    assert float(_metrics(app)["Expected cost"].strip("$")) == pytest.approx(float(standard.strip("$")) / 2, rel=0.01)
+    app.radio(key="run_mode").set_value("two-pass").run()
+    assert "Batch Mode asks once per image" in _texts(app) and not [b for b in app.button if b.key == "run_start"]
+    app.radio(key="run_mode").set_value("fused").run()
+    app.button(key="run_start").click().run()
+    assert not app.exception, app.exception
+    job = _manager().jobs()[0]
+    _wait(job)
+    app.run()
+    assert _metrics(app)["Done"] == "4" and "completed" in _texts(app)
+    shards = _frame(app, "shard")["shard"].tolist()
+    assert len(shards) == 1 and shards[0].startswith("shard 1 (") and "recorded, job succeeded, 4 done" in shards[0]
+    assert fake.request_count == 0 and fake.api_call_counts()["batches.create"] == 1  # no synchronous request

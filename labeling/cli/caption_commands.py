@@ -155,9 +155,17 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="KIND[:RATE]",
         help="answer this share of requests (default 1.0: all) with the fault KIND, repeatable "
-        "(e.g. --fault http_503:0.2 --fault daily_quota:0.01; kinds in FAULT_KINDS)",
+        "(e.g. --fault http_503:0.2 --fault daily_quota:0.01; kinds in FAULT_KINDS, batch jobs: batch_failed, "
+        "batch_expired, batch_stuck_pending)",
     )
     fake.add_argument("--log", metavar="FILE", help="append one JSON line per request to FILE")
+    fake.add_argument(
+        "--batch-pending-seconds", type=float, default=1.0, metavar="N", help="a batch job's PENDING time"
+    )
+    fake.add_argument("--batch-seconds", type=float, default=2.0, metavar="N", help="then its RUNNING time")
+    fake.add_argument(
+        "--max-concurrent-batches", type=int, default=100, metavar="N", help="unended batch jobs before a 429"
+    )
     fake.set_defaults(handler=run_fake_gemini)
 
 
@@ -293,15 +301,7 @@ def _resumed_batch(store: Store, request: JobRequest) -> JobRequest:
 def _say_shards(bar: tqdm | None, store: Store, run_id: int, said: dict[int, str]) -> None:
     """One line per shard each time its state or counts change: state, job state, lines, done, failed."""
     for shard in store.batch_shards(run_id):
-        job_state = (shard.job_state or "").removeprefix("JOB_STATE_").lower()
-        line = (
-            f"shard {shard.shard} ({shard.kind}, {shard.lines:,} lines, {shard.bytes / 1e6:,.1f} MB): {shard.state}"
-            + (f", job {job_state}" if job_state else "")
-            + (f", uploaded {shard.uploaded_bytes / max(shard.bytes, 1):.0%}" if shard.state == "uploading" else "")
-            + (f", {shard.done:,} done, {shard.failed:,} failed" if shard.state == "recorded" else "")
-            + (f" [resends shard {shard.resubmit_of}]" if shard.resubmit_of else "")
-            + (f" - {shard.error}" if shard.error else "")
-        )
+        line = shard.line()
         if said.get(shard.shard) != line:
             said[shard.shard] = line
             if bar is None:
@@ -447,6 +447,8 @@ def run_fake_gemini(args: argparse.Namespace) -> int:
     argv += [f"--fault={spec}" for spec in args.fault]
     if args.log:
         argv += ["--log", args.log]
+    argv += ["--batch-pending-seconds", str(args.batch_pending_seconds), "--batch-seconds", str(args.batch_seconds)]
+    argv += ["--max-concurrent-batches", str(args.max_concurrent_batches)]
     return fake_main(argv)
 
 

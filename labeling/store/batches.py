@@ -69,6 +69,18 @@ class BatchShard:
         """The job's display name: how a job created just before a crash is found again."""
         return f"labeling-run{self.run_id}-shard{self.shard}"
 
+    def line(self) -> str:
+        """Where the shard is, for a person: state, the remote job's state, lines, done and failed."""
+        job_state = (self.job_state or "").removeprefix("JOB_STATE_").lower()
+        return (
+            f"shard {self.shard} ({self.kind}, {self.lines:,} lines, {self.bytes / 1e6:,.1f} MB): {self.state}"
+            + (f", job {job_state}" if job_state else "")
+            + (f", uploaded {self.uploaded_bytes / max(self.bytes, 1):.0%}" if self.state == "uploading" else "")
+            + (f", {self.done:,} done, {self.failed:,} failed" if self.state == "recorded" else "")
+            + (f" [resends shard {self.resubmit_of}]" if self.resubmit_of else "")
+            + (f" - {self.error}" if self.error else "")
+        )
+
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> BatchShard:
         values = list(row)
