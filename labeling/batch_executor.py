@@ -40,6 +40,7 @@ from labeling.batch_shards import LineMaker, ShardWriter, shard_folder, write_wo
 from labeling.batch_upload import ResumableUploader, UploadGone
 from labeling.errors import AnnotatorError
 from labeling.pacing import Hold, backoff_delay
+from labeling.planning import per_request
 from labeling.recorder import Outcome
 from labeling.store.batches import BatchShard
 
@@ -52,6 +53,7 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 3  # a line goes out at most this many times (an expired or failed job, a transient line error)
 HOLDING = ("uploading", "uploaded", "creating", "submitted", "succeeded", "ended")  # a remote file or job
+ENQUEUED = ("uploading", "uploaded", "creating", "submitted")  # its job holds (or will hold) enqueued tokens
 SUCCEEDED = ("JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 UNSUCCESSFUL = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
 _TRANSIENT_LIMIT = 10  # transient errors in a row (network, 5xx) before the run stops, resumable
@@ -71,6 +73,7 @@ class BatchExecutor:
         self._stop = job.stop_event
         self._running = job.running_event
         self._last_poll: dict[int, float] = {}
+        self._tokens_per_line: dict[str, float] = {}
         self._transient = 0
         self._uploader: ResumableUploader | None = None
         self._annotator: GeminiAnnotator | None = None
@@ -93,6 +96,8 @@ class BatchExecutor:
         try:
             if self._write_new_shards():
                 self._drive()
+            if self.job.cancelled_by_user:
+                self._cancel_remote()
         except AnnotatorError as exc:
             self.job.fail(exc)
         finally:
@@ -141,23 +146,46 @@ class BatchExecutor:
             if not live:
                 return
             holding = sum(shard.state in HOLDING for shard in live)
+            enqueued = sum(self._tokens(shard) for shard in live if shard.state in ENQUEUED)
             progressed = False
             for shard in live:
                 if self._stop.is_set():
                     return
-                if shard.state == "written" and holding >= self.settings.batch_max_jobs:
-                    continue  # wait for a slot: the project's storage and job limits are shared
+                if shard.state == "written" and (
+                    holding >= self.settings.batch_max_jobs or not self._fits(enqueued, shard)
+                ):
+                    continue  # wait for a slot: the project's storage, job and token limits are shared
                 try:
                     moved = self._step(shard, shards)
                 except RetryableError as exc:
+                    if exc.kind == "quota" and any(s.state == "submitted" for s in live):
+                        # Too many jobs or enqueued tokens for the project: a running job's end frees room.
+                        log.info("batch run %s: %s; waiting for a running job to end", self.run_id, exc)
+                        self._stop.wait(self.settings.batch_poll_seconds)
+                        break
                     self._note_transient(exc)
                     break
                 self._transient = 0
                 if moved and shard.state == "written":
                     holding += 1
+                    enqueued += self._tokens(shard)
                 progressed |= moved
             if not progressed:
                 self._stop.wait(self._idle_seconds(live))
+
+    def _tokens(self, shard: BatchShard) -> float:
+        """Input tokens the shard's job enqueues: its lines times the run's expected tokens per request."""
+        if shard.kind not in self._tokens_per_line:
+            model = self._annotator.model if self._annotator else self.settings.caption_model
+            self._tokens_per_line[shard.kind] = per_request(
+                self.store, self.settings, model, shard.kind, self.job.categories
+            ).tokens_in
+        return shard.lines * self._tokens_per_line[shard.kind]
+
+    def _fits(self, enqueued: float, shard: BatchShard) -> bool:
+        """Whether the shard's job fits the enqueued-token budget (one job always may: nothing else would run)."""
+        budget = self.settings.batch_max_enqueued_tokens
+        return not budget or not enqueued or enqueued + self._tokens(shard) <= budget
 
     def _idle_seconds(self, live: list[BatchShard]) -> float:
         """Until the next shard is due for a look (never longer than the poll interval)."""
@@ -404,6 +432,21 @@ class BatchExecutor:
             "run %s shard %s: %d lines sent again as %s", self.run_id, shard.shard, len(missing), writer.registered
         )
 
+    def _cancel_remote(self) -> None:
+        """Cancel the run's jobs in flight: Cancel stops the spending too. A resume resends what has no answer."""
+        assert self._annotator is not None
+        client = self._annotator.client
+        for shard in self.store.batch_shards(self.run_id):
+            if shard.state != "submitted" or not shard.batch_name:
+                continue
+            name = shard.batch_name
+            try:
+                self._sdk(lambda name=name: client.batches.cancel(name=name))  # type: ignore[misc]
+            except (RetryableError, _NotFound, AnnotatorError) as exc:  # best effort: the job may have just ended
+                log.warning("batch run %s: could not cancel %s: %s", self.run_id, name, exc)
+            else:
+                log.info("batch run %s: cancelled %s", self.run_id, name)
+
     def _delete_remote(self, shard: BatchShard) -> None:
         """The input file (and the results) leave the project's 20 GB of storage once recorded."""
         assert self._annotator is not None
@@ -427,7 +470,9 @@ class BatchExecutor:
             # A file deleted or expired answers 403 "... or it may not exist", not 404.
             if code == 404 or (code == 403 and "may not exist" in str(exc.message)):
                 raise _NotFound(str(exc)) from exc
-            if code in (408, 429, 499) or code >= 500:
+            if code == 429:
+                raise RetryableError(f"Gemini answered 429 ({exc.message})", "quota") from exc
+            if code in (408, 499) or code >= 500:
                 raise RetryableError(f"Gemini answered {code} ({exc.message})", "server_error") from exc
             raise AnnotatorError(
                 f"Gemini Batch Mode refused a request ({code} {exc.status}: {exc.message}): check the key, the "

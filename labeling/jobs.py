@@ -215,6 +215,12 @@ class Job:
         if timer is not None:
             timer.cancel()
 
+    @property
+    def cancelled_by_user(self) -> bool:
+        """A person pressed Cancel (not Ctrl+C or a shutdown, which leave remote work running to resume)."""
+        with self._lock:
+            return self._end_status == "cancelled"
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has finished, written everything and its thread has ended; False on timeout.
 

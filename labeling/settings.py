@@ -305,6 +305,15 @@ SPECS: tuple[SettingSpec, ...] = (
         "Batch Mode: batch jobs in flight at once (the API allows about 100 per project).",
     ),
     SettingSpec(
+        "batch_max_enqueued_tokens",
+        ("batch", "max_enqueued_tokens"),
+        ("LABELING_BATCH_MAX_ENQUEUED_TOKENS",),
+        0,
+        _non_negative_int,
+        "Batch Mode: input tokens enqueued at once per run (your tier's per-model batch limit in AI Studio); "
+        "0 = no budget, a refused job waits for a running one to end.",
+    ),
+    SettingSpec(
         "batch_poll_seconds",
         ("batch", "poll_seconds"),
         ("LABELING_BATCH_POLL_SECONDS",),
@@ -435,6 +444,7 @@ class Settings:
     max_categories: int = 2
     batch_shard_mb: float = 500
     batch_max_jobs: int = 20
+    batch_max_enqueued_tokens: int = 0
     batch_poll_seconds: float = 30.0
     batch_stuck_hours: float = 24.0
     max_name_length: int = 1024

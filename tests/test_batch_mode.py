@@ -381,3 +381,43 @@ def test_a_job_pending_too_long_is_reported_as_stuck(quick: FakeGemini, tmp_path
     assert shard.state == "submitted" and "JOB_STATE_PENDING" in str(shard.error)  # still polled
     job.cancel()
     assert job.wait(30)
+
+
+def test_a_job_refused_for_the_projects_job_limit_waits_for_a_running_one(
+    quick: FakeGemini, tmp_path: Path, store: Store
+) -> None:
+    quick.max_concurrent_batches = 1  # the project's limit, lower than batch.max_jobs
+    add_dataset(store, tmp_path, "REAL", 6)
+    job = _run(store, _settings(quick, tmp_path))
+    progress = job.progress()
+    assert (progress.status, progress.done, progress.failed) == ("completed", 6, 0), progress.message
+    refused = [c for c in quick.api_calls if c.method == "batches.create" and c.status == 429]
+    assert refused and len(_creates(quick)) == 3  # each shard got exactly one job, after waiting its turn
+
+
+def test_the_enqueued_token_budget_keeps_jobs_from_being_refused(
+    quick: FakeGemini, tmp_path: Path, store: Store
+) -> None:
+    quick.max_concurrent_batches = 1
+    add_dataset(store, tmp_path, "REAL", 6)
+    job = _run(store, _settings(quick, tmp_path, batch_max_enqueued_tokens=1))  # room for one job at a time
+    assert job.progress().status == "completed" and len(_creates(quick)) == 3
+    assert not [c for c in quick.api_calls if c.method == "batches.create" and c.status == 429]
+
+
+def test_cancel_cancels_the_remote_jobs_and_a_resume_resends_their_lines(
+    quick: FakeGemini, tmp_path: Path, store: Store
+) -> None:
+    add_dataset(store, tmp_path, "REAL", 4)
+    quick.batch_pending_s = 3600
+    settings = _settings(quick, tmp_path)
+    job = JobManager(store, settings).start(JobRequest(("REAL",), executor="batch"))
+    wait_until(lambda: len(_creates(quick)) == 2, what="two jobs")
+    job.cancel()  # the Run page's Cancel
+    assert job.wait(30) and job.progress().status == "cancelled"
+    cancels = [c for c in quick.api_calls if c.method == "batches.cancel" and c.status == 200]
+    assert len(cancels) == 2
+    quick.batch_pending_s = 0.05
+    resumed = _run(store, settings, JobRequest(("REAL",), executor="batch", resume_run=job.run_id))
+    assert resumed.progress().done == 4 and set(_annotations_per_image(store).values()) == {1}
+    assert len(_creates(quick)) == 4  # the cancelled jobs' lines went again as new shards
