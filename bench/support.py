@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 from pathlib import Path
@@ -35,6 +36,20 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def rss_mib() -> float:
+    """This process's resident memory now, in MiB (VmRSS)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return peak_rss_mib()
+
+
+def reset_peak_rss() -> None:
+    """Start the peak (VmHWM) afresh from the current RSS, so a phase's own peak can be read (Linux only)."""
+    with contextlib.suppress(OSError):  # not Linux: the peak then covers the whole process
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def peak_rss_mib() -> float:

@@ -7,6 +7,7 @@ figures (past averages of the model, else typical sizes), the same prices.
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ class JobRequest:
         return self.executor == "batch"
 
 
-@dataclass
+@dataclass(slots=True)  # a million of them in a big run: no per-item __dict__
 class WorkItem:
     """One image a run still has to send, with what it needs."""
 
@@ -118,17 +119,20 @@ def work_items(frame: pd.DataFrame) -> list[WorkItem]:
     def text(value: Any) -> str | None:
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
-    return [
-        WorkItem(
-            int(row["image_id"]),
-            int(row["dataset_id"]),
-            str(row["name"]),
-            text(row["location"]),
-            str(row["needs"]),
-            text(row["description"]),
+    items = []
+    for row in frame.to_dict("records"):
+        name, location = str(row["name"]), text(row["location"])
+        items.append(
+            WorkItem(
+                int(row["image_id"]),
+                int(row["dataset_id"]),
+                name,
+                name if location == name else location,  # usually the same text: keep it once
+                sys.intern(str(row["needs"])),
+                text(row["description"]),
+            )
         )
-        for row in frame.to_dict("records")
-    ]
+    return items
 
 
 def plan(store: Store, request: JobRequest, *, simulated: bool = False) -> tuple[list[Dataset], pd.DataFrame, int]:

@@ -208,13 +208,10 @@ def progress_card(job: Job, progress: Progress) -> None:
             st.error(plain(progress.message))
         elif progress.message and (progress.finished or progress.status == "paused"):
             st.info(plain(progress.message))
-        if job.request.batch:
-            shards = store().batch_shards(progress.run_id)
-            if shards:
-                st.caption("Batch jobs (each shard is one uploaded JSONL file and one Gemini batch job)")
-                st.dataframe({"shard": [visible(shard.line()) for shard in shards]}, hide_index=True, width="stretch")
-            else:
-                st.caption("Writing the first shard ...")
+        shards = store().batch_shards(progress.run_id)  # none for a run on the worker threads
+        if shards:
+            st.caption("Batch jobs (each shard is one uploaded JSONL file and one Gemini batch job)")
+            st.dataframe({"shard": [visible(shard.line()) for shard in shards]}, hide_index=True, width="stretch")
         if progress.failures_by_kind:
             st.caption(
                 "Failures: "
