@@ -69,11 +69,12 @@ class BatchExecutor:
         self.settings = job.settings
         self.run_id = job.run_id
         self.workers = workers
-        self.folder = shard_folder(job.settings, job.run_id)
+        self.folder = shard_folder(job.settings, job.run_id, job.store.database_id())
         self._stop = job.stop_event
         self._running = job.running_event
         self._last_poll: dict[int, float] = {}
         self._tokens_per_line: dict[str, float] = {}
+        self._database_id = job.store.database_id()
         self._transient = 0
         self._uploader: ResumableUploader | None = None
         self._annotator: GeminiAnnotator | None = None
@@ -235,7 +236,7 @@ class BatchExecutor:
         return self._uploader
 
     def _start_upload(self, shard: BatchShard) -> bool:
-        url = self.uploader.start(shard.bytes, shard.display_name)
+        url = self.uploader.start(shard.bytes, shard.display_name(self._database_id))
         self._set(shard, state="uploading", upload_url=url, uploaded_bytes=0)
         return True
 
@@ -273,16 +274,28 @@ class BatchExecutor:
     def _create(self, shard: BatchShard) -> bool:
         assert self._annotator is not None and shard.file_name is not None
         client = self._annotator.client
-        found = self._find_job(shard.display_name) if shard.state == "creating" else None
+        name = shard.display_name(self._database_id)
+        # Only after a crash or an unclear answer can a job exist that we did not hear about: look for it then.
+        found = self._find_job(name) if shard.state == "creating" else None
         if found is None:
-            self._set(shard, state="creating")  # from here on, a crash looks for the job before making one
-            found = self._sdk(
-                lambda: client.batches.create(
-                    model=self._annotator.model if self._annotator else "",
-                    src=shard.file_name,
-                    config={"display_name": shard.display_name},
+            self._set(shard, state="creating")
+            try:
+                found = self._sdk(
+                    lambda: client.batches.create(
+                        model=self._annotator.model if self._annotator else "",
+                        src=shard.file_name,
+                        config={"display_name": name},
+                    )
                 )
-            )
+            except RetryableError as exc:
+                if exc.kind == "quota":  # refused outright: no job was made, so the next try needs no search
+                    self._set(shard, state="uploaded")
+                raise
+            except _NotFound:
+                # The input file expired (48 h) or was deleted while the shard waited: upload it again.
+                log.info("run %s shard %s: its input file is gone; uploading again", self.run_id, shard.shard)
+                self._set(shard, state="written", upload_url=None, uploaded_bytes=0, file_name=None)
+                return True
         self._set(
             shard,
             state="submitted",

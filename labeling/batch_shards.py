@@ -38,9 +38,9 @@ IMAGE_KINDS = ("fused", "describe")
 _MARK = "@@labeling-image-data@@"  # where a line's base64 goes in its kind's JSON template
 
 
-def shard_folder(settings: Settings, run_id: int) -> Path:
-    """Where a run's shard and result files live on this machine."""
-    return Path(settings.cache_dir) / "batch" / f"run-{int(run_id)}"
+def shard_folder(settings: Settings, run_id: int, database_id: str) -> Path:
+    """Where a run's shard and result files live on this machine (per database: a cache folder may be shared)."""
+    return Path(settings.cache_dir) / "batch" / database_id[:16] / f"run-{int(run_id)}"
 
 
 class LineMaker:

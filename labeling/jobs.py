@@ -28,7 +28,7 @@ from labeling.annotators.base import Annotator
 from labeling.annotators.providers import create_annotator
 from labeling.categories import Category
 from labeling.dataset_sources import source_for_dataset
-from labeling.errors import ConflictError, LabelingError
+from labeling.errors import AnnotatorError, ConflictError, LabelingError
 from labeling.pacing import Hold
 from labeling.planning import JobRequest, WorkItem, plan, work_items
 from labeling.recorder import Outcome, Recorder
@@ -293,7 +293,16 @@ class Job:
         with self._lock:
             self._status = "running"
         self._set_db_status("running")
-        self.executor.execute()
+        try:
+            self.executor.execute()
+        except Exception as exc:  # a bug or an unexpected error must end the run, never leave it hanging
+            log.exception("run %s: the executor failed", self.run_id)
+            self.fail(
+                AnnotatorError(
+                    f"The run stopped on an unexpected error ({type(exc).__name__}: {exc}): "
+                    "see logs/labeling.log, then resume it to continue."
+                )
+            )
         self._recorder.close()
         try:
             self.annotator.close()

@@ -151,6 +151,9 @@ def plan(store: Store, request: JobRequest, *, simulated: bool = False) -> tuple
         simulated=simulated,
         image_ids=request.image_ids,
     )
+    in_flight = store.images_in_flight(except_run=request.resume_run)
+    if in_flight:  # another batch run's jobs will answer these: sending them again would pay twice
+        work = work[~work["image_id"].isin(in_flight)].reset_index(drop=True)
     return rows, work, list_version
 
 

@@ -71,6 +71,7 @@ class Recorder:
         self._db_lock = db_lock  # the run row is written here and by status changes, never at once
         self._written = written
         self._failed = failed
+        self._write_failed = False  # a batch could not be written: nothing after it counts as committed
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name=f"job-{run_id}-writer", daemon=True)
 
@@ -81,11 +82,11 @@ class Recorder:
         self._queue.put(outcome)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything put so far is committed (or could not be); False on timeout. Batch Mode
-        waits for this before it marks a shard recorded and deletes its files."""
+        """Block until everything put so far is committed; False on timeout or when a write failed. Batch Mode
+        waits for this before it marks a shard recorded and deletes its files (answers already paid for)."""
         written = threading.Event()
         self._queue.put(written)
-        return written.wait(timeout)
+        return written.wait(timeout) and not self._write_failed
 
     def close(self) -> None:
         """Write what is left and end the writer thread."""
@@ -167,6 +168,7 @@ class Recorder:
 
     def _fail(self, error: Exception) -> None:
         log.error("writing results of run %s failed", self._run_id, exc_info=error)
+        self._write_failed = True
         self._failed(error)
 
     def _annotation_row(self, image_id: int, annotation: Annotation) -> dict[str, Any]:

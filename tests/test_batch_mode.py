@@ -151,6 +151,9 @@ def test_answers_are_read_by_the_synchronous_parsing(tmp_path: Path, store: Stor
     with pytest.raises(ResponseFailure) as failure:
         annotator.annotation_from_response("fused", blocked, categories, 2)
     assert failure.value.kind == "safety"
+    # A field this SDK version does not know (the live API adds them) is dropped, as the SDK itself does.
+    newer = {**answer, "usageMetadata": {**answer["usageMetadata"], "newField": 3}, "brandNewField": {}}
+    assert annotator.annotation_from_response("fused", newer, categories, 2).categories == [name]
 
 
 def test_the_estimate_and_the_accounting_cost_half(tmp_path: Path, store: Store) -> None:
@@ -421,3 +424,39 @@ def test_cancel_cancels_the_remote_jobs_and_a_resume_resends_their_lines(
     resumed = _run(store, settings, JobRequest(("REAL",), executor="batch", resume_run=job.run_id))
     assert resumed.progress().done == 4 and set(_annotations_per_image(store).values()) == {1}
     assert len(_creates(quick)) == 4  # the cancelled jobs' lines went again as new shards
+
+
+def test_another_databases_job_with_the_same_run_and_shard_is_never_taken_for_ours(
+    quick: FakeGemini, tmp_path: Path, store: Store
+) -> None:
+    other = Store(tmp_path / "other.duckdb")
+    add_dataset(other, tmp_path / "other", "REAL", 2)
+    quick.batch_pending_s, quick.max_concurrent_batches = 3600, 1
+    first = JobManager(other, _settings(quick, tmp_path / "o")).start(JobRequest(("REAL",), executor="batch"))
+    wait_until(lambda: len(_creates(quick)) == 1, what="the other database's job")
+    first.cancel(interrupted=True)  # Ctrl+C: its job stays in the project, holding the only slot
+    assert first.wait(30)
+    theirs = other.batch_shards(first.run_id)[0].batch_name
+    add_dataset(store, tmp_path, "REAL", 2)
+    ours = JobManager(store, _settings(quick, tmp_path)).start(JobRequest(("REAL",), executor="batch"))
+    wait_until(lambda: any(c.method == "batches.create" and c.status == 429 for c in quick.api_calls), what="a 429")
+    quick.batch_pending_s = 0.05
+    quick.advance(3601)  # their job ends: the slot frees
+    assert ours.wait(30) and ours.progress().done == 2
+    assert store.batch_shards(ours.run_id)[0].batch_name != theirs  # our own job, not the look-alike
+    assert store.database_id() != other.database_id()
+    other.close()
+
+
+def test_images_a_batch_run_still_waits_for_are_not_sent_again_by_another_run(
+    quick: FakeGemini, tmp_path: Path, store: Store
+) -> None:
+    add_dataset(store, tmp_path, "REAL", 4)
+    quick.batch_pending_s = 3600
+    settings = _settings(quick, tmp_path)
+    batch = JobManager(store, settings).start(JobRequest(("REAL",), executor="batch"))
+    wait_until(lambda: len(_creates(quick)) == 2, what="two jobs")
+    batch.cancel(interrupted=True)  # jobs still pending in the project
+    assert batch.wait(30)
+    again = _run(store, settings, JobRequest(("REAL",)))  # a synchronous run over the same dataset
+    assert again.progress().total == 0 and quick.request_count == 0  # nothing sent twice

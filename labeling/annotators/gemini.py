@@ -176,7 +176,8 @@ class GeminiAnnotator:
         price = self.price if price is None else price
         if isinstance(response, dict):
             try:
-                response = types.GenerateContentResponse.model_validate(response)
+                # As the SDK reads its own answers: fields this SDK version does not know are dropped, not fatal.
+                response = types.GenerateContentResponse._from_response(response=dict(response), kwargs={})
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 raise ResponseFailure(f"The answer is not a GenerateContentResponse ({exc}).", "wrong_shape") from None
         usage = _usage(response)

@@ -64,10 +64,10 @@ class BatchShard:
     def final(self) -> bool:
         return self.state in FINAL_SHARD_STATES
 
-    @property
-    def display_name(self) -> str:
-        """The job's display name: how a job created just before a crash is found again."""
-        return f"labeling-run{self.run_id}-shard{self.shard}"
+    def display_name(self, database_id: str) -> str:
+        """The job's (and its input file's) display name: how a job created just before a crash is found again.
+        It carries the database's identity: another database's run 1 shard 1 is another job."""
+        return f"labeling-{database_id[:16]}-run{self.run_id}-shard{self.shard}"
 
     def line(self) -> str:
         """Where the shard is, for a person: state, the remote job's state, lines, done and failed."""
@@ -115,6 +115,11 @@ class BatchQueries(StoreBase):
             [run_id, shard, kind, path, size, len(image_ids), [int(i) for i in image_ids], resubmit_of, attempt],
         )
 
+    def database_id(self) -> str:
+        """This database file's random identity (migration 12), for names it leaves in the Gemini project."""
+        row = self.fetch_one("SELECT id FROM database_identity LIMIT 1")
+        return str(row[0]) if row else "unknown"
+
     def batch_shards(self, run_id: int) -> list[BatchShard]:
         """Every shard of a run, in order."""
         rows = self.fetch_all(f"SELECT {_COLUMNS} FROM batch_shards WHERE run_id = ? ORDER BY shard", [run_id])
@@ -144,6 +149,15 @@ class BatchQueries(StoreBase):
         rows = self.fetch_all(
             "SELECT DISTINCT unnest(image_ids) FROM batch_shards WHERE run_id = ? AND NOT list_contains(?, state)",
             [run_id, list(FINAL_SHARD_STATES)],
+        )
+        return {int(row[0]) for row in rows}
+
+    def images_in_flight(self, except_run: int | None = None) -> set[int]:
+        """Images in an unfinished shard of any batch run (but `except_run`): their answers are on the way."""
+        rows = self.fetch_all(
+            "SELECT DISTINCT unnest(image_ids) FROM batch_shards WHERE NOT list_contains(?, state) "
+            "AND run_id IS DISTINCT FROM ?",
+            [list(FINAL_SHARD_STATES), except_run],
         )
         return {int(row[0]) for row in rows}
 

@@ -376,6 +376,13 @@ CREATE TABLE batch_shards (
 );
 """
 
+# A random name for this database file, minted once: what it puts in the Gemini project (batch job and file
+# names) must never be mistaken for another database's, whose run and shard numbers start at 1 too.
+_DATABASE_IDENTITY = """
+CREATE TABLE database_identity (id VARCHAR NOT NULL);
+INSERT INTO database_identity SELECT replace(uuid()::VARCHAR, '-', '');
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
@@ -386,4 +393,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "technical-bias audit facts", _AUDIT_FACTS),
     Migration(10, "duplicate groups", _DUPLICATE_GROUPS),
     Migration(11, "batch shards", _BATCH_SHARDS),
+    Migration(12, "database identity", _DATABASE_IDENTITY),
 )
