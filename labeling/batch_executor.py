@@ -148,7 +148,7 @@ class BatchExecutor:
                 return
             holding = sum(shard.state in HOLDING for shard in live)
             enqueued = sum(self._tokens(shard) for shard in live if shard.state in ENQUEUED)
-            progressed = False
+            progressed = full = False
             for shard in live:
                 if self._stop.is_set():
                     return
@@ -156,17 +156,20 @@ class BatchExecutor:
                     holding >= self.settings.batch_max_jobs or not self._fits(enqueued, shard)
                 ):
                     continue  # wait for a slot: the project's storage, job and token limits are shared
+                if full and shard.state == "uploaded":
+                    continue  # the project just refused a job: the others' polls still go on
                 try:
                     moved = self._step(shard, shards)
                 except RetryableError as exc:
                     if exc.kind == "quota" and any(s.state == "submitted" for s in live):
                         # Too many jobs or enqueued tokens for the project: a running job's end frees room.
                         log.info("batch run %s: %s; waiting for a running job to end", self.run_id, exc)
-                        self._stop.wait(self.settings.batch_poll_seconds)
-                        break
+                        full = True
+                        continue
                     self._note_transient(exc)
                     break
-                self._transient = 0
+                if moved:
+                    self._transient = 0  # a step went through (an upload chunk, a create, a download)
                 if moved and shard.state == "written":
                     holding += 1
                     enqueued += self._tokens(shard)
@@ -379,7 +382,9 @@ class BatchExecutor:
                 os.replace(part, results)
         ids = set(shard.image_ids)
         answered = self.store.recorded_in_run(self.run_id, ids)  # recorded before a crash: never twice
-        last_attempt = shard.attempt >= MAX_ATTEMPTS
+        # A job the person cancelled was not the service failing: its lines go again without using up an attempt.
+        cancelled = (shard.job_state or "").endswith("CANCELLED")
+        last_attempt = shard.attempt >= MAX_ATTEMPTS and not cancelled
         if results.exists():
             descriptions = self.store.current_descriptions(ids - answered) if shard.kind == "categorize" else {}
             for line in read_results(
@@ -432,7 +437,7 @@ class BatchExecutor:
             self.run_id,
             self.folder,
             self._shard_limit(),
-            attempt=shard.attempt + 1,
+            attempt=shard.attempt + (0 if (shard.job_state or "").endswith("CANCELLED") else 1),
             resubmit_of=shard.shard,
         )
         with source.open("rb") as handle:
@@ -477,7 +482,9 @@ class BatchExecutor:
     def _sdk(self, call: Callable[[], T]) -> T:
         """One SDK call, its errors as this module's kinds: transient (RetryableError), gone, or fatal."""
         try:
-            return call()
+            answer = call()
+            self._transient = 0  # the service answered: a run of transient errors is over
+            return answer
         except errors.APIError as exc:
             code = int(exc.code or 0)
             # A file deleted or expired answers 403 "... or it may not exist", not 404.
