@@ -89,6 +89,13 @@ class Debiased:
         label = [f"no {self.source} label"] if self.content else []
         return ["not scanned", "unreadable", "duplicate or leaked", *label, "no match on the other side"]
 
+    def file_names(self, dataset: str) -> tuple[str, str]:
+        """(seed CSV, name list) file names of one dataset's subset, safe on any file system."""
+        from labeling.exporting import file_slug
+
+        stem = f"{file_slug(dataset)}_debiased"
+        return f"{stem}_categorized.csv", f"{stem}_names.txt"
+
     def names_text(self, dataset: str) -> bytes:
         """The kept image names of one dataset, one per line (a list the seed's download script reads)."""
         return "".join(f"{name}\n" for name in self.kept(dataset)["name"]).encode("utf-8")

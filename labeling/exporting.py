@@ -37,6 +37,7 @@ __all__ = [
     "export_dataset",
     "export_format",
     "export_preview",
+    "file_slug",
     "mime_type",
 ]
 
@@ -74,10 +75,14 @@ def export_format(path: str | Path | None, fmt: str | None = None) -> str:
     return "parquet" if suffix in (".parquet", ".pq") else "csv"
 
 
+def file_slug(dataset: str) -> str:
+    """A dataset name as a safe part of a file name (`=cmd|x` -> `cmd_x`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("._") or "dataset"
+
+
 def default_export_name(dataset: str, source: str, fmt: str = "csv") -> str:
     """`REAL_effective_categorized.csv`: the dataset and the label source, safe as a file name."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("._") or "dataset"
-    return f"{slug}_{checked_source(source)}_categorized{_SUFFIXES[export_format(None, fmt)]}"
+    return f"{file_slug(dataset)}_{checked_source(source)}_categorized{_SUFFIXES[export_format(None, fmt)]}"
 
 
 def mime_type(fmt: str) -> str:

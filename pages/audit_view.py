@@ -33,11 +33,6 @@ def _audit(store: Store, datasets: list[str]) -> AuditRun:
     return _cached_audit(common.settings().db_path, tuple(datasets), distance, mark)
 
 
-def _rows_height(rows: int) -> int:
-    """A table tall enough for every row, up to about 20 (then it scrolls)."""
-    return 38 + 35 * min(max(rows, 1), 20)
-
-
 def _number(value: float, digits: int = 2) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
@@ -76,7 +71,7 @@ def _separation(result: Audit) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
-        height=_rows_height(len(rows)),
+        height=common.table_height(len(rows)),
         column_config={"AUC alone": st.column_config.ProgressColumn(min_value=0.5, max_value=1.0, format="%.3f")},
     )
 
@@ -97,7 +92,7 @@ def _categorical(result: Audit) -> None:
         }
         for c in result.categorical
     ]
-    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch", height=_rows_height(len(summary)))
+    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch", height=common.table_height(len(summary)))
     chosen = st.selectbox(
         "Show the shares of", list(facts), format_func=lambda k: facts[k].title, key="audit_categorical"
     )
@@ -111,7 +106,7 @@ def _categorical(result: Audit) -> None:
         }
         for v in fact.values
     ]
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=_rows_height(len(table)))
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=common.table_height(len(table)))
     chart = _chart("categorical", result, chosen)
     if chart is not None:
         st.altair_chart(chart, width="stretch")
@@ -130,7 +125,7 @@ def _numeric(result: Audit) -> None:
         row.update({"KS D": round(n.ks_statistic, 3), "p": format_p(n.p_value), "q (BH)": format_p(n.q_value)})
         row.update({"AUC": round(n.auc, 3), "Cliff's delta": round(n.cliffs_delta, 3), "direction": n.direction})
         summary.append(row)
-    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch", height=_rows_height(len(summary)))
+    st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch", height=common.table_height(len(summary)))
     chosen = st.selectbox(
         "Show the distributions of", list(facts), format_func=lambda k: facts[k].title, key="audit_numeric"
     )
@@ -254,7 +249,7 @@ def _debiased(store: Store, run: AuditRun, datasets: list[str]) -> None:
             cols[2 * i].download_button(
                 common.plain(f"{name}: seed CSV"),
                 data=csv,
-                file_name=f"{_file_part(name)}_debiased_categorized.csv",
+                file_name=result.file_names(name)[0],
                 mime="text/csv",
                 on_click="ignore",
                 key=f"audit_debiased_csv_{i}",
@@ -264,7 +259,7 @@ def _debiased(store: Store, run: AuditRun, datasets: list[str]) -> None:
         cols[2 * i + 1].download_button(
             common.plain(f"{name}: names"),
             data=result.names_text(name),
-            file_name=f"{_file_part(name)}_debiased_names.txt",
+            file_name=result.file_names(name)[1],
             mime="text/plain",
             on_click="ignore",
             key=f"audit_debiased_names_{i}",
@@ -317,10 +312,6 @@ def _delta(before: float, after: float) -> str | None:
     if math.isnan(before) or math.isnan(after) or round(after - before, 2) == 0:
         return None
     return f"{after - before:+.2f} (was {before:.2f})"
-
-
-def _file_part(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "dataset"
 
 
 def render(store: Store, datasets: list[str]) -> None:

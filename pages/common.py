@@ -262,3 +262,8 @@ def default_datasets(labels: dict[str, str]) -> list[str]:
     ]
     by_name: list[str] = [n for n in ("REAL", "GEN") if n in names]
     return by_label if len(by_label) == 2 else (by_name if len(by_name) == 2 else names[:2])
+
+
+def table_height(rows: int, most: int = 20) -> int:
+    """A `st.dataframe` height that shows every row, up to `most` (then it scrolls)."""
+    return 38 + 35 * min(max(rows, 1), most)

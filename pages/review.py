@@ -411,7 +411,7 @@ def _focus(store: Any, names: list[str], who: str) -> None:
             if facts.empty:
                 st.text("Not scanned yet: scan the dataset on the Audit page or with `labeling scan`.")
             else:
-                st.dataframe(facts, hide_index=True, width="stretch", height=38 + 35 * len(facts))
+                st.dataframe(facts, hide_index=True, width="stretch", height=common.table_height(len(facts), most=40))
     with form_side:
         _focus_form(store, record, flt, who, prefix)
         with st.expander("History of this image"):

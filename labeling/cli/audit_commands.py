@@ -125,9 +125,9 @@ def run_debias(args: argparse.Namespace) -> int:
             f"{name}: kept {counts['kept']:,} of {counts['before']:,}"
             + (f" (left out: {left_out})" if left_out else "")
         )
-        stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "dataset"
-        write_atomically(folder / f"{stem}_debiased_categorized.csv", seed_csv(store, result, name))
-        write_atomically(folder / f"{stem}_debiased_names.txt", result.names_text(name))
+        csv_name, names_name = result.file_names(name)
+        write_atomically(folder / csv_name, seed_csv(store, result, name))
+        write_atomically(folder / names_name, result.names_text(name))
     if not any(counts["kept"] for counts in result.counts().values()):
         print(
             "Nothing matched: the sides share no combination of the chosen strata; match on fewer (--strata)."

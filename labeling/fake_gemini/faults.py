@@ -67,7 +67,10 @@ class _Rule:
 class FaultPlan:
     """Decides the fault of each request: queued faults first, then rules, then random rates."""
 
-    def __init__(self, rates: Mapping[str, float] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, rates: Mapping[str, float] | None = None, seed: int = 0, check: Callable[[str], str] | None = None
+    ) -> None:
+        self._check = check or check_kind  # which kinds this plan serves (requests' by default, or batch jobs')
         self._lock = threading.Lock()
         self._queue: deque[str] = deque()
         self._rules: list[_Rule] = []
@@ -77,20 +80,20 @@ class FaultPlan:
 
     def inject(self, kind: str, times: int = 1) -> None:
         """Give the next `times` requests the fault `kind`."""
-        check_kind(kind)
+        self._check(kind)
         with self._lock:
             self._queue.extend([kind] * times)
 
     def add_rule(self, predicate: FaultPredicate, kind: str, times: int | None = None) -> None:
         """Give matching requests the fault `kind` (`times` matches, or for ever when None)."""
-        check_kind(kind)
+        self._check(kind)
         with self._lock:
             self._rules.append(_Rule(predicate, kind, times))
 
     def set_rates(self, rates: Mapping[str, float]) -> None:
         """Replace the random rates {kind: probability}; their sum must not exceed 1."""
         for kind, rate in rates.items():
-            check_kind(kind)
+            self._check(kind)
             if not 0 <= rate <= 1:
                 raise ConfigError(f"Fault rate for {kind} must be between 0 and 1, not {rate}.")
         if sum(rates.values()) > 1 + 1e-9:
@@ -117,13 +120,14 @@ class FaultPlan:
             self._rules.clear()
             self._rates = {}
 
-    def next_fault(self, request: GenerateRequest) -> str | None:
-        """The fault for this request, consuming a queued one or a rule's count."""
+    def next_fault(self, request: GenerateRequest | None = None) -> str | None:
+        """The fault for this request (None: a batch job, which no rule matches), consuming a queued one or a
+        rule's count."""
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
             for rule in self._rules:
-                if rule.times != 0 and rule.predicate(request):
+                if request is not None and rule.times != 0 and rule.predicate(request):
                     if rule.times is not None:
                         rule.times -= 1
                     return rule.kind

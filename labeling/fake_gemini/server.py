@@ -139,7 +139,6 @@ class FakeGemini:
         self.max_schema_states = max_schema_states
         self.bad_key_status = bad_key_status
         self.log_path = Path(log_path) if log_path is not None else None
-        self._log_lock = threading.Lock()
         self.clock = clock or FakeClock()
         self._resources = ResourceService(self.clock, seed)
         self.batch_pending_s, self.batch_running_s = batch_pending_s, batch_running_s
@@ -528,11 +527,7 @@ class FakeGemini:
                 "service_tier": record.service_tier,
             }
         )
-        try:
-            with self._log_lock, log_path.open("a", encoding="utf-8") as log:
-                log.write(line + "\n")
-        except OSError:
-            logger.warning("fake Gemini cannot append to its log %s", log_path, exc_info=True)
+        self._resources.append_log(log_path, line)
 
 
 def _split_rates(rates: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:

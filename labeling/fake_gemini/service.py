@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult
 
-from labeling.fake_gemini.batch_faults import JobFaultPlan
+from labeling.fake_gemini.batch_faults import job_fault_plan
 from labeling.fake_gemini.batches import BatchStore, LineAnswerer
 from labeling.fake_gemini.clock import FakeClock
 from labeling.fake_gemini.files import FileStore
@@ -41,7 +41,7 @@ class ResourceService:
         self.clock = clock
         self.files = FileStore(clock)
         self.batches = BatchStore(clock, self.files)
-        self.job_faults = JobFaultPlan(seed)
+        self.job_faults = job_fault_plan(seed)
         self._calls: list[ApiCall] = []
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -119,6 +119,11 @@ class ResourceService:
                 "fault": call.fault,
             }
         )
+        self.append_log(log_path, line)
+
+    def append_log(self, log_path: Path, line: str) -> None:
+        """Append one JSON line to the request log: the one writer of that file (generateContent and the
+        Files/Batch calls share it), so lines never interleave."""
         try:
             with self._log_lock, log_path.open("a", encoding="utf-8") as log:
                 log.write(line + "\n")
