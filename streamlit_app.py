@@ -37,9 +37,9 @@ def _sidebar() -> None:
     with st.sidebar:
         st.caption("Database")
         st.text(settings.db_path)
+        common.remember_reviewer()
         st.text_input(
             "Reviewer",
-            value=settings.reviewer,
             key=common.REVIEWER_KEY,
             placeholder="your name",
             help="Recorded with every human edit (default: `reviewer` in config.yaml or LABELING_REVIEWER).",

@@ -58,9 +58,9 @@ def _relaunch(python: Path, args: list[str]) -> None:
 
 
 def launch_app(extra_args: list[str]) -> None:
-    """Install on first use, then `streamlit run streamlit_app.py` (bound per .streamlit/config.toml)."""
+    """Install on first use, then `streamlit run serve.py` (the app plus its picture routes, bound per .streamlit/config.toml)."""
     python = ensure_venv(["requirements.txt"])
-    _relaunch(python, ["-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), *extra_args])
+    _relaunch(python, ["-m", "streamlit", "run", str(ROOT / "serve.py"), *extra_args])
 
 
 def run_tests(extra_args: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from labeling.redact import redact
 
 
@@ -34,7 +36,14 @@ class NotFoundError(LabelingError):
 
 
 class ConflictError(LabelingError):
-    """A save was based on a stale version: somebody else changed the same thing first."""
+    """A save was based on a stale version: somebody else changed the same thing first.
+
+    `changes` lists what they changed as (field, value when the reviewer opened it, value now), for a table;
+    empty when that is not known."""
+
+    def __init__(self, *args: object, changes: Sequence[tuple[str, str, str]] = ()) -> None:
+        super().__init__(*args)
+        self.changes: list[tuple[str, str, str]] = [(f, redact(then), redact(now)) for f, then, now in changes]
 
 
 class WriteConflict(ConflictError):

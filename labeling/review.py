@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from labeling import description_form
 from labeling.errors import InputError
 from labeling.records import Failure
 from labeling.store import Store
@@ -26,6 +27,7 @@ from labeling.store.review import (
     UNSET,
     GalleryPage,
     ReviewFilter,
+    UndoResult,
     describe_change,
 )
 from labeling.taxonomy import UNKNOWN, ensure_categories
@@ -247,22 +249,32 @@ def category_options(store: Store, *extra: Iterable[str] | None) -> list[str]:
 # ---- saving, undo, history ----------------------------------------------------------------------------------------
 
 
+class _Unchanged:
+    """`changes(description=...)` left out: the description was not edited."""
+
+
+UNCHANGED: Any = _Unchanged()
+
+
 def changes(
     record: FocusRecord,
     *,
     fields: Mapping[str, str] | None = None,
+    description: Mapping[str, Any] | _Unchanged | None = UNCHANGED,
     categories: Sequence[str] | None = None,
     reviewed: bool | None = None,
 ) -> dict[str, Any]:
     """What the reviewer changed relative to `record` (what they were shown): field name -> new value.
 
-    Reordering categories is not a change; a description or category list equal to what was shown is not
-    written, so it keeps following the model. InputError if a JSON field does not parse."""
+    `description` is the whole edited description (description_form.apply or the raw-JSON view); `fields` the
+    older per-field texts. Reordering categories or keys is not a change; a description or category list equal
+    to what was shown is not written, so it keeps following the model. InputError if a JSON field does not
+    parse."""
     found: dict[str, Any] = {}
     if fields is not None:
-        parsed = parse_fields(record.description, fields)
-        if parsed != (record.description or None):
-            found["description"] = parsed
+        description = parse_fields(record.description, fields)
+    if not isinstance(description, _Unchanged) and not description_form.same(description, record.description):
+        found["description"] = dict(description) if description else None
     if categories is not None:
         chosen = normalize_categories(categories)
         if sorted(chosen) != sorted(record.categories or []):
@@ -278,17 +290,19 @@ def save(
     *,
     reviewer: str,
     fields: Mapping[str, str] | None = None,
+    description: Mapping[str, Any] | _Unchanged | None = UNCHANGED,
     categories: Sequence[str] | None = None,
     reviewed: bool | None = None,
     over_version: int | None = None,
 ) -> SaveResult:
     """Save what the reviewer changed relative to `record` (what they were shown).
 
-    The save is based on `record.version`; if somebody saved since, ConflictError says what they changed and
-    nothing is written. `over_version` (the version now stored, taken from that conflict) saves the changed
-    fields over theirs on purpose.
+    `description` (the whole edited description, see `changes`) is stored with its fields and keys in the
+    order given. The save is based on `record.version`; if somebody saved since, ConflictError says what they
+    changed (`.changes`: field, then, now) and nothing is written. `over_version` (the version now stored, taken
+    from that conflict) saves the changed fields over theirs on purpose.
     """
-    found = changes(record, fields=fields, categories=categories, reviewed=reviewed)
+    found = changes(record, fields=fields, description=description, categories=categories, reviewed=reviewed)
     version = store.save_label(
         record.image_id,
         reviewer=reviewer.strip() or "anonymous",
@@ -329,21 +343,27 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def undo(store: Store, edit_id: int, reviewer: str) -> int:
-    """Undo one edit (its before value is written back as a new edit); returns the image's new version."""
+def undo(store: Store, edit_id: int, reviewer: str) -> UndoResult:
+    """Undo one edit, or the whole bulk action it belongs to (before values written back as new edits).
+
+    The result says how many images were written back, how many of a bulk action were skipped because they
+    changed again since, and (single edits) the image's new version; `summary()` is a line to show."""
     return store.undo_edit(edit_id, reviewer.strip() or "anonymous")
+
+
+_HISTORY_COLUMNS = ["id", "image_id", "when", "reviewer", "dataset", "image", "change", "undone", "images"]
 
 
 def edit_history(
     store: Store, *, dataset: str | None = None, image_id: int | None = None, limit: int = 50
 ) -> pd.DataFrame:
-    """Recent edits, newest first, readable: id, when, reviewer, dataset, image, change, undone."""
+    """Recent edits, newest first, readable: id, image_id, when, reviewer, dataset, image, change, undone, images.
+
+    A bulk action is one row (image "1,234 images", change "added category 'cats'", image_id <NA>); in one
+    image's history its row says it belongs to a bulk action, and undoing it undoes the whole action."""
     log = store.edit_log(dataset=dataset, image_id=image_id, limit=limit)
     if log.empty:
-        return pd.DataFrame(columns=["id", "image_id", "when", "reviewer", "dataset", "image", "change", "undone"])
-    changes = [
-        describe_change(str(row.field), _json_value(row.before), _json_value(row.after)) for row in log.itertuples()
-    ]
+        return pd.DataFrame(columns=_HISTORY_COLUMNS)
     return pd.DataFrame(
         {
             "id": log["id"],
@@ -352,20 +372,44 @@ def edit_history(
             "reviewer": log["reviewer"],
             "dataset": log["dataset"],
             "image": log["name"],
-            "change": changes,
+            "change": [_change_text(row) for row in log.itertuples()],
             "undone": log["undone"],
+            "images": log["images"],
         }
     )
 
 
+def _change_text(row: Any) -> str:
+    """What one edit-log entry changed, as a line; a bulk action by what it did."""
+    if pd.isna(row.bulk_id):
+        return _edit_text(row)
+    if pd.isna(row.image_id):  # the bulk action's own entry
+        return str(row.action)
+    images = f"{row.images:,} image{'' if row.images == 1 else 's'}"
+    return f"{_edit_text(row)} (part of a bulk edit of {images}: {row.action}; undoing it undoes the whole bulk edit)"
+
+
+def _edit_text(row: Any) -> str:
+    """One edit as a line; a description edit from or back to the model's value names the fields that differ
+    from the model's (latest) description."""
+    before, after = _json_value(row.before), _json_value(row.after)
+    model = _json_value(getattr(row, "model_description", None))
+    if row.field != "description" or not isinstance(model, dict):
+        return describe_change(str(row.field), before, after)
+    text = describe_change(str(row.field), model if before is None else before, model if after is None else after)
+    return text + (" (back to the model's)" if after is None else "")
+
+
 def _json_value(text: Any) -> Any:
-    if text is None or (isinstance(text, float) and pd.isna(text)):
+    if text is None or (not isinstance(text, list | dict) and pd.isna(text)):
         return None
     return json.loads(text) if isinstance(text, str) else text
 
 
 def agreement(store: Store, dataset: str | None = None) -> pd.DataFrame:
-    """Model-vs-reviewer agreement per category on reviewed images (precision and recall of the model)."""
+    """Model-vs-reviewer agreement per category on reviewed images: category, reviewed, tp, fp, fn, precision,
+    recall. precision and recall are floats, NaN where undefined (the model never said the category: no
+    precision; the reviewers never did: no recall), never 0: show NaN as "—"."""
     return store.category_agreement(dataset)
 
 

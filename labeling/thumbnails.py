@@ -102,6 +102,10 @@ class Pictures:
         self._sources: dict[tuple[str, str], ImageSource | None] = {}
         self._lock = threading.Lock()
 
+    @property
+    def store(self) -> Any:
+        return self._store
+
     def source(self, dataset: str) -> ImageSource | None:
         """The source of a dataset by name (None when it has none); SourceError/NotFoundError if unusable."""
         record = self._store.dataset(dataset)

@@ -71,9 +71,36 @@ def store() -> Store:
 REVIEWER_KEY = "reviewer"  # the sidebar's reviewer-name input (streamlit_app.py)
 
 
+_MEMORY_KEY = "reviewer_memory"
+_NAME_ASKED_KEY = "reviewer_from_dialog"  # a name typed where a save asked for it, applied before the input exists
+
+
+def _adopt_stored_name() -> None:
+    stored = (st.session_state.get(_MEMORY_KEY) or {}).get("stored")
+    if stored and not str(st.session_state.get(REVIEWER_KEY) or "").strip():
+        st.session_state[REVIEWER_KEY] = str(stored)[:200]
+
+
+def remember_reviewer() -> None:
+    """Keep the reviewer name in this browser: a reload or a new session starts with it (before the input)."""
+    asked = st.session_state.pop(_NAME_ASKED_KEY, None)
+    if asked:
+        st.session_state[REVIEWER_KEY] = asked
+    if REVIEWER_KEY not in st.session_state and settings().reviewer:
+        st.session_state[REVIEWER_KEY] = settings().reviewer
+    from pages import widgets
+
+    widgets.reviewer_memory(key=_MEMORY_KEY, name=reviewer(), on_stored=_adopt_stored_name)
+
+
+def set_reviewer(name: str) -> None:
+    """Use `name` from now on (asked for by a save); the sidebar input shows it from the next run."""
+    st.session_state[_NAME_ASKED_KEY] = name.strip()
+
+
 def reviewer() -> str:
     """The name recorded with human edits: the sidebar's input, else `reviewer` from settings ("" if neither)."""
-    name = st.session_state.get(REVIEWER_KEY)
+    name = st.session_state.get(_NAME_ASKED_KEY) or st.session_state.get(REVIEWER_KEY)
     if name is None:
         name = settings().reviewer
     return str(name).strip()
@@ -81,9 +108,12 @@ def reviewer() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _pictures(db_path: str, cache_dir: str) -> Pictures:
+    from labeling import picture_routes
     from labeling.thumbnails import Pictures
 
-    return Pictures(store(), settings())
+    made = Pictures(store(), settings())
+    picture_routes.serve(made)  # the /pictures routes of serve.py read through it
+    return made
 
 
 def pictures() -> Pictures:
@@ -102,6 +132,14 @@ def _job_manager(db_path: str) -> JobManager:
 def job_manager() -> JobManager:
     """The process-wide job runner: its jobs outlive pages, sessions and browser tabs (poll them, never own)."""
     return _job_manager(settings().db_path)
+
+
+def picture_url(kind: str, image_id: int) -> str:
+    """Where the browser fetches (and caches) a picture: "thumb", "preview" or "original" (labeling.picture_routes)."""
+    from labeling import picture_routes
+
+    pictures()  # registers the reader the routes use
+    return picture_routes.url(kind, image_id, str(st.get_option("server.baseUrlPath") or ""))
 
 
 def paths() -> PathPolicy:

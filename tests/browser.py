@@ -61,9 +61,9 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60
 
 @contextmanager
 def served_app(
-    db_path: Path, cache_dir: Path, env: Mapping[str, str] | None = None, script: str = "streamlit_app.py"
+    db_path: Path, cache_dir: Path, env: Mapping[str, str] | None = None, script: str = "serve.py"
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`streamlit run streamlit_app.py` (or `script`) on 127.0.0.1 and a free port over `db_path`; yields (url,
+    """`streamlit run serve.py` (or `script`) on 127.0.0.1 and a free port over `db_path`; yields (url,
     process)."""
     need_chromium()
     port = free_port()

@@ -240,8 +240,9 @@ def test_undo_writes_the_before_value_back_as_a_new_edit(real: Store) -> None:
     review.save(real, review.focus(real, image_id), reviewer="bob", reviewed=True)
     log = real.edit_log(image_id=image_id)
     categories_edit = int(log[log["field"] == "categories"]["id"].iloc[0])
-    version = review.undo(real, categories_edit, "carl")
-    assert version == 3
+    result = review.undo(real, categories_edit, "carl")
+    assert (result.version, result.images, result.skipped, result.bulk) == (3, 1, 0, False)
+    assert result.summary() == f"Undid edit #{categories_edit} (the image is now version 3)."
     record = review.focus(real, image_id)
     assert record.human_categories is None and record.categories == ["animals"]  # back to the model's
     assert record.reviewed  # bob's later edit of another field stays
@@ -278,11 +279,17 @@ def test_bulk_add_remove_and_mark_reviewed_in_one_go(real: Store) -> None:
     assert real.bulk_categories(chosen, "animals", add=False, reviewer="bob") == 1
     assert real.bulk_mark_reviewed(chosen, reviewer="bob") == 4
     assert names(real, state="reviewed") == ["a.jpg", "b.jpg", "c.jpg", "e.jpg"]
+    # Three bulk actions: three entries in the log, newest first, each naming how many images it changed
     log = real.edit_log(dataset="REAL", limit=100)
-    assert len(log) == 9 and set(log["field"]) == {"categories", "reviewed"}
-    a_log = log[log["image_id"] == image["a.jpg"]].sort_values("id")
+    assert log[["name", "field", "action", "images"]].values.tolist() == [
+        ["4 images", "reviewed", "marked reviewed", 4],
+        ["1 image", "categories", "removed category 'animals'", 1],
+        ["4 images", "categories", "added category 'people'", 4],
+    ]
+    a_log = real.edit_log(image_id=image["a.jpg"]).sort_values("id")  # one image's history: its own rows
     assert a_log["version"].tolist() == [1, 2, 3]
     assert json.loads(a_log["after"].iloc[1]) == ["people"]
+    assert a_log["images"].tolist() == [4, 1, 4]
     assert review.focus(real, image["a.jpg"]).version == 3
     assert real.bulk_categories([], "people", add=True, reviewer="ana") == 0
     with pytest.raises(InputError):

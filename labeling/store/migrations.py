@@ -383,6 +383,14 @@ CREATE TABLE database_identity (id VARCHAR NOT NULL);
 INSERT INTO database_identity SELECT replace(uuid()::VARCHAR, '-', '');
 """
 
+# A bulk action (a category added to or removed from many images, many marked reviewed) is one entry in the edit
+# log and undoes as one: its per-image rows, which keep each image's before value, share a bulk id.
+_BULK_EDITS = """
+CREATE SEQUENCE bulk_edit_ids START 1;
+ALTER TABLE edit_log ADD COLUMN bulk_id BIGINT;             -- NULL: a single edit; else its bulk action
+ALTER TABLE edit_log ADD COLUMN bulk_action VARCHAR;        -- what the bulk action did: added category 'cats', ...
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
@@ -394,4 +402,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "duplicate groups", _DUPLICATE_GROUPS),
     Migration(11, "batch shards", _BATCH_SHARDS),
     Migration(12, "database identity", _DATABASE_IDENTITY),
+    Migration(13, "bulk edits", _BULK_EDITS),
 )

@@ -72,6 +72,7 @@ class ReviewFilter:
     text: str = ""  # case-insensitive substring of the file name, summary or description
     sort: str = "name"  # one of SORTS
     fact: str = "any"  # one of FACT_FILTERS: a technical fact from the scan
+    images_only: bool = False  # leave out names without an image (missing, ambiguous, refused), unless state asks
 
     def __post_init__(self) -> None:
         if self.fact not in FACT_FILTERS:
@@ -107,10 +108,46 @@ class _Unset:
 
 
 UNSET: Any = _Unset()  # a save argument left out: that field is not touched
+_ABSENT: Any = _Unset()  # a description key one side does not have (unlike a key holding null)
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What `undo_edit` wrote back: one edit, or every image of the bulk action the edit belongs to."""
+
+    edit_id: int  # the edit undone: a single edit's id, or the bulk action's entry id (its first row)
+    images: int  # images written back
+    skipped: int = 0  # images of a bulk action changed again since: they keep their newer value
+    version: int | None = None  # a single edit's image's new version (None for a bulk action)
+    bulk: bool = False
+
+    def summary(self) -> str:
+        """One line for the page: what was undone, and what was left alone."""
+        if not self.bulk:
+            return f"Undid edit #{self.edit_id} (the image is now version {self.version})."
+        text = f"Undid bulk edit #{self.edit_id} on {_count(self.images, 'image')}"
+        if self.skipped:
+            text += f"; {_count(self.skipped, 'image')} changed again since kept the newer value"
+        return text + "."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _names(names: Iterable[str]) -> str:
+    """`ana`, `ana and bob`, `ana, bob and carl`."""
+    listed = list(names)
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
+
+
+# An image without a human label: every field follows the model (read only, never changed in place).
+_NO_LABEL: dict[str, Any] = {"description": None, "categories": None, "reviewed": False, "version": 0}
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    # In the order given (never sorted): exports show the fields in the order the model wrote them.
+    return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def _load(value: Any) -> Any:
@@ -126,17 +163,48 @@ def _categories(value: Any) -> list[str] | None:
     return None if value is None else [str(item) for item in value]
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    if value is _ABSENT:
+        return "(none)"
+    return _cut(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value), limit)
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a reviewer reads it in one short table cell: text on one line, names joined, yes/no."""
+    if value is _ABSENT or value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return _cut(" ".join(value.split()) or "(empty)", limit)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return _cut(", ".join(value) or "(none)", limit)
+    return _cut(json.dumps(value, ensure_ascii=False), limit)
+
+
+def field_paths(before: Any, after: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """(dotted path, before, after) of each value that differs between two descriptions, in their own field
+    order (before's keys, then keys only `after` has). Objects are followed (`scene.environment`), lists are
+    compared whole (`objects`); a key one side lacks reads as `(none)`. Key order alone is no difference."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        found: list[tuple[str, Any, Any]] = []
+        for key in dict.fromkeys([*before, *after]):
+            found += field_paths(before.get(key, _ABSENT), after.get(key, _ABSENT), (*path, str(key)))
+        return found
+    return [] if before == after else [(".".join(path), before, after)]
 
 
 def describe_change(field_name: str, before: Any, after: Any) -> str:
     """One line saying what an edit changed; NULL (the model's value) reads as `model's`."""
     if field_name == "description" and isinstance(before, dict) and isinstance(after, dict):
-        keys = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
-        parts = [f"{key} {_short(before.get(key), 40)} -> {_short(after.get(key), 40)}" for key in keys]
+        parts = [f"{path} {_short(old, 40)} -> {_short(new, 40)}" for path, old, new in field_paths(before, after)]
         return "description: " + ("; ".join(parts) if parts else "unchanged")
+    if field_name == "reviewed":
+        return f"reviewed: {shown(before)} -> {shown(after)}"
     shown_before = "model's" if before is None and field_name != "reviewed" else _short(before)
     shown_after = "model's" if after is None and field_name != "reviewed" else _short(after)
     return f"{field_name}: {shown_before} -> {shown_after}"
@@ -201,6 +269,44 @@ WHERE i.id IN ({ids})
 
 _HUMAN_WORDS = _SEARCH_TEXT.format(summary="summary", description="description")
 
+# The fields a bulk action changes: edit-log field -> (human_labels column, its SQL type).
+_BULK_FIELDS = {"categories": ("categories", "VARCHAR[]"), "reviewed": ("reviewed", "BOOLEAN")}
+
+# The edit log as entries, newest first ({where} over edit_log e JOIN images i; then the limit): a single edit
+# is one entry, a bulk action is one entry for all its rows, whichever of its images the filter matched.
+_EDIT_ENTRIES = """
+WITH matched AS (SELECT e.id, e.bulk_id FROM edit_log e JOIN images i ON i.id = e.image_id{where}),
+entries AS (
+    SELECT min(id) AS id, max(id) AS last_id, bulk_id FROM matched
+    GROUP BY bulk_id, CASE WHEN bulk_id IS NULL THEN id END ORDER BY last_id DESC LIMIT ?),
+entry_rows AS (
+    SELECT n.id AS entry, n.last_id, e.* FROM entries n JOIN edit_log e ON e.id = n.id WHERE n.bulk_id IS NULL
+    UNION ALL
+    SELECT n.id AS entry, n.last_id, e.* FROM entries n JOIN edit_log e ON e.bulk_id = n.bulk_id)
+SELECT r.entry AS id,
+       CASE WHEN r.bulk_id IS NULL THEN any_value(r.image_id) END AS image_id,
+       string_agg(DISTINCT d.name, ', ' ORDER BY d.name) AS dataset,
+       CASE WHEN r.bulk_id IS NULL THEN any_value(i.name)
+            ELSE format('{{:,}} image', count(*)) || CASE WHEN count(*) = 1 THEN '' ELSE 's' END END AS name,
+       any_value(r.reviewer) AS reviewer, any_value(r.field) AS field,
+       CASE WHEN r.bulk_id IS NULL THEN any_value(CAST(r.before AS VARCHAR)) END AS before,
+       CASE WHEN r.bulk_id IS NULL THEN any_value(CAST(r.after AS VARCHAR)) END AS after,
+       max(r.edited_at) AS edited_at, bool_or(r.undone) AS undone,
+       CASE WHEN r.bulk_id IS NULL THEN any_value(r.version) END AS version,
+       r.bulk_id, count(*) AS images, any_value(r.bulk_action) AS action
+FROM entry_rows r JOIN images i ON i.id = r.image_id JOIN datasets d ON d.id = i.dataset_id
+GROUP BY r.entry, r.last_id, r.bulk_id ORDER BY r.last_id DESC"""
+
+# One image's own edit-log rows, newest first, each with the size and action of its bulk action (if any).
+_IMAGE_EDITS = """
+SELECT e.id, e.image_id, d.name AS dataset, i.name, e.reviewer, e.field, CAST(e.before AS VARCHAR) AS before,
+       CAST(e.after AS VARCHAR) AS after, e.edited_at, e.undone, e.version, e.bulk_id,
+       CASE WHEN e.bulk_id IS NULL THEN 1
+            ELSE (SELECT count(*) FROM edit_log b WHERE b.bulk_id = e.bulk_id) END AS images,
+       e.bulk_action AS action
+FROM edit_log e JOIN images i ON i.id = e.image_id JOIN datasets d ON d.id = i.dataset_id{where}
+ORDER BY e.id DESC LIMIT ?"""
+
 
 class _Query:
     """A gallery query under construction: the rows CTE for one dataset (or all) and WHERE clauses with their
@@ -254,6 +360,18 @@ _STATE_SQL = {
     "failed": "failed",
     "missing_image": "status <> 'found' AND status <> 'unlinked'",
 }
+
+
+def _matching_sql(flt: ReviewFilter) -> str:
+    """The review-state part of a filter (the gallery counts each state before applying it)."""
+    parts = [_STATE_SQL[flt.state]]
+    if flt.disagreement:
+        parts.append("disagreement")
+    if flt.images_only and flt.state != "missing_image":
+        parts.append(f"NOT ({_STATE_SQL['missing_image']})")
+    return " AND ".join(parts)
+
+
 # A process holds the DuckDB file alone, so a lock per process keeps two syncs of review_text apart.
 _TEXT_SYNC_LOCK = threading.Lock()
 
@@ -322,9 +440,7 @@ class ReviewQueries(StoreBase):
         elif (predicate := FACT_FILTERS[flt.fact][1]) is not None:
             query.add(f"image_id IN (SELECT image_id FROM image_facts WHERE {predicate})")
         if with_state:
-            query.add(_STATE_SQL[flt.state])
-            if flt.disagreement:
-                query.add("disagreement")
+            query.add(_matching_sql(flt))
         return query
 
     @staticmethod
@@ -351,7 +467,7 @@ class ReviewQueries(StoreBase):
 
     def _counts_and_page(self, flt: ReviewFilter, page: int, page_size: int) -> tuple[dict[str, int], list[int]]:
         query = self._gallery_query(flt, with_state=False)
-        matching = _STATE_SQL[flt.state] + (" AND disagreement" if flt.disagreement else "")
+        matching = _matching_sql(flt)
         states = ", ".join(f"count(*) FILTER (WHERE {sql})::BIGINT AS {name}" for name, sql in _STATE_SQL.items())
         order = self._order_sql(flt.sort)
         sql = f"""{query.base},
@@ -518,7 +634,7 @@ class ReviewQueries(StoreBase):
                 current = self._human_row(cur, image_id)
                 version = current["version"] if current else 0
                 if version != expected_version:
-                    raise ConflictError(self._conflict_message(cur, image_id, expected_version, version))
+                    raise self._stale(cur, image_id, expected_version, current or _NO_LABEL)
                 before = current or {"description": None, "categories": None, "reviewed": False}
                 changes = {k: v for k, v in wanted.items() if v != before[k]}
                 if not changes:
@@ -592,32 +708,79 @@ class ReviewQueries(StoreBase):
             params.extend([int(image_id), reviewer, name, _json(before), _json(after), int(version)])
         cur.execute(f"INSERT INTO edit_log (image_id, reviewer, field, before, after, version) VALUES {values}", params)
 
-    @staticmethod
-    def _conflict_message(cur: duckdb.DuckDBPyConnection, image_id: int, read: int, now: int) -> str:
+    def _stale(
+        self, cur: duckdb.DuckDBPyConnection, image_id: int, read: int, current: dict[str, Any]
+    ) -> ConflictError:
+        """The refusal of a save based on version `read`: who saved the image since, and each field they
+        changed with its value when the reviewer opened it and its value now (also as `changes`, for a table)."""
         rows = cur.execute(
-            """
-            SELECT e.reviewer, e.field, e.before, e.after, e.edited_at, i.name
-            FROM edit_log e JOIN images i ON i.id = e.image_id
-            WHERE e.image_id = ? AND coalesce(e.version, 0) > ? ORDER BY e.id""",
+            "SELECT reviewer, field, before, edited_at FROM edit_log "
+            "WHERE image_id = ? AND coalesce(version, 0) > ? ORDER BY id",
             [image_id, read],
         ).fetchall()
-        name = rows[0][5] if rows else f"#{image_id}"
-        changes = [
-            f"{r[0] or 'someone'} at {r[4]:%H:%M:%S} changed {describe_change(r[1], _load(r[2]), _load(r[3]))}"
-            for r in rows[-5:]
-        ]
-        what = "; ".join(changes) if changes else "their change is not in the edit log"
-        return (
-            f"Not saved: {name} was changed by another reviewer after you opened it (you read version {read}, "
-            f"it is now version {now}). {what}. Your edits are still in the form: load the latest version "
-            "and apply them again, or save yours over theirs."
+        name = cur.execute("SELECT name FROM images WHERE id = ?", [image_id]).fetchall()[0][0]
+        who = "another reviewer"
+        if rows:
+            who = f"{_names(dict.fromkeys(r[0] or 'someone' for r in rows))} at {rows[-1][3]:%H:%M:%S}"
+        opened: dict[str, Any] = {}
+        for _, field_name, before, _ in rows:
+            opened.setdefault(field_name, _load(before))  # the first edit since holds the value they opened
+        changes = self._opened_vs_now(cur, image_id, opened, current)
+        if changes:
+            what = "Changed: " + "; ".join(f"{path}: {then} -> {now}" for path, then, now in changes) + "."
+        else:
+            what = "Their changes are not in the edit log." if not rows else "Their changes add up to no difference."
+        return ConflictError(
+            f"Not saved: {name} was changed by {who} after you opened it (you read version {read}, it is now "
+            f"version {current['version']}). {what} Your edits are still in the form: load the latest version "
+            "and apply them again, or save yours over theirs.",
+            changes=changes,
         )
+
+    def _opened_vs_now(
+        self, cur: duckdb.DuckDBPyConnection, image_id: int, opened: dict[str, Any], current: dict[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """(field, then, now) for each field in `opened` whose value differs now; a description by nested path.
+        A human value of NULL is read as the model's, which is what the reviewer saw."""
+        model = self._model_values(cur, image_id)
+        found: list[tuple[str, str, str]] = []
+        for name in EDIT_FIELDS:
+            if name not in opened:
+                continue
+            then, now = opened[name], current[name]
+            if name != "reviewed":
+                then, now = (model[name] if value is None else value for value in (then, now))
+            if name == "description" and isinstance(then or {}, dict) and isinstance(now or {}, dict):
+                found += [(path, shown(a), shown(b)) for path, a, b in field_paths(then or {}, now or {})]
+            elif then != now:
+                found.append((name, shown(then), shown(now)))
+        return found
+
+    @staticmethod
+    def _model_values(cur: duckdb.DuckDBPyConnection, image_id: int) -> dict[str, Any]:
+        """The latest model description and categories (read through the category aliases) of one image."""
+        rows = cur.execute(
+            """
+            SELECT a.description, resolve_category_aliases(a.categories, a.category_list_version, m.alias_map)
+            FROM annotations a, (SELECT category_alias_map() AS alias_map) m
+            WHERE a.image_id = ? ORDER BY a.id DESC LIMIT 1""",
+            [image_id],
+        ).fetchall()
+        description, categories = rows[0] if rows else (None, None)
+        return {"description": _load(description), "categories": _categories(categories)}
 
     # ---- the edit log and undo -----------------------------------------------------------------------------------
 
     def edit_log(self, *, dataset: str | None = None, image_id: int | None = None, limit: int = 50) -> pd.DataFrame:
-        """Recent edits, newest first: id, image_id, dataset, name, reviewer, field, before, after, edited_at,
-        undone, version (before/after are JSON text; NULL means the model's value)."""
+        """Recent edits, newest first, a bulk action as ONE entry. Columns: id, image_id, dataset, name, reviewer,
+        field, before, after, edited_at, undone, version, bulk_id, images, action, model_description.
+
+        A single edit: before/after are JSON text (NULL: the model's value), images is 1, bulk_id and action are
+        NULL. A bulk action: id is its first row's (`undo_edit(id)` undoes all of it), name reads "1,234
+        images", image_id, before, after and version are NULL, dataset lists its datasets, undone is true once
+        it was undone. With `image_id`: that image's own rows, a bulk action's row among them (with the bulk's
+        bulk_id, images and action). model_description: the image's latest model description (JSON text) on a
+        description edit from or back to the model's value, else NULL."""
         clauses, params = [], []
         if dataset is not None:
             clauses.append("i.dataset_id = ?")
@@ -626,31 +789,52 @@ class ReviewQueries(StoreBase):
             clauses.append("e.image_id = ?")
             params.append(image_id)
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        return self.fetch_df(
-            "SELECT e.id, e.image_id, d.name AS dataset, i.name, e.reviewer, e.field, "
-            "CAST(e.before AS VARCHAR) AS before, CAST(e.after AS VARCHAR) AS after, e.edited_at, e.undone, "
-            f"e.version FROM edit_log e JOIN images i ON i.id = e.image_id JOIN datasets d ON d.id = i.dataset_id"
-            f"{where} ORDER BY e.id DESC LIMIT ?",
-            [*params, limit],
-        )
+        sql = _IMAGE_EDITS if image_id is not None else _EDIT_ENTRIES
+        frame = self.fetch_df(sql.format(where=where), [*params, limit])
+        frame = frame.astype({"image_id": "Int64", "version": "Int64", "bulk_id": "Int64", "images": "int64"})
+        frame["model_description"] = self._model_descriptions(frame)
+        return frame
 
-    def undo_edit(self, edit_id: int, reviewer: str) -> int:
-        """Write an edit's `before` value back as a new edit (the original is marked undone); returns the new
-        version. Refused with ConflictError when the field has changed since that edit."""
+    def _model_descriptions(self, log: pd.DataFrame) -> list[str | None]:
+        """Per edit-log row: the image's latest model description (JSON text) where a description edit has the
+        model's value (NULL) on one side, so the history can name the fields it changed; else None."""
+        wanted = (
+            (log["field"] == "description") & log["image_id"].notna() & (log["before"].isna() | log["after"].isna())
+        )
+        ids = sorted({int(i) for i in log.loc[wanted, "image_id"]})
+        found: dict[int, str] = {}
+        if ids:
+            marks = ", ".join("?" * len(ids))
+            rows = self.fetch_all(
+                "SELECT image_id, description::VARCHAR FROM annotations WHERE id IN "
+                f"(SELECT max(id) FROM annotations WHERE image_id IN ({marks}) GROUP BY image_id)",
+                ids,
+            )
+            found = {int(image_id): text for image_id, text in rows}
+        return [found.get(int(i)) if w else None for i, w in zip(log["image_id"], wanted, strict=True)]
+
+    def undo_edit(self, edit_id: int, reviewer: str) -> UndoResult:
+        """Undo an edit: its `before` value is written back as a new edit and the original is marked undone.
+
+        An edit of a bulk action undoes the whole action in one transaction (one new bulk entry); its images
+        changed again since keep their newer value and are counted as skipped. A single edit whose field changed
+        since, or a bulk action whose images all did, is refused with ConflictError."""
         with (
             _conflicts("Somebody changed that image at the same moment: try the undo again."),
             self.transaction() as cur,
         ):
             rows = cur.execute(
-                "SELECT image_id, field, before, after, undone FROM edit_log WHERE id = ?", [edit_id]
+                "SELECT image_id, field, before, after, undone, bulk_id FROM edit_log WHERE id = ?", [edit_id]
             ).fetchall()
             if not rows:
                 raise NotFoundError(f"There is no edit #{edit_id}.")
-            image_id, name, before, after, undone = rows[0]
+            image_id, name, before, after, undone, bulk_id = rows[0]
+            if bulk_id is not None:
+                return self._undo_bulk(cur, int(bulk_id), reviewer)
             if undone:
                 raise ConflictError(f"Edit #{edit_id} was undone already.")
             current = self._human_row(cur, image_id)
-            state = current or {"description": None, "categories": None, "reviewed": False, "version": 0}
+            state = current or _NO_LABEL
             if state[name] != _load(after):
                 raise ConflictError(
                     f"Cannot undo edit #{edit_id}: {name} was changed again since "
@@ -661,14 +845,55 @@ class ReviewQueries(StoreBase):
             self._write_label(cur, image_id, values, reviewer, new_version, exists=current is not None)
             self._log(cur, [(image_id, reviewer, name, state[name], values[name], new_version)])
             cur.execute("UPDATE edit_log SET undone = true WHERE id = ?", [edit_id])
-            return int(new_version)
+            return UndoResult(edit_id=edit_id, images=1, version=int(new_version))
+
+    def _undo_bulk(self, cur: duckdb.DuckDBPyConnection, bulk_id: int, reviewer: str) -> UndoResult:
+        """Write back the before value of every image of a bulk action that still holds the action's value."""
+        entry, field_name, action, pending = cur.execute(
+            "SELECT min(id), any_value(field), any_value(bulk_action), count(*) FILTER (WHERE NOT undone) "
+            "FROM edit_log WHERE bulk_id = ?",
+            [bulk_id],
+        ).fetchall()[0]
+        if not pending:
+            raise ConflictError(f"Bulk edit #{entry} ({action}) was undone already.")
+        column, kind = _BULK_FIELDS[field_name]
+        undo_id = cur.execute("SELECT nextval('bulk_edit_ids')").fetchall()[0][0]
+        params = {"bulk": bulk_id, "undo": undo_id, "reviewer": reviewer, "action": f"undid #{entry}: {action}"}
+        # The undo is a bulk action of its own (undoing it redoes the action); images changed since are skipped.
+        restored = cur.execute(
+            f"""
+            INSERT INTO edit_log (image_id, reviewer, field, before, after, version, bulk_id, bulk_action)
+            SELECT e.image_id, $reviewer, e.field, e.after, e.before, h.version + 1, $undo, $action
+            FROM edit_log e JOIN human_labels h ON h.image_id = e.image_id
+            WHERE e.bulk_id = $bulk AND NOT e.undone AND h.{column} IS NOT DISTINCT FROM e.after::{kind}""",
+            params,
+        ).fetchall()[0][0]
+        if not restored:
+            raise ConflictError(
+                f"Cannot undo bulk edit #{entry} ({action}): its {_count(pending, 'image')} not yet undone "
+                "changed again since. Undo the later edits first."
+            )
+        cur.execute(
+            f"""
+            UPDATE human_labels SET {column} = u.after::{kind}, reviewer = $reviewer, version = u.version,
+                updated_at = current_timestamp
+            FROM edit_log u WHERE u.bulk_id = $undo AND human_labels.image_id = u.image_id""",
+            {"undo": undo_id, "reviewer": reviewer},
+        )
+        cur.execute(
+            "UPDATE edit_log SET undone = true WHERE bulk_id = $bulk AND NOT undone "
+            "AND image_id IN (SELECT image_id FROM edit_log WHERE bulk_id = $undo)",
+            {"bulk": bulk_id, "undo": undo_id},
+        )
+        return UndoResult(edit_id=int(entry), images=int(restored), skipped=int(pending - restored), bulk=True)
 
     # ---- bulk ------------------------------------------------------------------------------------------------------
 
     def bulk_categories(self, image_ids: Iterable[int], category: str, *, add: bool, reviewer: str) -> int:
         """Add (or remove) one category on many images in one transaction; returns how many changed.
 
-        Adding a real category drops `unknown`. Each changed image gets a new version and an edit-log row."""
+        Adding a real category drops `unknown`. Each changed image gets a new version; the action is one entry
+        in the edit log (one row per image under one bulk id) and undoes as one."""
         category = category.strip()
         if not category:
             raise InputError("Name the category to add or remove.")
@@ -682,27 +907,31 @@ class ReviewQueries(StoreBase):
             image_ids,
             reviewer,
             "categories",
+            f"{'added' if add else 'removed'} category {category!r}",
             f"SELECT image_id, human_categories AS before, {after} AS after, version FROM current WHERE {changed}",
             [category, category],
         )
 
     def bulk_mark_reviewed(self, image_ids: Iterable[int], *, reviewer: str, reviewed: bool = True) -> int:
-        """Set the reviewed flag of many images in one transaction; returns how many changed."""
+        """Set the reviewed flag of many images in one transaction (one edit-log entry); returns how many changed."""
         return self._bulk(
             image_ids,
             reviewer,
             "reviewed",
+            "marked reviewed" if reviewed else "marked not reviewed",
             "SELECT image_id, is_reviewed AS before, ?::BOOLEAN AS after, version FROM current WHERE is_reviewed <> ?",
             [reviewed, reviewed],
         )
 
-    def _bulk(self, image_ids: Iterable[int], reviewer: str, field_name: str, select: str, params: list[Any]) -> int:
+    def _bulk(
+        self, image_ids: Iterable[int], reviewer: str, field_name: str, action: str, select: str, params: list[Any]
+    ) -> int:
         import pandas as pd
 
         ids = pd.DataFrame({"image_id": sorted({int(i) for i in image_ids})}, dtype="int64")
         if ids.empty:
             return 0
-        column = "categories" if field_name == "categories" else "reviewed"
+        column = _BULK_FIELDS[field_name][0]
         cur = self.cursor()
         # Registered outside the transaction: unregistering inside an aborted one would hide the real error.
         cur.register("bulk_ids", ids)
@@ -742,11 +971,13 @@ class ReviewQueries(StoreBase):
                         reviewer = excluded.reviewer, version = excluded.version, updated_at = now()""",
                     [reviewer],
                 )
+                # One bulk id for every row: the edit log lists the action once and undoes it as one.
+                bulk_id = tx.execute("SELECT nextval('bulk_edit_ids')").fetchall()[0][0]
                 tx.execute(
                     """
-                    INSERT INTO edit_log (image_id, reviewer, field, before, after, version)
-                    SELECT image_id, ?, ?, to_json(before), to_json(after), new_version FROM bulk_changes""",
-                    [reviewer, field_name],
+                    INSERT INTO edit_log (image_id, reviewer, field, before, after, version, bulk_id, bulk_action)
+                    SELECT image_id, ?, ?, to_json(before), to_json(after), new_version, ?, ? FROM bulk_changes""",
+                    [reviewer, field_name, bulk_id, action],
                 )
                 return len(changes)
         finally:

@@ -1,0 +1,115 @@
+"""The structured description editor: one input per field in the model's order, or the raw JSON.
+
+Rendered inside the focus view's form; `values()` turns what was submitted into the description to save (keys in
+their order), raising InputError for JSON that does not parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from labeling import description_form
+from labeling.description_form import CHOICE, JSON, OBJECTS, TAGS, TEXT, FormField
+from labeling.review import FocusRecord
+from pages import common
+
+_NONE = ""  # a choice left unset
+
+
+def raw_key(prefix: str) -> str:
+    return f"{prefix}_raw"
+
+
+def mode_toggle(prefix: str) -> bool:
+    """Form or raw JSON (outside the form: switching redraws the editor)."""
+    return bool(
+        st.toggle(
+            "Edit as JSON",
+            key=raw_key(prefix),
+            help="Every field at once, as the model wrote it; checked before saving. Switching shows the saved text.",
+        )
+    )
+
+
+def _choice(field: FormField, key: str) -> Any:
+    options = [_NONE, *field.options]
+    if field.value and field.value not in options:
+        options.append(field.value)  # the model answered outside the enum: keep what it said selectable
+    return st.selectbox(
+        common.plain(field.label),
+        options,
+        index=options.index(field.value) if field.value in options else 0,
+        format_func=lambda value: "—" if value == _NONE else common.visible(value),
+        key=key,
+    )
+
+
+def _tags(field: FormField, key: str) -> Any:
+    return st.multiselect(
+        common.plain(field.label),
+        list(field.value),
+        default=list(field.value),
+        accept_new_options=True,
+        format_func=common.visible,
+        placeholder="type a value, Enter adds it",
+        key=key,
+    )
+
+
+def _objects(field: FormField, key: str) -> Any:
+    frame = pd.DataFrame(field.value or [], columns=["name", "attributes"]).astype("string")
+    st.caption(common.plain(field.label))
+    edited = st.data_editor(
+        frame,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={
+            "name": st.column_config.TextColumn("name", width="small"),
+            "attributes": st.column_config.TextColumn("attributes (comma-separated)", width="large"),
+        },
+    )
+    return [{str(k): ("" if pd.isna(v) else str(v)) for k, v in row.items()} for row in edited.to_dict("records")]
+
+
+def form(record: FocusRecord, prefix: str, raw: bool) -> dict[str, Any]:
+    """Draw the inputs (inside the caller's st.form) and return what they hold: field key -> shown value, or
+    {"__json__": text} in raw mode."""
+    if raw:
+        text = st.text_area(
+            "Description (JSON)",
+            value=description_form.to_json(record.description),
+            height=420,
+            key=f"{prefix}_json",
+        )
+        return {"__json__": text}
+    values: dict[str, Any] = {}
+    for i, field in enumerate(description_form.form_fields(record.description)):
+        key = f"{prefix}_f{i}"
+        label = common.plain(field.label)
+        if field.kind == TEXT:
+            values[field.key] = (
+                st.text_area(label, value=field.value, key=key, height=100)
+                if field.long
+                else st.text_input(label, value=field.value, key=key)
+            )
+        elif field.kind == CHOICE:
+            values[field.key] = _choice(field, key)
+        elif field.kind == TAGS:
+            values[field.key] = _tags(field, key)
+        elif field.kind == OBJECTS:
+            values[field.key] = _objects(field, key)
+        elif field.kind == JSON:
+            values[field.key] = st.text_area(label, value=field.value, key=key, height=80, help="JSON")
+    return values
+
+
+def description(record: FocusRecord, shown: dict[str, Any]) -> dict[str, Any] | None:
+    """The description to save from what the form holds (InputError for JSON that does not parse)."""
+    if "__json__" in shown:
+        return description_form.parse_json(str(shown["__json__"]))
+    return description_form.apply(record.description, shown)

@@ -1,0 +1,142 @@
+"""Review's session state: the saved filter, the image in focus, notices, and the deep link in the URL.
+
+Deep links: /review?dataset=NAME&image=NAME opens that image (the URL follows the focus view, so a reload comes
+back to it). Everything here runs inside the workspace fragment, so a rerun redraws only the workspace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from labeling import review
+from labeling.errors import LabelingError, NotFoundError
+from labeling.review import FocusRecord, ReviewFilter
+from pages import common
+
+ANY = "(any)"
+FILTER_DEFAULTS: dict[str, Any] = {
+    "rv_state": "all",
+    "rv_category": ANY,
+    "rv_source": "effective",
+    "rv_text": "",
+    "rv_sort": "name",
+    "rv_disagree": False,
+    "rv_fact": "any",
+    "rv_size": 48,
+    "rv_unavailable": False,
+}
+
+
+def state() -> Any:
+    return st.session_state
+
+
+def rerun() -> None:
+    """Redraw the workspace only (the page's frame, sidebar and navigation stay as they are)."""
+    st.rerun(scope="fragment")
+
+
+def notice(kind: str, message: str) -> None:
+    """A message shown at the top of the next run (actions usually rerun right after)."""
+    state()["rv_notice"] = (kind, message)
+
+
+def show_notice() -> None:
+    shown = state().pop("rv_notice", None)
+    if shown:
+        kind, message = shown
+        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(common.plain(message))
+
+
+def open_image(image_id: int) -> None:
+    """Show one image in the focus view, remembering the version read (saves are based on it)."""
+    current = state()
+    try:
+        record = review.focus(common.store(), int(image_id))
+    except LabelingError as exc:
+        notice("error", str(exc))
+        return
+    current["rv_focus"] = record.image_id
+    current["rv_record"] = record
+    current.pop("rv_conflict", None)
+    current.pop("rv_discard", None)
+    saved = dict(current.get("rv_filter") or {})
+    if saved.get("rv_dataset") != record.dataset:
+        saved["rv_dataset"] = record.dataset
+        current["rv_filter"] = saved
+
+
+def close() -> None:
+    for key in ("rv_focus", "rv_record", "rv_conflict", "rv_discard"):
+        state().pop(key, None)
+
+
+def start_from_link(names: list[str]) -> None:
+    """On a session's first run, take the dataset and image from the URL."""
+    current = state()
+    if current.get("rv_linked"):
+        return
+    current["rv_linked"] = True
+    dataset = st.query_params.get("dataset")
+    image = st.query_params.get("image")
+    if dataset and dataset in names:
+        current["rv_filter"] = {**(current.get("rv_filter") or {}), "rv_dataset": dataset}
+        current.pop("rv_dataset", None)
+    elif dataset:
+        notice("error", f"There is no dataset named {dataset!r}: pick one below.")
+        return
+    if dataset and image:
+        try:
+            open_image(review.locate(common.store(), dataset, image))
+        except NotFoundError as exc:
+            notice("error", str(exc))
+
+
+def sync_link() -> None:
+    """Keep ?dataset=&image= in the URL in step with what is shown, so a reload returns here."""
+    current = state()
+    dataset = (current.get("rv_filter") or {}).get("rv_dataset")
+    record: FocusRecord | None = current.get("rv_record") if current.get("rv_focus") is not None else None
+    wanted = {"dataset": record.dataset if record else dataset, "image": record.name if record else None}
+    for key, value in wanted.items():
+        if value is None:
+            if key in st.query_params:
+                del st.query_params[key]
+        elif st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def seed_filters(names: list[str]) -> None:
+    """Filter widgets vanish while the focus view is open; bring their values back from our own copy."""
+    current = state()
+    saved = current.get("rv_filter") or {}
+    for key, default in {"rv_dataset": names[0], **FILTER_DEFAULTS}.items():
+        if key not in current:
+            current[key] = saved.get(key, default)
+    if current["rv_dataset"] not in names:
+        current["rv_dataset"] = names[0]
+
+
+def filter_from(values: dict[str, Any]) -> ReviewFilter:
+    category = values.get("rv_category", ANY)
+    return ReviewFilter(
+        dataset=values.get("rv_dataset"),
+        category=None if category == ANY else category,
+        category_source=values.get("rv_source", "effective"),
+        state=values.get("rv_state", "all"),
+        disagreement=bool(values.get("rv_disagree")),
+        text=values.get("rv_text", ""),
+        sort=values.get("rv_sort", "name"),
+        fact=values.get("rv_fact", "any"),
+        images_only=not values.get("rv_unavailable", False),
+    )
+
+
+def saved_filter(names: list[str]) -> ReviewFilter:
+    return filter_from({"rv_dataset": names[0], **FILTER_DEFAULTS, **(state().get("rv_filter") or {})})
+
+
+def reset_page() -> None:
+    state().pop("rv_page", None)  # back to page 1 (dropping the state, not setting it, keeps Streamlit quiet)
