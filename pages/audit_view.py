@@ -282,9 +282,12 @@ def _duplicates(store: Store, run: AuditRun) -> None:
     )
     for fact, label, place in (("leakage", "Review the leaked images", 1), ("duplicate", "Review every group", 2)):
         if cols[place].button(label, key=f"audit_review_{fact}"):
-            st.session_state["rv_fact"] = fact  # the Review gallery opens filtered to them
-            st.session_state["rv_dataset"] = report.groups[0].images[0].dataset
-            st.session_state.pop("rv_filter", None)
+            st.session_state["rv_filter"] = {  # the Review gallery opens filtered to them
+                **(st.session_state.get("rv_filter") or {}),
+                "rv_fact": fact,
+                "rv_dataset": report.groups[0].images[0].dataset,
+            }
+            st.session_state["rv_gallery_visit"] = int(st.session_state.get("rv_gallery_visit", 0)) + 1
             st.switch_page("pages/review.py")
     st.caption("Review shows one dataset at a time: switch its Dataset to see the copies on the other side.")
     shown = report.groups[:GROUPS_SHOWN]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common, review_focus, review_gallery, review_log, widgets
-from pages.review_state import reset_page, seed_filters, show_notice, start_from_link, state, sync_link
+from pages.review_state import filter_values, reset_page, show_notice, start_from_link, state, sync_link, widget_key
 
 VIEWS = ("Gallery", "Progress & agreement", "Edit log")
 GALLERY_SHORTCUTS = (
@@ -22,7 +22,17 @@ GALLERY_SHORTCUTS = (
 
 def _dataset_picker(names: list[str]) -> str:
     """The dataset selector alone (progress and edit-log views), kept in step with the gallery's filter."""
-    dataset = str(st.selectbox("Dataset", names, format_func=common.visible, key="rv_dataset", on_change=reset_page))
+    saved = filter_values(names)["rv_dataset"]
+    dataset = str(
+        st.selectbox(
+            "Dataset",
+            names,
+            index=names.index(saved),
+            format_func=common.visible,
+            key=widget_key("rv_dataset_only"),
+            on_change=reset_page,
+        )
+    )
     state()["rv_filter"] = {**(state().get("rv_filter") or {}), "rv_dataset": dataset}
     return dataset
 
@@ -31,7 +41,6 @@ def _dataset_picker(names: list[str]) -> str:
 def _workspace(names: list[str]) -> None:
     store = common.store()
     who = common.reviewer()
-    seed_filters(names)  # the filter widgets were gone while an image was open: bring their values back
     show_notice()
     if state().get("rv_focus") is not None:
         review_focus.show(store, names, who)
@@ -62,9 +71,7 @@ def main() -> None:
         )
         return
     start_from_link(names)
-    current = state().get("rv_dataset")
-    if isinstance(current, str):
-        common.simulated_notice([current])
+    common.simulated_notice([filter_values(names)["rv_dataset"]])
     _workspace(names)
 
 

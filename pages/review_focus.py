@@ -226,7 +226,7 @@ def show(store: Any, names: list[str], who: str) -> None:
             rerun()
     assert record is not None
     flt = saved_filter(names)
-    prefix = f"rv_{record.image_id}_{record.version}"
+    prefix = f"rv_{record.image_id}_{record.version}_{current.get('rv_visit', 0)}"
     status = (f"Reviewed by {record.reviewer or 'someone'}" if record.reviewed else "Not reviewed yet") + (
         f" · human label version {record.version}" if record.version else " · model output only"
     )

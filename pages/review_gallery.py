@@ -12,7 +12,18 @@ from labeling import review
 from labeling.review import FACT_FILTERS, NO_CATEGORY, SORT_LABELS, STATE_LABELS, ReviewFilter
 from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES
 from pages import common, widgets
-from pages.review_state import ANY, FILTER_DEFAULTS, filter_from, notice, open_image, rerun, reset_page, state
+from pages.review_state import (
+    ANY,
+    filter_from,
+    filter_values,
+    notice,
+    open_image,
+    page_key,
+    rerun,
+    reset_page,
+    state,
+    widget_key,
+)
 
 PAGE_SIZES = (24, 48, 96)
 BULK_LIMIT = 100_000  # most images one bulk action may select
@@ -20,47 +31,52 @@ _TILES_KEY = "rv_tiles"
 
 
 def _filters(names: list[str], categories: list[str]) -> ReviewFilter:
-    current = state()
+    saved = filter_values(names)
     options = [ANY, *categories, NO_CATEGORY]
-    if current.get("rv_category") not in options:
-        current["rv_category"] = ANY
+    if saved["rv_category"] not in options:
+        saved["rv_category"] = ANY
+
+    def choose(column: Any, label: str, name: str, choices: list[Any], **extra: Any) -> Any:
+        index = choices.index(saved[name]) if saved[name] in choices else 0
+        return column.selectbox(label, choices, index=index, key=widget_key(name), on_change=reset_page, **extra)
+
     top = st.columns([2, 2, 2, 2, 3, 2])
-    top[0].selectbox("Dataset", names, format_func=common.visible, key="rv_dataset", on_change=reset_page)
-    top[1].selectbox(
-        "Status", list(STATE_LABELS), format_func=STATE_LABELS.__getitem__, key="rv_state", on_change=reset_page
-    )
-    top[2].selectbox("Category", options, format_func=common.visible, key="rv_category", on_change=reset_page)
-    top[3].selectbox(
-        "Category by", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__, key="rv_source", on_change=reset_page
-    )
-    top[4].text_input(
+    values: dict[str, Any] = {"rv_dataset": choose(top[0], "Dataset", "rv_dataset", names, format_func=common.visible)}
+    values["rv_state"] = choose(top[1], "Status", "rv_state", list(STATE_LABELS), format_func=STATE_LABELS.get)
+    values["rv_category"] = choose(top[2], "Category", "rv_category", options, format_func=common.visible)
+    values["rv_source"] = choose(top[3], "Category by", "rv_source", list(LABEL_SOURCES), format_func=SOURCE_TITLES.get)
+    values["rv_text"] = top[4].text_input(
         "Search names and descriptions",
-        key="rv_text",
+        value=saved["rv_text"],
+        key=widget_key("rv_text"),
         on_change=reset_page,
         placeholder="e.g. harbor, or img_0042",
     )
-    top[5].selectbox(
-        "Sort", list(SORT_LABELS), format_func=SORT_LABELS.__getitem__, key="rv_sort", on_change=reset_page
-    )
+    values["rv_sort"] = choose(top[5], "Sort", "rv_sort", list(SORT_LABELS), format_func=SORT_LABELS.get)
     row = st.columns([4, 3, 3, 2])
-    row[0].checkbox("Only disagreements (reviewer ≠ model categories)", key="rv_disagree", on_change=reset_page)
-    row[1].selectbox(
+    values["rv_disagree"] = row[0].checkbox(
+        "Only disagreements (reviewer ≠ model categories)",
+        value=bool(saved["rv_disagree"]),
+        key=widget_key("rv_disagree"),
+        on_change=reset_page,
+    )
+    values["rv_fact"] = choose(
+        row[1],
         "Technical fact",
+        "rv_fact",
         list(FACT_FILTERS),
         format_func=lambda name: FACT_FILTERS[name][0],
-        key="rv_fact",
-        on_change=reset_page,
         help="From the scan (Audit page or `labeling scan`): format, metadata, provenance, duplicates.",
     )
-    row[2].checkbox(
+    values["rv_unavailable"] = row[2].checkbox(
         "Show names without an image",
-        key="rv_unavailable",
+        value=bool(saved["rv_unavailable"]),
+        key=widget_key("rv_unavailable"),
         on_change=reset_page,
         help="Listed names that are missing from the folder or bucket, ambiguous, or refused as unsafe.",
     )
-    row[3].selectbox("Per page", PAGE_SIZES, key="rv_size", on_change=reset_page)
-    values = {key: current[key] for key in ("rv_dataset", *FILTER_DEFAULTS)}
-    current["rv_filter"] = values
+    values["rv_size"] = choose(row[3], "Per page", "rv_size", list(PAGE_SIZES))
+    state()["rv_filter"] = {**saved, **values}
     return filter_from(values)
 
 
@@ -164,8 +180,9 @@ def show(store: Any, names: list[str], who: str) -> None:
     categories = review.category_options(store)
     flt = _filters(names, categories)
     current = state()
-    requested = int(current.get("rv_page") or 1)
-    page = common.run_or_error(lambda: review.gallery(store, flt, page=requested, page_size=int(current["rv_size"])))
+    requested = int(current.get(page_key()) or current.get("rv_page") or 1)
+    size = int(current["rv_filter"]["rv_size"])
+    page = common.run_or_error(lambda: review.gallery(store, flt, page=requested, page_size=size))
     if page is None:
         return
     st.caption(_counts_line(page.counts, page.total, flt))
@@ -175,10 +192,7 @@ def show(store: Any, names: list[str], who: str) -> None:
         st.info("No images match these filters.")
     selected: set[int] = current.setdefault("rv_selected", set())
     widgets.gallery([_tile(row, selected) for row in rows], key=_TILES_KEY, on_open=_open_tile, on_toggle=_toggle_tile)
-    default = 1
-    if page.page != requested:  # the set shrank under the page shown: show its last page
-        current.pop("rv_page", None)
-        default = page.page
+    current["rv_page"] = page.page  # kept while an image is open; the set may have shrunk under it
     if page.pages > 1:
-        st.pagination(page.pages, default=default, key="rv_page")
+        st.pagination(page.pages, default=page.page, key=page_key())
     st.caption(f"Page {page.page} of {page.pages}  ·  click a tile to open it  ·  ? lists the shortcuts")

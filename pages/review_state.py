@@ -60,6 +60,9 @@ def open_image(image_id: int) -> None:
         return
     current["rv_focus"] = record.image_id
     current["rv_record"] = record
+    # Widgets of a view are keyed by visit: a fragment keeps the state of widgets it stopped drawing, so a
+    # second visit to the same image and version must not pick up the first visit's leftovers.
+    current["rv_visit"] = int(current.get("rv_visit", 0)) + 1
     current.pop("rv_conflict", None)
     current.pop("rv_discard", None)
     saved = dict(current.get("rv_filter") or {})
@@ -71,6 +74,7 @@ def open_image(image_id: int) -> None:
 def close() -> None:
     for key in ("rv_focus", "rv_record", "rv_conflict", "rv_discard"):
         state().pop(key, None)
+    state()["rv_gallery_visit"] = int(state().get("rv_gallery_visit", 0)) + 1
 
 
 def start_from_link(names: list[str]) -> None:
@@ -83,7 +87,6 @@ def start_from_link(names: list[str]) -> None:
     image = st.query_params.get("image")
     if dataset and dataset in names:
         current["rv_filter"] = {**(current.get("rv_filter") or {}), "rv_dataset": dataset}
-        current.pop("rv_dataset", None)
     elif dataset:
         notice("error", f"There is no dataset named {dataset!r}: pick one below.")
         return
@@ -108,15 +111,18 @@ def sync_link() -> None:
             st.query_params[key] = value
 
 
-def seed_filters(names: list[str]) -> None:
-    """Filter widgets vanish while the focus view is open; bring their values back from our own copy."""
-    current = state()
-    saved = current.get("rv_filter") or {}
-    for key, default in {"rv_dataset": names[0], **FILTER_DEFAULTS}.items():
-        if key not in current:
-            current[key] = saved.get(key, default)
-    if current["rv_dataset"] not in names:
-        current["rv_dataset"] = names[0]
+def widget_key(name: str) -> str:
+    """A filter widget's key for this visit to the gallery: a fragment keeps the state of widgets it stopped
+    drawing, and a widget drawn again under its old key can show its first option instead of that state."""
+    return f"{name}__{int(state().get('rv_gallery_visit', 0))}"
+
+
+def filter_values(names: list[str]) -> dict[str, Any]:
+    """The gallery's filter as chosen (our own copy, kept while an image is open), defaults filled in."""
+    values = {"rv_dataset": names[0], **FILTER_DEFAULTS, **(state().get("rv_filter") or {})}
+    if values["rv_dataset"] not in names:
+        values["rv_dataset"] = names[0]
+    return values
 
 
 def filter_from(values: dict[str, Any]) -> ReviewFilter:
@@ -135,8 +141,14 @@ def filter_from(values: dict[str, Any]) -> ReviewFilter:
 
 
 def saved_filter(names: list[str]) -> ReviewFilter:
-    return filter_from({"rv_dataset": names[0], **FILTER_DEFAULTS, **(state().get("rv_filter") or {})})
+    return filter_from(filter_values(names))
+
+
+def page_key() -> str:
+    return widget_key(f"rv_page_{int(state().get('rv_page_epoch', 0))}")
 
 
 def reset_page() -> None:
-    state().pop("rv_page", None)  # back to page 1 (dropping the state, not setting it, keeps Streamlit quiet)
+    """Back to page 1 after a filter change (a new pagination widget starts there)."""
+    state()["rv_page_epoch"] = int(state().get("rv_page_epoch", 0)) + 1
+    state()["rv_page"] = 1

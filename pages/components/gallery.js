@@ -22,7 +22,6 @@ export default function (component) {
     const img = document.createElement("img");
     img.src = tile.src;
     img.alt = tile.name;
-    img.loading = "lazy";
     img.decoding = "async";
     frame.appendChild(img);
     const pick = document.createElement("input");
