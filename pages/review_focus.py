@@ -184,16 +184,20 @@ def _ask_name() -> None:
     pending = state().get("rv_pending_save")
     st.write("Your name is recorded with every edit. It is kept in this browser for next time.")
     name = st.text_input("Your name", key="rv_name_asked", placeholder="e.g. Ada")
-    if st.button("Save with this name", type="primary", disabled=not (name or "").strip()) and pending:
-        common.set_reviewer(name)
-        record: FocusRecord = state()["rv_record"]
-        if _save(common.store(), record, name.strip(), pending["values"]):
-            state().pop("rv_pending_save", None)
-            if pending["next"] and pending["target"] is not None:
-                open_image(pending["target"])
-            else:
-                open_image(record.image_id)
-        st.rerun()  # the whole app: the sidebar shows the name from now on
+    if not st.button("Save with this name", type="primary") or not pending:
+        return
+    if not (name or "").strip():
+        st.warning("Type your name first.")
+        return
+    common.set_reviewer(name)
+    record: FocusRecord = state()["rv_record"]
+    if _save(common.store(), record, name.strip(), pending["values"]):
+        state().pop("rv_pending_save", None)
+        if pending["next"] and pending["target"] is not None:
+            open_image(pending["target"])
+        else:
+            open_image(record.image_id)
+    st.rerun()  # the whole app: the sidebar shows the name from now on
 
 
 def _leave(store: Any, record: FocusRecord, flt: ReviewFilter, step: int) -> None:

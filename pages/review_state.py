@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from labeling import review
 from labeling.errors import LabelingError, NotFoundError
@@ -34,8 +35,14 @@ def state() -> Any:
 
 
 def rerun() -> None:
-    """Redraw the workspace only (the page's frame, sidebar and navigation stay as they are)."""
-    st.rerun(scope="fragment")
+    """Redraw the workspace only (the page's frame, sidebar and navigation stay as they are).
+
+    During a full-app run (the first run, or a click Streamlit folded into a pending full rerun) a
+    fragment-scoped rerun is refused, so the whole app is redrawn instead."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitInvalidLayoutContextError:
+        st.rerun()
 
 
 def notice(kind: str, message: str) -> None:

@@ -90,7 +90,9 @@ export default function (component) {
     window.addEventListener("beforeunload", keys.onUnload);
     keys.installed = true;
   }
+  const mount = (keys.mounts = (keys.mounts || 0) + 1);
   return () => {
+    if (keys.mounts !== mount) return; // a newer mount already took over: its listeners stay
     document.removeEventListener("keydown", keys.onKey, true);
     document.removeEventListener("input", keys.onInput, true);
     document.removeEventListener("click", keys.onClick, true);

@@ -20,7 +20,7 @@ export default function (component) {
   const view = root.__view || (root.__view = { scale: 0, x: 0, y: 0, key: null, original: false });
   const fresh = view.key !== data.key;
   if (fresh) {
-    Object.assign(view, { key: data.key, scale: 0, x: 0, y: 0, original: false });
+    Object.assign(view, { key: data.key, scale: 0, x: 0, y: 0, original: false, probed: false });
     view.w = data.width || 0;
     view.h = data.height_px || 0;
     img.alt = data.name || "";
@@ -63,9 +63,22 @@ export default function (component) {
     draw();
   };
   img.onload = () => {
-    if (!view.w || !view.h || (view.original && img.naturalWidth > view.w)) {
-      view.w = img.naturalWidth;
+    if (!view.w || !view.h) {
+      view.w = img.naturalWidth; // the preview's size stands in until the original's is known
       view.h = img.naturalHeight;
+      if (!data.width && data.original && !view.probed) {
+        view.probed = true; // not scanned: fetch the original once to learn its size (100% means its pixels)
+        const probe = new Image();
+        const key = view.key;
+        probe.onload = () => {
+          if (view.key !== key || !probe.naturalWidth) return;
+          view.scale *= view.w / probe.naturalWidth;
+          view.w = probe.naturalWidth;
+          view.h = probe.naturalHeight;
+          draw();
+        };
+        probe.src = data.original;
+      }
     }
     if (!view.scale) view.scale = fit();
     draw();
