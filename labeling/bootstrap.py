@@ -58,7 +58,7 @@ def _relaunch(python: Path, args: list[str]) -> None:
 
 
 def launch_app(extra_args: list[str]) -> None:
-    """Install on first use, then `streamlit run serve.py` (the app plus its picture routes, bound per .streamlit/config.toml)."""
+    """Install on first use, then `streamlit run serve.py`: the app and its picture routes (.streamlit/config.toml)."""
     python = ensure_venv(["requirements.txt"])
     _relaunch(python, ["-m", "streamlit", "run", str(ROOT / "serve.py"), *extra_args])
 
