@@ -185,7 +185,7 @@ def show(store: Any, names: list[str], who: str) -> None:
     page = common.run_or_error(lambda: review.gallery(store, flt, page=requested, page_size=size))
     if page is None:
         return
-    st.caption(_counts_line(page.counts, page.total, flt))
+    st.caption(common.plain(_counts_line(page.counts, page.total, flt)))
     rows: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in page.rows.to_dict("records")]
     _bulk_bar(store, who, [int(r["image_id"]) for r in rows], categories, flt, page.total)
     if not rows:
