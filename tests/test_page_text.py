@@ -80,7 +80,6 @@ INTERNAL = {
     "store.category_list_version()",  # an integer
     "title",  # metric titles: literals in the page's own tables
     "label",  # csv_download's label: every caller passes a literal
-    "_counts_line(page.counts, page.total)",  # our state labels and numbers
     "' and '.join(pending)",  # our field names
     "duration(progress.elapsed_s)",  # H:MM:SS
     "len(active)",
@@ -156,11 +155,17 @@ PLAIN_FIELDS = {
     "Code.code_text",
     "Selectbox.options",
     "MultiSelect.options",
+    "MultiSelect.raw_values",  # the chosen options (formatted as in options), sent when the page sets the value
     "VegaLiteChart.spec",
     "TextArea.value",
     "TextInput.value",
+    # Our components' data (pages/components/*.js): they set every text from it with textContent or as an
+    # attribute, never as markup (test_components_never_make_markup_from_data keeps that so)
+    "BidiComponent.json",
 }
+# Fields never shown as text (js_content, css_content: our components' own code, pages/components)
 HIDDEN_FIELDS = {"id", "raw_value", "default", "form_id", "value", "url", "data_url", "deprecated_text"}
+HIDDEN_FIELDS |= {"js_content", "css_content"}
 
 
 def _strings(message: Message, path: str) -> Iterator[tuple[str, str]]:
@@ -234,17 +239,46 @@ def test_every_page_sends_outside_text_inert(hostile_app: tuple[AppTest, dict[st
     assert _unsafe(at) == []
 
 
+def open_tile_at(at: AppTest, index: int) -> None:
+    """Click the gallery's index-th tile (its component's "open" trigger, as the browser sends it)."""
+    from tests.test_review_page import fire, tiles
+
+    fire(at, "gallery", "open", tiles(at)[index]["id"])
+
+
 def test_review_focus_sends_outside_text_inert(hostile_app: tuple[AppTest, dict[str, int]]) -> None:
     _, ids = hostile_app
     shown = []
     for index in range(len(ids)):  # the third image's attempt failed with the hostile server message
         at = _open(AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run(), "review")
-        [button for button in at.button if button.label == "Open"][index].click().run()
+        open_tile_at(at, index)
         assert not at.exception, at.exception
         assert _unsafe(at) == []
         shown += [text for _, text in _sent(at)]
     assert any("Server said" in text for text in shown), "no focus view showed the failure message"
     assert any(hostile.OUTSIDE_HOST in text for text in shown), "no focus view showed the description"
+
+
+# Where a component's script could turn text into markup: an HTML sink, or an attribute that runs or links.
+_HTML_SINK = re.compile(
+    r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\.setAttribute\(\s*[\"'](on|href|src)"
+)
+_LITERAL_HTML = re.compile(r"\.innerHTML\s*=\s*(?:'[^'\\]*'\s*\+?\s*)+;")
+
+
+def test_components_never_make_markup_from_data() -> None:
+    """Our browser components get outside text as data (BidiComponent.json): they may write markup only as a
+    literal of their own, and set every text from the data with textContent or as a plain attribute."""
+    scripts = sorted((ROOT / "pages" / "components").glob("*.js"))
+    assert scripts, "no component scripts found"
+    found = []
+    for script in scripts:
+        source = script.read_text(encoding="utf-8")
+        literal_spans = [match.span() for match in _LITERAL_HTML.finditer(source)]
+        for match in _HTML_SINK.finditer(source):
+            if not any(start <= match.start() < end for start, end in literal_spans):
+                found.append(f"{script.name}:{source.count(chr(10), 0, match.start()) + 1}: {match.group(0)}")
+    assert not found, "a component may turn its data into markup:\n" + "\n".join(found)
 
 
 def test_actions_report_outside_names_inert(hostile_app: tuple[AppTest, dict[str, int]], tmp_path: Path) -> None:
