@@ -54,16 +54,22 @@ def _settled(page: Any, heading: str, text: str) -> None:
 
 def _injected(page: Any) -> dict[str, Any]:
     return page.evaluate(
-        """selector => ({
-        injected: [...document.querySelectorAll(selector)]
+        """selector => {
+        // the app's components draw inside shadow roots: search those too
+        const roots = [document, ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot)
+            .map(e => e.shadowRoot)];
+        const all = (css) => roots.flatMap(root => [...root.querySelectorAll(css)]);
+        return {
+        injected: all(selector)
             .map(e => (e.parentElement?.outerHTML || e.outerHTML).slice(0, 300)),
         // a table cell is drawn on its own, so a control there cannot reorder anything outside it
-        reversed: [...document.querySelectorAll('body *')]
+        reversed: all('body *, .grid *, .viewer *')
             .filter(e => !e.closest('[data-testid="stDataFrameResizable"]'))
             .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.includes('\\u202e')))
             .map(e => e.outerHTML.slice(0, 120)),
-        shownBidi: document.body.innerText.includes('<U+202E>'),
-    })""",
+        shownBidi: document.body.innerText.includes('<U+202E>')
+            || roots.some(root => root !== document && root.textContent.includes('<U+202E>')),
+    }; }""",
         INJECTED,
     )
 
@@ -96,7 +102,7 @@ def test_every_page_keeps_hostile_text_inert(server: tuple[str, subprocess.Popen
             for index in range(3):  # each image's focus view: descriptions, a failure message, the model name
                 page.goto(f"{url}/review")
                 _settled(page, "Review", "matching")
-                page.locator('[class*="st-key-rv_open_"] button').nth(index).click()
+                page.locator(".tile").nth(index).click()  # a tile opens its image
                 _settled(page, "Review", "What the model said")
                 found[f"review image {index}"] = _injected(page)
         finally:
