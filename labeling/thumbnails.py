@@ -54,28 +54,48 @@ class Picture:
     reason: str = ""
 
 
-@lru_cache(maxsize=4)
-def placeholder_bytes(size: int = THUMB_SIZE) -> bytes:
-    """A grey square saying the image is unavailable (PNG); made once per size."""
+@lru_cache(maxsize=64)
+def placeholder_bytes(size: int = THUMB_SIZE, reason: str = "") -> bytes:
+    """A grey square saying the image is unavailable, and why (PNG); pictures served by URL carry no other text."""
     img = Image.new("RGB", (size, size), (228, 228, 228))
     draw = ImageDraw.Draw(img)
     draw.rectangle((0, 0, size - 1, size - 1), outline=(170, 170, 170), width=2)
     draw.line((0, 0, size - 1, size - 1), fill=(200, 200, 200), width=2)
     draw.line((0, size - 1, size - 1, 0), fill=(200, 200, 200), width=2)
-    text = "image unavailable"
     font = ImageFont.load_default(size=max(10, size // 14))
-    box = draw.textbbox((0, 0), text, font=font)
-    width, height = box[2] - box[0], box[3] - box[1]
-    left, top = (size - width) // 2, (size - height) // 2
-    draw.rectangle((left - 8, top - 8, left + width + 8, top + height + 8), fill=(228, 228, 228))
-    draw.text((left - box[0], top - box[1]), text, fill=(90, 90, 90), font=font)
+    small = ImageFont.load_default(size=max(9, size // 22))
+    lines = [("image unavailable", font)] + [(line, small) for line in _wrapped(reason, draw, small, size - 32)]
+    heights = [draw.textbbox((0, 0), text, font=face)[3] + 6 for text, face in lines]
+    top = (size - sum(heights)) // 2
+    widest = max(draw.textbbox((0, 0), text, font=face)[2] for text, face in lines)
+    draw.rectangle(
+        ((size - widest) // 2 - 8, top - 8, (size + widest) // 2 + 8, top + sum(heights) + 4), fill=(228,) * 3
+    )
+    for (text, face), height in zip(lines, heights, strict=True):
+        box = draw.textbbox((0, 0), text, font=face)
+        draw.text(((size - (box[2] - box[0])) // 2 - box[0], top), text, fill=(90, 90, 90), font=face)
+        top += height
     buffer = io.BytesIO()
     img.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
+def _wrapped(text: str, draw: ImageDraw.ImageDraw, font: Any, width: int, most: int = 4) -> list[str]:
+    """The reason in lines that fit `width`, at most `most` of them (the last one cut with an ellipsis)."""
+    lines: list[str] = []
+    for word in " ".join(text.split()).split(" ") if text.strip() else []:
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(candidate, font=font) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    if len(lines) > most:
+        lines = [*lines[: most - 1], lines[most - 1] + " …"]
+    return lines
+
+
 def placeholder(reason: str, size: int = THUMB_SIZE) -> Picture:
-    return Picture(placeholder_bytes(size), "image/png", placeholder=True, reason=reason)
+    return Picture(placeholder_bytes(size, reason[:300]), "image/png", placeholder=True, reason=reason)
 
 
 def thumbnail_path(cache_dir: str | os.PathLike[str], image_id: int) -> Path:

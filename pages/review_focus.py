@@ -143,7 +143,17 @@ def _conflict(store: Any, record: FocusRecord, who: str) -> None:
         rerun()
 
 
-def _save(store: Any, record: FocusRecord, who: str, values: dict[str, Any], over_version: int | None = None) -> bool:
+def _save(
+    store: Any,
+    record: FocusRecord,
+    who: str,
+    values: dict[str, Any],
+    over_version: int | None = None,
+    *,
+    whole_app: bool = False,
+) -> bool:
+    """Save, or keep the refusal to show above the form; `whole_app` when called from the name dialog, whose
+    own rerun would redraw only the dialog."""
     try:
         result = review.save(store, record, reviewer=who, over_version=over_version, **values)
     except ConflictError as exc:
@@ -155,7 +165,8 @@ def _save(store: Any, record: FocusRecord, who: str, values: dict[str, Any], ove
             "changes": list(getattr(exc, "changes", []) or []),
         }
         state()["rv_last_values"] = values
-        rerun()  # show the refusal above the form, which keeps the reviewer's edits
+        state().pop("rv_pending_save", None)
+        st.rerun() if whole_app else rerun()  # show the refusal above the form, which keeps the edits
     except LabelingError as exc:
         st.error(common.plain(exc))
         return False
@@ -191,7 +202,7 @@ def _ask_name() -> None:
         return
     common.set_reviewer(name)
     record: FocusRecord = state()["rv_record"]
-    if _save(common.store(), record, name.strip(), pending["values"]):
+    if _save(common.store(), record, name.strip(), pending["values"], whole_app=True):
         state().pop("rv_pending_save", None)
         if pending["next"] and pending["target"] is not None:
             open_image(pending["target"])
@@ -235,7 +246,9 @@ def show(store: Any, names: list[str], who: str) -> None:
         f" · human label version {record.version}" if record.version else " · model output only"
     )
     st.text(common.visible(f"{record.dataset} / {record.name}  ·  {status}"))
-    fresh = common.run_or_error(lambda: review.focus(store, record.image_id))
+    # Just opened: what is shown is what is stored. Later reruns look for a save by someone else.
+    just_opened = current.pop("rv_just_opened", None) == record.image_id
+    fresh = None if just_opened else common.run_or_error(lambda: review.focus(store, record.image_id))
     if fresh is not None and fresh.version != record.version and "rv_conflict" not in current:
         st.warning(
             common.plain(
@@ -249,7 +262,7 @@ def show(store: Any, names: list[str], who: str) -> None:
         _image_side(store, record, flt)
     with form_side:
         _form_side(store, record, flt, who, prefix)
-        with st.expander("History of this image"):
+        if st.toggle("History of this image", key=f"{prefix}_history"):  # read only when asked for
             history(store, who, image_id=record.image_id, limit=10)
 
 

@@ -70,6 +70,7 @@ def open_image(image_id: int) -> None:
     # Widgets of a view are keyed by visit: a fragment keeps the state of widgets it stopped drawing, so a
     # second visit to the same image and version must not pick up the first visit's leftovers.
     current["rv_visit"] = int(current.get("rv_visit", 0)) + 1
+    current["rv_just_opened"] = record.image_id
     current.pop("rv_conflict", None)
     current.pop("rv_discard", None)
     saved = dict(current.get("rv_filter") or {})
