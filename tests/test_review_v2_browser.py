@@ -56,6 +56,11 @@ def _header(page) -> object:  # type: ignore[no-untyped-def]
     return page.get_by_text("REAL / p.jpg", exact=False)
 
 
+def _keys_ready(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the focus view's key handler is live (it mounts just after the view is drawn)."""
+    page.wait_for_function("() => (document.documentElement.dataset.reviewKeys || '').startsWith('rv_')")
+
+
 def test_editor_keyboard_zoom_name_and_bulk_undo(
     review_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -99,12 +104,21 @@ def test_editor_keyboard_zoom_name_and_bulk_undo(
 
                 # The 12th category from the keyboard: C focuses the finder, typing filters, Enter toggles.
                 page.evaluate("document.activeElement?.blur()")
+                _keys_ready(page)
                 page.keyboard.press("c")
                 page.keyboard.type("text and doc")
                 page.keyboard.press("Enter")
                 expect(page.get_by_label(f"Remove {TWELFTH}", exact=True)).to_be_visible()
                 page.keyboard.press("Control+S")
                 expect(page.get_by_text("Saved p.jpg (version 2)")).to_be_visible()
+
+                # `?` lists the shortcuts.
+                page.evaluate("document.activeElement?.blur()")
+                _keys_ready(page)
+                page.keyboard.press("?")
+                expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+                page.keyboard.press("Escape")
+                expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_have_count(0)
 
                 # Zoom to 100% of the original's 1600 px, then back to fit.
                 viewer = page.locator(".viewer")

@@ -91,8 +91,10 @@ export default function (component) {
     keys.installed = true;
   }
   const mount = (keys.mounts = (keys.mounts || 0) + 1);
+  document.documentElement.dataset.reviewKeys = data.token; // which view's keys are live (tests wait for it)
   return () => {
     if (keys.mounts !== mount) return; // a newer mount already took over: its listeners stay
+    delete document.documentElement.dataset.reviewKeys;
     document.removeEventListener("keydown", keys.onKey, true);
     document.removeEventListener("input", keys.onInput, true);
     document.removeEventListener("click", keys.onClick, true);
