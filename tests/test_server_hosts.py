@@ -48,3 +48,20 @@ def test_a_shared_app_names_its_hosts_in_the_environment(db_path: Path, tmp_path
         port = int(url.rsplit(":", 1)[1])
         assert _upgrade(port, f"lab.example.com:{port}") == "HTTP/1.1 101 Switching Protocols"
         assert _upgrade(port, "evil.example") == "HTTP/1.1 403 Forbidden"
+
+
+def _picture_status(port: int, host: str) -> str:
+    """The status line of a picture request with this Host header (image 1 need not exist: 404 is an answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+        connection.sendall(f"GET /pictures/thumb/1 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        return connection.recv(200).split(b"\r\n")[0].decode()
+
+
+def test_pictures_answer_only_the_apps_host_names(db_path: Path, tmp_path: Path) -> None:
+    """The picture routes beside Streamlit keep the same rule: a rebinding page cannot read the images."""
+    with served_app(db_path, tmp_path / "cache") as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        refused = _picture_status(port, f"evil.example:{port}")
+        answered = _picture_status(port, f"127.0.0.1:{port}")
+    assert refused == "HTTP/1.1 403 Forbidden"
+    assert answered != refused and answered.split()[1] in {"200", "404", "503"}
