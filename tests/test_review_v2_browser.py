@@ -130,6 +130,18 @@ def test_editor_keyboard_zoom_name_and_bulk_undo(
                 viewer.get_by_role("button", name="Fit").click()
                 expect(viewer).not_to_have_attribute("data-zoom", "100")
 
+                # Unsaved changes: a link asks the browser's question (dismissed: we stay), G warns once.
+                _keys_ready(page)
+                page.get_by_label("scene · environment").fill("typed, never saved")
+                asked: list[str] = []
+                page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+                page.get_by_role("link", name="Compare").click()
+                expect(_header(page)).to_be_visible()
+                assert asked and "unsaved changes" in asked[0]
+                page.evaluate("document.activeElement?.blur()")
+                page.keyboard.press("g")
+                expect(page.get_by_text("Unsaved changes to description")).to_be_visible()
+
                 # A bulk change is one entry in the edit log and undoes as one action.
                 page.keyboard.press("g")
                 expect(page.locator(".tile")).to_have_count(2)
