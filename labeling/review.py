@@ -70,6 +70,7 @@ __all__ = [
     "gallery",
     "locate",
     "neighbor",
+    "neighbors",
     "normalize_categories",
     "parse_fields",
     "progress",
@@ -158,6 +159,11 @@ def locate(store: Store, dataset: str, name: str) -> int:
 def gallery(store: Store, flt: ReviewFilter, page: int = 1, page_size: int = 24) -> GalleryPage:
     """One page of the gallery (rows in the filter's order) with the filtered counts."""
     return store.gallery(flt, page=page, page_size=page_size)
+
+
+def neighbors(store: Store, flt: ReviewFilter, image_id: int) -> tuple[int | None, int | None]:
+    """(previous, next) around an image in the filter's order, found together (the focus view prefetches both)."""
+    return store.neighbors(flt, image_id)
 
 
 def neighbor(store: Store, flt: ReviewFilter, image_id: int, step: int) -> int | None:

@@ -108,6 +108,36 @@ def form(record: FocusRecord, prefix: str, raw: bool) -> dict[str, Any]:
     return values
 
 
+def submitted(record: FocusRecord, prefix: str, raw: bool) -> dict[str, Any]:
+    """What the submitted form holds, read from session state (a button's callback runs before the form is
+    drawn again): the same shape as `form` returns."""
+    current = st.session_state
+    if raw:
+        return {"__json__": current.get(f"{prefix}_json", description_form.to_json(record.description))}
+    values: dict[str, Any] = {}
+    for i, field in enumerate(description_form.form_fields(record.description)):
+        key = f"{prefix}_f{i}"
+        if field.kind == OBJECTS:
+            values[field.key] = _edited_rows(field.value or [], current.get(key) or {})
+        else:
+            chosen = current.get(key, field.value)
+            values[field.key] = "" if field.kind == CHOICE and chosen == _NONE else chosen
+    return values
+
+
+def _edited_rows(rows: list[dict[str, str]], edits: dict[str, Any]) -> list[dict[str, str]]:
+    """A data editor's rows after its recorded edits (edited cells, added rows, deleted rows), as Streamlit
+    applies them."""
+    result = [dict(row) for row in rows]
+    for index, cells in (edits.get("edited_rows") or {}).items():
+        if 0 <= int(index) < len(result):
+            result[int(index)].update({str(k): "" if v is None else str(v) for k, v in cells.items()})
+    for added in edits.get("added_rows") or []:
+        result.append({"name": str(added.get("name") or ""), "attributes": str(added.get("attributes") or "")})
+    deleted = {int(index) for index in edits.get("deleted_rows") or []}
+    return [row for i, row in enumerate(result) if i not in deleted]
+
+
 def description(record: FocusRecord, shown: dict[str, Any]) -> dict[str, Any] | None:
     """The description to save from what the form holds (InputError for JSON that does not parse)."""
     if "__json__" in shown:

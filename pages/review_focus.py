@@ -73,6 +73,21 @@ def _categories(record: FocusRecord, options: list[str], prefix: str) -> list[st
     return list(state().get(key) or [])
 
 
+def _neighbors(store: Any, record: FocusRecord, flt: ReviewFilter) -> tuple[int | None, int | None]:
+    """(previous, next) of the image shown, found once per view: prefetched now, J/K/Save & next use them."""
+    known = state().get("rv_ahead")
+    if known and known[0] == (record.image_id, flt):
+        return known[1]
+    found = common.run_or_error(lambda: review.neighbors(store, flt, record.image_id)) or (None, None)
+    state()["rv_ahead"] = ((record.image_id, flt), found)
+    return found
+
+
+def _step(store: Any, record: FocusRecord, flt: ReviewFilter, step: int) -> int | None:
+    previous, following = _neighbors(store, record, flt)
+    return following if step > 0 else previous
+
+
 def _facts_line(record: FocusRecord) -> str:
     facts = review.fact_lines(record.facts)
     if facts.empty:
@@ -82,7 +97,7 @@ def _facts_line(record: FocusRecord) -> str:
 
 
 def _image_side(store: Any, record: FocusRecord, flt: ReviewFilter) -> None:
-    ahead = [review.neighbor(store, flt, record.image_id, step) for step in (1, -1)]
+    ahead = _neighbors(store, record, flt)
     size = None
     if record.facts and record.facts.get("width") and record.facts.get("height"):
         size = (int(record.facts["width"]), int(record.facts["height"]))
@@ -138,8 +153,9 @@ def _conflict(store: Any, record: FocusRecord, who: str) -> None:
         rerun()
     pending = state().get("rv_last_values")
     forced = right.button("Save mine over theirs", key="rv_conflict_force", disabled=not pending)
-    if forced and pending and _save(store, record, who, pending, over_version=conflict["version"]):
-        open_image(record.image_id)
+    if forced and pending:
+        if _save(store, record, who, pending, over_version=conflict["version"]):
+            open_image(record.image_id)
         rerun()
 
 
@@ -152,8 +168,7 @@ def _save(
     *,
     whole_app: bool = False,
 ) -> bool:
-    """Save, or keep the refusal to show above the form; `whole_app` when called from the name dialog, whose
-    own rerun would redraw only the dialog."""
+    """Save; a refusal is kept for the run to show above the form. `whole_app`: called from the name dialog."""
     try:
         result = review.save(store, record, reviewer=who, over_version=over_version, **values)
     except ConflictError as exc:
@@ -166,11 +181,15 @@ def _save(
         }
         state()["rv_last_values"] = values
         state().pop("rv_pending_save", None)
-        st.rerun() if whole_app else rerun()  # show the refusal above the form, which keeps the edits
+        if whole_app:
+            st.rerun()  # from the name dialog: its own rerun would redraw only the dialog
+        return False  # the run shows the refusal above the form, which keeps the reviewer's edits
     except LabelingError as exc:
-        st.error(common.plain(exc))
+        state()["rv_form_error"] = str(exc)
         return False
     state().pop("rv_conflict", None)
+    if (state().get("rv_filter") or {}).get("rv_sort") == "recently_edited":
+        state().pop("rv_ahead", None)  # the save moved the image to the top of this sort
     notice(
         "success",
         f"Saved {record.name} (version {result.version}): {', '.join(result.changed)}."
@@ -180,14 +199,13 @@ def _save(
     return True
 
 
-def _after_save(store: Any, record: FocusRecord, target: int | None, next_wanted: bool) -> None:
+def _after_save(record: FocusRecord, target: int | None, next_wanted: bool) -> None:
     if next_wanted and target is not None:
         open_image(target)
     else:
         if next_wanted:
             notice("info", "Saved. That was the last image of this filter.")
         open_image(record.image_id)
-    rerun()
 
 
 @st.dialog("Who is reviewing?")
@@ -215,7 +233,7 @@ def _leave(store: Any, record: FocusRecord, flt: ReviewFilter, step: int) -> Non
     if step == 0:
         close()
         return
-    target = common.run_or_error(lambda: review.neighbor(store, flt, record.image_id, step))
+    target = _step(store, record, flt, step)
     if target is None:
         notice("info", "That was the " + ("last" if step > 0 else "first") + " image of this filter.")
         open_image(record.image_id)
@@ -272,14 +290,27 @@ def _form_side(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pre
     categories = _categories(record, options, prefix)
     raw = review_editor.mode_toggle(prefix)
     with st.container(key=EDITOR_KEY), st.form(f"{prefix}_form", enter_to_submit=False, border=False):
-        shown = review_editor.form(record, prefix, raw)
+        review_editor.form(record, prefix, raw)
         st.checkbox("Mark as reviewed", value=True, key=f"{prefix}_reviewed")
         with st.container(horizontal=True):
-            save = st.form_submit_button("Save", shortcut=SHORTCUTS["save"], type="primary")
-            save_next = st.form_submit_button("Save & next", shortcut=SHORTCUTS["save_next"])
-            previous = st.form_submit_button("Previous", shortcut=SHORTCUTS["previous"])
-            skip = st.form_submit_button("Skip", shortcut=SHORTCUTS["skip"])
-            back = st.form_submit_button("Gallery", shortcut=SHORTCUTS["gallery"])
+            for kind, label in (
+                ("save", "Save"),
+                ("save_next", "Save & next"),
+                ("previous", "Previous"),
+                ("skip", "Skip"),
+                ("gallery", "Gallery"),
+            ):
+                st.form_submit_button(
+                    label,
+                    shortcut=SHORTCUTS[kind],
+                    type="primary" if kind == "save" else "secondary",
+                    on_click=_act,
+                    args=(store, record, flt, who, prefix, raw, kind),
+                )
+    for kind, show in (("rv_form_error", st.error), ("rv_form_warning", st.warning)):
+        message = current.pop(kind, None)
+        if message:
+            show(common.plain(message))
     widgets.review_keys(
         key="rv_keys",
         shown=prefix,
@@ -288,35 +319,39 @@ def _form_side(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pre
         finder=f"st-key-{FINDER_KEY}",
         editor=f"st-key-{EDITOR_KEY}",
     )
-    if not (save or save_next or previous or skip or back):
-        return
+    if current.pop("rv_ask_name", False):
+        _ask_name()
+
+
+def _act(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, prefix: str, raw: bool, kind: str) -> None:
+    """A form button, handled before the run draws anything: the run then shows the outcome (the saved or the
+    next image, a warning), so an action costs one run, not two."""
+    current = state()
+    broken = False
     try:
-        description = review_editor.description(record, shown)
+        description = review_editor.description(record, review_editor.submitted(record, prefix, raw))
     except LabelingError as exc:
-        if save or save_next:
-            st.error(common.plain(exc))
+        if kind in ("save", "save_next"):
+            current["rv_form_error"] = str(exc)
             return
-        description = None
-        broken = True
-    else:
-        broken = False
+        description, broken = None, True
+    categories = list(current.get(_cats_key(prefix)) or [])
     values = {"description": description, "categories": categories, "reviewed": bool(current[f"{prefix}_reviewed"])}
-    if save or save_next:
-        target = common.run_or_error(lambda: review.neighbor(store, flt, record.image_id, 1)) if save_next else None
+    if kind in ("save", "save_next"):
+        target = _step(store, record, flt, 1) if kind == "save_next" else None
         if not who:
-            current["rv_pending_save"] = {"values": values, "next": save_next, "target": target}
-            _ask_name()
+            current["rv_pending_save"] = {"values": values, "next": kind == "save_next", "target": target}
+            current["rv_ask_name"] = True
             return
         if _save(store, record, who, values):
-            _after_save(store, record, target, save_next)
+            _after_save(record, target, kind == "save_next")
         return
     pending = ["description"] if broken else _pending(record, values)
     if pending and current.get("rv_discard") != record.image_id:
         current["rv_discard"] = record.image_id
-        st.warning(
+        current["rv_form_warning"] = (
             "Unsaved changes to " + " and ".join(pending) + ": press the same key again to leave "
             f"without saving, or save with {SHORTCUTS['save']}."
         )
         return
-    _leave(store, record, flt, 0 if back else -1 if previous else 1)
-    rerun()
+    _leave(store, record, flt, {"gallery": 0, "previous": -1, "skip": 1}[kind])

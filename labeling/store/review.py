@@ -507,6 +507,11 @@ class ReviewQueries(StoreBase):
         (e.g. it was just marked reviewed while the filter shows unreviewed images)."""
         if step not in (1, -1):
             raise InputError("step must be 1 (next) or -1 (previous).")
+        previous, following = self.neighbors(flt, image_id)
+        return following if step == 1 else previous
+
+    def neighbors(self, flt: ReviewFilter, image_id: int) -> tuple[int | None, int | None]:
+        """(previous, next) around `image_id` in the filter's order: one pass over the filter for both."""
         self.sync_derived()
         keys = [*SORTS[flt.sort], ("image_id", False)]
         exprs = ", ".join(f"{expr} AS k{i}" for i, (expr, _) in enumerate(keys))
@@ -515,18 +520,23 @@ class ReviewQueries(StoreBase):
         if current is None:
             raise NotFoundError(f"Image #{image_id} does not exist (deleted with its dataset?).")
         query = self._gallery_query(flt)
-        ors = []
-        for i, (expr, desc) in enumerate(keys):
-            forward = (step == 1) != desc
-            equal = [f"{keys[j][0]} = $k{j}" for j in range(i)]
-            ors.append("(" + " AND ".join([*equal, f"{expr} {'>' if forward else '<'} $k{i}"]) + ")")
-        order = ", ".join(f"{expr} {'DESC' if (desc == (step == 1)) else 'ASC'}" for expr, desc in keys)
+
+        def side(step: int) -> str:
+            ors = []
+            for i, (expr, desc) in enumerate(keys):
+                forward = (step == 1) != desc
+                equal = [f"{keys[j][0]} = $k{j}" for j in range(i)]
+                ors.append("(" + " AND ".join([*equal, f"{expr} {'>' if forward else '<'} $k{i}"]) + ")")
+            order = ", ".join(f"{expr} {'DESC' if (desc == (step == 1)) else 'ASC'}" for expr, desc in keys)
+            return f"(SELECT image_id FROM filtered WHERE {' OR '.join(ors)} ORDER BY {order} LIMIT 1)"
+
         sql = (
-            f"{query.base} SELECT image_id FROM rows{query.where_sql(['(' + ' OR '.join(ors) + ')'])} "
-            f"ORDER BY {order} LIMIT 1"
+            f"{query.base}, filtered AS MATERIALIZED (SELECT * FROM rows{query.where_sql()}) "
+            f"SELECT {side(-1)}, {side(1)}"
         )
         row = self.fetch_one(sql, {**query.params, **{f"k{i}": value for i, value in enumerate(current)}})
-        return int(row[0]) if row else None
+        assert row is not None  # a SELECT of two scalar subqueries always has its row
+        return (None if row[0] is None else int(row[0])), (None if row[1] is None else int(row[1]))
 
     def image_id_by_name(self, dataset: str, name: str) -> int:
         """The id of an image of a dataset by its listed name (deep links name images this way)."""
