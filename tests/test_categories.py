@@ -122,6 +122,24 @@ def test_rename_rewrites_human_labels_with_edit_log_and_aliases_model_labels(sto
     assert store.review_record(ids["c.jpg"]).human.categories == ["vehicles", "people"]
 
 
+def test_a_rename_is_one_bulk_edit_in_the_log_and_undoes_as_one(store: Store) -> None:
+    ids = add_described(
+        store,
+        "REAL",
+        [("a.jpg", description("a car"), ["vehicles"]), ("b.jpg", description("a bus"), ["vehicles"])],
+    )
+    set_human(store, ids["a.jpg"], ["vehicles"], reviewer="ann")
+    set_human(store, ids["b.jpg"], ["vehicles", "people"], reviewer="ann")
+    assert store.rename_category("vehicles", "transport", reviewer="bob").human_labels_changed == 2
+    entries = store.edit_log(dataset="REAL")
+    renamed = entries[entries["action"] == "renamed category 'vehicles' to 'transport'"]
+    assert len(renamed) == 1 and int(renamed.iloc[0]["images"]) == 2  # one entry for both images
+    result = store.undo_edit(int(renamed.iloc[0]["id"]), "bob")
+    assert result.bulk and result.images == 2
+    assert store.review_record(ids["a.jpg"]).human.categories == ["vehicles"]
+    assert store.review_record(ids["b.jpg"]).human.categories == ["vehicles", "people"]
+
+
 def test_merge_carries_through_and_drops_duplicates(store: Store) -> None:
     ids = add_described(
         store,

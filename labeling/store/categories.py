@@ -288,7 +288,13 @@ class CategoryQueries(StoreBase):
             current[i] = Category(new_name, old.definition if definition is None else definition.strip(), old.active)
             note = f"rename {old.name!r} -> {new_name!r}"
             version = self._save_list(cur, current, note)
-            changed = self._carry(cur, [old.name], new_name, version, reviewer) if old.name != new_name else 0
+            changed = (
+                self._carry(
+                    cur, [old.name], new_name, version, reviewer, f"renamed category {old.name!r} to {new_name!r}"
+                )
+                if old.name != new_name
+                else 0
+            )
             return ListChange(version, note, changed)
 
     def merge_categories(
@@ -312,15 +318,19 @@ class CategoryQueries(StoreBase):
             merged[i] = Category(kept.name, kept.definition if definition is None else definition.strip(), True)
             note = f"merge {', '.join(map(repr, names))} into {kept.name!r}"
             version = self._save_list(cur, merged, note)
-            changed = self._carry(cur, names, kept.name, version, reviewer)
+            merged = ", ".join(repr(name) for name in names)
+            changed = self._carry(cur, names, kept.name, version, reviewer, f"merged {merged} into {kept.name!r}")
             return ListChange(version, note, changed)
 
     def _version(self, cur: duckdb.DuckDBPyConnection) -> int:
         rows = cur.execute("SELECT coalesce(max(version), 0) FROM category_versions").fetchall()
         return int(rows[0][0])
 
-    def _carry(self, cur: duckdb.DuckDBPyConnection, olds: list[str], new: str, version: int, reviewer: str) -> int:
-        """Aliases for model labels (chains collapsed) and rewritten human labels; returns human labels changed."""
+    def _carry(
+        self, cur: duckdb.DuckDBPyConnection, olds: list[str], new: str, version: int, reviewer: str, action: str
+    ) -> int:
+        """Aliases for model labels (chains collapsed) and rewritten human labels, logged as one bulk edit named
+        `action`; returns human labels changed."""
         cur.execute(
             "UPDATE category_aliases SET new_name = $new WHERE list_contains($olds, new_name)",
             {"new": new, "olds": olds},
@@ -339,11 +349,13 @@ class CategoryQueries(StoreBase):
                 "updated_at = current_timestamp FROM category_changes c "
                 "WHERE human_labels.image_id = c.image_id"
             )
+            # One bulk id for the whole rename: the edit log lists it once and undoes it as one.
+            bulk_id = cur.execute("SELECT nextval('bulk_edit_ids')").fetchall()[0][0]
             cur.execute(
-                "INSERT INTO edit_log (image_id, reviewer, field, before, after, version) "
-                "SELECT image_id, ?, 'categories', to_json(before), to_json(after), new_version "
+                "INSERT INTO edit_log (image_id, reviewer, field, before, after, version, bulk_id, bulk_action) "
+                "SELECT image_id, ?, 'categories', to_json(before), to_json(after), new_version, ?, ? "
                 "FROM category_changes",
-                [reviewer.strip() or HUMAN_EDITOR],
+                [reviewer.strip() or HUMAN_EDITOR, bulk_id, action],
             )
         return len(changes)
 
