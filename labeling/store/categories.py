@@ -318,8 +318,8 @@ class CategoryQueries(StoreBase):
             merged[i] = Category(kept.name, kept.definition if definition is None else definition.strip(), True)
             note = f"merge {', '.join(map(repr, names))} into {kept.name!r}"
             version = self._save_list(cur, merged, note)
-            merged = ", ".join(repr(name) for name in names)
-            changed = self._carry(cur, names, kept.name, version, reviewer, f"merged {merged} into {kept.name!r}")
+            folded = ", ".join(repr(name) for name in names)
+            changed = self._carry(cur, names, kept.name, version, reviewer, f"merged {folded} into {kept.name!r}")
             return ListChange(version, note, changed)
 
     def _version(self, cur: duckdb.DuckDBPyConnection) -> int:
