@@ -24,6 +24,7 @@ from labeling.errors import InputError
 from labeling.seed_format import read_seed_rows
 from labeling.spreadsheet import neutralise_cell
 from labeling.stats import OverallTest, category_stats, dataset_order, overall_test
+from labeling.wording import count
 
 __all__ = [
     "ALPHA",
@@ -81,7 +82,7 @@ class SeedDistribution:
         if self.uncategorized:
             skipped.append(f"{self.uncategorized:,} without categories")
         left_out = f" (left out: {', '.join(skipped)})" if skipped else ""
-        return f"{self.dataset}: {self.labelled:,} categorized images of {self.rows:,} rows{left_out}"
+        return f"{self.dataset}: {count(self.labelled, 'categorized image')} of {count(self.rows, 'row')}{left_out}"
 
 
 def seed_distribution(data: bytes, dataset: str, source: str = "the CSV") -> SeedDistribution:

@@ -25,6 +25,7 @@ from labeling.errors import InputError
 from labeling.store import Store
 from labeling.store.analytics import EXPORT_COLUMNS, EXPORT_EXTRA_COLUMNS
 from labeling.vocabulary import EXPORT_FORMATS, LABEL_SOURCES, SOURCE_TEXT, LabelSource, checked_source
+from labeling.wording import count
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -59,7 +60,7 @@ class ExportResult:
     def summary(self) -> str:
         """One line for the CLI and the page: rows, dataset, label source, format and file."""
         return (
-            f"Exported {self.rows:,} images of {self.dataset} ({SOURCE_TEXT[self.source]}) "
+            f"Exported {count(self.rows, 'image')} of {self.dataset} ({SOURCE_TEXT[self.source]}) "
             f"as {self.fmt.upper()} to {self.path}."
         )
 

@@ -38,6 +38,7 @@ from labeling.sources import ImageSource
 from labeling.store import Store
 from labeling.sync_executor import SyncExecutor
 from labeling.vocabulary import MODES
+from labeling.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -317,12 +318,12 @@ class Job:
         elif self._end_status is not None:
             status = self._end_status
             message = (
-                f"Stopped after {progress.done:,} of {progress.total:,} images; resume it (or run the "
+                f"Stopped after {progress.done:,} of {count(progress.total, 'image')}; resume it (or run the "
                 "same command again) to continue."
             )
         else:
             status = "completed"
-            message = f"{progress.done:,} images done, {progress.failed:,} failed."
+            message = f"{count(progress.done, 'image')} done, {progress.failed:,} failed."
             if progress.failed:
                 message += ' Retry the failed ones with "retry failed" (--retry-failed).'
         with self._lock:

@@ -37,6 +37,7 @@ from labeling.s3_analysis import PlannedFile, S3Analysis
 from labeling.sources import safe_join
 from labeling.store import Store
 from labeling.vocabulary import DATALAKE_PREFIX_TEMPLATE, MIRROR_WORKERS
+from labeling.wording import count
 
 ITEM_RETRIES = 2  # on top of botocore's own retries: a throttled or dropped object is tried again after a pause
 FLUSH_SECONDS = 2.0
@@ -299,7 +300,7 @@ def mirror(
         run_log.close()
     if fatal is not None:
         raise MirrorStopped(
-            f"{fatal} Stopped after {report.fetched:,} of {len(plan):,} files; finished files "
+            f"{fatal} Stopped after {report.fetched:,} of {count(len(plan), 'file')}; finished files "
             "are kept and will not be fetched again.",
             report,
         )

@@ -24,6 +24,7 @@ from labeling.settings import Settings
 from labeling.sources import ImageSource
 from labeling.store import Store
 from labeling.store.facts import FactRow
+from labeling.wording import count
 
 FACTS_VERSION = "2026-12.2"  # bump when a fact is added or computed differently: every image is scanned again
 FLUSH_ROWS = 500
@@ -49,7 +50,7 @@ class ScanReport:
 
     def line(self) -> str:
         return (
-            f"Scanned {self.scanned:,} of {self.total:,} images of {self.dataset} in {self.seconds:.1f} s"
+            f"Scanned {self.scanned:,} of {count(self.total, 'image')} of {self.dataset} in {self.seconds:.1f} s"
             f" ({self.failed:,} without facts; {self.already:,} already scanned)"
             + ("; stopped: run it again to go on." if self.stopped else ".")
         )

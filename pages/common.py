@@ -21,6 +21,7 @@ from labeling.plain_text import visible as visible  # plain-text widgets (st.tex
 from labeling.settings import Settings, load_settings
 from labeling.spreadsheet import frame_csv
 from labeling.store import Store
+from labeling.wording import count
 
 if TYPE_CHECKING:
     from labeling.jobs import Job, JobManager, Progress
@@ -222,7 +223,7 @@ def progress_card(job: Job, progress: Progress) -> None:
         handled = progress.done + progress.failed
         st.progress(
             min(handled / progress.total, 1.0) if progress.total else 1.0,
-            text=f"{handled:,} of {progress.total:,} images",
+            text=f"{handled:,} of {count(progress.total, 'image')}",
         )
         columns = st.columns(6)
         columns[0].metric("Done", f"{progress.done:,}")

@@ -18,6 +18,7 @@ from labeling.s3 import S3Object, S3Source, s3_source
 from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
 from labeling.store import Store
 from labeling.vocabulary import MIRROR_WORKERS
+from labeling.wording import count
 from pages import common
 
 FIRST = 20
@@ -196,7 +197,7 @@ def _mirror(store: Store, analyzed: _Analyzed) -> None:
         return
     workers = st.number_input("Parallel downloads", min_value=1, max_value=128, value=MIRROR_WORKERS, key="s3_workers")
     if not st.button(
-        f"Mirror {len(analysis.to_fetch):,} files to {common.plain(analysis.output_dir)}", key="s3_mirror"
+        f"Mirror {count(len(analysis.to_fetch), 'file')} to {common.plain(analysis.output_dir)}", key="s3_mirror"
     ):
         return
     bar = st.progress(0.0, text="Starting ...")
@@ -221,7 +222,7 @@ def _mirror(store: Store, analyzed: _Analyzed) -> None:
         return
     st.session_state.pop(STATE, None)  # the folder changed: the next analysis counts it again
     st.success(
-        f"Fetched {report.fetched:,} files ({report.bytes_fetched / 1e6:,.1f} MB) in {report.seconds:.1f} s; "
+        f"Fetched {count(report.fetched, 'file')} ({report.bytes_fetched / 1e6:,.1f} MB) in {report.seconds:.1f} s; "
         f"{report.failed:,} failed. Run again to retry failures."
     )
     st.text(common.visible(f"Log: {report.log_file}"))

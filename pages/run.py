@@ -14,6 +14,7 @@ from labeling.preflight import check_connection
 from labeling.settings import Settings
 from labeling.taxonomy import ensure_categories
 from labeling.vocabulary import MODES
+from labeling.wording import count
 from pages import common
 
 MODE_LABELS = {
@@ -64,7 +65,10 @@ def _show_estimate(plan: Estimate, mode: str) -> None:
     columns[3].metric("Expected cost", f"${plan.cost_usd:,.4f}" if plan.price_known else "unknown")
     st.caption(common.plain(f"Estimate: {plan.line()}"))
     if mode == "categorize" and plan.without_description:
-        st.info(f"{plan.without_description:,} images have no description yet: describe them first.")
+        st.info(
+            f"{count(plan.without_description, 'image')} "
+            f"{'has' if plan.without_description == 1 else 'have'} no description yet: describe them first."
+        )
 
 
 def _start_form(names: list[str]) -> None:

@@ -67,7 +67,7 @@ def test_scan_records_facts_and_a_rerun_reads_only_new_images(
     with Store(db_path) as store:
         import_dataset(store, "GEN", label="GEN", images_dir=folder)
     again = run_cli("scan", "--dataset", "GEN")
-    assert "Scanned 1 of 1 images of GEN" in again.out and "3 already scanned" in again.out
+    assert "Scanned 1 of 1 image of GEN" in again.out and "3 already scanned" in again.out
     assert _facts(db_path)["new.png"][:3] == ("PNG", 30, 20)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labeling.cli import context
+from labeling.wording import count
 
 if TYPE_CHECKING:
     from labeling.audit import Audit
@@ -88,7 +89,9 @@ def _report_text(result: Audit) -> str:
     lines = []
     for dataset in result.datasets:
         side = f", {result.sides[dataset.side].name} side" if dataset.side is not None and result.sides else ""
-        lines.append(f"{dataset.name}: {dataset.audited:,} images with facts ({dataset.errors:,} unreadable){side}")
+        lines.append(
+            f"{dataset.name}: {count(dataset.audited, 'image')} with facts ({dataset.errors:,} unreadable){side}"
+        )
     if not any(d.audited for d in result.datasets):
         lines.append("No facts yet: run `labeling scan --dataset NAME` for each dataset first.")
         return "\n".join(lines)

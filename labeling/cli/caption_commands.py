@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from labeling.cli import context
 from labeling.errors import InputError, LabelingError
 from labeling.vocabulary import MODES
+from labeling.wording import count
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -243,7 +244,11 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
         request = _resumed_batch(store, request)
     plan = estimate(store, settings, request)
     if request.mode == "categorize" and plan.without_description:
-        print(f"{plan.without_description:,} images have no description yet: run `labeling describe` for them.")
+        print(
+            f"{count(plan.without_description, 'image')} "
+            f"{'has' if plan.without_description == 1 else 'have'} no description yet: "
+            "run `labeling describe` for them."
+        )
     if plan.images == 0:
         print(
             "Nothing to do: every image is done for the current prompt and category list"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from labeling.cli import context
 from labeling.errors import InputError
 from labeling.vocabulary import DATALAKE_PREFIX_TEMPLATE, MIRROR_WORKERS
+from labeling.wording import count
 
 if TYPE_CHECKING:
     from labeling.mirror import MirrorReport
@@ -156,7 +157,8 @@ def _print_report(report: MirrorReport) -> None:
     megabytes = report.bytes_fetched / 1e6
     rate = report.fetched / report.seconds if report.seconds else 0.0
     print(
-        f"Fetched {report.fetched:,} files ({megabytes:,.1f} MB) in {report.seconds:.1f} s ({rate:,.0f} files/s); "
+        f"Fetched {count(report.fetched, 'file')} ({megabytes:,.1f} MB) in {report.seconds:.1f} s "
+        f"({rate:,.0f} files/s); "
         f"{report.failed:,} failed; {report.already_local:,} were already there. Log: {report.log_file}"
     )
     for key, message in report.failures[:FIRST]:
@@ -209,7 +211,8 @@ def run_download(args: argparse.Namespace) -> int:
     if analysis.to_fetch:
         size = analysis.bytes_to_fetch / 1e6
         if not _confirm(
-            f"Download {len(analysis.to_fetch):,} files ({size:,.1f} MB) into {args.output_dir}?", args.auto_confirm
+            f"Download {count(len(analysis.to_fetch), 'file')} ({size:,.1f} MB) into {args.output_dir}?",
+            args.auto_confirm,
         ):
             print("Nothing downloaded.")
             return 0
@@ -244,7 +247,7 @@ def run_batch_download(args: argparse.Namespace) -> int:
     total = sum(len(analysis.to_fetch) for *_, analysis in planned)
     size = sum(analysis.bytes_to_fetch for *_, analysis in planned) / 1e6
     if total and not _confirm(
-        f"\nDownload {total:,} files ({size:,.1f} MB) for {len(planned)} lists?", args.auto_confirm
+        f"\nDownload {count(total, 'file')} ({size:,.1f} MB) for {count(len(planned), 'list')}?", args.auto_confirm
     ):
         print("Nothing downloaded.")
         return 0
@@ -255,7 +258,7 @@ def run_batch_download(args: argparse.Namespace) -> int:
             # An earlier list filled the same folder: what it fetched now counts as already there.
             analysis = analyze(source, names, output_dir=job.output_dir, store=store)
         if analysis.to_fetch:
-            print(f"\n{job.dataset}: fetching {len(analysis.to_fetch):,} files into {job.output_dir}")
+            print(f"\n{job.dataset}: fetching {count(len(analysis.to_fetch), 'file')} into {job.output_dir}")
             report = mirror(source, analysis, store=store, workers=args.num_workers, show_bar=sys.stderr.isatty())
             _print_report(report)
             failed += report.failed
