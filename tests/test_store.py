@@ -85,6 +85,31 @@ def test_another_process_holding_the_file_is_named(db_path: Path) -> None:
         holder.communicate("")
 
 
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads the holder's command line from /proc")
+@pytest.mark.parametrize(
+    ("argv", "named", "remedy"),
+    [
+        (["streamlit", "run", "serve.py"], "the labeling app (PID", "stop it (Ctrl+C where it runs) first"),
+        (["-m", "labeling", "describe", "--dataset", "REAL"], "a labeling command (describe ...) (PID", "let it"),
+    ],
+)
+def test_the_holder_is_named_in_the_products_words(db_path: Path, argv: list[str], named: str, remedy: str) -> None:
+    """The app or a CLI command holding the file is called that, not "python3 (PID 123)"."""
+    Store(db_path).close()
+    code = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db_path), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError) as caught:
+            Store(db_path)
+        message = str(caught.value)
+        assert f"{named} {holder.pid})" in message and remedy in message and "--db" in message
+    finally:
+        holder.communicate("")
+
+
 def test_each_thread_gets_its_own_cursor(store: Store) -> None:
     store.save_dataset("D", label="", source_kind="none")
     errors: list[Exception] = []

@@ -27,13 +27,27 @@ _DERIVED_ATTEMPTS = 5
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
+def _holder(program: str, pid: int) -> tuple[str, str]:
+    """Who holds the file, in the product's words, and what to do about it; read from the holder's command
+    line where the system shows it (Linux /proc), else DuckDB's program name."""
+    try:
+        argv = [part.decode(errors="replace") for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        argv = []
+    if any(part.endswith(("serve.py", "streamlit_app.py")) for part in argv):
+        return f"the labeling app (PID {pid})", "stop it (Ctrl+C where it runs) first"
+    for i, part in enumerate(argv):
+        if part.endswith("/labeling") or part == "labeling" or (part == "-m" and argv[i + 1 : i + 2] == ["labeling"]):
+            rest = [arg for arg in argv[i + (2 if part == "-m" else 1) :] if not arg.startswith("-")]
+            command = f" ({rest[0]} ...)" if rest else ""
+            return f"a labeling command{command} (PID {pid})", "let it finish or stop it first"
+    return f"{program} (PID {pid})", "stop that app or command first"
+
+
 def _locked_message(path: Path, error: Exception) -> str:
     found = _LOCK_HOLDER.search(str(error))
-    holder = f"{found['program']} (PID {found['pid']})" if found else "another process"
-    return (
-        f"The database {path} is in use by {holder}: stop that app or command first, "
-        f"or use another file with --db / LABELING_DB."
-    )
+    holder, remedy = _holder(found["program"], int(found["pid"])) if found else ("another process", "stop it first")
+    return f"The database {path} is in use by {holder}: {remedy}, or use another file with --db / LABELING_DB."
 
 
 @contextmanager
