@@ -159,7 +159,7 @@ def test_export_page_preview_download_and_write(app: AppTest, labelled_db: Path,
     at.text_input[0].set_value(str(target))
     at.button[0].click().run()
     assert not at.exception
-    assert any("Exported 1 images of REAL" in s.value for s in at.success)
+    assert any("Exported 1 image of REAL" in s.value for s in at.success)
     assert target.read_bytes()[:4] == b"PAR1"
 
 

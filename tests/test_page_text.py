@@ -68,7 +68,7 @@ MARKDOWN_CALLS = {
     "dialog",
 }
 TEXT_KEYWORDS = ("label", "help", "body", "text", "captions")
-SAFE_CALLS = {"plain", "path_help"}  # path_help plains the allowed folders it names
+SAFE_CALLS = {"plain", "path_help", "count"}  # path_help plains the folders it names; count: a number and our noun
 # Values the product itself writes, never a name or a message from outside.
 INTERNAL = {
     "job.run_id",
