@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 
 from labeling import description_form
-from labeling.errors import InputError
 from labeling.records import Failure
 from labeling.store import Store
 from labeling.store.review import (
@@ -64,7 +63,6 @@ __all__ = [
     "changes",
     "comparison",
     "describe_change",
-    "description_fields",
     "edit_history",
     "focus",
     "gallery",
@@ -72,7 +70,6 @@ __all__ = [
     "neighbor",
     "neighbors",
     "normalize_categories",
-    "parse_fields",
     "progress",
     "save",
     "toggle_category",
@@ -178,53 +175,6 @@ def _is_plain_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) and "," not in item for item in value)
 
 
-def description_fields(description: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """The description as (field, editable text) pairs, summary first. Text stays text, a list of short strings
-    becomes "a, b", anything else is shown as JSON."""
-    if not description:
-        return [(SUMMARY, "")]
-    keys = sorted(description, key=lambda key: (key != SUMMARY,))
-    fields = []
-    for key in keys:
-        value = description[key]
-        if isinstance(value, str):
-            text = value
-        elif _is_plain_list(value):
-            text = _LIST_SEPARATOR.join(value)
-        else:
-            text = json.dumps(value, ensure_ascii=False)
-        fields.append((str(key), text))
-    if SUMMARY not in description:
-        fields.insert(0, (SUMMARY, ""))
-    return fields
-
-
-def parse_fields(original: Mapping[str, Any] | None, edited: Mapping[str, str]) -> dict[str, Any] | None:
-    """The description from edited texts, each field keeping the type it had. None when there was no
-    description and nothing was typed. InputError names a field whose JSON does not parse."""
-    original = original or {}
-    if not original and not any(text.strip() for text in edited.values()):
-        return None
-    result: dict[str, Any] = {}
-    for key, text in edited.items():
-        before = original.get(key)
-        if before is None or isinstance(before, str):
-            if before is None and not text.strip():
-                continue  # an empty new field is not a field
-            result[key] = text
-        elif _is_plain_list(before):
-            result[key] = [part.strip() for part in text.split(",") if part.strip()]
-        else:
-            try:
-                result[key] = json.loads(text)
-            except json.JSONDecodeError:
-                raise InputError(
-                    f"The field {key!r} must stay valid JSON (it was "
-                    f"{json.dumps(before, ensure_ascii=False)[:60]}): fix it, then save."
-                ) from None
-    return result
-
-
 def normalize_categories(categories: Iterable[str]) -> list[str]:
     """Distinct names in the order chosen; `unknown` goes away once a real category is chosen."""
     chosen = list(dict.fromkeys(str(c).strip() for c in categories if str(c).strip()))
@@ -265,20 +215,16 @@ UNCHANGED: Any = _Unchanged()
 def changes(
     record: FocusRecord,
     *,
-    fields: Mapping[str, str] | None = None,
     description: Mapping[str, Any] | _Unchanged | None = UNCHANGED,
     categories: Sequence[str] | None = None,
     reviewed: bool | None = None,
 ) -> dict[str, Any]:
     """What the reviewer changed relative to `record` (what they were shown): field name -> new value.
 
-    `description` is the whole edited description (description_form.apply or the raw-JSON view); `fields` the
-    older per-field texts. Reordering categories or keys is not a change; a description or category list equal
-    to what was shown is not written, so it keeps following the model. InputError if a JSON field does not
-    parse."""
+    `description` is the whole edited description (description_form.apply or the raw-JSON view). Reordering
+    categories or keys is not a change; a description or category list equal to what was shown is not written,
+    so it keeps following the model."""
     found: dict[str, Any] = {}
-    if fields is not None:
-        description = parse_fields(record.description, fields)
     if not isinstance(description, _Unchanged) and not description_form.same(description, record.description):
         found["description"] = dict(description) if description else None
     if categories is not None:
@@ -295,7 +241,6 @@ def save(
     record: FocusRecord,
     *,
     reviewer: str,
-    fields: Mapping[str, str] | None = None,
     description: Mapping[str, Any] | _Unchanged | None = UNCHANGED,
     categories: Sequence[str] | None = None,
     reviewed: bool | None = None,
@@ -308,7 +253,7 @@ def save(
     changed (`.changes`: field, then, now) and nothing is written. `over_version` (the version now stored, taken
     from that conflict) saves the changed fields over theirs on purpose.
     """
-    found = changes(record, fields=fields, description=description, categories=categories, reviewed=reviewed)
+    found = changes(record, description=description, categories=categories, reviewed=reviewed)
     version = store.save_label(
         record.image_id,
         reviewer=reviewer.strip() or "anonymous",

@@ -1,7 +1,7 @@
 """The structured description editor: one input per field in the model's order, or the raw JSON.
 
-Rendered inside the focus view's form; `values()` turns what was submitted into the description to save (keys in
-their order), raising InputError for JSON that does not parse.
+Drawn inside the focus view's form; `submitted` reads what the form holds and `description` turns it into the
+description to save (keys in their order), raising InputError for JSON that does not parse.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ def mode_toggle(prefix: str) -> bool:
     )
 
 
-def _choice(field: FormField, key: str) -> Any:
+def _choice(field: FormField, key: str) -> None:
     options = [_NONE, *field.options]
     if field.value and field.value not in options:
         options.append(field.value)  # the model answered outside the enum: keep what it said selectable
-    return st.selectbox(
+    st.selectbox(
         common.plain(field.label),
         options,
         index=options.index(field.value) if field.value in options else 0,
@@ -47,8 +47,8 @@ def _choice(field: FormField, key: str) -> Any:
     )
 
 
-def _tags(field: FormField, key: str) -> Any:
-    return st.multiselect(
+def _tags(field: FormField, key: str) -> None:
+    st.multiselect(
         common.plain(field.label),
         list(field.value),
         default=list(field.value),
@@ -59,11 +59,10 @@ def _tags(field: FormField, key: str) -> Any:
     )
 
 
-def _objects(field: FormField, key: str) -> Any:
-    frame = pd.DataFrame(field.value or [], columns=["name", "attributes"]).astype("string")
+def _objects(field: FormField, key: str) -> None:
     st.caption(common.plain(field.label))
-    edited = st.data_editor(
-        frame,
+    st.data_editor(
+        pd.DataFrame(field.value or [], columns=["name", "attributes"]).astype("string"),
         num_rows="dynamic",
         hide_index=True,
         width="stretch",
@@ -73,44 +72,36 @@ def _objects(field: FormField, key: str) -> Any:
             "attributes": st.column_config.TextColumn("attributes (comma-separated)", width="large"),
         },
     )
-    return [{str(k): ("" if pd.isna(v) else str(v)) for k, v in row.items()} for row in edited.to_dict("records")]
 
 
-def form(record: FocusRecord, prefix: str, raw: bool) -> dict[str, Any]:
-    """Draw the inputs (inside the caller's st.form) and return what they hold: field key -> shown value, or
-    {"__json__": text} in raw mode."""
+def form(record: FocusRecord, prefix: str, raw: bool) -> None:
+    """Draw the inputs inside the caller's st.form; `submitted` reads what they hold when a button is pressed."""
     if raw:
-        text = st.text_area(
-            "Description (JSON)",
-            value=description_form.to_json(record.description),
-            height=420,
-            key=f"{prefix}_json",
+        st.text_area(
+            "Description (JSON)", value=description_form.to_json(record.description), height=420, key=f"{prefix}_json"
         )
-        return {"__json__": text}
-    values: dict[str, Any] = {}
+        return
     for i, field in enumerate(description_form.form_fields(record.description)):
         key = f"{prefix}_f{i}"
         label = common.plain(field.label)
         if field.kind == TEXT:
-            values[field.key] = (
+            if field.long:
                 st.text_area(label, value=field.value, key=key, height=100)
-                if field.long
-                else st.text_input(label, value=field.value, key=key)
-            )
+            else:
+                st.text_input(label, value=field.value, key=key)
         elif field.kind == CHOICE:
-            values[field.key] = _choice(field, key)
+            _choice(field, key)
         elif field.kind == TAGS:
-            values[field.key] = _tags(field, key)
+            _tags(field, key)
         elif field.kind == OBJECTS:
-            values[field.key] = _objects(field, key)
+            _objects(field, key)
         elif field.kind == JSON:
-            values[field.key] = st.text_area(label, value=field.value, key=key, height=80, help="JSON")
-    return values
+            st.text_area(label, value=field.value, key=key, height=80, help="JSON")
 
 
 def submitted(record: FocusRecord, prefix: str, raw: bool) -> dict[str, Any]:
     """What the submitted form holds, read from session state (a button's callback runs before the form is
-    drawn again): the same shape as `form` returns."""
+    drawn again): field key -> shown value, or {"__json__": text} in raw mode."""
     current = st.session_state
     if raw:
         return {"__json__": current.get(f"{prefix}_json", description_form.to_json(record.description))}

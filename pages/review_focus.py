@@ -314,7 +314,7 @@ def _form_side(store: Any, record: FocusRecord, flt: ReviewFilter, who: str, pre
     widgets.review_keys(
         key="rv_keys",
         shown=prefix,
-        pending=bool(_pending(record, {"description": record.description, "categories": categories})),
+        pending=bool(review.changes(record, categories=categories)),  # typed text is tracked in the browser
         shortcuts=SHORTCUT_LIST,
         finder=f"st-key-{FINDER_KEY}",
         editor=f"st-key-{EDITOR_KEY}",

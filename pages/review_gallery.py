@@ -160,8 +160,9 @@ def _tile(row: dict[str, Any], selected: set[int]) -> dict[str, Any]:
 
 
 def _picked(event: str) -> int | None:
+    """The image id a tile event names (the component sends it as a number)."""
     value = (state().get(_TILES_KEY) or {}).get(event)
-    return int(value) if isinstance(value, int | float | str) and str(value).lstrip("-").isdigit() else None
+    return int(value) if isinstance(value, int | float) else None
 
 
 def _open_tile() -> None:
