@@ -1,10 +1,30 @@
 """The server: Streamlit's app (streamlit_app.py) plus the routes that serve stored pictures by URL.
 
-`streamlit run serve.py` finds `app` and runs it; `python3 streamlit_app.py` does that for you.
+`streamlit run serve.py` finds `app` and runs it; `python3 streamlit_app.py` does that for you. The lifespan
+opens the database when the server starts, so a `labeling` command on it runs through the app (README,
+"The app and the command line together") before any browser has opened a page.
 """
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 
 import streamlit as st
 
+from labeling import app_host, logs
+from labeling.errors import LabelingError
 from labeling.picture_routes import routes
+from labeling.settings import load_settings
 
-app = st.App("streamlit_app.py", routes=routes(lambda: st.get_option("server.allowedHosts")))
+
+@asynccontextmanager
+async def lifespan(_app: st.App) -> AsyncIterator[None]:
+    settings = load_settings()
+    logs.configure(settings.db_path)
+    host = app_host.host(settings)
+    with suppress(LabelingError):  # held by a command: the host opens it when that ends; damaged: pages say so
+        host.store()
+    yield None
+    host.close()  # jobs still running stop as interrupted, to resume on the next start
+
+
+app = st.App("streamlit_app.py", routes=routes(lambda: st.get_option("server.allowedHosts")), lifespan=lifespan)

@@ -28,7 +28,7 @@ PAGES = [
 page = st.navigation(PAGES)
 
 from labeling.annotators.providers import provider_for  # noqa: E402
-from labeling.errors import LabelingError  # noqa: E402
+from labeling.errors import LabelingError, StoreLockedError  # noqa: E402
 from pages import common  # noqa: E402
 
 
@@ -68,10 +68,30 @@ def _running_jobs() -> None:
         st.text(f"#{run.id} {run.kind}: {run.done:,}/{run.total:,} ({run.status}{simulated})")
 
 
+@st.fragment(run_every=2)
+def _waiting_for_database(message: str) -> None:
+    """A command holds the file: say which and how far it is, and open the app once it lets go."""
+    try:
+        common.store()
+    except StoreLockedError as exc:
+        message = str(exc)
+    else:
+        st.rerun(scope="app")
+    status = common.holder()
+    if status is None:
+        st.error(common.plain(message))
+        return
+    st.warning(common.plain(f"The database is in use by {status.line()}."), icon=":material/hourglass_top:")
+    st.caption("The app opens it by itself when that command ends; this page follows.")
+
+
 try:
     common.store()
+except StoreLockedError as exc:
+    _waiting_for_database(str(exc))
+    st.stop()
 except LabelingError as exc:
-    st.error(common.plain(str(exc)))  # a damaged or locked database: one line that says what to do
+    st.error(common.plain(str(exc)))  # a damaged database: one line that says what to do
     st.stop()
 _sidebar()
 try:

@@ -33,6 +33,11 @@ class _NotForTheTerminal(logging.Filter):
         return record.name == "labeling" or record.name.startswith("labeling.")
 
 
+def terminal_formatter() -> logging.Formatter:
+    """How a log line looks on a terminal: level, logger, message, credentials redacted."""
+    return _Redacting("%(levelname)s %(name)s: %(message)s")
+
+
 def log_path(db_path: str) -> Path:
     return Path(db_path).expanduser().resolve().parent / "logs" / LOG_NAME
 
@@ -57,7 +62,7 @@ def configure(db_path: str, *, verbose: bool = False) -> None:
     to_file.setFormatter(_Redacting(_FORMAT))
     to_terminal = logging.StreamHandler()
     to_terminal.setLevel(logging.INFO if verbose else logging.WARNING)
-    to_terminal.setFormatter(_Redacting("%(levelname)s %(name)s: %(message)s"))
+    to_terminal.setFormatter(terminal_formatter())
     if not verbose:
         to_terminal.addFilter(_NotForTheTerminal())
     for handler in (to_file, to_terminal):

@@ -528,12 +528,15 @@ def _parse(spec: SettingSpec, value: Any, origin: str) -> Any:
         ) from None
 
 
-def _resolve_config_path(config_file: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+def _resolve_config_path(
+    config_file: str | os.PathLike[str] | None, env: Mapping[str, str], cwd: str | None
+) -> Path | None:
+    base = Path(cwd) if cwd else Path()
     if config_file:
-        return Path(config_file)
+        return base / config_file
     if env.get("LABELING_CONFIG"):
-        return Path(env["LABELING_CONFIG"])
-    default = Path("config.yaml")
+        return base / env["LABELING_CONFIG"]
+    default = base / "config.yaml"
     return default if default.is_file() else None
 
 
@@ -541,10 +544,13 @@ def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
 ) -> Settings:
-    """Resolve every setting: defaults < config file < environment < `overrides` (CLI flags; None is ignored)."""
+    """Resolve every setting: defaults < config file < environment < `overrides` (CLI flags; None is ignored).
+
+    `cwd` is the folder a relative config path means (a command run through the app: its caller's)."""
     env = os.environ if env is None else env
-    path = _resolve_config_path(config_file, env)
+    path = _resolve_config_path(config_file, env, cwd)
     config = _read_config(path) if path else {}
     values: dict[str, Any] = {}
     for spec in SPECS:

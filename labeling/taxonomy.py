@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,11 +111,15 @@ def unique_categories_csv(names: Sequence[str]) -> bytes:
     return _write_rows([["Category"], *[[name] for name in names]])
 
 
+_DEFAULT_LIST = threading.Lock()  # the app's threads (pages, commands run through it) create the list once
+
+
 def ensure_categories(store: Store) -> list[Category]:
     """The active list; a new database starts with the default list from data/default_categories.csv."""
-    if store.category_list_version() == 0:
-        defaults = parse_category_csv(DEFAULT_CATEGORIES_FILE.read_bytes(), str(DEFAULT_CATEGORIES_FILE))
-        store.save_category_list(defaults, note="default list")
+    with _DEFAULT_LIST:
+        if store.category_list_version() == 0:
+            defaults = parse_category_csv(DEFAULT_CATEGORIES_FILE.read_bytes(), str(DEFAULT_CATEGORIES_FILE))
+            store.save_category_list(defaults, note="default list")
     return store.categories()
 
 

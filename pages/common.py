@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from labeling import logs
+from labeling import app_host, logs
 from labeling.annotators.providers import provider_for
+from labeling.app_host import AppHost
 from labeling.datasets import read_csv_file
 from labeling.errors import LabelingError
 from labeling.path_policy import PathPolicy, path_policy
@@ -25,6 +26,7 @@ from labeling.wording import count
 
 if TYPE_CHECKING:
     from labeling.jobs import Job, JobManager, Progress
+    from labeling.presence import CommandStatus
     from labeling.thumbnails import Pictures
 
 T = TypeVar("T")
@@ -54,9 +56,8 @@ def _settings() -> Settings:
     return loaded
 
 
-@st.cache_resource(show_spinner=False)
-def _store(db_path: str) -> Store:
-    return Store(db_path)
+def _host() -> AppHost:
+    return app_host.host(settings())
 
 
 def settings() -> Settings:
@@ -66,7 +67,7 @@ def settings() -> Settings:
 
 def store() -> Store:
     """The process-wide store: one DuckDB connection shared by every session, a cursor per thread."""
-    return _store(settings().db_path)
+    return _host().store()
 
 
 REVIEWER_KEY = "reviewer"  # the sidebar's reviewer-name input (streamlit_app.py)
@@ -123,16 +124,14 @@ def pictures() -> Pictures:
     return _pictures(chosen.db_path, chosen.cache_dir)
 
 
-@st.cache_resource(show_spinner=False)
-def _job_manager(db_path: str) -> JobManager:
-    from labeling.jobs import JobManager  # the SDK loads only when a page needs jobs
-
-    return JobManager(store(), settings())
-
-
 def job_manager() -> JobManager:
     """The process-wide job runner: its jobs outlive pages, sessions and browser tabs (poll them, never own)."""
-    return _job_manager(settings().db_path)
+    return _host().job_manager()
+
+
+def holder() -> CommandStatus | None:
+    """The `labeling` command holding the database while the app waits for it, as it describes itself."""
+    return _host().holder()
 
 
 def picture_url(kind: str, image_id: int) -> str:

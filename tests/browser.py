@@ -61,11 +61,17 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60
 
 @contextmanager
 def served_app(
-    db_path: Path, cache_dir: Path, env: Mapping[str, str] | None = None, script: str = "serve.py"
+    db_path: Path,
+    cache_dir: Path,
+    env: Mapping[str, str] | None = None,
+    script: str = "serve.py",
+    *,
+    browser: bool = True,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`streamlit run serve.py` (or `script`) on 127.0.0.1 and a free port over `db_path`; yields (url,
-    process)."""
-    need_chromium()
+    process). `browser=False`: a test that talks to the server without Chromium."""
+    if browser:
+        need_chromium()
     port = free_port()
     environment = {**os.environ, "LABELING_DB": str(db_path), "LABELING_CACHE_DIR": str(cache_dir), **(env or {})}
     process = subprocess.Popen(

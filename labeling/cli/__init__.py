@@ -17,6 +17,7 @@ from labeling.cli import (
     compare_commands,
     context,
     dataset_commands,
+    delegate,
     duplicate_commands,
     s3_commands,
 )
@@ -48,10 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     try:
         context.configure_logging(args)  # reads the settings: a bad config file is a one-line error too
+        through_app = delegate.through_app(args, argv)  # the app holds this database: it runs the command
+    except LabelingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if through_app is not None:
+        return through_app
+    return run(args, argv)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run a parsed command here: in this process, or in the app for a command line (labeling.hosted)."""
+    args._argv = list(argv)
+    try:
         return int(args.handler(args) or 0)
     except LabelingError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -63,4 +77,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         context.close(args)
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]

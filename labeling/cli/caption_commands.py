@@ -235,7 +235,7 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     """Estimate, confirm, run with a progress bar; Ctrl+C stops cleanly (a second one quits at once)."""
     from tqdm import tqdm
 
-    from labeling.jobs import JobManager, iter_progress
+    from labeling.jobs import iter_progress
     from labeling.planning import estimate
 
     store = context.store(args)
@@ -258,8 +258,7 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
     if not _confirm(plan.line(), args):
         print("Not started.")
         return 1
-    manager = JobManager(store, settings)
-    job = manager.start(request)
+    job = context.job_manager(args).start(request, settings=settings)
     bar = tqdm(total=plan.images, unit="img", dynamic_ncols=True, disable=None, desc=f"run #{job.run_id}")
     progress = job.progress()
     said: set[str] = set()
@@ -268,6 +267,7 @@ def run_job(args: argparse.Namespace, request: JobRequest) -> int:
         try:
             for progress in iter_progress(job, 0.5):
                 _update_bar(bar, progress)
+                context.publish(args, progress)
                 _say_once(bar, progress, said)
                 if request.batch:
                     _say_shards(bar, store, job.run_id, shards)

@@ -215,7 +215,8 @@ def run_export(args: argparse.Namespace) -> int:
     from labeling.exporting import default_export_name, export_dataset, export_format
 
     fmt = export_format(args.output, args.format)
-    output = args.output or str(Path("reports") / default_export_name(args.dataset, args.source, fmt))
+    default = Path("reports") / default_export_name(args.dataset, args.source, fmt)
+    output = args.output or context.caller_path(str(default))
     result = export_dataset(
         context.store(args), args.dataset, output, source=args.source, fmt=fmt, extra_columns=args.extra_columns
     )
