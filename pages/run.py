@@ -39,6 +39,7 @@ TIER_LABELS = {
 }
 RESUMABLE = ("interrupted", "cancelled", "paused")
 T = TypeVar("T")
+State = tuple[tuple[int, str, int, int], ...]  # (id, status, done, failed) of the newest runs, from the store
 HISTORY_LIMIT = 50
 ESTIMATE_EVERY_S = 5  # while a run goes, the estimate (a scan of the work list) is redone at most this often
 MEMO = "run_page_memo"  # reads kept between fragment reruns; a full run of the page starts it afresh
@@ -143,9 +144,9 @@ def _start_form(names: list[str]) -> None:
 def _estimate_and_start(request: JobRequest, run_settings: Settings) -> None:
     """The estimate follows what runs do: redone when one starts, pauses or ends, and every few seconds while
     one goes (the form's widgets sit outside: changing them reruns the whole page, and this with it)."""
-    runs = _runs()
-    active = bool(runs["status"].isin(("running", "paused")).any())
-    token = (request, run_settings.service_tier, _statuses(runs), int(time.monotonic() // ESTIMATE_EVERY_S) * active)
+    statuses = _statuses(_states())
+    active = any(status in ("running", "paused") for _, status in statuses)
+    token = (request, run_settings.service_tier, statuses, int(time.monotonic() // ESTIMATE_EVERY_S) * active)
     expected = _memo("estimate", token, lambda: common.run_or_error(lambda: estimate(store, run_settings, request)))
     if expected is None:
         return
@@ -224,40 +225,36 @@ def _memo(name: str, token: object, read: Callable[[], T]) -> T:
     return value
 
 
-def _runs() -> pd.DataFrame:
-    """The run history from the store: a small read, done every tick, so the page is never ahead of it."""
-    return store.runs(limit=HISTORY_LIMIT, kinds=MODES)
+def _states() -> State:
+    """Where the newest runs stand in the store (id, status, done, failed): a small read, done every tick."""
+    return tuple(store.run_states(limit=HISTORY_LIMIT, kinds=MODES))
 
 
-def _statuses(runs: pd.DataFrame) -> tuple[tuple[int, str], ...]:
-    return tuple(zip(runs["id"].tolist(), runs["status"].tolist(), strict=True))
+def _statuses(states: State) -> tuple[tuple[int, str], ...]:
+    return tuple((run_id, status) for run_id, status, _, _ in states)
 
 
-def _counts(runs: pd.DataFrame) -> tuple[tuple[int, str, int, int], ...]:
-    """What the store holds of each run: when this is unchanged, so are its failures and totals."""
-    columns = ("id", "status", "done", "failed")
-    return tuple(zip(*(runs[c].tolist() for c in columns), strict=True))
-
-
-def _redraw_page_when_runs_moved(runs: pd.DataFrame) -> None:
+def _redraw_page_when_runs_moved(states: State) -> None:
     """A full run of the page notes the runs' statuses it drew with; a tick that finds them changed (a run
     started, paused or ended) redraws the whole page, so the start form and the resume list follow."""
     if st.session_state.pop(FULL_RUN, False):
-        st.session_state[DRAWN_WITH] = _statuses(runs)
-    elif st.session_state.get(DRAWN_WITH) != _statuses(runs):
+        st.session_state[DRAWN_WITH] = _statuses(states)
+    elif st.session_state.get(DRAWN_WITH) != _statuses(states):
         st.rerun(scope="app")
 
 
 @st.fragment(run_every=1)
 def _live(names: list[str]) -> None:
-    """Everything a run changes, redrawn together once a second from the job manager and the store."""
-    runs = _runs()
-    _redraw_page_when_runs_moved(runs)
+    """Everything a run changes, redrawn together once a second from the job manager and the store; what the
+    store holds is read again only when its runs moved (their failures and totals are written with them)."""
+    states = _states()
+    _redraw_page_when_runs_moved(states)
+    history = _memo("history", states, lambda: store.runs(limit=HISTORY_LIMIT, kinds=MODES))
     _progress()
-    _resume_stopped(runs)
+    _resume_stopped(history)
     if names:
-        _failures(names, _counts(runs))
-    _history(runs)
+        _failures(names, states)
+    _history(history, states)
 
 
 def _progress() -> None:
@@ -333,7 +330,7 @@ def _failures(names: list[str], token: object) -> None:
         st.dataframe(newest, hide_index=True, width="stretch")
 
 
-def _history(runs: pd.DataFrame) -> None:
+def _history(runs: pd.DataFrame, states: State) -> None:
     st.subheader("History")
     if runs.empty:
         st.caption("No runs yet.")
@@ -350,7 +347,7 @@ def _history(runs: pd.DataFrame) -> None:
     )
     if runs["simulated"].any():
         st.caption("Simulated runs ran against the built-in fake Gemini server: their output is not real.")
-    totals = _memo("usage_by_dataset", _counts(runs), store.usage_by_dataset)
+    totals = _memo("usage_by_dataset", states, store.usage_by_dataset)
     if not totals.empty:
         st.caption("Totals per dataset (all runs; simulated apart)")
         st.dataframe(
