@@ -169,7 +169,7 @@ def _estimate_and_start(request: JobRequest, run_settings: Settings) -> None:
 
 def _simulated_not_counted(request: JobRequest, expected: Estimate, token: object) -> None:
     """After the example project, say why its images are still to do: simulated results never count as done."""
-    simulated = store.simulated_datasets(list(request.datasets))
+    simulated = _memo("simulated_datasets", token, lambda: store.simulated_datasets(list(request.datasets)))
     if not simulated:
         return
     # planning.plan(simulated=True) is what a simulated run would still do: the difference is covered only by
