@@ -139,6 +139,7 @@ class Job:
         self._status = "starting"
         self._message = ""
         self._counts: Counter[str] = Counter({k: v for k, v in counts.items() if k != "cost_usd"})
+        self._handled_before = self._counts["done"] + self._counts["failed"]  # a resumed run's earlier images
         self._cost = float(counts.get("cost_usd", 0.0))
         self._failure_kinds: Counter[str] = Counter()
         self._completions: deque[float] = deque()
@@ -256,7 +257,11 @@ class Job:
             rate = len(self._completions) / window if window > 0.5 else 0.0
             status, message, cost = self._status, self._message, self._cost
             failures = dict(self._failure_kinds)
+            ended = self._ended_at is not None
         total, done, failed = counts.get("total", 0), counts.get("done", 0), counts.get("failed", 0)
+        if ended:  # a finished run's rate: what it handled over the time it was active, not the last window
+            handled = done + failed - self._handled_before
+            rate = handled / elapsed if elapsed > 0 else 0.0
         remaining = max(total - done - failed, 0)
         eta = remaining / rate if rate > 0 and status == "running" else (0.0 if remaining == 0 else None)
         return Progress(

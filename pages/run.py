@@ -1,15 +1,22 @@
 """Run: caption and categorize datasets with Gemini; live progress, pause / resume / cancel, failures, history.
 
 Jobs live in the process-wide JobManager (common.job_manager), not in the session: they keep running when the
-user switches pages, reloads or closes the tab, and the progress fragment polls them once a second.
+user switches pages, reloads or closes the tab. What a run changes is one live fragment that polls them once a
+second: progress cards, History (read from the store), Failures. When a run starts, pauses or ends, the whole page
+redraws (the estimate, the resume list); the estimate follows a running run every few seconds on its own.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pandas as pd
 import streamlit as st
 
 from labeling import demo
-from labeling.planning import Estimate, JobRequest, estimate
+from labeling.planning import Estimate, JobRequest, estimate, plan
 from labeling.preflight import check_connection
 from labeling.settings import Settings
 from labeling.taxonomy import ensure_categories
@@ -31,7 +38,13 @@ TIER_LABELS = {
     BATCH: "Batch (50% cost, up to 24 h)",
 }
 RESUMABLE = ("interrupted", "cancelled", "paused")
+T = TypeVar("T")
+State = tuple[tuple[int, str, int, int], ...]  # (id, status, done, failed) of the newest runs, from the store
 HISTORY_LIMIT = 50
+ESTIMATE_EVERY_S = 5  # while a run goes, the estimate (a scan of the work list) is redone at most this often
+MEMO = "run_page_memo"  # reads kept between fragment reruns; a full run of the page starts it afresh
+FULL_RUN = "run_page_full_run"  # set by a full run of the page, taken by the first live fragment run after it
+DRAWN_WITH = "run_page_drawn_with"  # the runs' statuses the rest of the page was last drawn with
 
 st.title("Run")
 store = common.store()
@@ -57,17 +70,17 @@ def _example_project(prominent: bool) -> None:
                 st.rerun()
 
 
-def _show_estimate(plan: Estimate, mode: str) -> None:
+def _show_estimate(expected: Estimate, mode: str) -> None:
     columns = st.columns(4)
-    columns[0].metric("Images", f"{plan.images:,}")
-    columns[1].metric("Requests", f"{plan.requests:,}")
-    columns[2].metric("Expected tokens", f"{plan.tokens_in + plan.tokens_out:,}")
-    columns[3].metric("Expected cost", f"${plan.cost_usd:,.4f}" if plan.price_known else "unknown")
-    st.caption(common.plain(f"Estimate: {plan.line()}"))
-    if mode == "categorize" and plan.without_description:
+    columns[0].metric("Images", f"{expected.images:,}")
+    columns[1].metric("Requests", f"{expected.requests:,}")
+    columns[2].metric("Expected tokens", f"{expected.tokens_in + expected.tokens_out:,}")
+    columns[3].metric("Expected cost", f"${expected.cost_usd:,.4f}" if expected.price_known else "unknown")
+    st.caption(common.plain(f"Estimate: {expected.line()}"))
+    if mode == "categorize" and expected.without_description:
         st.info(
-            f"{count(plan.without_description, 'image')} "
-            f"{'has' if plan.without_description == 1 else 'have'} no description yet: describe them first."
+            f"{count(expected.without_description, 'image')} "
+            f"{'has' if expected.without_description == 1 else 'have'} no description yet: describe them first."
         )
 
 
@@ -124,22 +137,57 @@ def _start_form(names: list[str]) -> None:
             retry_failed=retry_failed,
             executor=BATCH if batch else "sync",
         )
-        plan = common.run_or_error(lambda: estimate(store, run_settings, request))
-        if plan is None:
-            return
-        _show_estimate(plan, mode)
-        if not common.has_key(settings):
-            st.warning(
-                "No Gemini API key is set: set GEMINI_API_KEY (or gemini_api_key in config.yaml) and "
-                "restart the app. The example project above runs without one (simulated)."
-            )
-        nothing = plan.images == 0
-        if nothing:
-            st.success("Nothing to do: every image is done for the current prompt and category list.")
-        if st.button("Start", type="primary", key="run_start", disabled=nothing or not common.has_key(settings)):
-            job = common.run_or_error(lambda: manager.start(request, settings=run_settings))
-            if job is not None:
-                st.toast(f"Run #{job.run_id} started")
+        _estimate_and_start(request, run_settings)
+
+
+@st.fragment(run_every=1)
+def _estimate_and_start(request: JobRequest, run_settings: Settings) -> None:
+    """The estimate follows what runs do: redone when one starts, pauses or ends, and every few seconds while
+    one goes (the form's widgets sit outside: changing them reruns the whole page, and this with it)."""
+    statuses = _statuses(_states())
+    active = any(status in ("running", "paused") for _, status in statuses)
+    token = (request, run_settings.service_tier, statuses, int(time.monotonic() // ESTIMATE_EVERY_S) * active)
+    expected = _memo("estimate", token, lambda: common.run_or_error(lambda: estimate(store, run_settings, request)))
+    if expected is None:
+        return
+    _show_estimate(expected, request.mode)
+    _simulated_not_counted(request, expected, token)
+    if not common.has_key(settings):
+        st.warning(
+            "No Gemini API key is set: set GEMINI_API_KEY (or gemini_api_key in config.yaml) and "
+            "restart the app. The example project above runs without one (simulated)."
+        )
+    nothing = expected.images == 0
+    if nothing:
+        st.success("Nothing to do: every image is done for the current prompt and category list.")
+    if st.button("Start", type="primary", key="run_start", disabled=nothing or not common.has_key(settings)):
+        job = common.run_or_error(lambda: manager.start(request, settings=run_settings))
+        if job is not None:
+            st.toast(f"Run #{job.run_id} started")
+            st.rerun()  # the whole page: its card, History and the resume list
+
+
+def _simulated_not_counted(request: JobRequest, expected: Estimate, token: object) -> None:
+    """After the example project, say why its images are still to do: simulated results never count as done."""
+    simulated = _memo("simulated_datasets", token, lambda: store.simulated_datasets(list(request.datasets)))
+    if not simulated:
+        return
+    # planning.plan(simulated=True) is what a simulated run would still do: the difference is covered only by
+    # simulated results, which a real run does again.
+    left = _memo("simulated_left", token, lambda: len(_simulated_work(request)))
+    covered = max(expected.images - left, 0)
+    st.info(
+        f"{common.plain(', '.join(simulated))} {'holds' if len(simulated) == 1 else 'hold'} simulated results "
+        "from the example project (the built-in fake Gemini server). Simulated results do not count toward a "
+        f"real run: the estimate still counts {count(covered, 'image')} they cover, and a real run labels them "
+        "with the model.",
+        icon=":material/science:",
+    )
+
+
+def _simulated_work(request: JobRequest) -> pd.DataFrame:
+    """The work list a simulated run of `request` would have (simulated results count as done for it)."""
+    return plan(store, request, simulated=True)[1]
 
 
 def _test_connection(run_settings: Settings) -> None:
@@ -164,9 +212,53 @@ def _test_connection(run_settings: Settings) -> None:
         show("\n\n".join(common.plain(line) for line in report.lines()))
 
 
+def _memo(name: str, token: object, read: Callable[[], T]) -> T:
+    """`read()`, kept while `token` stays the same, so an idle tick of a fragment asks the database nothing.
+    A None (an error, shown as it happened) is not kept: the next tick asks again and shows it again."""
+    memo = st.session_state.setdefault(MEMO, {})
+    kept = memo.get(name)
+    if kept is not None and kept[0] == token:
+        return kept[1]
+    value = read()
+    if value is not None:
+        memo[name] = (token, value)
+    return value
+
+
+def _states() -> State:
+    """Where the newest runs stand in the store (id, status, done, failed): a small read, done every tick."""
+    return tuple(store.run_states(limit=HISTORY_LIMIT, kinds=MODES))
+
+
+def _statuses(states: State) -> tuple[tuple[int, str], ...]:
+    return tuple((run_id, status) for run_id, status, _, _ in states)
+
+
+def _redraw_page_when_runs_moved(states: State) -> None:
+    """A full run of the page notes the runs' statuses it drew with; a tick that finds them changed (a run
+    started, paused or ended) redraws the whole page, so the start form and the resume list follow."""
+    if st.session_state.pop(FULL_RUN, False):
+        st.session_state[DRAWN_WITH] = _statuses(states)
+    elif st.session_state.get(DRAWN_WITH) != _statuses(states):
+        st.rerun(scope="app")
+
+
 @st.fragment(run_every=1)
-def _live_progress() -> None:
-    """Polls the jobs of this process; keeps ticking while the tab is open, the jobs run regardless."""
+def _live(names: list[str]) -> None:
+    """Everything a run changes, redrawn together once a second from the job manager and the store; what the
+    store holds is read again only when its runs moved (their failures and totals are written with them)."""
+    states = _states()
+    _redraw_page_when_runs_moved(states)
+    history = _memo("history", states, lambda: store.runs(limit=HISTORY_LIMIT, kinds=MODES))
+    _progress()
+    _resume_stopped(history)
+    if names:
+        _failures(names, states)
+    _history(history, states)
+
+
+def _progress() -> None:
+    """The jobs of this process; they run regardless of this page (a finished one's clock stands still)."""
     jobs = manager.jobs()
     st.subheader("Progress")
     if not jobs:
@@ -176,8 +268,7 @@ def _live_progress() -> None:
         common.progress_card(job, job.progress())
 
 
-def _resume_stopped() -> None:
-    history = store.runs(limit=HISTORY_LIMIT, kinds=MODES)
+def _resume_stopped(history: pd.DataFrame) -> None:
     running = {job.run_id for job in manager.active()}
     stopped = history[history["status"].isin(RESUMABLE) & ~history["id"].isin(running)]
     if stopped.empty:
@@ -200,13 +291,13 @@ def _resume_stopped() -> None:
             st.rerun()
 
 
-def _failures(names: list[str]) -> None:
+def _failures(names: list[str], token: object) -> None:
     st.subheader("Failures")
     chosen = st.multiselect("Datasets", names, default=names, format_func=common.visible, key="failure_datasets")
     if not chosen:
         return
     ids = [store.dataset_id(name) for name in chosen]
-    grouped = store.failure_counts(ids)
+    grouped = _memo("failure_counts", (token, ids), lambda: store.failure_counts(ids))
     if grouped.empty:
         st.caption("No open failures: every attempt so far succeeded, or was retried successfully.")
         return
@@ -223,18 +314,24 @@ def _failures(names: list[str]) -> None:
         job = common.run_or_error(lambda: manager.start(request))
         if job is not None:
             st.toast(f"Run #{job.run_id} retries {job.progress().total:,} images")
+            st.rerun()
     if not common.has_key(settings):
         st.caption("Retrying needs a Gemini API key.")
     with st.expander("Every open failure"):
-        common.csv_download(
-            "Download failures as CSV", store.open_failures(ids), "failures.csv", key="download_failures"
+        # The CSV is made when clicked (every failure), the table shows the newest 1,000: a tick reads neither.
+        st.download_button(
+            "Download failures as CSV",
+            lambda: common.frame_csv(store.open_failures(ids)),
+            file_name="failures.csv",
+            mime="text/csv",
+            key="download_failures",
         )
-        st.dataframe(store.open_failures(ids).head(1000), hide_index=True, width="stretch")
+        newest = _memo("open_failures", (token, ids), lambda: store.open_failures(ids).head(1000))
+        st.dataframe(newest, hide_index=True, width="stretch")
 
 
-def _history() -> None:
+def _history(runs: pd.DataFrame, states: State) -> None:
     st.subheader("History")
-    runs = store.runs(limit=HISTORY_LIMIT, kinds=MODES)
     if runs.empty:
         st.caption("No runs yet.")
         return
@@ -250,7 +347,7 @@ def _history() -> None:
     )
     if runs["simulated"].any():
         st.caption("Simulated runs ran against the built-in fake Gemini server: their output is not real.")
-    totals = store.usage_by_dataset()
+    totals = _memo("usage_by_dataset", states, store.usage_by_dataset)
     if not totals.empty:
         st.caption("Totals per dataset (all runs; simulated apart)")
         st.dataframe(
@@ -262,12 +359,12 @@ def _history() -> None:
         )
 
 
+# A full run: reads start afresh (another page may have changed the data), and the live fragment notes what
+# the page was drawn with.
+st.session_state[MEMO] = {}
+st.session_state[FULL_RUN] = True
 names = store.dataset_names()
 _example_project(prominent=not names)
 if names:
     _start_form(names)
-_live_progress()
-_resume_stopped()
-if names:
-    _failures(names)
-_history()
+_live(names)

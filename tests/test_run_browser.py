@@ -1,5 +1,6 @@
 """The Run page in a real browser: a newcomer creates the example project; the simulated run keeps going and its
-progress keeps updating across a page switch and a reload (the job lives in the process-wide JobManager).
+progress keeps updating across a page switch and a reload (the job lives in the process-wide JobManager); the
+estimate then says why the example's images still count for a real run.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def test_example_project_runs_on_through_page_switches_and_reloads(
             # the fragment polls the process-wide job: it reaches the end without any click
             expect(page.get_by_text("48 of 48 images")).to_be_visible(timeout=WAIT_MS)
             expect(page.get_by_text("completed").first).to_be_visible(timeout=WAIT_MS)
+            # where the estimate is: why a real run still counts the example's images
+            note = page.get_by_text("Simulated results do not count toward a real run")
+            expect(note).to_contain_text("the estimate still counts 24 images they cover", timeout=WAIT_MS)
         finally:
             browser.close()
 

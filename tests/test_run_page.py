@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from labeling import jobs
 from labeling.fake_gemini import FakeGemini
 from labeling.jobs import Job, JobManager
 from labeling.store import Store
@@ -93,6 +94,20 @@ def test_a_newcomer_creates_and_runs_the_example_project_marked_simulated(app: A
     assert set(store.dataset_names()) == {"example-REAL", "example-GEN"}
 
 
+def test_after_the_example_the_estimate_says_simulated_results_do_not_count(app: AppTest) -> None:
+    _open(app)
+    app.button(key="create_example").click().run()
+    _wait(_manager().jobs()[0])
+    app.run()
+    chosen = app.multiselect(key="run_datasets").value
+    assert len(chosen) == 1 and chosen[0] in ("example-REAL", "example-GEN")
+    assert _metrics(app)["Images"] == "24"  # every simulated result is still to do for a real run
+    note = next(e.value for e in app.info if "Simulated results do not count toward a real run" in e.value)
+    assert "the estimate still counts 24 images they cover" in note and chosen[0].replace("-", "\\-") in note
+    app.multiselect(key="run_datasets").set_value(["example-REAL", "example-GEN"]).run()
+    assert _metrics(app)["Images"] == "48" and "still counts 48 images they cover" in _texts(app)
+
+
 def test_estimate_then_start_a_run(app: AppTest, fake: FakeGemini, db_path: Path, tmp_path: Path) -> None:
     _with_dataset(db_path, tmp_path, 6)
     _open(app)
@@ -110,6 +125,35 @@ def test_estimate_then_start_a_run(app: AppTest, fake: FakeGemini, db_path: Path
     assert fake.request_count == 6
     assert "Nothing to do" in _texts(app)
     assert app.button(key="run_start").disabled
+    assert "do not count toward a real run" not in _texts(app)  # no simulated results here
+    history = _frame(app, "status", "done", "failed")
+    assert history[["status", "done", "failed"]].values.tolist() == [["completed", 6, 0]]
+
+
+def test_a_finished_runs_clock_and_rate_stand_still(
+    app: AppTest, fake: FakeGemini, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The live rate counts the last seconds only: with no window at all, a finished run still has its average.
+    monkeypatch.setattr(jobs, "RATE_WINDOW_SECONDS", 0.0)
+    _with_dataset(db_path, tmp_path, 6)
+    fake.latency_s = 0.05
+    _open(app)
+    app.number_input(key="run_workers").set_value(2).run()
+    app.button(key="run_start").click().run()
+    job = _manager().jobs()[0]
+    _wait(job)
+    app.run()
+    first, first_caption = job.progress(), _elapsed_caption(app)
+    app.run()
+    second = job.progress()
+    assert (second.elapsed_s, second.images_per_s) == (first.elapsed_s, first.images_per_s)  # no clock ticks on
+    assert _elapsed_caption(app) == first_caption
+    assert first.images_per_s > 0 and first.images_per_s == pytest.approx(6 / first.elapsed_s)  # its active time
+    assert _metrics(app)["Images/s"] == f"{first.images_per_s:.1f}" and _metrics(app)["ETA"] == "-"
+
+
+def _elapsed_caption(at: AppTest) -> str:
+    return next(str(c.value) for c in at.caption if "elapsed" in str(c.value))
 
 
 def test_without_a_key_start_is_disabled_and_says_why(app: AppTest, db_path: Path, tmp_path: Path) -> None:
@@ -147,8 +191,13 @@ def test_pause_resume_cancel_and_resume_a_stopped_run(
     resumed = _manager().job(job.run_id)
     assert resumed is not None and resumed is not job
     _wait(resumed)
-    assert resumed.progress().done == 30
+    final = resumed.progress()
+    assert final.done == 30
     assert fake.request_count == 30
+    # its rate counts only what the resumed run itself did, over its own active time
+    assert final.images_per_s == pytest.approx((30 - job.progress().done) / final.elapsed_s)
+    app.run()
+    assert _frame(app, "status", "done")[["status", "done"]].values.tolist() == [["completed", 30]]
 
 
 def test_failures_grouped_by_reason_and_retry_failed(

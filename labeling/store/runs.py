@@ -77,6 +77,15 @@ class RunQueries(StoreBase):
             [None if kinds is None else list(kinds), None if kinds is None else list(kinds), limit],
         )
 
+    def run_states(self, limit: int = 100, kinds: tuple[str, ...] | None = None) -> list[tuple[int, str, int, int]]:
+        """(id, status, done, failed) of the newest runs: the small read a page polls to see whether any moved."""
+        rows = self.fetch_all(
+            "SELECT id, status, done, failed FROM runs WHERE ? IS NULL OR list_contains(?, kind) "
+            "ORDER BY id DESC LIMIT ?",
+            [None if kinds is None else list(kinds), None if kinds is None else list(kinds), limit],
+        )
+        return [(int(i), str(status), int(done), int(failed)) for i, status, done, failed in rows]
+
     def interrupt_stale_runs(self, kinds: tuple[str, ...], keep: list[int] | None = None) -> int:
         """Mark runs of these kinds left running or paused by a process that died (kill -9, crash) as interrupted.
 
