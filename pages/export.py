@@ -1,9 +1,14 @@
-"""Export: a dataset's labels as the seed's categorized CSV or Parquet, downloaded or written to a path."""
+"""Export: datasets' labels as the seed's categorized CSV or Parquet, downloaded or written on this machine.
+
+One dataset is one file (a path to write it to); several are one file each, in a zip or written into a folder.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from labeling.exporting import (
@@ -12,10 +17,17 @@ from labeling.exporting import (
     default_export_name,
     export_bytes,
     export_dataset,
+    export_datasets,
+    export_file_names,
     export_preview,
+    export_targets,
+    export_zip,
     mime_type,
+    summaries,
+    zip_name,
 )
-from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES
+from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES, LabelSource
+from labeling.wording import count
 from pages import common
 
 FORMAT_NAMES = {"csv": "CSV (seed format)", "parquet": "Parquet"}
@@ -31,7 +43,7 @@ def _page() -> None:
         st.info("No datasets yet: create one on the Datasets page first.")
         return
     left, middle, right = st.columns([2, 3, 2])
-    dataset = left.selectbox("Dataset", names, format_func=common.visible, key="export_dataset")
+    datasets = left.multiselect("Datasets", names, default=names[:1], format_func=common.visible, key="export_datasets")
     source = middle.radio(
         "Label source", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__, horizontal=True, key="export_source"
     )
@@ -44,9 +56,19 @@ def _page() -> None:
         help="Adds " + ", ".join(EXPORT_EXTRA_COLUMNS) + ". Without them a CSV has exactly the seed's "
         "columns: image_name, description, categories.",
     )
-    if dataset is None or source is None or fmt is None:
+    if not datasets:
+        st.info("Choose at least one dataset to export.")
         return
-    common.simulated_notice([dataset])
+    if source is None or fmt is None:
+        return
+    common.simulated_notice(datasets)
+    if len(datasets) == 1:
+        _one(datasets[0], source, fmt, extra)
+    else:
+        _several(datasets, source, fmt, extra)
+
+
+def _one(dataset: str, source: LabelSource, fmt: str, extra: bool) -> None:
     rows = common.run_or_error(lambda: store.export_row_count(dataset, source))
     if rows is None:
         return
@@ -63,7 +85,7 @@ def _page() -> None:
         if rows > len(preview):
             st.caption(f"The first {len(preview):,} rows of {rows:,}.")
 
-    if rows <= DOWNLOAD_LIMIT:
+    if _downloadable(rows):
         st.download_button(
             f"Download {common.plain(file_name)}",
             type="primary",
@@ -73,24 +95,64 @@ def _page() -> None:
             file_name=file_name,
             mime=mime_type(fmt),
         )
-    else:
-        st.info(f"{rows:,} rows are too many to download through the browser: write the file to a path below.")
-
     _write_form(dataset, source, fmt, extra, file_name)
 
 
-def _write_form(dataset: str, source: str, fmt: str, extra: bool, file_name: str) -> None:
-    policy = common.paths()
-    if not policy.allows_paths:
-        st.caption(
-            "Writing to a path on the server is off while the app is shared on the network (allowed_paths "
-            "is empty): use the download above."
+def _several(datasets: list[str], source: LabelSource, fmt: str, extra: bool) -> None:
+    rows = common.run_or_error(lambda: [store.export_row_count(dataset, source) for dataset in datasets])
+    if rows is None:
+        return
+    files = export_file_names(datasets, source, fmt)
+    st.caption(
+        common.plain(
+            f"{count(sum(rows), 'image')} of {count(len(datasets), 'dataset')} have a description or categories "
+            f"under the {SOURCE_TITLES[source].lower()} source: one file each. Cells that a spreadsheet would run "
+            "as a formula get a leading ' (taken off again on import)."
         )
+    )
+    table = pd.DataFrame({"Dataset": datasets, "File": [files[d] for d in datasets], "Images": rows})
+    st.dataframe(table, hide_index=True, width="stretch")
+    if _downloadable(sum(rows)):
+        name = zip_name(source, fmt)
+        st.download_button(
+            f"Download {common.plain(name)}",
+            type="primary",
+            key="export_download_zip",
+            on_click="ignore",
+            data=lambda: export_zip(store, datasets, source=source, fmt=fmt, extra_columns=extra),
+            file_name=name,
+            mime="application/zip",
+        )
+    _write_folder_form(datasets, source, fmt, extra)
+
+
+def _downloadable(rows: int) -> bool:
+    if rows <= DOWNLOAD_LIMIT:
+        return True
+    st.info(f"{rows:,} rows are too many to download through the browser: write to a path below.")
+    return False
+
+
+def _reports_folder() -> Path | None:
+    """Where the path fields start (absolute, so the user sees where files go); None when paths are off."""
+    policy = common.paths()
+    if policy.allows_paths:
+        return policy.default_folder().resolve() / "reports"
+    st.caption(
+        "Writing to a path on the server is off while the app is shared on the network (allowed_paths "
+        "is empty): use the download above."
+    )
+    return None
+
+
+def _write_form(dataset: str, source: LabelSource, fmt: str, extra: bool, file_name: str) -> None:
+    folder = _reports_folder()
+    if folder is None:
         return
     with st.form("export_write"):
         path = st.text_input(
             "Write to a path on this machine",
-            value=str(policy.default_folder() / "reports" / file_name),
+            value=str(folder / file_name),
             help=common.path_help("Missing folders are created."),
         )
         replace = st.checkbox("Replace the file if it already exists", key="export_replace")
@@ -114,6 +176,41 @@ def _write_form(dataset: str, source: str, fmt: str, extra: bool, file_name: str
     )
     if result is not None:
         st.success(common.plain(result.summary()))
+
+
+def _write_folder_form(datasets: list[str], source: LabelSource, fmt: str, extra: bool) -> None:
+    folder = _reports_folder()
+    if folder is None:
+        return
+    with st.form("export_write_folder"):
+        path = st.text_input(
+            "Write into a folder on this machine",
+            value=str(folder),
+            help=common.path_help("One file per dataset, named as in the table. Missing folders are created."),
+        )
+        replace = st.checkbox("Replace files that already exist", key="export_replace_files")
+        if not st.form_submit_button("Write files"):
+            return
+    if not path.strip():
+        st.error("Give the folder to write the files into.")
+        return
+    target = common.server_path(path.strip(), "the export")
+    if target is None:
+        return
+    existing = [file.name for file in export_targets(target, datasets, source, fmt).values() if file.is_file()]
+    if existing and not replace:
+        st.warning(
+            common.plain(
+                f"{count(len(existing), 'file')} already in {target.resolve()}: {', '.join(existing)}. Tick "
+                '"Replace files that already exist" and write again, or give another folder.'
+            )
+        )
+        return
+    results = common.run_or_error(
+        lambda: export_datasets(store, datasets, target, source=source, fmt=fmt, extra_columns=extra)
+    )
+    if results is not None:
+        st.success(common.plain(summaries(results)))
 
 
 _page()

@@ -140,7 +140,7 @@ def test_compare_page_without_datasets(app: AppTest) -> None:
 
 def test_export_page_preview_download_and_write(app: AppTest, labelled_db: Path, tmp_path: Path) -> None:
     at = open_page(app, "export")
-    at.selectbox(key="export_dataset").set_value("REAL").run()
+    at.multiselect(key="export_datasets").set_value(["REAL"]).run()
     preview = at.dataframe[0].value
     assert list(preview.columns) == ["image_name", "description", "categories"]
     assert len(preview) == 20

@@ -5,20 +5,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pytest
 
 from labeling.datasets import import_dataset
 from labeling.errors import InputError, NotFoundError
 from labeling.exporting import (
+    SLUG_LENGTH,
     default_export_name,
     export_bytes,
     export_dataset,
+    export_datasets,
+    export_file_names,
     export_format,
     export_preview,
+    export_targets,
+    export_zip,
+    summaries,
+    zip_name,
 )
 from labeling.spreadsheet import neutralise_cell, restore_cell
 from labeling.store import Store
@@ -232,3 +243,110 @@ def test_export_with_extra_columns_imports_back_too(store: Store, tmp_path: Path
     extra = export_dataset(store, "REAL", tmp_path / "extra.csv", source="model", extra_columns=True)
     import_dataset(store, "COPY", csv_data=extra.path.read_bytes(), csv_name="extra.csv")
     assert export_dataset(store, "COPY", tmp_path / "again.csv", source="model").path.read_bytes() == plain
+
+
+def _two_datasets(store: Store) -> None:
+    annotate(store, {image_id: ["animals"] for image_id in add_dataset(store, "REAL", ["r1.jpg", "r2.jpg"]).values()})
+    annotate(store, {image_id: ["art"] for image_id in add_dataset(store, "GEN", ["=g.jpg"]).values()})
+
+
+def test_file_names_of_several_datasets_are_safe_and_distinct() -> None:
+    hostile = ["../../etc/passwd", "a/b", "a_b", "A_B", "..", ".", "\x00\x1b[31m\n", "x" * 500, "CON", "nul.x", "-rf"]
+    names = export_file_names(hostile, "model", "parquet")
+    assert list(names) == hostile
+    assert len({name.casefold() for name in names.values()}) == len(hostile)
+    for name in names.values():
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*_model_categorized\.parquet", name), name
+        assert ".." not in name and len(name) <= SLUG_LENGTH + len("_model_categorized.parquet") + 3
+        assert name.split(".")[0].upper() not in {"CON", "NUL"}
+    assert names["../../etc/passwd"] == "etc_passwd_model_categorized.parquet"
+    assert [names[n] for n in ("a/b", "a_b", "A_B")] == [
+        "a_b_model_categorized.parquet",
+        "a_b_2_model_categorized.parquet",
+        "A_B_3_model_categorized.parquet",
+    ]
+    assert [names[n] for n in ("..", ".", "\x00\x1b[31m\n")] == [
+        "dataset_model_categorized.parquet",
+        "dataset_2_model_categorized.parquet",
+        "31m_model_categorized.parquet",
+    ]
+    assert names["-rf"] == "rf_model_categorized.parquet"
+    # A long name numbered on a clash keeps its number: the slug is cut before the number is added.
+    assert (
+        export_file_names(["y" * 300, "y" * 301], "human")["y" * 301] == "y" * SLUG_LENGTH + "_2_human_categorized.csv"
+    )
+
+
+def test_export_datasets_writes_one_file_each_at_absolute_paths(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_datasets(store)
+    monkeypatch.chdir(tmp_path)
+    results = export_datasets(store, ["REAL", "GEN", "REAL"], "out", source="model")
+    assert [(r.dataset, r.rows, r.path) for r in results] == [
+        ("REAL", 2, tmp_path / "out" / "REAL_model_categorized.csv"),
+        ("GEN", 1, tmp_path / "out" / "GEN_model_categorized.csv"),
+    ]
+    for result in results:  # each file is that dataset's single export, formula-safe cells and all
+        assert result.path.read_bytes() == export_bytes(store, result.dataset, source="model")
+    assert (tmp_path / "out" / "GEN_model_categorized.csv").read_text().splitlines()[1] == "'=g.jpg,image 3,art"
+    assert summaries(results).split("\n\n") == [result.summary() for result in results]
+    assert str(tmp_path / "out" / "REAL_model_categorized.csv") in results[0].summary()
+
+
+def test_export_zip_holds_the_same_files(store: Store, tmp_path: Path) -> None:
+    _two_datasets(store)
+    for fmt in ("csv", "parquet"):
+        data = export_zip(store, ["GEN", "REAL"], source="effective", fmt=fmt, extra_columns=True)
+        written = export_datasets(store, ["GEN", "REAL"], tmp_path / fmt, fmt=fmt, extra_columns=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            assert archive.namelist() == [result.path.name for result in written]
+            for result in written:
+                assert archive.read(result.path.name) == result.path.read_bytes()
+    assert zip_name("human", "parquet") == "datasets_human_categorized_parquet.zip"
+
+
+def test_export_datasets_writes_nothing_unless_every_file_can_be_written(store: Store, tmp_path: Path) -> None:
+    _two_datasets(store)
+    folder = tmp_path / "out"
+    with pytest.raises(NotFoundError, match="no dataset named 'NOPE'"):
+        export_datasets(store, ["REAL", "NOPE"], folder)
+    assert not folder.exists()
+    folder.mkdir()
+    secret = tmp_path / "secret.csv"
+    secret.write_text("keep me\n", encoding="utf-8")
+    (folder / "GEN_effective_categorized.csv").symlink_to(secret)  # a link inside the folder, leading out
+    with pytest.raises(InputError, match="outside the folder"):
+        export_datasets(store, ["REAL", "GEN"], folder)
+    assert secret.read_text(encoding="utf-8") == "keep me\n"
+    assert sorted(path.name for path in folder.iterdir()) == ["GEN_effective_categorized.csv"]
+    (folder / "GEN_effective_categorized.csv").unlink()
+    (folder / "GEN_effective_categorized.csv").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        export_datasets(store, ["REAL", "GEN"], folder)
+    assert not (folder / "REAL_effective_categorized.csv").exists()
+    with pytest.raises(InputError, match="is a file"):
+        export_datasets(store, ["REAL"], secret)
+    assert export_targets(folder, ["a/../b"], "model")["a/../b"] == folder / "a_.._b_model_categorized.csv"
+
+
+def test_export_command_takes_several_datasets_into_a_folder(
+    run_cli: Callable[..., Any], store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_datasets(store)
+    store.close()
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("export", "--dataset", "REAL", "--dataset", "GEN", "--source", "model", "--format", "parquet")
+    assert result.code == 0, result.err
+    folder = tmp_path / "reports"
+    assert result.out.splitlines() == [
+        f"Exported 2 images of REAL (model labels) as PARQUET to {folder / 'REAL_model_categorized.parquet'}.",
+        f"Exported 1 image of GEN (model labels) as PARQUET to {folder / 'GEN_model_categorized.parquet'}.",
+    ]
+    assert list(pd.read_parquet(folder / "GEN_model_categorized.parquet")["image_name"]) == ["=g.jpg"]
+    result = run_cli("export", "--dataset", "GEN", "--output-dir", "one")
+    assert result.code == 0, result.err
+    assert (tmp_path / "one" / "GEN_effective_categorized.csv").read_text().startswith("image_name,")
+    bad = run_cli("export", "--dataset", "REAL", "--dataset", "GEN", "--output-csv", "x.csv")
+    assert bad.code != 0 and "--output-dir" in bad.err
+    assert not (tmp_path / "x.csv").exists()

@@ -77,17 +77,29 @@ def register(subparsers: Any) -> None:
 
     exporting = subparsers.add_parser(
         "export",
-        help="write a dataset's labels as the seed's categorized CSV or as Parquet",
+        help="write datasets' labels as the seed's categorized CSV or as Parquet",
         description="CSV in the seed's format (image_name,description,categories) that imports back losslessly, "
-        "or Parquet; formula-like cells are neutralised for spreadsheets.",
+        "or Parquet; formula-like cells are neutralised for spreadsheets. Several datasets are one file each, "
+        "written into a folder.",
     )
-    exporting.add_argument("--dataset", required=True, help="dataset name")
+    exporting.add_argument(
+        "--dataset",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="dataset name; repeat it for several (--dataset REAL --dataset GEN)",
+    )
     exporting.add_argument(
         "--output-csv",
         "--output",
         dest="output",
         metavar="FILE",
-        help="file to write (default reports/<dataset>_<source>_categorized.<format>)",
+        help="file to write for one dataset (default reports/<dataset>_<source>_categorized.<format>)",
+    )
+    exporting.add_argument(
+        "--output-dir",
+        metavar="FOLDER",
+        help="folder to write one file per dataset into, named as the default file (default reports)",
     )
     exporting.add_argument(
         "--source",
@@ -212,13 +224,27 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from labeling.exporting import default_export_name, export_dataset, export_format
+    from labeling.exporting import ExportResult, default_export_name, export_dataset, export_datasets, export_format
 
-    fmt = export_format(args.output, args.format)
-    default = Path("reports") / default_export_name(args.dataset, args.source, fmt)
-    output = args.output or context.caller_path(str(default))
-    result = export_dataset(
-        context.store(args), args.dataset, output, source=args.source, fmt=fmt, extra_columns=args.extra_columns
-    )
-    print(result.summary())
+    datasets = list(dict.fromkeys(args.dataset))
+    if args.output and (len(datasets) > 1 or args.output_dir):
+        raise InputError("--output-csv names one dataset's file: for several give a folder with --output-dir.")
+    results: list[ExportResult]
+    if len(datasets) > 1 or args.output_dir:  # one file per dataset, named as the app's zip and folder exports
+        fmt = export_format(None, args.format)
+        folder = args.output_dir or context.caller_path("reports")
+        results = export_datasets(
+            context.store(args), datasets, folder, source=args.source, fmt=fmt, extra_columns=args.extra_columns
+        )
+    else:
+        fmt = export_format(args.output, args.format)
+        default = Path("reports") / default_export_name(datasets[0], args.source, fmt)
+        output = args.output or context.caller_path(str(default))
+        results = [
+            export_dataset(
+                context.store(args), datasets[0], output, source=args.source, fmt=fmt, extra_columns=args.extra_columns
+            )
+        ]
+    for result in results:
+        print(result.summary())
     return 0
