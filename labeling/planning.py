@@ -24,6 +24,7 @@ from labeling.settings import Settings
 from labeling.store import Store
 from labeling.taxonomy import ensure_categories
 from labeling.vocabulary import MODES
+from labeling.wording import count
 
 EXECUTORS = ("sync", "batch")
 
@@ -99,9 +100,9 @@ class Estimate:
     def line(self) -> str:
         tier = f", {self.service_tier} tier" if self.service_tier != "standard" else ""
         cost = f"about {self.cost_text}" if self.price_known else self.cost_text
-        requests = "text-only requests" if self.text_only else "requests"
+        requests = count(self.requests, "text-only request" if self.text_only else "request")
         return (
-            f"{self.images:,} images, {self.requests:,} {requests}, about {self.tokens_in:,} input + "
+            f"{count(self.images, 'image')}, {requests}, about {self.tokens_in:,} input + "
             f"{self.tokens_out:,} output tokens, {cost} with {self.model}{tier} ({self.basis})."
         )
 
