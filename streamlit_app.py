@@ -26,7 +26,7 @@ def _start() -> None:
 
 
 PAGES = [
-    st.Page(_start, title="Start", url_path="start", default=True, visibility="hidden"),
+    st.Page(_start, title="Start", default=True, visibility="hidden"),  # served at / only: not a link
     DATASETS,
     st.Page("pages/run.py", title="Run", url_path="run"),
     st.Page("pages/review.py", title="Review", url_path="review"),

@@ -159,8 +159,9 @@ def _inspect(dataset: str) -> None:
     for tab, status in zip(tabs, statuses, strict=True):
         with tab:
             frame = store.images_with_status(dataset_id, status)
-            if status == "ambiguous":
-                frame["detail"] = [", ".join(files) for files in ambiguous_names(store, dataset).values()]
+            candidates = ambiguous_names(store, dataset) if status == "ambiguous" else {}
+            if candidates:
+                frame["detail"] = [", ".join(candidates[name]) for name in frame["name"]]
             if len(frame) > LIST_LIMIT:
                 st.caption(f"Showing the first {LIST_LIMIT:,} of {len(frame):,}; the download has all.")
             st.dataframe(
@@ -179,13 +180,12 @@ def _inspect(dataset: str) -> None:
                 f"{dataset}_{status}.csv",
                 key=f"download_{dataset}_{status}",
             )
-            if status == "ambiguous":
-                _resolve(dataset)
+            if candidates:
+                _resolve(dataset, candidates)
 
 
-def _resolve(dataset: str) -> None:
+def _resolve(dataset: str, candidates: dict[str, list[str]]) -> None:
     """A name that matches several files is never guessed: the user picks the file, kept on every re-import."""
-    candidates = ambiguous_names(store, dataset)
     st.caption(
         "Pick the file an ambiguous name means: it is found there from now on, and importing the list again "
         "keeps your pick while that file is still there."
@@ -218,12 +218,12 @@ def _table(summaries: list[DatasetSummary]) -> None:
     """One row a dataset: its name, label, the counts that matter (all visible at 1400 px), then its source."""
     rows = [
         {
-            "Dataset": s.name,
-            "Label": s.label,
-            **{title: getattr(s, field) for field, title in TABLE_COUNTS.items()},
-            "Source": s.source_uri or s.list_file or "",
+            "Dataset": summary.name,
+            "Label": summary.label,
+            **{title: getattr(summary, field) for field, title in TABLE_COUNTS.items()},
+            "Source": summary.source_uri or summary.list_file or "",
         }
-        for s in summaries
+        for summary in summaries
     ]
     counts = {
         title: st.column_config.NumberColumn(title, width=_width(title), format="localized")
