@@ -161,6 +161,7 @@ def _inspect(dataset: str) -> None:
             frame = store.images_with_status(dataset_id, status)
             candidates = ambiguous_names(store, dataset) if status == "ambiguous" else {}
             if candidates:
+                frame = frame.drop(columns="location")  # none until a file is picked
                 frame["detail"] = [", ".join(candidates[name]) for name in frame["name"]]
             if len(frame) > LIST_LIMIT:
                 st.caption(f"Showing the first {LIST_LIMIT:,} of {len(frame):,}; the download has all.")
@@ -235,7 +236,7 @@ def _table(summaries: list[DatasetSummary]) -> None:
         width="stretch",
         key="dataset_table",
         column_config={
-            "Dataset": st.column_config.TextColumn("Dataset", width=160, pinned=True),
+            "Dataset": st.column_config.TextColumn("Dataset", width=160),
             "Label": st.column_config.TextColumn("Label", width=56),
             **counts,
             "Source": st.column_config.TextColumn("Source", help="The folder or S3 prefix, else the CSV list"),
