@@ -16,8 +16,18 @@ import streamlit as st
 
 st.set_page_config(page_title="Labeling", layout="wide")
 
+DATASETS = st.Page("pages/datasets.py", title="Datasets", url_path="datasets")
+
+
+def _start() -> None:
+    """The root URL opens the Datasets page at its own path: Streamlit serves a default page at `/` only, so
+    the start page cannot be the default if `/datasets` is to work as a link."""
+    st.switch_page(DATASETS)
+
+
 PAGES = [
-    st.Page("pages/datasets.py", title="Datasets", url_path="datasets", default=True),
+    st.Page(_start, title="Start", default=True, visibility="hidden"),  # served at / only: not a link
+    DATASETS,
     st.Page("pages/run.py", title="Run", url_path="run"),
     st.Page("pages/review.py", title="Review", url_path="review"),
     st.Page("pages/categories.py", title="Categories", url_path="categories"),

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from labeling.errors import InputError
-from labeling.matching import KeyIndex, MatchResult, is_image_path
+from labeling.matching import KeyIndex, MatchResult, apply_choices, is_image_path
 from labeling.names import MAX_NAME_LENGTH, NameList, parse_name_list
 from labeling.seed_format import SeedRow, is_seed_output, read_seed_rows, summary_of
 from labeling.sources import ImageSource, LocalFolderSource
@@ -41,6 +41,7 @@ class ImportReport:
     seed_errors: int = 0
     stem_matches: int = 0  # found only by the same stem with another extension
     case_matches: int = 0  # found only ignoring case
+    chosen_matches: int = 0  # ambiguous, found where the user picked (labeling.datasets.choose_file)
     notes: list[str] = field(default_factory=list)  # what reading the list decided or repaired
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,7 +50,11 @@ class ImportReport:
 
 UPSERT_ROWS = 100_000
 # What a found image's detail says when it was matched by less than its exact name.
-_HOW = {"stem": "matched by stem (another extension)", "case": "matched ignoring case"}
+_HOW = {
+    "stem": "matched by stem (another extension)",
+    "case": "matched ignoring case",
+    "chosen": "picked by hand among the files this name matches",
+}
 
 
 _Row = tuple[str, str | None, str, str | None]  # name, location, status, detail
@@ -115,6 +120,8 @@ def import_names(
             match = MatchResult(found={key: key for key in names.names})
         else:
             match = KeyIndex(keys).match(names.names)
+            if match.ambiguous:  # a file picked for an ambiguous name is kept while it is still a candidate
+                match = apply_choices(match, store.name_choices(dataset))
             names, match = _refuse_special(names, match, refused)
             names, match = _unknown_header(names, match)
     assert names is not None
@@ -141,8 +148,31 @@ def import_names(
         added=added,
         stem_matches=how.count("stem"),
         case_matches=how.count("case"),
+        chosen_matches=how.count("chosen"),
         notes=list(names.notes),
     )
+
+
+def ambiguous_names(store: Store, dataset: str) -> dict[str, list[str]]:
+    """Each ambiguous name of `dataset` with the files it matches, in name order."""
+    frame = store.images_with_status(store.dataset_id(dataset), "ambiguous")
+    return {name: json.loads(detail or "[]") for name, detail in zip(frame["name"], frame["detail"], strict=True)}
+
+
+def choose_file(store: Store, dataset: str, name: str, location: str, *, chosen_by: str = "") -> str:
+    """Resolve an ambiguous name: `location`, one of the files it matches, is the one it means; returns it.
+
+    The image is found there at once, and the pick is stored so that importing the list again keeps it.
+    """
+    dataset_id = store.dataset_id(dataset)
+    state = store.image_status(dataset_id, name)
+    if state is None or state[0] != "ambiguous":
+        raise InputError(f"{name!r} is not an ambiguous name of {dataset}: reload the page to see its state.")
+    candidates = json.loads(state[1] or "[]")
+    if location not in candidates:
+        raise InputError(f"{location!r} is not a file {name!r} matches: pick one of {', '.join(candidates)}.")
+    store.choose_location(dataset_id, name, location, chosen_by, _HOW["chosen"])
+    return location
 
 
 def _unknown_header(names: NameList, match: MatchResult) -> tuple[NameList, MatchResult]:

@@ -2,7 +2,7 @@
 
 A listed name matches a file with exactly that name in any subfolder; failing that, the same name ignoring
 case, then an image with the same stem (`x.jpg` finds `x.png`). One candidate is found; several are ambiguous
-(never guessed); none is missing.
+(never guessed: the user picks one, and `apply_choices` keeps that pick on the next import); none is missing.
 """
 
 from __future__ import annotations
@@ -82,7 +82,27 @@ class MatchResult:
     found: dict[str, str] = field(default_factory=dict)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
-    how: dict[str, str] = field(default_factory=dict)  # name -> "stem" | "case"
+    how: dict[str, str] = field(default_factory=dict)  # name -> "stem" | "case" | "chosen"
+
+
+def apply_choices(match: MatchResult, choices: dict[str, str]) -> MatchResult:
+    """Ambiguous names whose picked file (`choices[name]`) is still a candidate become found there, as "chosen".
+
+    A pick whose file is gone leaves the name ambiguous again: it is never applied to files it was not made for.
+    """
+    picked = {
+        name: choices[name]
+        for name, candidates in match.ambiguous.items()
+        if name in choices and choices[name] in candidates
+    }
+    if not picked:
+        return match
+    return MatchResult(
+        found=match.found | picked,
+        ambiguous={name: found for name, found in match.ambiguous.items() if name not in picked},
+        missing=match.missing,
+        how=match.how | dict.fromkeys(picked, "chosen"),
+    )
 
 
 class KeyIndex:

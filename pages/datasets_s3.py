@@ -1,11 +1,12 @@
 """The Datasets page's S3 form: analyze a prefix against a list, then create a dataset or mirror it to a folder.
 
-`render(store)` is called inside an expander of pages/datasets.py. Nothing is fetched before the user has seen
-the analysis; the mirror runs in this script run, with a progress bar, and can be resumed by running it again.
+`render(store, on_created)` is called inside an expander of pages/datasets.py. Nothing is fetched before the user
+has seen the analysis; the mirror runs in this script run, with a progress bar, and can be resumed by running it again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from pages import common
 
 FIRST = 20
 STATE = "s3_form_analysis"
+CREATED = "s3_form_created"  # what Create dataset said, shown again after the page is drawn with the dataset
 
 
 @dataclass
@@ -52,8 +54,8 @@ def _form(store: Store) -> None:
     settings = common.settings()
     with st.form("s3_analyze"):
         left, right = st.columns(2)
-        bucket = left.text_input("Bucket", value=settings.s3_bucket, placeholder="my-bucket", key="s3_bucket")
-        prefix = right.text_input("Prefix", placeholder="datalake_training/REAL/", key="s3_prefix")
+        bucket = left.text_input("Bucket", value=settings.s3_bucket, placeholder="e.g. my-bucket", key="s3_bucket")
+        prefix = right.text_input("Prefix", placeholder="e.g. datalake_training/REAL/", key="s3_prefix")
         upload = st.file_uploader(
             "CSV list of image names (optional: without one, every image under the prefix)",
             type=["csv", "txt"],
@@ -62,7 +64,7 @@ def _form(store: Store) -> None:
         no_paths = not common.paths().allows_paths
         csv_path = st.text_input(
             "... or the CSV's path on this machine",
-            placeholder="csv_real_gen/real.csv",
+            placeholder="e.g. csv_real_gen/real.csv",
             key="s3_csv_path",
             disabled=no_paths,
             help=common.path_help("A CSV file on the app's machine."),
@@ -81,7 +83,7 @@ def _form(store: Store) -> None:
         )
         output_dir = st.text_input(
             "Local folder to mirror into (optional: also counts what is already there)",
-            placeholder="REAL",
+            placeholder="e.g. REAL",
             key="s3_output_dir",
             disabled=no_paths,
             help=common.path_help("A folder on the app's machine."),
@@ -111,6 +113,7 @@ def _form(store: Store) -> None:
         return _Analyzed(options, csv_data, csv_name, objects, analysis)
 
     st.session_state.pop(STATE, None)
+    st.session_state.pop(CREATED, None)
     with st.spinner("Listing the prefix and matching names ..."):
         analyzed = common.run_or_error(run)
     if analyzed is not None:
@@ -154,16 +157,19 @@ def _summary(analysis: S3Analysis) -> None:
         )
 
 
-def _create(store: Store, analyzed: _Analyzed) -> None:
+def _create(store: Store, analyzed: _Analyzed, on_created: Callable[[str], None]) -> None:
+    created = st.session_state.get(CREATED)
+    if created:
+        st.success(common.plain(created))
     with st.form("s3_create"):
         st.caption("A dataset whose images stay in S3: captioning reads them through the local cache.")
         left, right = st.columns(2)
-        name = left.text_input("Dataset name", placeholder="REAL", key="s3_dataset")
+        name = left.text_input("Dataset name", placeholder="e.g. REAL", key="s3_dataset")
         label = right.selectbox(
             "Label",
             ["REAL", "GEN", "other"],
             index=None,
-            placeholder="REAL, GEN, ...",
+            placeholder="e.g. REAL or GEN",
             accept_new_options=True,
             key="s3_label",
         )
@@ -181,10 +187,11 @@ def _create(store: Store, analyzed: _Analyzed) -> None:
         )
     )
     if report is not None:
-        st.success(
-            f"Dataset {common.plain(report.dataset)}: {report.listed:,} listed, {report.found:,} found in S3, "
+        st.session_state[CREATED] = (
+            f"Dataset {report.dataset}: {report.listed:,} listed, {report.found:,} found in S3, "
             f"{report.missing:,} missing, {report.ambiguous:,} ambiguous, {report.rejected:,} rejected."
         )
+        on_created(report.dataset)
 
 
 def _mirror(store: Store, analyzed: _Analyzed) -> None:
@@ -235,8 +242,8 @@ def _mirror(store: Store, analyzed: _Analyzed) -> None:
         )
 
 
-def render(store: Store) -> None:
-    """The S3 form: Analyze, then Create dataset and/or Mirror to folder."""
+def render(store: Store, on_created: Callable[[str], None]) -> None:
+    """The S3 form: Analyze, then Create dataset (`on_created(name)` follows) and/or Mirror to folder."""
     _form(store)
     analyzed = st.session_state.get(STATE)
     if not isinstance(analyzed, _Analyzed):
@@ -244,6 +251,6 @@ def render(store: Store) -> None:
     _summary(analyzed.analysis)
     create, mirror_tab = st.tabs(["Create dataset", "Mirror to folder"])
     with create:
-        _create(store, analyzed)
+        _create(store, analyzed, on_created)
     with mirror_tab:
         _mirror(store, analyzed)

@@ -56,11 +56,11 @@ def test_datasets_page_imports_a_list_and_folder(
     listing = tmp_path / "list.csv"
     listing.write_text("image_name\na.jpg\nb.jpg\ngone.jpg\n../x.jpg\n")
     app.run()
-    app.text_input[0].input("REAL")
-    app.selectbox[0].select("REAL")
-    app.text_input[1].input(str(listing))
-    app.text_input[2].input(str(tmp_path / "imgs"))
-    app.button[0].click()
+    app.text_input(key="import_name").input("REAL")
+    app.selectbox(key="import_label").select("REAL")
+    app.text_input(key="import_csv_path").input(str(listing))
+    app.text_input(key="import_images_dir").input(str(tmp_path / "imgs"))
+    app.button(key="import_button").click()
     app.run()
     assert not app.exception, app.exception
     assert "Imported REAL" in _texts(app)
@@ -77,7 +77,8 @@ def test_datasets_page_imports_a_list_and_folder(
     assert tabs == ["Found (2)", "Missing (1)", "Rejected (1)"]
     missing = app.tabs[1].dataframe[0].value
     assert missing["name"].tolist() == ["gone.jpg"]
-    assert any("REAL" in list(frame.value.get("name", [])) for frame in app.dataframe)
+    table = next(frame.value for frame in app.dataframe if "Dataset" in frame.value.columns)
+    assert table["Dataset"].tolist() == ["REAL"]
     st.cache_resource.clear()
     with Store(db_path) as store:
         assert store.dataset_summary("REAL").found == 2
@@ -85,9 +86,9 @@ def test_datasets_page_imports_a_list_and_folder(
 
 def test_datasets_page_shows_errors_without_traceback(app: AppTest, tmp_path: Path) -> None:
     app.run()
-    app.text_input[0].input("X")
-    app.text_input[1].input(str(tmp_path / "nope.csv"))
-    app.button[0].click()
+    app.text_input(key="import_name").input("X")
+    app.text_input(key="import_csv_path").input(str(tmp_path / "nope.csv"))
+    app.button(key="import_button").click()
     app.run()
     assert not app.exception
     assert "does not exist" in app.error[0].value

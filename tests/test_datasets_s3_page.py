@@ -63,6 +63,7 @@ def test_analyze_create_and_mirror(app: AppTest, aws_env: LocalS3Server, tmp_pat
     app.text_input(key="s3_dataset").input("REAL_S3")
     _click(app, "Create dataset")
     assert any("Dataset REAL_S3: 5 listed, 3 found in S3" in as_shown(element.value) for element in app.success)
+    assert app.selectbox(key="inspect_choice").value == "REAL_S3"  # the table and Inspect show it at once
 
     _click(app, "Mirror 3 files to " + str(out.resolve()))
     assert any("Fetched 3 files" in element.value for element in app.success)

@@ -282,7 +282,7 @@ def test_a_bulk_action_over_two_datasets_is_one_entry_in_each_and_the_limit_coun
 
 
 def test_a_database_from_before_bulk_entries_upgrades_its_edit_log_in_place(db_path: Path) -> None:
-    with Store(db_path, migrations=MIGRATIONS[:-1]) as old:
+    with Store(db_path, migrations=tuple(m for m in MIGRATIONS if m.version < 13)) as old:
         import_dataset(old, "REAL", csv_data=seed([("a.jpg", MODEL, "animals")]), csv_name="r")
         a = old.image_id_by_name("REAL", "a.jpg")
         cur = old.cursor()
@@ -293,7 +293,7 @@ def test_a_database_from_before_bulk_entries_upgrades_its_edit_log_in_place(db_p
             [a],
         )
     with Store(db_path) as store:
-        assert store.schema_version() == 13
+        assert store.schema_version() == MIGRATIONS[-1].version
         log = store.edit_log()
         assert log[["name", "field", "images"]].values.tolist() == [["a.jpg", "categories", 1]]
         assert pd.isna(log["bulk_id"].iloc[0])

@@ -160,12 +160,39 @@ class DatasetQueries(StoreBase):
     def image_ids_by_name(self, dataset_id: int) -> pd.DataFrame:
         return self.fetch_df("SELECT id AS image_id, name FROM images WHERE dataset_id = ?", [dataset_id])
 
+    def name_choices(self, dataset: str) -> dict[str, str]:
+        """The file picked for each ambiguous name of `dataset` (name -> location); {} for a new dataset."""
+        rows = self.fetch_all(
+            "SELECT c.name, c.location FROM name_choices c JOIN datasets d ON d.id = c.dataset_id WHERE d.name = ?",
+            [dataset],
+        )
+        return dict(rows)
+
+    def choose_location(self, dataset_id: int, name: str, location: str, chosen_by: str, detail: str) -> None:
+        """Record `location` as the file an ambiguous `name` means, and make the image found there now."""
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO name_choices (dataset_id, name, location, chosen_by) VALUES (?, ?, ?, ?)",
+                [dataset_id, name, location, chosen_by],
+            )
+            cur.execute(
+                "UPDATE images SET status = 'found', location = ?, detail = ?, size_bytes = NULL "
+                "WHERE dataset_id = ? AND name = ?",
+                [location, detail, dataset_id, name],
+            )
+
+    def image_status(self, dataset_id: int, name: str) -> tuple[str, str | None] | None:
+        """(status, detail) of one listed name; None when the dataset does not list it."""
+        row = self.fetch_one("SELECT status, detail FROM images WHERE dataset_id = ? AND name = ?", [dataset_id, name])
+        return (str(row[0]), row[1]) if row else None
+
     def delete_dataset(self, name: str) -> None:
-        """Delete a dataset with its images, annotations, labels, edit log and failures."""
+        """Delete a dataset with its images, annotations, labels, edit log, failures and name choices."""
         dataset_id = self.dataset_id(name)
         with self.transaction() as cur:
             image_ids = "(SELECT id FROM images WHERE dataset_id = ?)"
             for table in ("annotations", "human_labels", "edit_log", "failures", "image_facts", "duplicate_groups"):
                 cur.execute(f"DELETE FROM {table} WHERE image_id IN {image_ids}", [dataset_id])
             cur.execute("DELETE FROM images WHERE dataset_id = ?", [dataset_id])
+            cur.execute("DELETE FROM name_choices WHERE dataset_id = ?", [dataset_id])
             cur.execute("DELETE FROM datasets WHERE id = ?", [dataset_id])

@@ -391,6 +391,19 @@ ALTER TABLE edit_log ADD COLUMN bulk_id BIGINT;             -- NULL: a single ed
 ALTER TABLE edit_log ADD COLUMN bulk_action VARCHAR;        -- what the bulk action did: added category 'cats', ...
 """
 
+# The file a user picked for an ambiguous name (one that matches several files): the import that lists the name
+# again finds it there while it is still among the candidates, so a re-import keeps the choice.
+_NAME_CHOICES = """
+CREATE TABLE name_choices (
+    dataset_id INTEGER NOT NULL,
+    name VARCHAR NOT NULL,                      -- the listed name (images.name)
+    location VARCHAR NOT NULL,                  -- the candidate picked: path under the folder or key under the prefix
+    chosen_by VARCHAR NOT NULL DEFAULT '',      -- the reviewer who picked it
+    chosen_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (dataset_id, name)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial data model", _INITIAL),
     Migration(4, "mirror items", _MIRROR_ITEMS),
@@ -403,4 +416,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "batch shards", _BATCH_SHARDS),
     Migration(12, "database identity", _DATABASE_IDENTITY),
     Migration(13, "bulk edits", _BULK_EDITS),
+    Migration(14, "name choices", _NAME_CHOICES),
 )
