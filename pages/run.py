@@ -22,7 +22,7 @@ from labeling.settings import Settings
 from labeling.taxonomy import ensure_categories
 from labeling.vocabulary import MODES
 from labeling.wording import count
-from pages import common
+from pages import common, example_project
 
 MODE_LABELS = {
     "fused": "Describe + categorize (1 request per image)",
@@ -50,24 +50,6 @@ st.title("Run")
 store = common.store()
 settings = common.settings()
 manager = common.job_manager()
-
-
-def _example_project(prominent: bool) -> None:
-    box = st.container(border=True) if prominent else st.expander("Try it without an API key: example project")
-    with box:
-        if prominent:
-            st.subheader("No datasets yet")
-        st.write(
-            "Create an example project: REAL and GEN sample images drawn on this machine, imported as "
-            "example-REAL and example-GEN, then described and categorized by a built-in fake Gemini "
-            "server. Everything it produces is marked simulated; no request leaves this machine."
-        )
-        if st.button("Create an example project", key="create_example", type="primary" if prominent else "secondary"):
-            with st.spinner("Drawing the sample images ..."):
-                job = common.run_or_error(lambda: demo.run_example_project(manager, store, settings))
-            if job is not None:
-                st.toast(f"Simulated run #{job.run_id} started")
-                st.rerun()
 
 
 def _show_estimate(expected: Estimate, mode: str) -> None:
@@ -364,7 +346,7 @@ def _history(runs: pd.DataFrame, states: State) -> None:
 st.session_state[MEMO] = {}
 st.session_state[FULL_RUN] = True
 names = store.dataset_names()
-_example_project(prominent=not names)
+example_project.render(prominent=not names)
 if names:
     _start_form(names)
 _live(names)
