@@ -199,7 +199,7 @@ def test_retry_failed_sends_only_failed_images(run_cli, fake: FakeGemini, tmp_pa
     first = run_cli("describe", "--dataset", "REAL", "--num-workers", "1")
     assert "1 failed at model (max_tokens)" in first.out and "--retry-failed" in first.out
     result = run_cli("describe", "--dataset", "REAL", "--retry-failed")
-    assert "Estimate: 1 images" in result.out and fake.request_count == 5
+    assert "Estimate: 1 image, 1 request," in result.out and fake.request_count == 5
 
 
 def test_unknown_dataset_is_one_line(run_cli) -> None:

@@ -167,7 +167,7 @@ def test_recategorize_command_runs_text_only_against_the_fake(
             monkeypatch.setenv(name, value)
         result = run_cli("categories", "recategorize", "--dataset", "REAL", "--yes")
         assert result.code == 0, result.err
-        assert "Estimate: 1 images" in result.out and "1 done" in result.out
+        assert "Estimate: 1 image," in result.out and "1 done" in result.out
         result = run_cli("categories", "recategorize", "--dataset", "REAL", "--all", "--yes")
         assert result.code == 0, result.err
         assert "Estimate:" in result.out and "completed" in result.out

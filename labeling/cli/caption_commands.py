@@ -218,7 +218,7 @@ def _print_outcome(progress: Progress, store: Store) -> None:
 
     print(
         f"Run #{progress.run_id} {progress.status}: {progress.done:,} done, {progress.failed:,} failed, "
-        f"{progress.requests:,} requests, {progress.tokens_in:,} input + "
+        f"{count(progress.requests, 'request')}, {progress.tokens_in:,} input + "
         f"{progress.tokens_out + progress.tokens_thinking:,} output tokens, "
         + (f"${progress.cost_usd:,.4f}" if progress.price_known else price_unknown(progress.model))
         + (" (simulated)" if progress.simulated else "")
