@@ -1,5 +1,9 @@
 """Categories: the list with definitions (edit, add, rename, merge, deactivate, delete), its versions, the seed's
-CSV formats, suggestions from the data, and re-categorizing the affected images from their descriptions."""
+CSV formats, suggestions from the data, and re-categorizing the affected images from their descriptions.
+
+The views are stateful tabs (a key and on_change="rerun"): the one chosen stays through the rerun after every
+action (plain tabs fall back to the first as soon as a message above them appears), and only its content runs.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from labeling import demo, recategorize, suggestions
+from labeling import demo, recategorize, suggestions, wording
 from labeling.categories import Category, ListChange, list_plan
+from labeling.jobs import Job
 from labeling.planning import price_unknown
 from labeling.settings import Settings
 from labeling.store.categories import TERMS_SAMPLE
@@ -27,6 +32,11 @@ from pages import common
 
 FLASH = "categories_flash"
 SUGGESTED = "categories_suggested"
+VIEW = "categories_view"
+VIEWS = ("List", "Add · rename · merge · delete", "History", "Import / export", "Suggestions", "Re-categorize")
+# Up to this many choices show as pills, every one on screen; a dropdown shows only the rows that fit (a
+# handful) until one scrolls or types. Longer lists keep the searchable dropdown.
+PILLS_UP_TO = 40
 MODE_HELP = {
     "replace": "Replace: these become the active list; the others are deactivated (definitions kept).",
     "add": "Add: append the names not in the list yet.",
@@ -66,7 +76,7 @@ def _flash(change: ListChange | None) -> None:
     message = f"Version {change.version}: {change.note}."
     if change.human_labels_changed:
         message += f" {change.human_labels_changed:,} human labels now use the new name (each edit can be undone)."
-    message += " Images categorized before may need re-categorizing (tab Re-categorize)."
+    message += " Images categorized before may need re-categorizing (view Re-categorize)."
     st.session_state[FLASH] = ("success", message)
 
 
@@ -75,6 +85,22 @@ def _apply(action: Callable[[], ListChange]) -> None:
     if change is not None:
         _flash(change)
         st.rerun()
+
+
+def _pick_one(label: str, names: list[str], key: str) -> str | None:
+    """One category of `names`, every one on show (module note on PILLS_UP_TO)."""
+    if len(names) > PILLS_UP_TO:
+        return st.selectbox(label, names, format_func=common.visible, key=key)
+    default = names[0] if names else None
+    # Pill labels are Markdown: the names go as plain text.
+    return st.pills(label, names, default=default, required=True, format_func=common.plain, key=key)
+
+
+def _pick_many(label: str, names: list[str], key: str) -> list[str]:
+    """Some of `names`, every one on show (module note on PILLS_UP_TO)."""
+    if len(names) > PILLS_UP_TO:
+        return st.multiselect(label, names, format_func=common.visible, key=key)
+    return st.pills(label, names, selection_mode="multi", format_func=common.plain, key=key)
 
 
 def _header() -> None:
@@ -144,20 +170,20 @@ def _change_tab() -> None:
             _apply(lambda: store.add_category(name, definition))
     with right.form("rename_category"):
         st.markdown("**Rename** (human labels and model labels follow)")
-        old = st.selectbox("Category", names, format_func=common.visible, key="rename_old")
+        old = _pick_one("Category", names, "rename_old")
         new = st.text_input("New name", key="rename_new")
         if st.form_submit_button("Rename"):
             _apply(lambda: store.rename_category(str(old), new, reviewer=reviewer))
     left, right = st.columns(2)
     with left.form("merge_categories"):
         st.markdown("**Merge** (the sources leave the list; their labels become the target)")
-        sources = st.multiselect("Merge these", names, format_func=common.visible, key="merge_sources")
-        target = st.selectbox("into", names, format_func=common.visible, key="merge_target")
+        sources = _pick_many("Merge these", names, "merge_sources")
+        target = _pick_one("into", names, "merge_target")
         if st.form_submit_button("Merge"):
             _apply(lambda: store.merge_categories(sources, str(target), reviewer=reviewer))
     with right.form("toggle_delete"):
         st.markdown("**Deactivate, activate or delete**")
-        chosen = st.selectbox("Category", names, format_func=common.visible, key="toggle_name")
+        chosen = _pick_one("Category", names, "toggle_name")
         action = st.radio(
             "Action",
             ["deactivate", "activate", "delete"],
@@ -275,7 +301,7 @@ def _suggestions_tab() -> None:
             },
         )
         new_terms = sorted({str(t) for t in terms[~terms["in_list"]]["term"]})
-        picked = st.multiselect("Add terms as categories", new_terms, format_func=common.visible, key="suggest_terms")
+        picked = _pick_many("Add terms as categories", new_terms, "suggest_terms")
         if st.button("Add", key="suggest_terms_add", disabled=not picked):
             _apply(
                 lambda: import_categories(store, [Category(t) for t in picked], mode="add", source="description terms")
@@ -349,15 +375,46 @@ def _suggestions_tab() -> None:
         _apply(lambda: import_categories(store, rows, mode=str(mode), source="Gemini suggestions"))
 
 
-@st.fragment(run_every=1)
-def _live_progress() -> None:
-    """Categorize runs of this process (started here or on the Run page); polled while the tab is open."""
-    jobs = [job for job in common.job_manager().jobs() if job.request.mode == "categorize"]
-    for job in jobs[:3]:
+def _categorize_jobs() -> list[Job]:
+    """The newest categorize runs of this process (started here or on the Run page)."""
+    return [job for job in common.job_manager().jobs() if job.request.mode == "categorize"][:3]
+
+
+def _recategorize_progress() -> None:
+    """The runs' progress, polled while one is going; once they ended, the newest one's result."""
+    jobs = _categorize_jobs()
+    if any(not job.finished for job in jobs):
+        _poll_progress()
+        return
+    for job in jobs:
         common.progress_card(job, job.progress())
+    if jobs:
+        _run_result(jobs[0])
+
+
+@st.fragment(run_every=1)
+def _poll_progress() -> None:
+    jobs = _categorize_jobs()
+    for job in jobs:
+        common.progress_card(job, job.progress())
+    if all(job.finished for job in jobs):
+        st.rerun(scope="app")  # the run ended: redraw the view, whose counts it changed, with its result
+
+
+def _run_result(job: Job) -> None:
+    counts = store.run_category_counts(job.run_id)
+    if counts.empty:
+        return
+    st.caption(
+        f"Run #{job.run_id} gave {wording.count(len(counts), 'category', 'categories')} "
+        f"to {wording.count(job.progress().done, 'image')}:"
+    )
+    st.dataframe(counts, hide_index=True)
 
 
 def _recategorize_tab() -> None:
+    # Progress first: a run that ends while the view draws is then drawn ended, with the counts below it fresh.
+    _recategorize_progress()
     names = store.dataset_names()
     if not names:
         st.info("No datasets yet: import one on the Datasets page.")
@@ -407,21 +464,13 @@ def _recategorize_tab() -> None:
                 )
             )
             if job is not None:
-                st.toast(f"Run #{job.run_id} started")
-    _live_progress()
+                st.session_state[FLASH] = ("info", f"Run #{job.run_id} started: its progress shows below.")
+                st.rerun()  # its progress shows at the top of this view
 
 
 _header()
-tabs = st.tabs(["List", "Add · rename · merge · delete", "History", "Import / export", "Suggestions", "Re-categorize"])
-with tabs[0]:
-    _list_tab()
-with tabs[1]:
-    _change_tab()
-with tabs[2]:
-    _history_tab()
-with tabs[3]:
-    _import_export_tab()
-with tabs[4]:
-    _suggestions_tab()
-with tabs[5]:
-    _recategorize_tab()
+DRAWN = (_list_tab, _change_tab, _history_tab, _import_export_tab, _suggestions_tab, _recategorize_tab)
+for view, draw in zip(st.tabs(VIEWS, key=VIEW, on_change="rerun"), DRAWN, strict=True):
+    if view.open:
+        with view:
+            draw()

@@ -256,6 +256,39 @@ def test_text_only_request_without_mentions_stays_in_the_enum(client: genai.Clie
     assert first.categories == second.categories and set(first.categories) <= set(CATEGORIES)
 
 
+def categorize_as_the_app_does(client: genai.Client, description: dict[str, Any], categories: list[Any]) -> list[str]:
+    """A text-only categorize request with the app's own prompt and schema (the re-categorize run's request)."""
+    from labeling.annotators.prompts import categorize_prompt
+
+    prompt = categorize_prompt(description, categories, 3)
+    config = types.GenerateContentConfig(
+        system_instruction=prompt.system, response_mime_type="application/json", response_schema=prompt.schema
+    )
+    response = client.models.generate_content(model=MODEL, contents=[prompt.text], config=config)
+    return list(json.loads(response.text or "{}")["categories"])
+
+
+def test_text_only_categories_come_from_the_description_words_not_its_field_names(client: genai.Client) -> None:
+    from labeling.categories import Category
+    from labeling.taxonomy import DEFAULT_CATEGORIES_FILE, parse_category_csv
+    from tests.category_support import description
+
+    listed = [*parse_category_csv(DEFAULT_CATEGORIES_FILE.read_bytes(), "defaults.csv")]
+    listed.append(Category("pets", "Dogs, cats and other pets"))
+    named = description("A busy city street at night", ["car"])  # "objects", a field name, does not count
+    assert categorize_as_the_app_does(client, named, listed) == ["night"]
+    defined = description("Two dogs asleep", ["dog"])  # the words of a definition count, plurals folded
+    assert categorize_as_the_app_does(client, defined, listed) == ["pets"]
+    # A description naming nothing on the list: a deterministic pick, spread over the list, not one catch-all.
+    picks = [
+        categorize_as_the_app_does(client, description(f"A {colour} blur, picture {i}"), listed)
+        for i, colour in enumerate(["red", "green", "blue", "grey", "amber", "teal"] * 5)
+    ]
+    assert all(len(p) == 1 and p[0] in [c.name for c in listed] for p in picks)
+    assert len({p[0] for p in picks}) >= 8
+    assert picks[0] == categorize_as_the_app_does(client, description("A red blur, picture 0"), listed)
+
+
 def test_plain_text_without_a_schema(client: genai.Client) -> None:
     response = describe(client, png((100, 50)), schema=None)
 

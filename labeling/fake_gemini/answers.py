@@ -8,13 +8,15 @@ Steering rules (documented so demo-image generators and tests can rely on them):
 - a string field named summary/description/caption says the image's real size, colour and tone;
 - enum values come from the image's dominant hue: index = int(hue * n) over the enum minus "unknown";
   a greyish image (low saturation) also gets the value half-way round the list, within maxItems;
-- with no image, enum values are the ones the prompt's description mentions (see `mentioned_values`),
-  else one picked by a hash of the prompt; never a value outside the enum.
+- with no image, enum values come from the prompt's description (see `described_values`): the values it
+  names, else the one whose definition shares the most of its words, else one picked by a hash of the prompt
+  (spread over the whole list, never one catch-all); never a value outside the enum.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,12 @@ _LIST_HEADER = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _DESCRIPTION_MARKER = re.compile(r"\bdescription\s*:", re.IGNORECASE)
+# Words of category definitions that say nothing about the subject ("images without a main subject").
+# (Compared after plurals are folded: "images" reads "image".)
+_GENERIC_WORDS = frozenset(
+    {"and", "any", "are", "but", "for", "from", "into", "its", "more", "not", "one", "other", "the", "their"}
+    | {"them", "very", "where", "which", "with", "without", "image", "main", "picture", "scene", "shot", "subject"}
+)
 # Fixed, valid examples for string formats a client will parse (datetime, UUID, URL fields).
 _FORMATS = {
     "date-time": "2026-01-01T12:00:00Z",
@@ -100,37 +108,125 @@ def enum_answer(schema: dict[str, Any], ctx: AnswerContext) -> str:
 
 
 def mentioned_values(values: list[Any], prompt: str) -> list[Any]:
-    """Enum values the prompt's description part names (case-insensitive, `_`/`-` read as spaces).
+    """Enum values the prompt's description part names (case-insensitive, `_`/`-` read as spaces, plurals folded).
 
-    The description part is the text after a "Description:" marker, up to a "Categories:"-style header.
+    The description part is the text after a "Description:" marker, up to a "Categories:"-style header; a JSON
+    description counts by its subject only (see `_subject_text`), so its field names never count.
     Without a marker, a value counts as mentioned when it appears more often than the least-mentioned
     value, so a category list that names every value once does not make them all "mentioned".
     """
-    markers = list(_DESCRIPTION_MARKER.finditer(prompt))
-    if markers:
-        marker = markers[-1]
-        section = prompt[marker.end() :]
-        header = _LIST_HEADER.search(section)
-        section = section[: header.start()] if header else section
-        hits = [v for v in values if _count_mentions(str(v), section)]
-        if hits:
-            return hits
+    section = _description_section(prompt)
+    if section is not None:
+        words = _words(_subject_text(section))
+        return [v for v in values if _contains(words, _words(str(v)))]
     counts = [_count_mentions(str(v), prompt) for v in values]
     base = min(counts, default=0)
     return [v for v, n in zip(values, counts, strict=True) if n > base]
 
 
-def listed_values(prompt: str) -> list[str]:
-    """The names of a "Categories:"-style list in the prompt ("- name: definition" lines), in order."""
+def described_values(values: list[Any], prompt: str) -> list[Any]:
+    """The text-only choice: the values the description names, else the one whose definition (from the
+    prompt's category list) shares the most of the description's words, rare words weighing more, else one
+    picked by a hash of the prompt. Ties go by the hash too, so no value becomes the catch-all."""
+    digest = int(hashlib.sha256(prompt.encode()).hexdigest(), 16)
+    mentioned = mentioned_values(values, prompt)
+    if mentioned:
+        return mentioned
+    section = _description_section(prompt)
+    if section is not None:
+        definitions = listed_definitions(prompt)
+        scores = _definition_scores(values, definitions, set(_words(_subject_text(section))))
+        best = max(scores, default=0.0)
+        if best > 0:
+            tied = [v for v, score in zip(values, scores, strict=True) if score == best]
+            return [tied[digest % len(tied)]]
+    return [values[digest % len(values)]] if values else []
+
+
+def _definition_scores(values: list[Any], definitions: dict[str, str], words: set[str]) -> list[float]:
+    """Per value: the description's words found in its definition, each weighing 1 / (definitions holding it)."""
+    keywords = [
+        {w for w in _words(definitions.get(str(v), "")) if w not in _GENERIC_WORDS and len(w) > 2} for v in values
+    ]
+    holding: dict[str, int] = {}
+    for found in keywords:
+        for word in found:
+            holding[word] = holding.get(word, 0) + 1
+    return [sum(1 / holding[w] for w in found & words) for found in keywords]
+
+
+def _description_section(prompt: str) -> str | None:
+    """The text after the last "Description:" marker, up to a "Categories:"-style header; None without one."""
+    markers = list(_DESCRIPTION_MARKER.finditer(prompt))
+    if not markers:
+        return None
+    section = prompt[markers[-1].end() :]
+    header = _LIST_HEADER.search(section)
+    return section[: header.start()] if header else section
+
+
+def _subject_text(section: str) -> str:
+    """What a description says the image shows: a JSON description's summary and object names (its style,
+    camera and quality fields say how it looks, and its field names nothing); any other text as it is."""
+    try:
+        value, _ = json.JSONDecoder().raw_decode(section.strip())
+    except ValueError:
+        return section
+    if not isinstance(value, dict):
+        return section
+    objects: list[Any] = value["objects"] if isinstance(value.get("objects"), list) else []
+    names = [str(item.get("name", "")) for item in objects if isinstance(item, dict)]
+    parts = [str(value.get("summary") or ""), *names]
+    return "\n".join(parts) if any(parts) else " ".join(_strings_in(value))
+
+
+def _strings_in(value: Any) -> list[str]:
+    """Every string value in a JSON value (not its keys)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings_in(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings_in(item)]
+    return []
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words with plurals folded ("cities" ~ "city", "cars" ~ "car"); `_` and `-` split words."""
+    return [_singular_word(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+
+
+def _singular_word(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _contains(words: list[str], phrase: list[str]) -> bool:
+    """Whether `phrase` occurs in `words` as consecutive words."""
+    size = len(phrase)
+    return size > 0 and any(words[i : i + size] == phrase for i in range(len(words) - size + 1))
+
+
+def listed_definitions(prompt: str) -> dict[str, str]:
+    """name -> definition of a "Categories:"-style list in the prompt ("- name: definition" lines)."""
     header = _LIST_HEADER.search(prompt)
     if header is None:
-        return []
-    names = []
+        return {}
+    found = {}
     for line in prompt[header.end() :].splitlines()[1:]:
         if not line.startswith("- "):
             break
-        names.append(line[2:].split(":", 1)[0].strip())
-    return [n for n in names if n]
+        name, _, definition = line[2:].partition(":")
+        found[name.strip()] = definition.strip()
+    return found
+
+
+def listed_values(prompt: str) -> list[str]:
+    """The names of a "Categories:"-style list in the prompt ("- name: definition" lines), in order."""
+    return [name for name in listed_definitions(prompt) if name]
 
 
 def _count_mentions(value: str, text: str) -> int:
@@ -271,8 +367,7 @@ def _choose_values(
         if ctx.facts.is_greyish and len(pool) > 1:
             picks.append(pool[(first + len(pool) // 2) % len(pool)])
     else:
-        digest = int(hashlib.sha256(ctx.prompt.encode()).hexdigest(), 16)
-        picks = mentioned_values(pool, ctx.prompt) or [pool[digest % len(pool)]]
+        picks = described_values(pool, ctx.prompt)
     for value in pool + list(values):
         # Fill up to minItems with the following values, never repeating one.
         if len(picks) >= min_items:

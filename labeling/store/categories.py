@@ -165,6 +165,16 @@ class CategoryQueries(StoreBase):
                    coalesce(human.n, 0)::BIGINT AS human_images
             FROM model FULL JOIN human ON model.name = human.name ORDER BY model_images DESC, name""")
 
+    def run_category_counts(self, run_id: int) -> pd.DataFrame:
+        """category, images: how many of the images a run categorized (and no later run redid) carry each."""
+        return self.fetch_df(
+            """SELECT name AS category, count(*)::BIGINT AS images FROM (
+                   SELECT unnest(list_distinct(categories)) AS name FROM current_annotations
+                   WHERE run_id = ? AND categories IS NOT NULL)
+               GROUP BY ALL ORDER BY images DESC, category""",
+            [run_id],
+        )
+
     # ---- whole-list changes ------------------------------------------------------------------------------------
 
     def save_category_list(self, categories: Sequence[Category], note: str = "") -> int:
