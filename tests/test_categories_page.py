@@ -218,7 +218,7 @@ def test_recategorize_affected_with_estimate_and_progress(
         open_view(app, RECATEGORIZE)
         shown = texts(app)
         assert "1 of 2 described images may change with list version 2." in shown
-        assert "Estimate: 1 images, 1 text-only requests" in shown
+        assert "Estimate: 1 image, 1 text-only request," in shown
         app.checkbox(key="recat_every").check()
         app.run()
         assert "2 of 2 described images" in texts(app)
