@@ -7,6 +7,7 @@ app, which opens the database once the command ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -303,3 +304,27 @@ def test_an_app_whose_link_does_not_answer_is_named_by_the_lock_message(filled: 
         result = _cli(filled, "datasets", env=_env())
     assert result.returncode == 1
     assert f"in use by the labeling app (PID {app.pid}): stop it (Ctrl+C where it runs) first" in result.stderr
+
+
+def test_a_confirmation_prompt_is_answered_at_the_callers_terminal(filled: Path, tmp_path: Path) -> None:
+    """Without --yes on a terminal, `describe` asks "Start? [y/N]": the question comes from the app, the answer
+    from the caller's keyboard."""
+    import pty
+
+    with _app(filled, tmp_path, browser=False):
+        command = [sys.executable, "-m", "labeling", "--db", str(filled), "describe", "--dataset", "GEN"]
+        pid, terminal = pty.fork()
+        if pid == 0:  # the child: the command on a terminal of its own
+            os.chdir(ROOT)
+            os.execve(sys.executable, command, {**_env(), "GEMINI_API_KEY": "unused"})
+        shown = b""
+        while b"[y/N]" not in shown:
+            shown += os.read(terminal, 1024)
+        os.write(terminal, b"n\n")
+        _, status = os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):
+            while chunk := os.read(terminal, 1024):
+                shown += chunk
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert "Estimate: 6 images" in shown.decode() and "Not started." in shown.decode()
+    assert not _annotations(filled)
