@@ -33,9 +33,9 @@ from labeling.store import Store  # noqa: E402
 
 READS = [
     ("datasets", "--json"),
-    ("images", "--dataset", "REAL", "--status", "found"),
+    ("images", "--dataset", "BENCH", "--status", "found"),
     ("categories", "list"),
-    ("export", "--dataset", "REAL", "--output", "{tmp}/real.csv"),
+    ("export", "--dataset", "BENCH", "--output", "{tmp}/bench.csv"),
 ]
 
 
