@@ -19,6 +19,7 @@ from typing import Literal
 import altair as alt
 import pandas as pd
 
+from labeling import wording
 from labeling.errors import LabelingError, NotFoundError
 from labeling.plain_text import visible
 from labeling.stats import complete_distribution, dataset_order
@@ -34,6 +35,7 @@ __all__ = [
     "comparison_chart",
     "dataset_colors",
     "distribution_chart",
+    "plot_height",
     "save_chart",
 ]
 
@@ -48,8 +50,11 @@ FRAME_COLUMNS = ["category", "dataset", "count", "total", "percent", "value", "l
 
 _GEN_WORDS = {"gen", "generated", "synthetic", "fake"}
 _WIDTH = 520
-_BAR_PX = 16
-_GROUP_GAP_PX = 10
+_BAR_PX = 16  # one dataset's bar: fits its 10 px value label
+_GROUP_GAP_PX = 10  # between two categories' groups
+_MIN_PLOT_PX = 60  # one category of one dataset still gets a plot, not a line
+_LEGEND_COLUMNS = 2  # a wider legend would run past a narrow column
+_TITLE_CHARS = 60  # a title line longer than the chart would shrink the plot to nothing (autosize fit-x)
 _TEXT_COLOR = "#333333"
 
 
@@ -139,7 +144,7 @@ def comparison_chart(
     frame = chart_frame(dist, normalized=normalized, top_n=top_n, reference=reference, sort=sort)
     datasets = dataset_order(dist)
     totals = _dataset_totals(dist, datasets)
-    title = " · ".join(f"{name}: {totals[name]:,} images" for name in datasets) or "No labelled images"
+    title = " · ".join(f"{name}: {wording.count(totals[name], 'image')}" for name in datasets) or "No labelled images"
     subtitle = [
         "Share of each dataset's images carrying the category (%)" if normalized else "Images carrying each category",
         f"Labels: {_describe_source(label_source)}",
@@ -183,7 +188,7 @@ def distribution_chart(
     if top_n is not None:
         subtitle.append(f"Top {top_n} categories")
     color = dataset_colors([dataset], labels)
-    return _grouped_bars(frame, [dataset], color, "Images", f"{dataset}: {total:,} images", subtitle)
+    return _grouped_bars(frame, [dataset], color, "Images", f"{dataset}: {wording.count(total, 'image')}", subtitle)
 
 
 def save_chart(chart: alt.TopLevelMixin, path: str | Path) -> Path:
@@ -206,6 +211,11 @@ def save_chart(chart: alt.TopLevelMixin, path: str | Path) -> Path:
             f"Cannot write the chart to {target}: {exc.strerror or exc}. Pick a writable folder."
         ) from exc
     return target
+
+
+def plot_height(categories: int, datasets: int) -> int:
+    """The plot's height in px (axes, legend and title come on top): a fixed band per category."""
+    return max(_MIN_PLOT_PX, categories * (max(datasets, 1) * _BAR_PX + _GROUP_GAP_PX))
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -241,7 +251,9 @@ def _grouped_bars(
             "dataset:N",
             scale=alt.Scale(domain=datasets, range=[colors[name] for name in datasets]),
             # One dataset needs no legend: the title names it.
-            legend=alt.Legend(title=None, orient="top") if len(datasets) > 1 else None,
+            legend=alt.Legend(title=None, orient="top", columns=_LEGEND_COLUMNS, labelLimit=200)
+            if len(datasets) > 1
+            else None,
         ),
         tooltip=[
             alt.Tooltip("category:N", title="Category"),
@@ -255,13 +267,14 @@ def _grouped_bars(
     text = base.mark_text(align="left", baseline="middle", dx=3, fontSize=10).encode(
         text="label:N", color=alt.value(_TEXT_COLOR)
     )
-    height = max(60, len(categories) * (len(datasets) * _BAR_PX + _GROUP_GAP_PX))
     return alt.LayerChart(
         layer=[bars, text],
-        title=alt.Title(title, subtitle=subtitle, anchor="start"),
+        # Lines and a limit keep the title within the chart: fit-x would take any overflow from the plot's width.
+        title=alt.Title(_title_lines(title), subtitle=subtitle, anchor="start", limit=_WIDTH - 20),
         width=_WIDTH,
-        height=height,
-        # Width follows the page, height stays the plot's: Streamlit's default "fit" squeezes axes and legend into it.
+        height=plot_height(len(categories), len(datasets)),
+        # Width follows the page, height stays the plot's. Without this Streamlit sets "fit", which makes the
+        # height the whole chart's: title, legend and axes then squeeze 5 categories into a sliver and 1 to nothing.
         autosize={"type": "fit-x", "contains": "padding"},
     )
 
@@ -302,6 +315,17 @@ def _dataset_totals(dist: pd.DataFrame, datasets: list[str]) -> dict[str, int]:
     first = dist.drop_duplicates("dataset")
     totals = {str(d): int(t) for d, t in zip(first["dataset"], first["total"], strict=True)}
     return {name: totals[name] for name in datasets}
+
+
+def _title_lines(title: str) -> str | list[str]:
+    """The title broken after a " · " once a line passes _TITLE_CHARS (one string when it fits one line)."""
+    lines = [""]
+    for part in title.split(" · "):
+        if lines[-1] and len(lines[-1]) + 3 + len(part) > _TITLE_CHARS:
+            lines.append(part)
+        else:
+            lines[-1] = f"{lines[-1]} · {part}" if lines[-1] else part
+    return lines[0] if len(lines) == 1 else lines
 
 
 def _label(count: int, percent: float, normalized: bool) -> str:

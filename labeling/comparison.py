@@ -271,8 +271,8 @@ def findings(
         smallest = format_p(float(tested["p_adjusted"].min())) if len(tested) else "n/a"
         between = " and ".join(datasets) if len(datasets) == 2 else "the datasets"
         return [
-            f"No category differs significantly between {between} after adjusting for {len(tested)} "
-            f"categories (smallest adjusted p {smallest})."
+            f"No category differs significantly between {between} after adjusting for "
+            f"{count(len(tested), 'category', 'categories')} (smallest adjusted p {smallest})."
         ]
     shares = {
         (str(c), str(d)): float(v) for c, d, v in zip(stats["category"], stats["dataset"], stats["share"], strict=True)

@@ -9,11 +9,30 @@ from typing import NamedTuple
 import pandas as pd
 import streamlit as st
 
+from labeling import wording
 from labeling.comparison import Comparison, chart_bytes, compare, format_p, stats_csv_bytes
 from labeling.vocabulary import LABEL_SOURCES, SOURCE_TITLES
 from pages import common
 
 SORT_NAMES = {"count": "Count", "difference": "Difference"}
+# The statistics table: a human label and a width (px) per column. The widths add up to 900 px, so every
+# column fits the page at 1400 px wide with the sidebar open; a longer name ends in an ellipsis and shows whole
+# on hover.
+TABLE_COLUMNS = {
+    "category": st.column_config.TextColumn("Category", width=170),
+    "dataset": st.column_config.TextColumn("Dataset", width=100),
+    "images": st.column_config.NumberColumn("Images", width=65, format="localized"),
+    "share": st.column_config.TextColumn(
+        "Share (95% CI)", width=135, help="Share of the dataset's images carrying the category (Wilson interval)"
+    ),
+    "difference": st.column_config.NumberColumn(
+        "Difference (pp)", width=100, format="%+.1f", help="Share minus the reference dataset's, in points"
+    ),
+    "p": st.column_config.TextColumn("p", width=60),
+    "p_adjusted": st.column_config.TextColumn("p adjusted", width=80, help="Benjamini-Hochberg, all categories"),
+    "lift": st.column_config.NumberColumn("log2 lift", width=70, format="%+.2f", help="+1 = twice as common"),
+    "test": st.column_config.TextColumn("Test", width=120),
+}
 
 st.title("Compare")
 store = common.store()
@@ -86,24 +105,43 @@ def _controls(names: list[str], defaults: list[str]) -> View | None:
 def _table(result: Comparison) -> pd.DataFrame:
     """The shown categories' statistics, formatted for reading (the CSV download keeps full precision)."""
     stats = result.shown_stats()
-
-    def share(row: pd.Series) -> str:
-        if math.isnan(row["share"]):
-            return "n/a"
-        return f"{100 * row['share']:.1f}% ({100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f})"
-
     return pd.DataFrame(
         {
-            "Category": stats["category"],
-            "Dataset": stats["dataset"],
-            "Images": stats["count"].astype(int),
-            "Share (95% CI)": stats.apply(share, axis=1) if len(stats) else [],
-            f"Diff vs {result.reference} (pp)": (100 * stats["difference"]).round(1),
+            "category": stats["category"],
+            "dataset": stats["dataset"],
+            "images": stats["count"].astype(int),
+            "share": [_share(*row) for row in zip(stats["share"], stats["ci_low"], stats["ci_high"], strict=True)],
+            "difference": (100 * stats["difference"]).round(1),
             "p": stats["p_value"].map(lambda p: format_p(p).lstrip("= ")),
-            "Adjusted p (BH)": stats["p_adjusted"].map(lambda p: format_p(p).lstrip("= ")),
-            "log2 lift": stats["log2_lift"].round(2),
-            "Test": stats["test"],
+            "p_adjusted": stats["p_adjusted"].map(lambda p: format_p(p).lstrip("= ")),
+            "lift": stats["log2_lift"].round(2),
+            "test": stats["test"],
         }
+    )
+
+
+def _share(share: float, low: float, high: float) -> str:
+    """ "41.2% (38.1–44.3)": the share and its 95% interval, in one column to leave room for the tests."""
+    return "n/a" if math.isnan(share) else f"{100 * share:.1f}% ({100 * low:.1f}–{100 * high:.1f})"
+
+
+def _statistics(result: Comparison) -> None:
+    table = _table(result)
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=common.table_height(len(table)),
+        column_config=TABLE_COLUMNS,
+    )
+    st.caption(
+        common.plain(
+            f"Share: images carrying the category / labelled images, 95% Wilson interval. Difference (percentage "
+            f"points) and log2 lift are against {result.reference}; the lift is smoothed (+1 = twice as common). "
+            "p: Fisher's exact test (two datasets, small counts), a two-proportion z test (two datasets) or a "
+            "chi-square test (three or more) of equal shares; adjusted with Benjamini-Hochberg across "
+            f"{wording.count(result.stats['category'].nunique(), 'category', 'categories')}."
+        )
     )
 
 
@@ -170,6 +208,7 @@ def _page() -> None:
     )
     if result is None:
         return
+    # The reading beside the chart; the table below both, at the page's full width, so all its columns fit.
     left, right = st.columns([3, 2])
     with left:
         st.altair_chart(result.chart(), width="stretch")
@@ -177,17 +216,8 @@ def _page() -> None:
         st.subheader("Statistics")
         for sentence in result.findings():
             st.markdown(common.plain(sentence))
-        st.dataframe(_table(result), hide_index=True, width="stretch")
-        st.caption(
-            common.plain(
-                f"Share: images carrying the category / labelled images, 95% Wilson interval. p: Fisher's exact test "
-                f"(two datasets, small counts), a two-proportion z test (two datasets) or a chi-square test (three or "
-                "more) of equal shares; adjusted with Benjamini-Hochberg across all "
-                f"{result.stats['category'].nunique()} categories. log2 lift vs {result.reference}, smoothed "
-                "(+1 = twice as common)."
-            )
-        )
         st.caption(common.plain(result.overall_text()))
+    _statistics(result)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", "_vs_".join(view.datasets))[:80] + f"_{view.source}"
     _downloads(result, stem)
     _audit_link(view.datasets)

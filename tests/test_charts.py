@@ -247,3 +247,54 @@ def test_save_chart_rejects_other_suffixes(tmp_path: Path) -> None:
     with pytest.raises(LabelingError, match=r"\.png or \.svg"):
         charts.save_chart(chart, tmp_path / "chart.pdf")
     assert not (tmp_path / "chart.pdf").exists()
+
+
+# ------------------------------------------------------------------------------------------------ sizing
+
+LONG_NAMES = ["REAL", "GEN", *[f"generated_by_a_long_model_name_{k}" for k in range(4)]]
+
+
+def _bars(svg: str) -> list[tuple[float, float]]:
+    """(width, height) of every bar in a rendered SVG (vl-convert draws a bar as one 'M x,y h w v h' path)."""
+    found = re.findall(r'aria-roledescription="bar" d="M[-\d.]+,[-\d.]+h([\d.]+)v([\d.]+)', svg)
+    return [(float(w), float(h)) for w, h in found]
+
+
+def _svg_height(svg: str) -> float:
+    return float(re.search(r'<svg[^>]*\sheight="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+
+
+def _spread(categories: int, datasets: list[str]) -> pd.DataFrame:
+    rows = [(name, f"category {c}", 40 + d, 100) for d, name in enumerate(datasets) for c in range(categories)]
+    return _dist(rows)
+
+
+@pytest.mark.parametrize("categories", [1, 5, 50])
+def test_exported_chart_grows_with_categories_and_keeps_its_bars(tmp_path: Path, categories: int) -> None:
+    svg = charts.save_chart(charts.comparison_chart(_spread(categories, ["REAL", "GEN"])), tmp_path / "c.svg")
+    text = svg.read_text(encoding="utf-8")
+    bars = _bars(text)
+    assert len(bars) == 2 * categories
+    # Every bar is drawn at the fixed band thickness and long enough to see, the one category included.
+    assert all(width > 100 and height >= 10 for width, height in bars)
+    plot = charts.plot_height(categories, 2)
+    assert _svg_height(text) > plot + 80  # title, legend and the value axis come on top of the plot
+    assert plot >= 60 and plot == max(60, categories * 42)
+
+
+def test_many_long_dataset_names_neither_overflow_the_chart_nor_squeeze_its_bars(tmp_path: Path) -> None:
+    chart = charts.comparison_chart(_spread(3, LONG_NAMES))
+    spec = _spec(chart)
+    lines = spec["title"]["text"]
+    assert lines[0] == "REAL: 100 images · GEN: 100 images"
+    assert lines[1:] == [f"{name}: 100 images" for name in LONG_NAMES[2:]]
+    svg = charts.save_chart(chart, tmp_path / "c.svg").read_text(encoding="utf-8")
+    assert float(re.search(r'<svg[^>]*\swidth="([\d.]+)"', svg).group(1)) == 520  # type: ignore[union-attr]
+    bars = _bars(svg)
+    assert len(bars) == 18 and min(width for width, _ in bars) > 150
+
+
+def test_titles_count_in_the_right_number() -> None:
+    one = _dist([("REAL", "people", 1, 1), ("GEN", "people", 0, 0)])
+    assert _spec(charts.comparison_chart(one))["title"]["text"] == "REAL: 1 image · GEN: 0 images"
+    assert _spec(charts.distribution_chart(one, "REAL"))["title"]["text"] == "REAL: 1 image"

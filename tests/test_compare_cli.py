@@ -279,6 +279,6 @@ def test_findings_for_three_datasets_and_no_difference() -> None:
     assert stats["test"].iloc[0] == "fisher"
     assert stats["p_value"].iloc[0] == pytest.approx(fisher_exact_two_sided(3, 7, 4, 6))
     assert findings(stats, ["REAL", "GEN"], "REAL") == [
-        "No category differs significantly between REAL and GEN after adjusting for 1 categories "
+        "No category differs significantly between REAL and GEN after adjusting for 1 category "
         "(smallest adjusted p = 1.00)."
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,12 @@ def chart_rows(at: AppTest) -> list[dict[str, Any]]:
     return rows
 
 
+def table_columns(at: AppTest) -> list[tuple[str, str, int]]:
+    """(column, header shown, width px) of the page's first table, in order, from its column configuration."""
+    config = json.loads(at.dataframe[0].proto.columns)
+    return [(name, config[name]["label"], config[name]["width"]) for name in at.dataframe[0].value.columns]
+
+
 def _walk(node: Any) -> Iterator[Any]:
     yield node
     for child in getattr(node, "children", {}).values():
@@ -75,11 +82,13 @@ def test_compare_page_defaults_to_real_vs_gen_with_chart_and_table(app: AppTest,
         ("animals", "REAL", 10),
     }
     table = at.dataframe[0].value
-    assert list(table.columns)[:4] == ["Category", "Dataset", "Images", "Share (95% CI)"]
-    gen_animals = table[(table["Category"] == "animals") & (table["Dataset"] == "GEN")].iloc[0]
-    assert gen_animals["Share (95% CI)"].startswith("75.0% (")
-    assert gen_animals["Diff vs REAL (pp)"] == pytest.approx(50.0)
-    assert gen_animals["Test"] == "two-proportion z"
+    gen_animals = table[(table["category"] == "animals") & (table["dataset"] == "GEN")].iloc[0]
+    assert gen_animals["share"] == "75.0% (59.8–85.8)"  # the share and its Wilson interval, one column
+    assert gen_animals["difference"] == pytest.approx(50.0)
+    assert gen_animals["p_adjusted"] == "< 0.001" and gen_animals["lift"] == pytest.approx(1.54)
+    assert gen_animals["test"] == "two-proportion z"
+    assert all(re.fullmatch(r"\d+\.\d% \(\d+\.\d–\d+\.\d\)", share) for share in table["share"])
+    assert any("log2 lift are against REAL" in c.value for c in at.caption)
     texts = [m.value for m in at.markdown]
     assert any("GEN has significantly more 'animals' than REAL" in t for t in texts)
     assert any("Overall, the category profiles differ" in c.value for c in at.caption)
@@ -97,7 +106,7 @@ def test_compare_page_controls_change_chart_and_table(app: AppTest, labelled_db:
 
     at.number_input(key="compare_top").set_value(1).run()
     assert {r["category"] for r in chart_rows(at)} == {"animals"}  # the most images over both datasets
-    assert set(at.dataframe[0].value["Category"]) == {"animals"}
+    assert set(at.dataframe[0].value["category"]) == {"animals"}
     at.radio(key="compare_rank").set_value("Reference").run()
     assert {r["category"] for r in chart_rows(at)} == {"people"}  # REAL's most frequent: people 20, food 19
 
@@ -108,9 +117,9 @@ def test_compare_page_controls_change_chart_and_table(app: AppTest, labelled_db:
 
     at.selectbox(key="compare_reference").set_value("GEN").run()
     table = at.dataframe[0].value
-    assert "Diff vs GEN (pp)" in table.columns
-    real_animals = table[(table["Category"] == "animals") & (table["Dataset"] == "REAL")].iloc[0]
-    assert real_animals["Diff vs GEN (pp)"] == pytest.approx(-50.0)
+    assert any("log2 lift are against GEN" in c.value for c in at.caption)
+    real_animals = table[(table["category"] == "animals") & (table["dataset"] == "REAL")].iloc[0]
+    assert real_animals["difference"] == pytest.approx(-50.0)
     assert any("REAL has significantly fewer 'animals' than GEN" in m.value for m in at.markdown)
 
     at.radio(key="compare_source").set_value("human").run()
@@ -126,11 +135,30 @@ def test_compare_page_any_number_of_datasets_and_names_stay_text(app: AppTest, l
     spec = chart_spec(at)
     assert spec["title"]["text"] == "GEN: 40 images · REAL: 40 images · =HYPER: 0 images"
     # =HYPER has no labelled images: the tests compare the two others (no chi-square across three).
-    assert set(at.dataframe[0].value["Test"]) == {"two-proportion z", "fisher"}
+    assert set(at.dataframe[0].value["test"]) == {"two-proportion z", "fisher"}
     at.multiselect(key="compare_datasets").set_value(["=HYPER"]).run()
     assert any("No labelled images" in i.value for i in at.info)
     at.multiselect(key="compare_datasets").set_value([]).run()
     assert any("Choose at least one dataset" in i.value for i in at.info)
+
+
+def test_compare_statistics_table_has_readable_headers_that_fit_the_page(app: AppTest, labelled_db: Path) -> None:
+    at = open_page(app, "compare")
+    columns = table_columns(at)
+    assert [label for _, label, _ in columns] == [
+        "Category",
+        "Dataset",
+        "Images",
+        "Share (95% CI)",
+        "Difference (pp)",
+        "p",
+        "p adjusted",
+        "log2 lift",
+        "Test",
+    ]
+    # The page's main column is 940 px at 1400 px wide with the sidebar open: every column fits beside the others.
+    assert sum(width for _, _, width in columns) <= 900
+    assert all(width >= 60 for _, _, width in columns)
 
 
 def test_compare_page_without_datasets(app: AppTest) -> None:
