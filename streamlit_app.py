@@ -22,7 +22,7 @@ DATASETS = st.Page("pages/datasets.py", title="Datasets", url_path="datasets")
 def _start() -> None:
     """The root URL opens the Datasets page at its own path: Streamlit serves a default page at `/` only, so
     the start page cannot be the default if `/datasets` is to work as a link."""
-    st.switch_page(DATASETS)
+    st.switch_page(DATASETS, query_params=st.query_params.to_dict())  # a link's parameters survive the hop
 
 
 PAGES = [

@@ -84,52 +84,64 @@ def _describe(db: Path, env: dict[str, str], tmp: Path) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout.strip().splitlines()[-1]
 
 
+def _reads(tmp: Path, args: argparse.Namespace) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABELING_", "GEMINI_", "GOOGLE_"))}
+    db = tmp / "reads.duckdb"
+    build(db, tmp / "pictures", args.images)
+    print(f"\nRead commands on {args.images:,} images, median of {args.runs} fresh processes:")
+    alone = {command: _median(db, command, env, tmp, args.runs) for command in READS}
+    reads_app = _App(db, tmp)
+    try:
+        through = {command: _median(db, command, env, tmp, args.runs) for command in READS}
+    finally:
+        reads_app.stop()
+    for command in READS:
+        ratio = through[command] / alone[command]
+        shown = " ".join(command).replace("{tmp}/", "")
+        print(f"  {shown:<44} alone {alone[command]:6.3f} s   through the app {through[command]:6.3f} s   "
+              f"{ratio:4.2f}x (goal < 1.5x)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=20_000, help="images of the database the reads run on")
     parser.add_argument("--describe", type=int, default=400, help="images the describe runs caption")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-reads", action="store_true", help="only the describe runs")
     parser.add_argument("--latency", type=float, default=0.2, help="the fake Gemini's seconds per answer")
+    parser.add_argument("--rounds", type=int, default=2, help="describe runs each way, alternating")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABELING_", "GEMINI_", "GOOGLE_"))}
     print(f"Machine: {machine()}; load {os.getloadavg()[0]:.2f} at start")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        db = tmp / "reads.duckdb"
-        build(db, tmp / "pictures", args.images)
-        print(f"\nRead commands on {args.images:,} images, median of {args.runs} fresh processes:")
-        alone = {command: _median(db, command, env, tmp, args.runs) for command in READS}
-        reads_app = _App(db, tmp)
-        try:
-            through = {command: _median(db, command, env, tmp, args.runs) for command in READS}
-        finally:
-            reads_app.stop()
-        for command in READS:
-            ratio = through[command] / alone[command]
-            shown = " ".join(command).replace("{tmp}/", "")
-            print(f"  {shown:<44} alone {alone[command]:6.3f} s   through the app {through[command]:6.3f} s   "
-                  f"{ratio:4.2f}x (goal < 1.5x)")  # fmt: skip
+        if not args.skip_reads:
+            _reads(tmp, args)
 
         fake = start_fake(args.latency)
         try:
             env_fake = {**env, "GOOGLE_GEMINI_BASE_URL": fake.base_url, "GEMINI_API_KEY": "bench-key"}
             folder = make_images(tmp / "photos", args.describe)
             print(f"\n`labeling describe` of {args.describe} JPEGs (1024x768), fake Gemini {args.latency} s an answer:")
-            rates = {}
-            for where in ("alone", "through the app"):
-                run_db = tmp / f"describe-{where.replace(' ', '-')}.duckdb"
-                with Store(run_db) as store:
-                    import_dataset(store, "REAL", label="REAL", images_dir=folder)
-                shutil.rmtree(tmp / "cache", ignore_errors=True)
-                app = _App(run_db, tmp) if where != "alone" else None
-                try:
-                    seconds, summary = _describe(run_db, {**env_fake, "LABELING_CACHE_DIR": str(tmp / "cache")}, tmp)
-                finally:
-                    if app is not None:
-                        app.stop()
-                rates[where] = args.describe / seconds
-                print(f"  {where:<16} {seconds:6.1f} s  {rates[where]:6.1f} images/s   {summary}")
-            print(f"  through the app / alone: {rates['through the app'] / rates['alone']:.2f}x the throughput")
+            rates: dict[str, list[float]] = {"alone": [], "through the app": []}
+            for round_number in range(args.rounds):
+                for where in ("alone", "through the app") if round_number % 2 == 0 else ("through the app", "alone"):
+                    run_db = tmp / f"describe-{round_number}-{where.replace(' ', '-')}.duckdb"
+                    with Store(run_db) as store:
+                        import_dataset(store, "REAL", label="REAL", images_dir=folder)
+                    shutil.rmtree(tmp / "cache", ignore_errors=True)
+                    app = _App(run_db, tmp) if where != "alone" else None
+                    try:
+                        run_env = {**env_fake, "LABELING_CACHE_DIR": str(tmp / "cache")}
+                        seconds, summary = _describe(run_db, run_env, tmp)
+                    finally:
+                        if app is not None:
+                            app.stop()
+                    rates[where].append(args.describe / seconds)
+                    print(f"  {where:<16} {seconds:6.1f} s  {rates[where][-1]:6.1f} images/s   {summary}")
+            alone_rate, app_rate = (statistics.median(rates[w]) for w in ("alone", "through the app"))
+            print(f"  medians: alone {alone_rate:.1f} images/s, through the app {app_rate:.1f} images/s: "
+                  f"{app_rate / alone_rate:.2f}x the throughput")  # fmt: skip
         finally:
             fake.process.kill()
     print(f"\nLoad at the end: {os.getloadavg()[0]:.2f}")
