@@ -2,7 +2,7 @@
 
 `streamlit run serve.py` finds `app` and runs it; `python3 streamlit_app.py` does that for you. The lifespan
 opens the database when the server starts, so a `labeling` command on it runs through the app (README,
-"The app and the command line together") before any browser has opened a page.
+"The app and the command line on one database") before any browser has opened a page.
 """
 
 from collections.abc import AsyncIterator
@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 
 import streamlit as st
 
-from labeling import app_host, logs
+from labeling import app_host, hosted, logs
 from labeling.errors import LabelingError
 from labeling.picture_routes import routes
 from labeling.settings import load_settings
@@ -19,6 +19,7 @@ from labeling.settings import load_settings
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
     settings = load_settings()
+    hosted.install_streams()  # first: the terminal's log handler then writes where a command's caller reads
     logs.configure(settings.db_path)
     host = app_host.host(settings)
     with suppress(LabelingError):  # held by a command: the host opens it when that ends; damaged: pages say so

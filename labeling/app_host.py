@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from labeling import presence
 from labeling.errors import StoreLockedError
+from labeling.vocabulary import RUN_KINDS
 
 if TYPE_CHECKING:
     from labeling.control_server import ControlServer
@@ -50,11 +51,14 @@ class AppHost:
         from labeling.control_server import ControlServer
         from labeling.store import Store
 
+        if self._closed.is_set():
+            raise StoreLockedError(f"The app is stopping: {self.db_path} is closed.")
         try:
             store = Store(self.settings.db_path)
         except StoreLockedError:
             self._wait_in_background()
             raise
+        store.interrupt_stale_runs(RUN_KINDS)  # before a command through the app can start one
         self._store = store
         try:
             self._server = ControlServer(self.db_path, store, self.job_manager).start()
@@ -66,7 +70,7 @@ class AppHost:
             if self._manager is None:
                 from labeling.jobs import JobManager  # the SDK loads only when something needs jobs
 
-                self._manager = JobManager(self.store(), self.settings)
+                self._manager = JobManager(self.store(), self.settings, interrupt_stale=False)
             return self._manager
 
     def use_settings(self, settings: Settings) -> None:
@@ -80,7 +84,7 @@ class AppHost:
         """The command holding the database, as it describes itself (None if no command does)."""
         return presence.find_command(self.db_path)
 
-    def _wait_in_background(self) -> None:
+    def _wait_in_background(self) -> None:  # under self._lock
         if self._waiting:
             return
         self._waiting = True

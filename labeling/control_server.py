@@ -50,8 +50,13 @@ class ControlServer:
         self.link: AppLink | None = None
 
     def start(self) -> ControlServer:
+        hosted.install_streams()
+        try:
+            self.link = AppLink.publish(self.db_path, self.port)
+        except OSError:
+            self._http.server_close()
+            raise
         threading.Thread(target=self._http.serve_forever, name="control-server", daemon=True).start()
-        self.link = AppLink.publish(self.db_path, self.port)
         return self
 
     def stop(self) -> None:
@@ -141,7 +146,8 @@ def _handler_for(server: ControlServer) -> type[BaseHTTPRequestHandler]:
                     session.interrupt()
                     self._json({"ok": True})
                 else:
-                    session.answer(str(body.get("line", "")))
+                    line = body.get("line")  # "" (or none) is the end of the caller's input, as a file says it
+                    session.answer(line if isinstance(line, str) and line else None)
                     self._json({"ok": True})
             else:
                 self._refuse(404, "no such route")
@@ -155,6 +161,9 @@ def _handler_for(server: ControlServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _run(self, body: dict[str, Any]) -> None:
+            if body.get("protocol") != PROTOCOL:
+                self._refuse(409, f"this app speaks protocol {PROTOCOL}: use the labeling command of its version")
+                return
             try:
                 caller = hosted.Caller.from_json(body)
             except ValueError as exc:
@@ -176,7 +185,7 @@ def _handler_for(server: ControlServer) -> type[BaseHTTPRequestHandler]:
                     if attached:
                         attached = self._send(event)
                     if not attached and "read" in event:
-                        session.answer("")  # nobody is left to type: a confirmation reads as "no"
+                        session.answer(None)  # nobody is left to type: the input has ended
                     if "exit" in event:
                         break
             finally:

@@ -75,10 +75,12 @@ class Session:
         self.store = store
         self.job_manager = manager
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._lines: queue.Queue[str] = queue.Queue()
+        self._lines: queue.Queue[str | None] = queue.Queue()  # None: the caller's input ended
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._running = False
+        self._reading = False  # waiting for a typed line: no asynchronous exception reaches a blocked get()
+        self._interrupted = threading.Event()
 
     # --- what the command's thread does --------------------------------------------------------------------
 
@@ -87,9 +89,22 @@ class Session:
             self.events.put({"stream": stream, "text": text})
 
     def readline(self) -> str:
-        """A line typed at the caller's terminal (input() of a confirmation prompt)."""
+        """A line typed at the caller's terminal (input() of a confirmation prompt); "" at its end, as a file."""
         self.events.put({"read": True})
-        return self._lines.get()
+        with self._lock:
+            self._reading = True
+        try:
+            while True:
+                if self._interrupted.is_set():
+                    raise KeyboardInterrupt
+                try:
+                    line = self._lines.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                return "" if line is None else line
+        finally:
+            with self._lock:
+                self._reading = False
 
     def start(self) -> Session:
         self._running = True
@@ -107,23 +122,30 @@ class Session:
                     self._running = False
         except KeyboardInterrupt:  # an interrupt that arrived as the command ended: it had nothing left to stop
             code = 130
+        except SystemExit as exit_:  # argparse and sys.exit() end a command alone too: same code
+            code = exit_.code if isinstance(exit_.code, int) else 1
         except Exception as exc:  # a bug: its traceback goes to the log file, the caller gets one line
             log.exception("command run through the app failed: %s", self.caller.argv[:1])
             self.write("err", f"error: unexpected {type(exc).__name__} in the labeling app: see {_log_file()}\n")
-        self.events.put({"exit": code})
+        finally:
+            self.events.put({"exit": code})
 
     # --- what the caller asks for --------------------------------------------------------------------------
 
     def interrupt(self) -> None:
         """Ctrl+C at the caller: KeyboardInterrupt in the command's thread, as SIGINT raises it in a process."""
+        self._interrupted.set()
         with self._lock:
+            if self._reading:
+                return  # readline() sees the flag within 0.1 s
             if self._running and self._thread is not None and self._thread.ident is not None:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self._thread.ident), ctypes.py_object(KeyboardInterrupt)
                 )
 
-    def answer(self, line: str) -> None:
-        self._lines.put(line if line.endswith("\n") else line + "\n")
+    def answer(self, line: str | None) -> None:
+        """A line the caller typed; None when its input ended (or nobody is left to type)."""
+        self._lines.put(line if line is None or line.endswith("\n") else line + "\n")
 
 
 _current: contextvars.ContextVar[Session | None] = contextvars.ContextVar("hosted_session", default=None)
@@ -138,7 +160,7 @@ def _run(session: Session) -> int:
     from labeling import cli
 
     _current.set(session)
-    _install_streams()
+    install_streams()
     args = cli.build_parser().parse_args(session.caller.argv)  # the caller parsed them already: they are valid
     absolutize_paths(args, session.caller.cwd)
     return cli.run(args, session.caller.argv)
@@ -201,25 +223,14 @@ class _Routed(io.TextIOBase):
         return "utf-8" if _current.get() is not None else str(getattr(self.original, "encoding", "utf-8"))
 
 
-class _ToCaller(logging.Handler):
-    """This package's warnings (the terminal's share of logging) reach the caller of a hosted command too."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        session = _current.get()
-        ours = record.name == "labeling" or record.name.startswith("labeling.")
-        if session is not None and ours and not record.exc_info:  # tracebacks stay in the log file
-            session.write("err", self.format(record) + "\n")
-
-
 _installed = threading.Lock()
 
 
-def _install_streams() -> None:
+def install_streams() -> None:
+    """Route this process's standard streams (once). Call it before logs.configure, so that the terminal's log
+    handler writes to the routed stderr: a command's warnings then reach its caller, the app's its terminal."""
     with _installed:
         if not isinstance(sys.stdout, _Routed):
             sys.stdout = _Routed("out", sys.stdout)
             sys.stderr = _Routed("err", sys.stderr)
             sys.stdin = _Routed("in", sys.stdin)
-            handler = _ToCaller(logging.WARNING)
-            handler.setFormatter(logs.terminal_formatter())
-            logging.getLogger().addHandler(handler)

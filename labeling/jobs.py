@@ -37,7 +37,7 @@ from labeling.settings import Settings
 from labeling.sources import ImageSource
 from labeling.store import Store
 from labeling.sync_executor import SyncExecutor
-from labeling.vocabulary import MODES
+from labeling.vocabulary import RUN_KINDS
 from labeling.wording import count
 
 log = logging.getLogger(__name__)
@@ -436,13 +436,13 @@ class JobManager:
     """The jobs of this process. Only one process can open the DuckDB file, so captioning runs left `running`
     by a process that died are marked interrupted when the manager is created."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, *, interrupt_stale: bool = True) -> None:
         self.store = store
         self.settings = settings
         self._lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
-        # Mirrors too: no mirror of this process has started yet, and no other process can hold the file.
-        store.interrupt_stale_runs((*MODES, "mirror"))
+        if interrupt_stale:  # the app does it once when it opens the file, before a command can start a run
+            store.interrupt_stale_runs(RUN_KINDS)
 
     def start(
         self,

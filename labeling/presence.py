@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,19 +34,34 @@ def command_file(db_path: str | Path) -> Path:
 
 
 def _write_private(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON readable by this user only, atomically: a reader sees the old file or the new one."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(payload, out)
-    os.replace(temp, path)
+    """Write JSON readable by this user only, atomically: a reader sees the old file or the new one. The temp
+    file is new and ours (mkstemp: O_EXCL, mode 0600), so nobody can have prepared it."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(payload, out)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _read(path: Path) -> dict[str, Any] | None:
+    """The file's JSON if this user wrote it for itself alone: a file planted by someone else (a shared folder)
+    could point a command, with its API key, at their port."""
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # absent, unreadable (another user's) or half-written by an old version
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # absent, a symlink, or unreadable (another user's)
         return None
+    with os.fdopen(fd, encoding="utf-8") as file:
+        facts = os.fstat(file.fileno())
+        if hasattr(os, "getuid") and (facts.st_uid != os.getuid() or facts.st_mode & 0o077):
+            return None
+        try:
+            loaded = json.loads(file.read())
+        except ValueError:  # half-written by an old version
+            return None
     return loaded if isinstance(loaded, dict) else None
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 from labeling.errors import InputError
 
 MODES = ("fused", "two-pass", "categorize")  # how a captioning run asks the model
+RUN_KINDS = (*MODES, "mirror")  # the runs a process works on: left running by a dead one, they are interrupted
 IMAGE_STATUSES = ("found", "missing", "ambiguous", "rejected", "unlinked")
 RUN_STATUSES = ("running", "paused", "cancelled", "completed", "failed", "interrupted")
 EXPORT_FORMATS = ("csv", "parquet")

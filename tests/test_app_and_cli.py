@@ -306,25 +306,32 @@ def test_an_app_whose_link_does_not_answer_is_named_by_the_lock_message(filled: 
     assert f"in use by the labeling app (PID {app.pid}): stop it (Ctrl+C where it runs) first" in result.stderr
 
 
-def test_a_confirmation_prompt_is_answered_at_the_callers_terminal(filled: Path, tmp_path: Path) -> None:
-    """Without --yes on a terminal, `describe` asks "Start? [y/N]": the question comes from the app, the answer
-    from the caller's keyboard."""
+def _on_a_terminal(db: Path, *args: str, keys: bytes) -> tuple[int, str]:
+    """Run a command on a terminal of its own; when it asks "[y/N]", type `keys`. Its exit code and screen."""
     import pty
 
+    command = [sys.executable, "-m", "labeling", "--db", str(db), *args]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the command on its terminal
+        os.chdir(ROOT)
+        os.execve(sys.executable, command, {**_env(), "GEMINI_API_KEY": "unused"})
+    shown = b""
+    while b"[y/N]" not in shown:
+        shown += os.read(terminal, 1024)
+    os.write(terminal, keys)
+    _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        while chunk := os.read(terminal, 1024):
+            shown += chunk
+    return os.waitstatus_to_exitcode(status), shown.decode()
+
+
+def test_a_confirmation_prompt_is_answered_at_the_callers_terminal(filled: Path, tmp_path: Path) -> None:
+    """Without --yes on a terminal, `describe` asks "Start? [y/N]": the question comes from the app, the answer
+    from the caller's keyboard, and Ctrl+C there stops the command as it does alone."""
     with _app(filled, tmp_path, browser=False):
-        command = [sys.executable, "-m", "labeling", "--db", str(filled), "describe", "--dataset", "GEN"]
-        pid, terminal = pty.fork()
-        if pid == 0:  # the child: the command on a terminal of its own
-            os.chdir(ROOT)
-            os.execve(sys.executable, command, {**_env(), "GEMINI_API_KEY": "unused"})
-        shown = b""
-        while b"[y/N]" not in shown:
-            shown += os.read(terminal, 1024)
-        os.write(terminal, b"n\n")
-        _, status = os.waitpid(pid, 0)
-        with contextlib.suppress(OSError):
-            while chunk := os.read(terminal, 1024):
-                shown += chunk
-    assert os.waitstatus_to_exitcode(status) == 1
-    assert "Estimate: 6 images" in shown.decode() and "Not started." in shown.decode()
+        declined = _on_a_terminal(filled, "describe", "--dataset", "GEN", keys=b"n\n")
+        interrupted = _on_a_terminal(filled, "describe", "--dataset", "GEN", keys=b"\x03")
+    assert declined[0] == 1 and "Estimate: 6 images" in declined[1] and "Not started." in declined[1]
+    assert interrupted[0] == 130 and "Interrupted: progress is saved" in interrupted[1]
     assert not _annotations(filled)

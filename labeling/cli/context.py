@@ -13,6 +13,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from labeling import hosted, logs
+from labeling.redact import redact
 from labeling.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def settings(args: argparse.Namespace, **overrides: Any) -> Settings:
                 env=session.caller.env,
                 cwd=session.caller.cwd,
             )
+            cached = cached.replace(cache_dir=os.path.join(session.caller.cwd, os.path.expanduser(cached.cache_dir)))
         args._settings = cached
     return cached
 
@@ -91,7 +93,7 @@ def caller_path(path: str) -> str:
 
 def _command_line(args: argparse.Namespace) -> str:
     argv: list[str] = getattr(args, "_argv", None) or [str(args.command)]
-    return "labeling " + " ".join(shlex.quote(part) for part in argv)
+    return redact("labeling " + " ".join(shlex.quote(part) for part in argv))  # no user:password@ of a URL
 
 
 def close(args: argparse.Namespace) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from labeling import hosted, presence
 from labeling.cli import context
+from labeling.control_server import PROTOCOL
 
 # Commands that never touch the database run here: a server of their own, or a check of this machine.
 LOCAL_COMMANDS = frozenset({"fake-gemini", "check"})
@@ -54,7 +55,8 @@ def _answers(link: presence.AppLink) -> bool:
         connection.close()
     except (OSError, ValueError, http.client.HTTPException):
         return False
-    return response.status == 200 and body.get("pid") == link.pid and body.get("db") == link.db
+    same = body.get("pid") == link.pid and body.get("db") == link.db and body.get("protocol") == PROTOCOL
+    return response.status == 200 and same
 
 
 def _post(link: presence.AppLink, path: str, payload: dict[str, Any]) -> None:
@@ -76,6 +78,7 @@ class _Delegation:
 
     def run(self) -> int:
         body = {
+            "protocol": PROTOCOL,
             "argv": self.argv,
             "cwd": os.getcwd(),
             "env": hosted.caller_env(os.environ),
@@ -84,16 +87,21 @@ class _Delegation:
             "stderr_tty": sys.stderr.isatty(),
         }
         threading.Thread(target=self._read, args=(body,), name="app-stream", daemon=True).start()
-        interrupted = False
+        interrupted = passed_on = False
         while True:
             try:
                 code = self._next()
+                if interrupted and not passed_on and self.session is not None:
+                    passed_on = True  # a Ctrl+C before the app named the command: passed on now
+                    _post(self.link, f"/commands/{self.session}/interrupt", {})
             except KeyboardInterrupt:
-                if interrupted or self.session is None:
-                    print("\nLeft at once: the job goes on in the app (see its Run page).", file=sys.stderr)
+                if interrupted:
+                    print("\nLeft at once: the app finishes stopping the command (see its Run page).", file=sys.stderr)
                     return 130
                 interrupted = True
-                _post(self.link, f"/commands/{self.session}/interrupt", {})
+                if self.session is not None:
+                    passed_on = True
+                    _post(self.link, f"/commands/{self.session}/interrupt", {})
                 continue
             if code is not None:
                 return code
