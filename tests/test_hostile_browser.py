@@ -62,9 +62,10 @@ def _injected(page: Any) -> dict[str, Any]:
         return {
         injected: all(selector)
             .map(e => (e.parentElement?.outerHTML || e.outerHTML).slice(0, 300)),
-        // a table cell is drawn on its own, so a control there cannot reorder anything outside it
+        // a table cell is drawn on its own, so a control there cannot reorder anything outside it; a text field
+        // holds the stored text exactly, to be edited and saved back (React may give it a text node or not)
         reversed: all('body *, .grid *, .viewer *')
-            .filter(e => !e.closest('[data-testid="stDataFrameResizable"]'))
+            .filter(e => !e.closest('[data-testid="stDataFrameResizable"]') && !e.matches('textarea, input'))
             .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.includes('\\u202e')))
             .map(e => e.outerHTML.slice(0, 120)),
         shownBidi: document.body.innerText.includes('<U+202E>')
