@@ -5,15 +5,26 @@ opens the database when the server starts, so a `labeling` command on it runs th
 "The app and the command line on one database") before any browser has opened a page.
 """
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from labeling import app_host, hosted, logs
 from labeling.errors import LabelingError
 from labeling.picture_routes import routes
 from labeling.settings import load_settings
+
+
+def _warm() -> None:
+    """Import what the first page needs while the browser loads Streamlit's bundle: the first visit then runs
+    the script without waiting for them."""
+    import pyarrow  # noqa: F401 - the first table's serialization
+
+    import pages.common  # noqa: F401
+    from labeling import datasets, demo, mirror, s3_analysis  # noqa: F401
 
 
 @asynccontextmanager
@@ -24,6 +35,9 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     host = app_host.host(settings)
     with suppress(LabelingError):  # held by a command: the host opens it when that ends; damaged: pages say so
         host.store()
+    # The frame routes every page (st.navigation): no first visit runs a page as a bare `pages/` script.
+    PagesManager.uses_pages_directory = False
+    threading.Thread(target=_warm, name="warm-imports", daemon=True).start()
     yield None
     host.close()  # jobs still running stop as interrupted, to resume on the next start
 
