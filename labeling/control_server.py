@@ -80,6 +80,26 @@ class ControlServer:
             return self.sessions.get(session_id)
 
 
+def _joined(
+    events: queue.Queue[dict[str, Any]], event: dict[str, Any], limit: int = 1 << 16
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`event` with the writes to the same stream already queued behind it (one line on the wire, not one per
+    print: a progress bar writes many), and the first queued event that is not one of them."""
+    if "stream" not in event:
+        return event, None
+    parts, size = [event["text"]], len(event["text"])
+    while size < limit:
+        try:
+            following = events.get_nowait()
+        except queue.Empty:
+            break
+        if following.get("stream") != event["stream"]:
+            return {"stream": event["stream"], "text": "".join(parts)}, following
+        parts.append(following["text"])
+        size += len(following["text"])
+    return {"stream": event["stream"], "text": "".join(parts)}, None
+
+
 def _handler_for(server: ControlServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "labeling-control"
@@ -176,10 +196,11 @@ def _handler_for(server: ControlServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self._send({"id": session.id})
             attached = True
+            pending: dict[str, Any] | None = None
             try:
                 while True:
                     try:
-                        event = session.events.get(timeout=5)
+                        event, pending = _joined(session.events, pending or session.events.get(timeout=5))
                     except queue.Empty:
                         event = {"alive": True}  # a line now and then: a vanished caller shows as a failed write
                     if attached:

@@ -3,7 +3,8 @@
 The command's own code runs in a thread of the app, so its output and exit codes are the ones it has alone:
 its prints and progress bar go back to the caller, relative paths mean the caller's folder, its settings come
 from the caller's environment, and its jobs run in the app's job manager (they show on the Run page). Ctrl+C in
-the caller raises KeyboardInterrupt in that thread, as the terminal's Ctrl+C does in a command run alone.
+the caller raises KeyboardInterrupt in that thread, as the terminal's Ctrl+C does in a command run alone (at a
+prompt, where a blocked thread cannot receive it, the prompt's read loop raises it).
 """
 
 from __future__ import annotations

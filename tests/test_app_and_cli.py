@@ -335,3 +335,16 @@ def test_a_confirmation_prompt_is_answered_at_the_callers_terminal(filled: Path,
     assert declined[0] == 1 and "Estimate: 6 images" in declined[1] and "Not started." in declined[1]
     assert interrupted[0] == 130 and "Interrupted: progress is saved" in interrupted[1]
     assert not _annotations(filled)
+
+
+def test_queued_writes_to_one_stream_go_out_as_one_event_in_order() -> None:
+    import queue
+
+    from labeling.control_server import _joined
+
+    events: queue.Queue[dict[str, object]] = queue.Queue()
+    for event in ({"stream": "out", "text": "b"}, {"stream": "err", "text": "c"}, {"exit": 0}):
+        events.put(event)
+    joined, pending = _joined(events, {"stream": "out", "text": "a"})  # type: ignore[arg-type]
+    assert joined == {"stream": "out", "text": "ab"} and pending == {"stream": "err", "text": "c"}
+    assert _joined(events, pending) == ({"stream": "err", "text": "c"}, {"exit": 0})  # type: ignore[arg-type]
