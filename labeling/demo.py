@@ -21,9 +21,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
 
 from labeling.datasets import import_dataset
+from labeling.errors import InputError
 from labeling.fake_gemini import FakeGemini
 from labeling.jobs import Job, JobManager
-from labeling.planning import JobRequest
+from labeling.planning import JobRequest, plan
 from labeling.settings import Settings
 from labeling.store import Store
 
@@ -134,6 +135,12 @@ def start_example_run(manager: JobManager, settings: Settings, *, mode: str = "f
 
 
 def run_example_project(manager: JobManager, store: Store, settings: Settings) -> Job:
-    """Create the example project (idempotent) and start its simulated run."""
+    """Create the example project (idempotent) and start its simulated run; InputError when it is all done."""
     create_example_project(store, settings)
+    request = JobRequest(EXAMPLE_DATASETS, mode="fused")
+    if plan(store, request, simulated=True)[1].empty:  # a second click would start a run of nothing
+        raise InputError(
+            "The example project is already described and categorized: look at it on the Review, Categories "
+            "and Compare pages, or delete example-REAL and example-GEN (Datasets page) to start it afresh."
+        )
     return start_example_run(manager, settings)

@@ -190,7 +190,11 @@ def _page() -> None:
     if int(dist.drop_duplicates("dataset")["total"].sum()) == 0:
         st.info(
             f"No labelled images under the {SOURCE_TITLES[view.source].lower()} source yet: "
-            "categorize the datasets (Run page) or review some images (Review page)."
+            + (
+                "review some images (Review page): only reviewed images count here."
+                if view.source == "human"
+                else "categorize the datasets (Run page) or review some images (Review page)."
+            )
         )
         _audit_link(view.datasets)  # the audit needs no labels
         return

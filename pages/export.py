@@ -42,8 +42,8 @@ def _page() -> None:
     if not names:
         st.info("No datasets yet: create one on the Datasets page first.")
         return
-    left, middle, right = st.columns([2, 3, 2])
-    datasets = left.multiselect("Datasets", names, default=names[:1], format_func=common.visible, key="export_datasets")
+    datasets = st.multiselect("Datasets", names, default=names[:1], format_func=common.visible, key="export_datasets")
+    middle, right = st.columns([3, 2])
     source = middle.radio(
         "Label source", LABEL_SOURCES, format_func=SOURCE_TITLES.__getitem__, horizontal=True, key="export_source"
     )

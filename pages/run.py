@@ -41,6 +41,16 @@ RESUMABLE = ("interrupted", "cancelled", "paused")
 T = TypeVar("T")
 State = tuple[tuple[int, str, int, int], ...]  # (id, status, done, failed) of the newest runs, from the store
 HISTORY_LIMIT = 50
+# What a person looks for first, left to right; the rest follows when scrolled.
+HISTORY_COLUMNS = (
+    *("id", "kind", "status", "simulated", "datasets", "done", "failed", "total", "cost_usd"),
+    *("tokens_in", "tokens_out", "tokens_thinking", "requests", "model", "started_at", "finished_at", "message"),
+)
+TOKEN_COLUMNS = {
+    "tokens_in": st.column_config.NumberColumn("Input tokens", format="localized"),
+    "tokens_out": st.column_config.NumberColumn("Output tokens", format="localized"),
+    "tokens_thinking": st.column_config.NumberColumn("Thinking tokens", format="localized"),
+}
 ESTIMATE_EVERY_S = 5  # while a run goes, the estimate (a scan of the work list) is redone at most this often
 MEMO = "run_page_memo"  # reads kept between fragment reruns; a full run of the page starts it afresh
 FULL_RUN = "run_page_full_run"  # set by a full run of the page, taken by the first live fragment run after it
@@ -322,9 +332,23 @@ def _history(runs: pd.DataFrame, states: State) -> None:
         hide_index=True,
         width="stretch",
         key="run_history",
+        column_order=HISTORY_COLUMNS,
         column_config={
-            "simulated": st.column_config.CheckboxColumn("Simulated"),
-            "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f"),
+            "id": st.column_config.NumberColumn("Run", format="#%d", width=60),
+            "kind": st.column_config.TextColumn("Mode", width=80),
+            "status": st.column_config.TextColumn("Status", width=90),
+            "simulated": st.column_config.CheckboxColumn("Simulated", width=75),
+            "datasets": st.column_config.TextColumn("Datasets", width=140),
+            "done": st.column_config.NumberColumn("Done", format="localized", width=65),
+            "failed": st.column_config.NumberColumn("Failed", format="localized", width=65),
+            "total": st.column_config.NumberColumn("Images", format="localized", width=70),
+            "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f", width=85),
+            **TOKEN_COLUMNS,
+            "model": st.column_config.TextColumn("Model", width=140),
+            "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm", width=130),
+            "finished_at": st.column_config.DatetimeColumn("Finished", format="YYYY-MM-DD HH:mm", width=130),
+            "requests": st.column_config.NumberColumn("Requests", format="localized"),
+            "message": st.column_config.TextColumn("Message"),
         },
     )
     if runs["simulated"].any():
@@ -337,7 +361,13 @@ def _history(runs: pd.DataFrame, states: State) -> None:
             hide_index=True,
             width="stretch",
             key="dataset_totals",
-            column_config={"cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f")},
+            column_config={
+                "dataset": st.column_config.TextColumn("Dataset"),
+                "simulated": st.column_config.CheckboxColumn("Simulated"),
+                "annotations": st.column_config.NumberColumn("Annotations", format="localized"),
+                "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f"),
+                **TOKEN_COLUMNS,
+            },
         )
 
 

@@ -38,3 +38,14 @@ def test_pages_say_simulated(app: AppTest, page: str) -> None:
     app.run()
     assert not app.exception, app.exception
     assert any("Simulated" in warning.value and "fake Gemini" in warning.value for warning in app.warning)
+
+
+def test_a_second_example_run_says_the_example_is_done_and_starts_nothing(example_db: Path, tmp_path: Path) -> None:
+    from labeling.errors import InputError
+
+    with Store(example_db) as store:
+        settings = load_settings(env={"LABELING_CACHE_DIR": str(tmp_path / "cache")})
+        runs_before = len(store.runs(limit=50))
+        with pytest.raises(InputError, match="already described and categorized"):
+            demo.run_example_project(JobManager(store, settings), store, settings)
+        assert len(store.runs(limit=50)) == runs_before
