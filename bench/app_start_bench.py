@@ -54,9 +54,7 @@ def main() -> None:
                     page.close()
             with tempfile.TemporaryDirectory() as tmp:
                 bare = Path(tmp) / "bare_app.py"
-                bare.write_text(
-                    'import streamlit as st\nst.title("Datasets")\nst.write("Import your first dataset")\n'
-                )
+                bare.write_text('import streamlit as st\nst.title("Datasets")\nst.write("Import your first dataset")\n')
                 with served_app(Path(tmp) / "db.duckdb", Path(tmp) / "cache", script=str(bare)) as (url, _):
                     page = browser.new_page()
                     floor.append(_settled(page, url))
