@@ -25,9 +25,9 @@ SOURCE_TITLES: dict[str, str] = {
     "human": "Human-reviewed only",
 }  # widget options
 SOURCE_TEXT: dict[str, str] = {
-    "effective": "effective labels (human where set, otherwise model)",
+    "effective": "effective labels, human where set and model elsewhere",
     "model": "model labels",
-    "human": "human labels (reviewed images only)",
+    "human": "human labels, reviewed images only",
 }  # inside a sentence
 
 

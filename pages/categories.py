@@ -76,7 +76,7 @@ def _flash(change: ListChange | None) -> None:
     message = f"Version {change.version}: {change.note}."
     if change.human_labels_changed:
         message += f" {change.human_labels_changed:,} human labels now use the new name (each edit can be undone)."
-    message += " Images categorized before may need re-categorizing (view Re-categorize)."
+    message += " The Re-categorize view lists the images whose model categories this may change."
     st.session_state[FLASH] = ("success", message)
 
 

@@ -75,7 +75,7 @@ def test_compare_page_defaults_to_real_vs_gen_with_chart_and_table(app: AppTest,
     spec = chart_spec(at)
     assert spec["title"]["text"] == "REAL: 40 images · GEN: 40 images"
     # The effective_labels view takes a human value wherever one is set, reviewed or not.
-    assert "Labels: effective labels (human where set, otherwise model)" in spec["title"]["subtitle"]
+    assert "Labels: effective labels, human where set and model elsewhere" in spec["title"]["subtitle"]
     rows = chart_rows(at)
     assert {(r["category"], r["dataset"], r["count"]) for r in rows} >= {
         ("animals", "GEN", 30),

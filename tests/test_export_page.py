@@ -111,7 +111,7 @@ def test_writing_into_a_folder_reports_absolute_paths(app: AppTest, db_path: Pat
     ]
     assert _image_names((folder / "REAL_effective_categorized.csv").read_bytes()) == ["r1.jpg", "r2.jpg"]
     assert _image_names((folder / "GEN_effective_categorized.csv").read_bytes()) == ["g1.jpg"]
-    source = "effective labels (human where set, otherwise model)"
+    source = "effective labels, human where set and model elsewhere"
     assert _shown(at.success).split("\n\n") == [
         f"Exported 2 images of REAL ({source}) as CSV to {folder / 'REAL_effective_categorized.csv'}.",
         f"Exported 1 image of GEN ({source}) as CSV to {folder / 'GEN_effective_categorized.csv'}.",
@@ -126,7 +126,7 @@ def test_writing_one_dataset_reports_its_absolute_path(app: AppTest, db_path: Pa
     target = (tmp_path / "one" / "real.csv").resolve()
     assert (
         _shown(at.success)
-        == f"Exported 1 image of REAL (effective labels (human where set, otherwise model)) as CSV to {target}."
+        == f"Exported 1 image of REAL (effective labels, human where set and model elsewhere) as CSV to {target}."
     )
     assert _image_names(target.read_bytes()) == ["r1.jpg"]
 
