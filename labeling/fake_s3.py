@@ -94,10 +94,13 @@ class LocalS3Server:
             if self._process is None or self._process.poll() is not None:
                 return False
             with (
-                contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2),  # noqa: S310 - our own server
+                contextlib.suppress(OSError, urllib.error.URLError, ValueError),
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2) as answer,  # noqa: S310
             ):
-                return True
+                # moto's own answer (JSON of its backends): another server that took the port between probing
+                # and binding (a test's Streamlit app, say) answers a page, and moto then fails to bind
+                if isinstance(json.loads(answer.read()), dict) and self._process.poll() is None:
+                    return True
             time.sleep(0.05)
         return False
 
