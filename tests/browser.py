@@ -72,32 +72,34 @@ def served_app(
     process). `browser=False`: a test that talks to the server without Chromium."""
     if browser:
         need_chromium()
-    port = free_port()
     environment = {**os.environ, "LABELING_DB": str(db_path), "LABELING_CACHE_DIR": str(cache_dir), **(env or {})}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            script,
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    for attempt in range(3):  # a probed free port can be taken before Streamlit binds it: then another
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port)),
+                *("--server.address", "127.0.0.1", "--server.headless", "true"),
+                *("--browser.gatherUsageStats", "false"),
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, process)
+            time.sleep(0.2)
+            if process.poll() is None:  # healthy and still ours: not another server answering on that port
+                break
+        except AssertionError:
+            if attempt == 2 or process.poll() is None:
+                stop(process)
+                raise
+        stop(process)
+    else:
+        raise AssertionError("streamlit could not bind a free port in 3 tries")
     try:
-        _wait_healthy(url, process)
         yield url, process
     finally:
         stop(process)
