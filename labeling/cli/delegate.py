@@ -90,7 +90,7 @@ class _Delegation:
         interrupted = passed_on = False
         while True:
             try:
-                code = self._next()
+                code = self._next(interrupted)
                 if interrupted and not passed_on and self.session is not None:
                     passed_on = True  # a Ctrl+C before the app named the command: passed on now
                     _post(self.link, f"/commands/{self.session}/interrupt", {})
@@ -106,7 +106,7 @@ class _Delegation:
             if code is not None:
                 return code
 
-    def _next(self) -> int | None:
+    def _next(self, interrupted: bool) -> int | None:
         """Handle one event from the app; the exit code once the command has ended."""
         event = self.events.get()
         if event is None:
@@ -117,8 +117,9 @@ class _Delegation:
             out = sys.stdout if event["stream"] == "out" else sys.stderr
             out.write(str(event.get("text", "")))
             out.flush()
-        elif "read" in event:
-            _post(self.link, f"/commands/{self.session}/input", {"line": sys.stdin.readline()})
+        elif "read" in event:  # after a Ctrl+C nobody types: a prompt asked before it reads the end of input
+            line = "" if interrupted else sys.stdin.readline()
+            _post(self.link, f"/commands/{self.session}/input", {"line": line})
         elif "exit" in event:
             return int(event["exit"])
         elif "error" in event:
