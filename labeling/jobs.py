@@ -29,7 +29,7 @@ from labeling.annotators.providers import create_annotator
 from labeling.categories import Category
 from labeling.dataset_sources import source_for_dataset
 from labeling.errors import AnnotatorError, ConflictError, LabelingError
-from labeling.pacing import Hold
+from labeling.pacing import REAL_CLOCK, Clock, Hold, Timer
 from labeling.planning import JobRequest, WorkItem, plan, work_items
 from labeling.recorder import Outcome, Recorder
 from labeling.records import Dataset
@@ -122,8 +122,10 @@ class Job:
         categories: Sequence[Category],
         list_version: int,
         counts: dict[str, Any],
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.store = store
+        self.clock = clock  # the executor's pacing and the daily-quota resume timer read it
         self.settings = settings
         self.request = request
         self.annotator = annotator
@@ -147,7 +149,7 @@ class Job:
         self._ended_at: float | None = None
         self._paused_total = 0.0
         self._paused_at: float | None = None
-        self._resume_timer: threading.Timer | None = None
+        self._resume_timer: Timer | None = None
         self.stop_event = self._stop = threading.Event()  # cancel, interrupt or fatal: executors stop sending
         self.running_event = self._running = threading.Event()  # cleared while paused
         self._running.set()
@@ -384,9 +386,7 @@ class Job:
             self._status, self._message = "paused", message
             self._paused_at = time.monotonic()
             self._running.clear()
-            timer = self._resume_timer = threading.Timer(delay, resume)
-        timer.daemon = True
-        timer.start()
+            self._resume_timer = self.clock.call_later(delay, resume)  # `resume` takes the lock: it waits for us
         log.info("run %s: %s", self.run_id, message)  # the page and the CLI show it
         self._set_db_status("paused", message)
         return True
@@ -436,9 +436,12 @@ class JobManager:
     """The jobs of this process. Only one process can open the DuckDB file, so captioning runs left `running`
     by a process that died are marked interrupted when the manager is created."""
 
-    def __init__(self, store: Store, settings: Settings, *, interrupt_stale: bool = True) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, interrupt_stale: bool = True, clock: Clock = REAL_CLOCK
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.clock = clock  # the runs' pacing and daily-quota timer: tests pass a fake one
         self._lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
         if interrupt_stale:  # the app does it once when it opens the file, before a command can start a run
@@ -484,6 +487,7 @@ class JobManager:
                 self.store.categories(),
                 list_version,
                 counts,
+                self.clock,
             )
             self._jobs[run_id] = job
         return job.start()

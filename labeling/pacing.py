@@ -1,7 +1,8 @@
 """Pacing requests across worker threads: one shared rate, holds the service imposes, and retry backoff.
 
-Time comes from an injectable clock (`monotonic`, `wall`, and `wait`, which sleeps until an event or a
-timeout), so tests drive holds and pacing without waiting on the wall clock.
+Time comes from an injectable clock (`monotonic`, `wall`, `wait`, which sleeps until an event or a timeout,
+and `call_later`, which runs a function after a delay), so tests drive holds, pacing and the daily-quota pause
+without waiting on the wall clock.
 """
 
 from __future__ import annotations
@@ -12,9 +13,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 MAX_BACKOFF_SECONDS = 60.0
 HOLD_POLL_SECONDS = 0.5
+
+
+class Timer(Protocol):
+    """A call scheduled by `Clock.call_later`."""
+
+    def cancel(self) -> None: ...
+
+
+def start_timer(delay: float, function: Callable[[], None]) -> Timer:
+    """Call `function` in `delay` seconds on a daemon thread (it must not keep the process alive)."""
+    timer = threading.Timer(delay, function)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,7 @@ class Clock:
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     wait: Callable[[threading.Event, float], bool] = threading.Event.wait  # True when the event was set
+    call_later: Callable[[float, Callable[[], None]], Timer] = start_timer
 
 
 REAL_CLOCK = Clock()

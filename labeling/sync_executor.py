@@ -9,10 +9,10 @@ fault. Gemini Batch Mode will be a second executor beside it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -47,7 +47,8 @@ class SyncExecutor:
         self.job = job
         self.settings = job.settings
         self.annotator = job.annotator
-        self.limiter = RateLimiter(requests_per_minute)
+        self._clock = job.clock
+        self.limiter = RateLimiter(requests_per_minute, job.clock)
         self._workers_count = workers
         self._stop = job.stop_event  # cancel, interrupt or fatal: workers leave after their current call
         self._running = job.running_event  # cleared while paused
@@ -299,7 +300,7 @@ class SyncExecutor:
 
     def _shed(self, exc: RetryableError) -> None:
         """A shared hold for every worker: the server's delay, else a backoff that grows while it lasts."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._lock:
             if not self.limiter.holding(exc.kind):  # answers to requests sent during one hold count once
                 self._shed_streak += 1
@@ -322,9 +323,10 @@ class SyncExecutor:
 
     def _pause_for_daily_quota(self, exc: RetryableError) -> None:
         """Pause the run until the daily quota resets (midnight Pacific), then resume by itself."""
-        reset = next_daily_reset()
-        message = daily_quota_message(self.annotator.model, reset)
-        delay = max(reset.timestamp() - time.time(), 0.0) + DAILY_RESUME_MARGIN_SECONDS
+        now = dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)
+        reset = next_daily_reset(now)
+        message = daily_quota_message(self.annotator.model, reset, now)
+        delay = max((reset - now).total_seconds(), 0.0) + DAILY_RESUME_MARGIN_SECONDS
         if not self.job.running:  # paused by another worker, or stopping
             return
         # A quota of zero that is still there after the reset is not used up: another day would not help.

@@ -5,27 +5,12 @@ from __future__ import annotations
 import itertools
 import threading
 
-from labeling.pacing import Clock, RateLimiter
-
-
-class FakeTime:
-    """A clock that moves only when somebody waits on it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.waited: list[float] = []
-
-    def wait(self, event: threading.Event, seconds: float) -> bool:
-        self.waited.append(seconds)
-        self.now += seconds
-        return event.is_set()
-
-    def clock(self) -> Clock:
-        return Clock(monotonic=lambda: self.now, wall=lambda: self.now + 1e9, wait=self.wait)
+from labeling.pacing import RateLimiter
+from tests.fake_clock import FakeClock
 
 
 def test_requests_are_spaced_by_the_rate_without_bursts() -> None:
-    time = FakeTime()
+    time = FakeClock(waits_advance=True)  # a lone caller: each wait moves the time
     limiter = RateLimiter(120, clock=time.clock())  # one every 0.5 s
     stop = threading.Event()
     starts = []
@@ -36,7 +21,7 @@ def test_requests_are_spaced_by_the_rate_without_bursts() -> None:
 
 
 def test_a_hold_makes_every_caller_wait_until_it_ends_and_release_ends_it() -> None:
-    time = FakeTime()
+    time = FakeClock(waits_advance=True)  # a lone caller: each wait moves the time
     limiter = RateLimiter(0, clock=time.clock())
     stop = threading.Event()
     limiter.hold(10.0, "quota")
@@ -50,7 +35,7 @@ def test_a_hold_makes_every_caller_wait_until_it_ends_and_release_ends_it() -> N
 
 
 def test_a_stop_during_a_hold_ends_the_wait() -> None:
-    time = FakeTime()
+    time = FakeClock(waits_advance=True)  # a lone caller: each wait moves the time
     limiter = RateLimiter(0, clock=time.clock())
     stop = threading.Event()
     stop.set()

@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from labeling import sync_executor
+from labeling.annotators.quota import PACIFIC
 from labeling.fake_gemini import FakeGemini
 from labeling.jobs import Job, JobManager, Progress
 from labeling.planning import JobRequest, estimate
 from labeling.settings import Settings
 from labeling.store import Store
+from labeling.sync_executor import DAILY_RESUME_MARGIN_SECONDS
 from tests.caption_support import add_dataset, fake_settings
+from tests.fake_clock import FakeClock
+
+BEFORE_MIDNIGHT = dt.datetime(2025, 3, 14, 23, 59, 58, tzinfo=PACIFIC)  # two seconds before the daily reset
+RESUME_AT = dt.datetime(2025, 3, 15, tzinfo=PACIFIC).timestamp() + DAILY_RESUME_MARGIN_SECONDS
 
 
 def _wait_for(job: Job, condition, timeout: float = 20) -> Progress:  # type: ignore[no-untyped-def]
@@ -38,15 +43,17 @@ def test_a_daily_quota_pauses_the_run_at_once_and_resume_continues(
 ) -> None:
     add_dataset(store, tmp_path, "REAL", 6)
     fake.inject("daily_quota")
-    job = JobManager(store, fake_settings(fake, tmp_path, num_workers=2)).start(JobRequest(("REAL",)))
+    clock = FakeClock(BEFORE_MIDNIGHT.timestamp())
+    manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=2), clock=clock.clock())
+    job = manager.start(JobRequest(("REAL",)))
     paused = _wait_for(job, lambda p: p.status == "paused")
     assert (
-        "The daily quota for gemini-2.5-flash-lite is used up; it resets at midnight Pacific (in about"
+        "The daily quota for gemini-2.5-flash-lite is used up; it resets at midnight Pacific (in about 1 min)"
         in paused.message
     )
     assert [h.reason for h in paused.holds] == ["daily_quota"]
-    reset = sync_executor.next_daily_reset().timestamp()
-    assert reset <= paused.holds[0].until <= reset + 120  # the hold ends just after midnight Pacific
+    assert paused.holds[0].until == RESUME_AT  # a minute after midnight Pacific, on the run's clock
+    assert paused.holds[0].line(clock.wall()).endswith("(in 62 s).")
     assert fake.request_count == 1  # no retry storm: the request that hit the quota was the only one
     deadline = time.monotonic() + 10
     while store.run(paused.run_id).status != "paused" and time.monotonic() < deadline:
@@ -58,16 +65,17 @@ def test_a_daily_quota_pauses_the_run_at_once_and_resume_continues(
     assert fake.request_count == 7 and done.rate_limited == 1
 
 
-def test_a_daily_quota_resumes_by_itself_after_the_reset(
-    store: Store, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_daily_quota_resumes_by_itself_after_the_reset(store: Store, fake: FakeGemini, tmp_path: Path) -> None:
     add_dataset(store, tmp_path, "REAL", 3)
-    # The reset is made a second away (midnight Pacific is hours off): the same timer resumes the run.
-    monkeypatch.setattr(sync_executor, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
-    monkeypatch.setattr(sync_executor, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
     fake.inject("quota_limit_zero")
-    job = JobManager(store, fake_settings(fake, tmp_path, num_workers=1)).start(JobRequest(("REAL",)))
-    _wait_for(job, lambda p: p.status == "paused")
+    clock = FakeClock(BEFORE_MIDNIGHT.timestamp())
+    manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=1), clock=clock.clock())
+    job = manager.start(JobRequest(("REAL",)))
+    paused = _wait_for(job, lambda p: p.status == "paused")
+    assert paused.holds[0].until == RESUME_AT
+    clock.advance(RESUME_AT - clock.wall() - 1)  # past midnight, within the margin: still paused
+    assert job.progress().status == "paused" and fake.request_count == 1
+    clock.advance(1)
     done = _finish(job)
     assert (done.status, done.done, done.failed) == ("completed", 3, 0)
 
@@ -245,13 +253,14 @@ def test_time_spent_paused_does_not_count_as_overload(
     assert (done.status, done.done) == ("completed", 2)
 
 
-def test_a_limit_of_zero_that_survives_the_reset_stops_the_run(
-    store: Store, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sync_executor, "next_daily_reset", lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
-    monkeypatch.setattr(sync_executor, "DAILY_RESUME_MARGIN_SECONDS", 0.0)
+def test_a_limit_of_zero_that_survives_the_reset_stops_the_run(store: Store, fake: FakeGemini, tmp_path: Path) -> None:
     add_dataset(store, tmp_path, "REAL", 2)
     fake.fault_for(lambda request: True, "quota_limit_zero")
-    done = _finish(JobManager(store, fake_settings(fake, tmp_path, num_workers=1)).start(JobRequest(("REAL",))))
+    clock = FakeClock(BEFORE_MIDNIGHT.timestamp())
+    manager = JobManager(store, fake_settings(fake, tmp_path, num_workers=1), clock=clock.clock())
+    job = manager.start(JobRequest(("REAL",)))
+    _wait_for(job, lambda p: p.status == "paused")
+    clock.advance(RESUME_AT - clock.wall())  # the reset and its margin pass: the run resumes by itself
+    done = _finish(job)
     assert done.status == "failed" and "This key has no quota for gemini-2.5-flash-lite" in done.message
     assert fake.request_count == 2  # once before the reset, once after: never a loop
