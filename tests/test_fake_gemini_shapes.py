@@ -252,6 +252,7 @@ OTHER_KINDS = {
     "max_tokens",
     "max_tokens_thinking",
     "thoughts",
+    "continuation",
     "off_list_category",
     "wrong_shape",
 }
@@ -352,6 +353,24 @@ def test_thoughts_come_first_as_a_thought_part(fake: FakeGemini) -> None:
     assert [bool(p.thought) for p in parts] == [True, False]
     assert response.text == parts[1].text and "64x64" in (response.text or "")
     assert response.usage_metadata and (response.usage_metadata.thoughts_token_count or 0) > 0
+
+
+def test_continuation_cuts_the_answer_and_its_token_gets_the_rest(fake: FakeGemini) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "Describe this image."}]}]}
+    whole = post(fake, body)[1]["candidates"][0]
+    fake.inject("continuation")
+
+    status, first = post(fake, body)
+    cut = first["candidates"][0]
+    assert status == 200 and cut["finishReason"] == "CONTINUATION" and cut["continuationToken"]
+    status, second = post(fake, {**body, "continuationToken": cut["continuationToken"]})
+    rest = second["candidates"][0]
+    assert status == 200 and rest["finishReason"] == "STOP" and "continuationToken" not in rest
+    assert (
+        cut["content"]["parts"][0]["text"] + rest["content"]["parts"][0]["text"] == whole["content"]["parts"][0]["text"]
+    )
+    status, refused = post(fake, {**body, "continuationToken": "bm90LWlzc3VlZA=="})
+    assert status == 400 and "continuation_token" in refused["error"]["message"]
 
 
 @pytest.mark.parametrize(("max_output_tokens", "thoughts"), [(None, 256), (1000, 1000)])

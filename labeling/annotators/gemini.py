@@ -23,6 +23,7 @@ from labeling.annotators import prompts
 from labeling.annotators.base import Annotation, ResponseFailure, RetryableError, Usage
 from labeling.annotators.gemini_client import generation_config, make_client
 from labeling.annotators.gemini_errors import AmbiguousRefusal, RequestShape, SchemaTooComplex, classify
+from labeling.annotators.gemini_requests import RequestTemplate, send
 from labeling.annotators.models import family_for, unknown_model_warning
 from labeling.categories import UNKNOWN, Category
 from labeling.errors import AnnotatorError
@@ -226,7 +227,10 @@ class GeminiAnnotator:
     def _media(self, kind: str) -> types.MediaResolution | None:
         return _MEDIA_RESOLUTIONS.get(self.settings.media_resolution) if kind in ("describe", "fused") else None
 
-    @functools.lru_cache(maxsize=32)  # noqa: B019 - one annotator a run; the SDK copies the config per call
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - one annotator a run: its few configs are converted once
+    def _template(self, kind: str, system: str, schema_json: str) -> RequestTemplate:
+        return RequestTemplate.build(self._client, self.model, self._config(kind, system, schema_json))
+
     def _config(self, kind: str, system: str, schema_json: str) -> types.GenerateContentConfig:
         extra: dict[str, Any] = {}
         if kind == "suggest":  # a creative task: a little warmer than captioning where the family lets us choose
@@ -384,13 +388,8 @@ class GeminiAnnotator:
     def _send(
         self, prompt: prompts.Prompt, image: bytes | None, mime_type: str | None
     ) -> types.GenerateContentResponse:
-        contents: list[Any] = []
-        if image is not None:
-            contents.append(types.Part.from_bytes(data=image, mime_type=mime_type or "image/jpeg"))
-        if prompt.text:
-            contents.append(prompt.text)
-        config = self._config(prompt.kind, prompt.system, json.dumps(prompt.schema))
-        return self._client.models.generate_content(model=self.model, contents=contents, config=config)
+        template = self._template(prompt.kind, prompt.system, json.dumps(prompt.schema))
+        return send(self._client, template, template.request(image, mime_type or "image/jpeg", prompt.text))
 
 
 def _camel(name: str) -> str:

@@ -41,6 +41,8 @@ FAULT_KINDS: dict[str, str] = {
     "empty_candidates": '"candidates": [] without promptFeedback',
     "max_tokens": "JSON cut in the middle, finishReason MAX_TOKENS",
     "max_tokens_thinking": "MAX_TOKENS while thinking: no parts, thoughtsTokenCount only",
+    "continuation": "the answer in two hops: finishReason CONTINUATION with a continuationToken, then the rest "
+    "when the same request is sent again with it (the SDK's automatic continuation)",
     "thoughts": "a thought part first, then the answer; thoughtsTokenCount set",
     "off_list_category": "valid JSON with one enum value outside its enum",
     "wrong_shape": "valid JSON missing the required fields",

@@ -17,6 +17,7 @@ from labeling.fake_gemini.wire import (
     GenerateRequest,
     WireError,
     candidate,
+    continuation_token,
     pick,
     response_body,
     safety_candidate,
@@ -130,11 +131,25 @@ def _text_answer(
         limit -= thoughts
     if limit and text_tokens(text) > limit:
         text, finish = text[: limit * 4], "MAX_TOKENS"  # the real model stops mid-answer
+    text, finish, token = _hop(request, fault, text, finish)
     parts: list[dict[str, Any]] = [{"text": text}]
     if fault == "thoughts" or (thoughts and pick(request.thinking, "includeThoughts")):
         parts.insert(0, {"text": _reasoning(facts), "thought": True})
     usage = _usage(prompt, text_tokens(text), thoughts, settings)
-    return Reply(200, response_body(model, usage, candidates=[candidate(parts, finish)]), fault=fault)
+    answer = candidate(parts, finish)
+    if token is not None:
+        answer["continuationToken"] = token
+    return Reply(200, response_body(model, usage, candidates=[answer]), fault=fault)
+
+
+def _hop(request: GenerateRequest, fault: str | None, text: str, finish: str) -> tuple[str, str, str | None]:
+    """The part of the answer this hop carries, and the token to get the rest (fault "continuation")."""
+    if request.continued_from is not None:
+        return text[request.continued_from :], finish, None
+    if fault == "continuation":
+        cut = len(text) // 2
+        return text[:cut], "CONTINUATION", continuation_token(cut)
+    return text, finish, None
 
 
 def _thoughts(model: str, request: GenerateRequest, settings: AnswerSettings) -> int:

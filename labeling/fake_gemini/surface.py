@@ -30,7 +30,16 @@ _V1_CONFIG = frozenset(
         "enableEnhancedCivicAnswers",
     }
 )
-_BETA_TOP = _V1_TOP | {"systemInstruction", "tools", "toolConfig", "cachedContent", "serviceTier", "store"}
+# continuationToken: the SDK sends it back to get the rest of an answer cut at finishReason CONTINUATION.
+_BETA_TOP = _V1_TOP | {
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "cachedContent",
+    "serviceTier",
+    "store",
+    "continuationToken",
+}
 _BETA_CONFIG = _V1_CONFIG | {
     "responseMimeType",
     "responseSchema",

@@ -72,6 +72,7 @@ class GenerateRequest:
     thinking: dict[str, Any] | None = None  # generationConfig.thinkingConfig as sent
     media_resolution: str | None = None
     service_tier: str | None = None
+    continued_from: int | None = None  # where the previous hop stopped (its continuationToken says)
 
     @property
     def prompt(self) -> str:
@@ -138,7 +139,23 @@ def parse_generate_request(raw: bytes) -> GenerateRequest:
         thinking=thinking if isinstance(thinking, dict) else None,
         media_resolution=_text_or_none(pick(config, "mediaResolution")),
         service_tier=_text_or_none(pick(body, "serviceTier")),
+        continued_from=_continued_from(pick(body, "continuationToken")),
     )
+
+
+def continuation_token(offset: int) -> str:
+    """The token of an answer cut at CONTINUATION: where it stopped (the same request gets the same answer, so
+    the fake keeps no state)."""
+    return base64.b64encode(f"fake-continuation:{offset}".encode()).decode("ascii")
+
+
+def _continued_from(value: Any) -> int | None:
+    if value is None:
+        return None
+    found = re.fullmatch(rb"fake-continuation:(\d+)", _decode_base64(str(value), "continuation_token"))
+    if found is None:
+        raise WireError(400, "Invalid value at 'continuation_token': the token was not issued for this request.")
+    return int(found.group(1))
 
 
 def _text_or_none(value: Any) -> str | None:
