@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import cast
 
+import simplejpeg
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageFile, PngImagePlugin
 
 from labeling.errors import ImageError
@@ -123,7 +124,7 @@ def prepare(
         target = thumb_size if as_is else max_size
         with DECODE_BUDGET.reserve(_decoded_pixels(img, target)):
             # Decode once, at the smallest JPEG scale that still covers what we need from it.
-            pixels = _decode(img, target)
+            pixels = _decode(img, target, data)
             # Read after decoding: a PNG may keep its eXIf chunk after the pixel data.
             orientation = _orientation(_exif(img))
             width, height = _oriented(original_size, orientation)
@@ -160,7 +161,7 @@ def make_thumbnail(data: bytes, *, size: int = 320, max_pixels: int = 64_000_000
     _check_positive(size=size, max_pixels=max_pixels)
     with _translate_errors(), _open(data, max_pixels) as img, DECODE_BUDGET.reserve(_decoded_pixels(img, size)):
         icc = img.info.get("icc_profile")
-        pixels = _decode(img, size)
+        pixels = _decode(img, size, data)
         small = _orient(_shrink(pixels, size, thumbnail=True), _orientation(_exif(img)))
         encoded = _encode_jpeg(small, _THUMB_QUALITY, icc)
         del pixels, small
@@ -308,8 +309,8 @@ DECODE_BUDGET = DecodeBudget(DEFAULT_DECODE_BUDGET_MEGAPIXELS)
 
 
 def _decoded_pixels(img: ImageFile.ImageFile, longest: int) -> int:
-    """Pixels the decode of the first frame will allocate: JPEGs shrink by 1/2, 1/4 or 1/8 while they cover
-    `longest` (as `draft` does), every other format decodes at full size."""
+    """Pixels the decode of the first frame will allocate at most: JPEGs shrink by 1/2, 1/4 or 1/8 while they
+    cover `longest` (as `draft` does; an M/8 decode is never larger), every other format decodes at full size."""
     width, height = img.size
     if img.format not in ("JPEG", "MPO"):
         return width * height
@@ -549,12 +550,17 @@ def _can_send_as_is(img: ImageFile.ImageFile, max_size: int, size_bytes: int) ->
     )
 
 
-def _decode(img: ImageFile.ImageFile, longest: int) -> Image.Image:
+def _decode(img: ImageFile.ImageFile, longest: int, data: bytes | None = None) -> Image.Image:
     """Decode the first frame as RGB or L, at least `longest` on its longest side when the original allows.
 
-    JPEGs are decoded by libjpeg's DCT scaling at 1/2, 1/4 or 1/8 when that still covers the final size
-    (asked for with the aspect kept: a square box would stop the scaling at 1/2 for a 4:3 photo).
+    JPEGs are decoded by libjpeg's DCT scaling when that still covers the final size (asked for with the aspect
+    kept: a square box would stop the scaling early for a 4:3 photo): at any of libjpeg-turbo's M/8 scales
+    when the file's bytes are given, else at Pillow's 1/2, 1/4 or 1/8.
     """
+    if data is not None and img.format == "JPEG" and img.mode in ("RGB", "L"):
+        scaled = _scaled_jpeg(data, img.size, img.mode, longest)
+        if scaled is not None:
+            return scaled
     if img.format in ("JPEG", "MPO"):
         img.draft("RGB", _fit(img.size, longest))
     img.load()
@@ -564,6 +570,24 @@ def _decode(img: ImageFile.ImageFile, longest: int) -> Image.Image:
         raise ImageError(
             f"Images in colour mode {img.mode} are not supported ({error}): convert it to RGB.", "unsupported"
         ) from error
+
+
+def _scaled_jpeg(data: bytes, size: tuple[int, int], mode: str, longest: int) -> Image.Image | None:
+    """The JPEG decoded at the smallest of libjpeg-turbo's M/8 scales that covers the final size, when that is
+    not one of the 1/2^k scales Pillow's `draft` reaches as fast (1024x768 becomes 768x576 in the decoder, with
+    no resize after it); None otherwise, or when simplejpeg refuses the file, so Pillow decodes it or says what
+    is wrong with it."""
+    width, height = _fit(size, longest)
+    eighths = next(m for m in range(1, 9) if -(-size[0] * m // 8) >= width and -(-size[1] * m // 8) >= height)
+    if eighths in (1, 2, 4, 8):
+        return None
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace="GRAY" if mode == "L" else "RGB", min_width=width, min_height=height
+        )
+    except ValueError:  # corrupt, truncated or unusual: Pillow's path knows how to tell the user
+        return None
+    return Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels)
 
 
 def _flatten(img: Image.Image) -> Image.Image:

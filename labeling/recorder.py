@@ -26,7 +26,7 @@ from labeling.store import Store
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.5  # results reach DuckDB at most about this long after they arrive
+FLUSH_SECONDS = 1.0  # results reach DuckDB at most about this long after they arrive (a commit costs ~25 ms)
 MAX_BATCH = 500
 WRITE_ATTEMPTS = 5
 _STOP = object()

@@ -8,7 +8,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from PIL import Image, ImageDraw, ImageFile, PngImagePlugin
+from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageStat, PngImagePlugin
 
 from labeling.errors import ImageError
 from labeling.images import PreparedImage, make_thumbnail, prepare, read_facts
@@ -100,6 +100,34 @@ def test_large_jpeg_is_downscaled_to_768_with_aspect_kept() -> None:
     assert result.mime_type == "image/jpeg" and decoded(result.data).format == "JPEG"
     assert result.original_format == "JPEG"
     assert not result.sent_as_is
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "orientation", "expected"),
+    [
+        ((1024, 768), "RGB", 1, (768, 576)),  # 6/8 in the decoder, no resize after it
+        ((1280, 960), "RGB", 1, (768, 576)),  # 5/8 (800x600), then a small resize
+        ((1024, 768), "L", 1, (768, 576)),
+        ((1024, 768), "RGB", 6, (576, 768)),
+    ],
+)
+def test_a_jpeg_shrunk_in_the_decoder_looks_like_the_full_decode_resized(
+    size: tuple[int, int], mode: str, orientation: int, expected: tuple[int, int]
+) -> None:
+    """libjpeg-turbo's M/8 scales (not only Pillow's 1/2^k) give the model image the same pixels, upright."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    original = photo(*size).convert(mode)
+    result = prepare(encode(original, "JPEG", quality=95, exif=exif.tobytes()))
+
+    out = decoded(result.data)
+    assert (result.width, result.height) == out.size == expected and out.mode == mode
+    reference = original.resize((768, 576), Image.Resampling.LANCZOS)
+    if orientation == 6:
+        reference = reference.transpose(Image.Transpose.ROTATE_270)
+    difference = ImageChops.difference(out.convert("RGB"), reference.convert("RGB")).convert("L")
+    assert ImageStat.Stat(difference).mean[0] < 3  # mean error in levels of 255: the same picture
+    assert decoded(result.thumbnail).size == (expected[0] * 320 // 768, expected[1] * 320 // 768)
 
 
 def test_tall_image_keeps_its_aspect() -> None:
