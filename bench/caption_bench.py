@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from PIL import Image, ImageDraw
 
+import labeling.annotators.gemini  # noqa: F401 - imported before any timing: its ~0.8 s of CPU is once a process
 from bench.support import cpu_model
 from labeling.datasets import import_dataset
 from labeling.jobs import JobManager, Progress
@@ -102,17 +104,34 @@ def fresh_store(tmp: Path, name: str, folder: Path) -> Store:
     return store
 
 
+def thread_cpu_seconds(name_suffix: str) -> float:
+    """CPU time (user + system) of this process's live threads whose names end with `name_suffix` (Linux)."""
+    total = 0.0
+    for thread in threading.enumerate():
+        if thread.name.endswith(name_suffix) and thread.native_id is not None:
+            try:
+                stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def run(
     store: Store, settings: Settings, request: JobRequest, sample_every: float = 0.0
-) -> tuple[Progress, float, list[tuple[float, Progress]]]:
+) -> tuple[Progress, float, list[tuple[float, Progress]], float]:
+    """The finished run's progress, its seconds, progress samples, and the CPU seconds of its writer thread."""
     manager = JobManager(store, settings)
     start = time.perf_counter()
     job = manager.start(request)
     samples: list[tuple[float, Progress]] = []
+    writer = 0.0
     while not job.wait(sample_every or 0.2):
+        writer = max(writer, thread_cpu_seconds("-writer"))  # read while it lives: it ends with the run
         if sample_every:
             samples.append((time.perf_counter() - start, job.progress()))
-    return job.progress(), time.perf_counter() - start, samples
+    return job.progress(), time.perf_counter() - start, samples, writer
 
 
 def throughput(tmp: Path, images: int, size: tuple[int, int]) -> dict[str, float]:
@@ -122,12 +141,13 @@ def throughput(tmp: Path, images: int, size: tuple[int, int]) -> dict[str, float
         store = fresh_store(tmp, f"throughput-{size[0]}", folder)
         settings = settings_for(fake, tmp, num_workers=16, requests_per_minute=0)
         client_cpu, server_cpu, load = time.process_time(), fake.cpu_seconds(), os.getloadavg()[0]
-        progress, seconds, samples = run(store, settings, JobRequest(("BENCH",), num_workers=16), 1.0)
+        progress, seconds, samples, writer_cpu = run(store, settings, JobRequest(("BENCH",), num_workers=16), 1.0)
         client_cpu, server_cpu = time.process_time() - client_cpu, fake.cpu_seconds() - server_cpu
     finally:
         fake.stop()
     assert progress.done == images, progress
     prepare_ms = _prepare_cpu_ms(folder, settings)
+    request_ms = _request_cpu_ms(folder, settings, tmp)
     # steady state: between 10% and 90% done, away from the ramp-up and the last, partly idle, second
     marks = [(t, p.done) for t, p in samples if images * 0.1 <= p.done <= images * 0.9]
     steady = (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]) if len(marks) >= 2 else 0.0
@@ -140,6 +160,8 @@ def throughput(tmp: Path, images: int, size: tuple[int, int]) -> dict[str, float
         "client_ms": client_cpu / images * 1000,
         "server_ms": server_cpu / images * 1000,
         "prepare_ms": prepare_ms,
+        "request_ms": request_ms,
+        "record_ms": writer_cpu / images * 1000,
         "load_before": load,
         "load_after": os.getloadavg()[0],
     }
@@ -154,6 +176,29 @@ def _prepare_cpu_ms(folder: Path, settings: Settings, sample: int = 60) -> float
     for path in files:
         prepare(path.read_bytes(), max_size=settings.image_max_size, thumb_size=320)
     return (time.process_time() - started) / len(files) * 1000
+
+
+def _request_cpu_ms(folder: Path, settings: Settings, tmp: Path, sample: int = 60) -> float:
+    """CPU per image of the request alone, as the runner sends it (building it, HTTP, reading the answer), on
+    prepared images of this run, one at a time to a fake without latency."""
+    from labeling.annotators.gemini import GeminiAnnotator
+    from labeling.images import prepare
+    from labeling.taxonomy import ensure_categories
+
+    categories = ensure_categories(Store(tmp / "request-cpu.duckdb"))
+    prepared = [
+        prepare(path.read_bytes(), max_size=settings.image_max_size) for path in sorted(folder.iterdir())[:sample]
+    ]
+    fake = start_fake(latency=0.0)
+    try:
+        annotator = GeminiAnnotator(settings.replace(gemini_base_url=fake.base_url), max_workers=1)
+        annotator.describe_and_categorize(prepared[0].data, "image/jpeg", categories, 3)  # connect, build once
+        started = time.thread_time()
+        for image in prepared:
+            annotator.describe_and_categorize(image.data, image.mime_type, categories, 3)
+        return (time.thread_time() - started) / len(prepared) * 1000
+    finally:
+        fake.stop()
 
 
 def quota(tmp: Path, rpm: int, seconds: float) -> dict[str, float]:
@@ -201,7 +246,7 @@ def per_image(tmp: Path, images: int) -> dict[str, dict[str, float]]:
         for mode in ("fused", "two-pass"):
             store = fresh_store(tmp, f"mode-{mode}", folder)
             settings = settings_for(fake, tmp, num_workers=8)
-            progress, _, _ = run(store, settings, JobRequest(("BENCH",), mode=mode))
+            progress, _, _, _ = run(store, settings, JobRequest(("BENCH",), mode=mode))
             run_row = store.run(progress.run_id)
             done = run_row.done
             results[mode] = {
@@ -242,8 +287,10 @@ def main() -> int:
                 f"throughput {size[0]}x{size[1]}: {t['images']:.0f} images in {t['seconds']:.1f} s = "
                 f"{t['wall_rate']:.1f} images/s overall, {t['steady_rate']:.1f} images/s steady; ideal 32/s -> "
                 f"{t['wall_rate'] / 32:.0%} overall, {t['steady_rate'] / 32:.0%} steady (goal >= 90%); CPU per "
-                f"image: runner {t['client_ms']:.1f} ms (preparation {t['prepare_ms']:.1f} ms, the rest: SDK request "
-                f"and answer, HTTP, recording {t['client_ms'] - t['prepare_ms']:.1f} ms), fake server "
+                f"image: runner {t['client_ms']:.1f} ms (preparation {t['prepare_ms']:.1f} ms, request and answer "
+                f"through the SDK {t['request_ms']:.1f} ms, recording {t['record_ms']:.1f} ms, the rest "
+                f"{t['client_ms'] - t['prepare_ms'] - t['request_ms'] - t['record_ms']:.1f} ms: threads, pacing, "
+                f"progress, thumbnails written), fake server "
                 f"{t['server_ms']:.1f} ms; load average "
                 f"{t['load_before']:.1f} before, {t['load_after']:.1f} after"
             )
