@@ -80,10 +80,13 @@ def _flash(change: ListChange | None) -> None:
     st.session_state[FLASH] = ("success", message)
 
 
-def _apply(action: Callable[[], ListChange]) -> None:
+def _apply(action: Callable[[], ListChange], clear: tuple[str, ...] = ()) -> None:
+    """Run a list change; on success show it and empty the `clear` fields (a refused change keeps what was typed)."""
     change = common.run_or_error(action)
     if change is not None:
         _flash(change)
+        for key in clear:
+            st.session_state.pop(key, None)
         st.rerun()
 
 
@@ -162,18 +165,18 @@ def _change_tab() -> None:
     names = [c.name for c in store.categories(include_inactive=True)]
     reviewer = common.reviewer()
     left, right = st.columns(2)
-    with left.form("add_category", clear_on_submit=True):
+    with left.form("add_category"):
         st.markdown("**Add**")
         name = st.text_input("Name", key="add_name")
         definition = st.text_area("Definition (optional)", key="add_definition", height=80)
         if st.form_submit_button("Add category"):
-            _apply(lambda: store.add_category(name, definition))
+            _apply(lambda: store.add_category(name, definition), clear=("add_name", "add_definition"))
     with right.form("rename_category"):
         st.markdown("**Rename** (human labels and model labels follow)")
         old = _pick_one("Category", names, "rename_old")
         new = st.text_input("New name", key="rename_new")
         if st.form_submit_button("Rename"):
-            _apply(lambda: store.rename_category(str(old), new, reviewer=reviewer))
+            _apply(lambda: store.rename_category(str(old), new, reviewer=reviewer), clear=("rename_new",))
     left, right = st.columns(2)
     with left.form("merge_categories"):
         st.markdown("**Merge** (the sources leave the list; their labels become the target)")

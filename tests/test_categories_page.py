@@ -114,12 +114,20 @@ def test_add_rename_merge_deactivate_delete(
     assert not app.exception, app.exception
     assert "Version 2: add 'memes'." in texts(app)
     assert shown_view(app) == CHANGE and "memes" in app.pills(key="rename_old").options
+    assert app.text_input(key="add_name").value == "" and app.text_area(key="add_definition").value == ""
+
+    app.pills(key="rename_old").set_value("vehicles")
+    app.text_input(key="rename_new").set_value("animals")  # taken: refused, and the typed name stays
+    button(app, "Rename").click()
+    app.run()
+    assert app.error and app.text_input(key="rename_new").value == "animals"
 
     app.pills(key="rename_old").set_value("vehicles")
     app.text_input(key="rename_new").set_value("transport")
     button(app, "Rename").click()
     app.run()
     assert "rename 'vehicles' -> 'transport'" in texts(app)
+    assert app.text_input(key="rename_new").value == ""  # done: the field is ready for the next rename
     assert "1 human labels now use the new name" in texts(app)
     assert shown_view(app) == CHANGE
     assert "transport" in app.pills(key="merge_target").options
