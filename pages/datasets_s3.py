@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from labeling.errors import LabelingError
-from labeling.mirror import MirrorProgress, MirrorReport, MirrorStopped, mirror
 from labeling.names import parse_name_list
-from labeling.s3 import S3Object, S3Source, s3_source
-from labeling.s3_analysis import S3Analysis, analyze, import_s3_dataset
-from labeling.store import Store
 from labeling.vocabulary import MIRROR_WORKERS
 from labeling.wording import count
 from pages import common
+
+if TYPE_CHECKING:  # boto3 (labeling.s3) loads when the form is used, not with the start page
+    from labeling.mirror import MirrorProgress, MirrorReport
+    from labeling.s3 import S3Object, S3Source
+    from labeling.s3_analysis import S3Analysis
+    from labeling.store import Store
 
 FIRST = 20
 STATE = "s3_form_analysis"
@@ -39,6 +41,8 @@ class _Analyzed:
 
 
 def _source(options: dict[str, Any], workers: int = MIRROR_WORKERS) -> S3Source:
+    from labeling.s3 import s3_source
+
     return s3_source(
         options["bucket"],
         options["prefix"],
@@ -106,6 +110,8 @@ def _form(store: Store) -> None:
     }
 
     def run() -> _Analyzed:
+        from labeling.s3_analysis import analyze
+
         names = parse_name_list(csv_data, csv_name or "the CSV list") if csv_data is not None else None
         source = _source(options)
         objects = list(source.list_objects())
@@ -175,6 +181,8 @@ def _create(store: Store, analyzed: _Analyzed, on_created: Callable[[str], None]
         )
         if not st.form_submit_button("Create dataset"):
             return
+    from labeling.s3_analysis import import_s3_dataset
+
     report = common.run_or_error(
         lambda: import_s3_dataset(
             store,
@@ -207,6 +215,8 @@ def _mirror(store: Store, analyzed: _Analyzed) -> None:
         f"Mirror {count(len(analysis.to_fetch), 'file')} to {common.plain(analysis.output_dir)}", key="s3_mirror"
     ):
         return
+    from labeling.mirror import MirrorStopped, mirror
+
     bar = st.progress(0.0, text="Starting ...")
 
     def show(progress: MirrorProgress) -> None:

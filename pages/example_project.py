@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from labeling import demo
 from pages import common
 
 
@@ -23,6 +22,8 @@ def render(prominent: bool) -> None:
             "server. Everything it produces is marked simulated; no request leaves this machine."
         )
         if st.button("Create an example project", key="create_example", type="primary" if prominent else "secondary"):
+            from labeling import demo  # the fake Gemini server and the drawing load when asked for
+
             with st.spinner("Drawing the sample images ..."):
                 job = common.run_or_error(
                     lambda: demo.run_example_project(common.job_manager(), common.store(), common.settings())

@@ -144,3 +144,18 @@ def test_listing_datasets_loads_the_database_but_no_dataframes_sdk_or_charts(tmp
 
 def test_the_annotator_protocol_loads_no_sdk() -> None:
     assert _loaded_after("import labeling.annotators, labeling.annotators.prompts") == set()
+
+
+def test_the_start_page_loads_neither_the_s3_sdk_nor_the_example_project() -> None:
+    """boto3 and the example project's fake Gemini server load when their forms are used: a first visit that
+    imported them would wait about 0.6 s longer (bench/app_start_bench.py)."""
+    code = (
+        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        "app = AppTest.from_file('streamlit_app.py', default_timeout=60)\napp.run()\n"
+        "assert [title.value for title in app.title] == ['Datasets'], app.exception\n"
+        "assert 'Import your first dataset' in [header.value for header in app.subheader]\n"
+        "print([m for m in ('boto3', 'google.genai', 'labeling.demo', 'labeling.fake_gemini') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert ast.literal_eval(done.stdout.strip().splitlines()[-1]) == []
