@@ -10,6 +10,7 @@ prompt, where a blocked thread cannot receive it, the prompt's read loop raises 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import contextvars
 import ctypes
 import io
@@ -91,18 +92,17 @@ class Session:
 
     def readline(self) -> str:
         """A line typed at the caller's terminal (input() of a confirmation prompt); "" at its end, as a file."""
-        self.events.put({"read": True})
-        with self._lock:
+        with self._lock:  # before the caller hears of the read: from then on a Ctrl+C is this loop's flag
             self._reading = True
+        self.events.put({"read": True})
         try:
-            while True:
-                if self._interrupted.is_set():
-                    raise KeyboardInterrupt
-                try:
+            while not self._interrupted.is_set():
+                with contextlib.suppress(queue.Empty):
                     line = self._lines.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                return "" if line is None else line
+                    if not self._interrupted.is_set():  # the caller sends its end of input right after a Ctrl+C
+                        return "" if line is None else line
+            _drop_pending_interrupt()  # one Ctrl+C, one KeyboardInterrupt (see interrupt())
+            raise KeyboardInterrupt
         finally:
             with self._lock:
                 self._reading = False
@@ -147,6 +147,11 @@ class Session:
     def answer(self, line: str | None) -> None:
         """A line the caller typed; None when its input ended (or nobody is left to type)."""
         self._lines.put(line if line is None or line.endswith("\n") else line + "\n")
+
+
+def _drop_pending_interrupt() -> None:
+    """Cancel a KeyboardInterrupt that interrupt() queued for this thread before it started reading."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
 
 
 _current: contextvars.ContextVar[Session | None] = contextvars.ContextVar("hosted_session", default=None)
