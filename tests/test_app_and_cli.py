@@ -46,9 +46,16 @@ def filled(tmp_path: Path) -> Path:
     return db
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands (alone or through the app) keep thumbnails in the test's folder, never the repository's data/."""
+    monkeypatch.setenv("LABELING_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def _env(fake: FakeGemini | None = None) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LABELING_", "GEMINI_", "GOOGLE_"))}
-    return {**environment, **(fake.env() if fake else {}), "LABELING_NUM_WORKERS": "2"}
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("LABELING_", "GEMINI_", "GOOGLE_"))}
+    cache = {"LABELING_CACHE_DIR": os.environ["LABELING_CACHE_DIR"]}
+    return {**kept, **cache, **(fake.env() if fake else {}), "LABELING_NUM_WORKERS": "2"}
 
 
 def _cli(db: Path, *args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
