@@ -369,8 +369,13 @@ def test_continuation_cuts_the_answer_and_its_token_gets_the_rest(fake: FakeGemi
     assert (
         cut["content"]["parts"][0]["text"] + rest["content"]["parts"][0]["text"] == whole["content"]["parts"][0]["text"]
     )
-    status, refused = post(fake, {**body, "continuationToken": "bm90LWlzc3VlZA=="})
-    assert status == 400 and "continuation_token" in refused["error"]["message"]
+    other = {"contents": [{"role": "user", "parts": [{"text": "Something else."}]}]}
+    for refused_body in (
+        {**body, "continuationToken": "bm90LWlzc3VlZA=="},  # not a token the server issued
+        {**other, "continuationToken": cut["continuationToken"]},  # issued for another request
+    ):
+        status, refused = post(fake, refused_body)
+        assert status == 400 and "continuation_token" in refused["error"]["message"]
 
 
 @pytest.mark.parametrize(("max_output_tokens", "thoughts"), [(None, 256), (1000, 1000)])

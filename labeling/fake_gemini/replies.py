@@ -148,7 +148,7 @@ def _hop(request: GenerateRequest, fault: str | None, text: str, finish: str) ->
         return text[request.continued_from :], finish, None
     if fault == "continuation":
         cut = len(text) // 2
-        return text[:cut], "CONTINUATION", continuation_token(cut)
+        return text[:cut], "CONTINUATION", continuation_token(cut, request)
     return text, finish, None
 
 

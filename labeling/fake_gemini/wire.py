@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import json
 import math
 import re
@@ -139,21 +140,29 @@ def parse_generate_request(raw: bytes) -> GenerateRequest:
         thinking=thinking if isinstance(thinking, dict) else None,
         media_resolution=_text_or_none(pick(config, "mediaResolution")),
         service_tier=_text_or_none(pick(body, "serviceTier")),
-        continued_from=_continued_from(pick(body, "continuationToken")),
+        continued_from=_continued_from(pick(body, "continuationToken"), _fingerprint(texts, blobs)),
     )
 
 
-def continuation_token(offset: int) -> str:
-    """The token of an answer cut at CONTINUATION: where it stopped (the same request gets the same answer, so
-    the fake keeps no state)."""
-    return base64.b64encode(f"fake-continuation:{offset}".encode()).decode("ascii")
+def continuation_token(offset: int, request: GenerateRequest) -> str:
+    """The token of an answer cut at CONTINUATION: where it stopped, for which request (the same request gets
+    the same answer, so the fake keeps no state)."""
+    token = f"fake-continuation:{offset}:{_fingerprint(request.texts, request.blobs)}"
+    return base64.b64encode(token.encode()).decode("ascii")
 
 
-def _continued_from(value: Any) -> int | None:
+def _fingerprint(texts: list[str], blobs: list[InlineBlob]) -> str:
+    digest = hashlib.sha256("\n".join(texts).encode())
+    for blob in blobs:
+        digest.update(blob.data)
+    return digest.hexdigest()[:16]
+
+
+def _continued_from(value: Any, fingerprint: str) -> int | None:
     if value is None:
         return None
-    found = re.fullmatch(rb"fake-continuation:(\d+)", _decode_base64(str(value), "continuation_token"))
-    if found is None:
+    found = re.fullmatch(rb"fake-continuation:(\d+):(\w+)", _decode_base64(str(value), "continuation_token"))
+    if found is None or found.group(2).decode() != fingerprint:
         raise WireError(400, "Invalid value at 'continuation_token': the token was not issued for this request.")
     return int(found.group(1))
 
